@@ -1,1 +1,188 @@
-//! placeholder
+//! Meshfile and service-manifest models: parsing with source positions, validation that
+//! reports every problem at once, lint, JSON Schema and a canonical dump.
+//!
+//! Pure: no file system, network or clock. The caller reads bytes and renders diagnostics.
+
+mod decode;
+pub mod diagnostic;
+pub mod helm_values;
+mod lint;
+pub mod mesh;
+pub mod refs;
+pub mod service;
+pub mod validate;
+
+pub use decode::{Spanned, Text};
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use mesh::MeshManifest;
+pub use service::ServiceManifest;
+
+use meshfile_yaml::{Limits, Node, Span, Value};
+use serde::Serialize;
+
+use decode::Cx;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Manifest {
+    Mesh(MeshManifest),
+    Service(ServiceManifest),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestKind {
+    Mesh,
+    Service,
+}
+
+impl ManifestKind {
+    pub const NAMES: &'static [(&'static str, ManifestKind)] = &[
+        ("mesh", ManifestKind::Mesh),
+        ("genservice", ManifestKind::Service),
+    ];
+}
+
+/// A manifest and everything found wrong with it. `manifest` is `None` when the document
+/// could not be read as a manifest at all; it may be `Some` alongside errors.
+#[derive(Debug)]
+pub struct Loaded {
+    pub manifest: Option<Manifest>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Limits for manifests: far above any real Meshfile, far below what would hurt.
+pub fn limits() -> Limits {
+    Limits::default()
+}
+
+/// Parses, decodes and validates raw file contents.
+pub fn load(bytes: &[u8]) -> Loaded {
+    match meshfile_yaml::parse_bytes(bytes, &limits()) {
+        Ok(node) => load_node(&node),
+        Err(e) => Loaded {
+            manifest: None,
+            diagnostics: vec![parse_diagnostic(&e)],
+        },
+    }
+}
+
+/// A YAML parse error as a diagnostic.
+pub fn parse_diagnostic(e: &meshfile_yaml::Error) -> Diagnostic {
+    use meshfile_yaml::ErrorKind as K;
+    let code = match &e.kind {
+        K::InvalidUtf8 => Code::Read,
+        K::Empty => Code::Empty,
+        K::Syntax(_) | K::ComplexKey(_) | K::UnknownAlias(_) => Code::Syntax,
+        K::DuplicateKey { .. } => Code::DuplicateKey,
+        K::MultipleDocuments => Code::MultipleDocuments,
+        K::TooLarge { .. } | K::TooDeep { .. } | K::TooManyNodes { .. } => Code::Limit,
+    };
+    let d = Diagnostic::new(code, Span::at(e.pos), "", e.kind.to_string());
+    match &e.kind {
+        K::ComplexKey(_) => d.with_hint(
+            "an unquoted `{{name}}` is a YAML mapping; quote mesh-time variables: \"{{name}}\"",
+        ),
+        K::DuplicateKey { .. } => {
+            d.with_hint("remove one of them; YAML mappings cannot repeat a key")
+        }
+        K::MultipleDocuments => d.with_hint("put each manifest in its own file"),
+        K::InvalidUtf8 => d.with_hint("save the file as UTF-8"),
+        K::Syntax(_) => d.with_hint("check indentation and quoting around this position"),
+        _ => d,
+    }
+}
+
+/// Decodes and validates a parsed document.
+pub fn load_node(node: &Node) -> Loaded {
+    let mut cx = Cx::default();
+    let manifest = match detect_kind(&mut cx, node) {
+        Some(ManifestKind::Mesh) => mesh::decode(&mut cx, node).map(Manifest::Mesh),
+        Some(ManifestKind::Service) => service::decode(&mut cx, node).map(Manifest::Service),
+        None => None,
+    };
+    let mut diagnostics = cx.diagnostics;
+    validate::check_reference_syntax(node, &mut diagnostics);
+    match &manifest {
+        Some(Manifest::Mesh(m)) => validate::check_mesh(m, &mut diagnostics),
+        Some(Manifest::Service(s)) => validate::check_service(s, &mut diagnostics),
+        None => {}
+    }
+    diagnostic::sort(&mut diagnostics);
+    Loaded {
+        manifest,
+        diagnostics,
+    }
+}
+
+fn detect_kind(cx: &mut Cx, node: &Node) -> Option<ManifestKind> {
+    let Value::Mapping(entries) = &node.value else {
+        cx.report(
+            Diagnostic::new(Code::WrongType, node.span, "", format!("a manifest must be a mapping, found {}", node.kind_name()))
+                .with_hint("start the file with `apiVersion: scone/5.8` and `kind: mesh` (or `kind: genservice`)"),
+        );
+        return None;
+    };
+    let Some(entry) = entries.iter().find(|e| e.key_text() == "kind") else {
+        cx.report(
+            Diagnostic::new(
+                Code::MissingField,
+                node.span,
+                "kind",
+                "the manifest has no `kind`",
+            )
+            .with_hint(
+                "add `kind: mesh` for a Meshfile or `kind: genservice` for a service manifest",
+            ),
+        );
+        return None;
+    };
+    let text = entry.value.as_scalar().unwrap_or_default();
+    if let Some((_, kind)) = ManifestKind::NAMES.iter().find(|(n, _)| *n == text) {
+        return Some(*kind);
+    }
+    let mut d = Diagnostic::new(
+        Code::Kind,
+        entry.value.span,
+        "kind",
+        format!("`kind: {text}` is not a manifest kind; expected `mesh` or `genservice`"),
+    );
+    d = if text.eq_ignore_ascii_case("genimage") {
+        d.with_hint("`genImage` was renamed; write `kind: genservice`")
+    } else if let Some(best) =
+        diagnostic::did_you_mean(text, ManifestKind::NAMES.iter().map(|(n, _)| *n))
+    {
+        d.with_hint(format!("did you mean `{best}`?"))
+    } else {
+        d
+    };
+    cx.report(d);
+    None
+}
+
+/// Security and hygiene warnings for a valid manifest.
+pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
+    let mut out = lint::lint(manifest);
+    diagnostic::sort(&mut out);
+    out
+}
+
+/// The manifest as canonical YAML: fields in specification order, text kept as written.
+pub fn dump(manifest: &Manifest) -> String {
+    let json = serde_json::to_value(manifest).unwrap_or(serde_json::Value::Null);
+    meshfile_yaml::emit(&helm_values::from_json(&json))
+}
+
+/// JSON Schema (2020-12) for a manifest kind, generated from the models.
+pub fn schema(kind: ManifestKind) -> serde_json::Value {
+    let schema = match kind {
+        ManifestKind::Mesh => schemars::schema_for!(MeshManifest),
+        ManifestKind::Service => schemars::schema_for!(ServiceManifest),
+    };
+    schema.to_value()
+}

@@ -1,0 +1,169 @@
+//! Problems found in a manifest: a stable code, where, what, and what to do.
+
+use meshfile_yaml::Span;
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $title:literal;)*) => {
+        /// Stable diagnostic codes: `E` errors make a manifest invalid, `W` warnings do not.
+        /// Codes are never reused or renumbered; scripts may match on them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// One line that says what the code is about.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    Read = "E001", "the file cannot be read as UTF-8 text";
+    Syntax = "E002", "YAML syntax error";
+    DuplicateKey = "E003", "a key appears twice in one mapping";
+    MultipleDocuments = "E004", "more than one YAML document in a manifest";
+    Empty = "E005", "the file holds no document";
+    Limit = "E006", "the input exceeds a size, depth or alias-expansion limit";
+    WrongType = "E010", "a value has the wrong type";
+    MissingField = "E011", "a required field is missing";
+    UnknownField = "E012", "a field that the specification does not define";
+    InvalidEnum = "E013", "a value outside the allowed set";
+    ApiVersion = "E020", "apiVersion is malformed or older than scone/5.8";
+    Kind = "E021", "kind is not `mesh` or `genservice`";
+    DuplicateService = "E030", "two services share a name";
+    InvalidName = "E031", "a name that cannot be used as a CAS session name";
+    UnknownEnvService = "E032", "env[].service names no declared service";
+    InvalidEnvName = "E033", "an environment variable name is malformed";
+    MissingCasRole = "E034", "no CAS serves a required role";
+    DuplicateCasRole = "E035", "two CAS entries serve the same role";
+    InvalidNamespace = "E037", "policy.namespace is not a valid CAS namespace";
+    InvalidTolerate = "E038", "an unknown attestation tolerance";
+    InvalidAdvisories = "E039", "ignore_advisories is neither `*` nor a list of INTEL-SA-NNNNN";
+    DuplicateCasName = "E040", "two CAS entries share a name";
+    InvalidCasKey = "E042", "a CAS key or encryption key is malformed";
+    UnknownSecretKind = "E050", "an unknown secret kind";
+    PrivateKeyRef = "E051", "a certificate's private_key does not name a private-key secret";
+    IssuerRef = "E052", "a certificate's issuer does not name an x509-ca secret";
+    UnknownSecretRef = "E053", "a $$SCONE::name$$ reference names no defined or imported secret";
+    SecretRefSyntax = "E054", "a malformed $$SCONE::...$$ reference or format";
+    DuplicateSecret = "E055", "two secrets share a name";
+    InvalidSecretField = "E056", "a secret field has an invalid value";
+    VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
+    DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
+    NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
+    DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";
+    UnknownBuildKind = "W004", "a build kind this tool does not know";
+    DeprecatedField = "W005", "a misspelt or deprecated field that is accepted for compatibility";
+    UnusedCas = "W006", "a CAS entry that serves no role";
+    MaaWithoutTolerance = "W007", "MAA attestation without the maa-managed-tcb tolerance";
+    LintDebugTolerance = "W101", "services tolerate debug enclaves";
+    LintIgnoreAllAdvisories = "W102", "every security advisory is ignored";
+    LintTestingCasTolerance = "W103", "the CAS is attested with --only_for_testing tolerances";
+    LintImageTag = "W104", "an image without a tag, or tagged `latest`";
+    LintClearSecret = "W105", "a secret value written in clear in the manifest";
+    LintWeakTolerance = "W106", "services tolerate a weakened platform";
+}
+
+impl Code {
+    pub fn severity(self) -> Severity {
+        if self.as_str().starts_with('E') {
+            Severity::Error
+        } else {
+            Severity::Warning
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One problem, located in the source.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// Where in the document, as `services[2].name`; empty for the whole document.
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    #[serde(skip)]
+    pub span: Span,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(
+        code: Code,
+        span: Span,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            path: path.into(),
+            line: span.start.line,
+            column: span.start.column,
+            span,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts by position so that output reads top to bottom, whatever order the checks ran in.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (a.line, a.column, a.code, &a.message).cmp(&(b.line, b.column, b.code, &b.message))
+    });
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

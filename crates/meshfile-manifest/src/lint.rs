@@ -1,0 +1,139 @@
+//! Hygiene and security warnings: settings that are valid but risky in production.
+
+use crate::Manifest;
+use crate::decode::Text;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::mesh::MeshManifest;
+use crate::service::ServiceManifest;
+use crate::validate::{has_references, split_list};
+
+/// Tolerances that weaken attestation without being debug mode.
+const WEAK_TOLERANCES: &[&str] = &[
+    "hyperthreading",
+    "insecure-igpu",
+    "software-hardening-needed",
+    "insecure-configuration",
+    "outdated-tcb",
+    "aepic-leak",
+];
+
+/// Name fragments that mark an environment value as confidential.
+const SECRET_NAME_HINTS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "PRIVATE_KEY",
+    "API_KEY",
+    "CREDENTIAL",
+];
+
+pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    match manifest {
+        Manifest::Mesh(mesh) => lint_mesh(mesh, &mut out),
+        Manifest::Service(svc) => lint_service(svc, &mut out),
+    }
+    out
+}
+
+fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+    if let Some(tolerate) = &mesh.policy.tolerate {
+        let words = split_list(tolerate.as_str());
+        if words.contains(&"debug-mode") {
+            out.push(
+                Diagnostic::new(Code::LintDebugTolerance, tolerate.span, "policy.tolerate", "services tolerate `debug-mode`: a debug enclave's memory can be read by the host, so its secrets are not protected")
+                    .with_hint("remove `debug-mode` for production; use `--mode debug` for development runs instead"),
+            );
+        }
+        let weak: Vec<&str> = words
+            .into_iter()
+            .filter(|w| WEAK_TOLERANCES.contains(w))
+            .collect();
+        if !weak.is_empty() {
+            out.push(
+                Diagnostic::new(Code::LintWeakTolerance, tolerate.span, "policy.tolerate", format!("services accept platforms with known weaknesses: {}", weak.join(", ")))
+                    .with_hint("tolerate only what your platform needs, and list the advisories in `ignore_advisories` instead of `*`"),
+            );
+        }
+    }
+    if let Some(adv) = &mesh.policy.ignore_advisories
+        && adv.as_str().trim() == "*"
+    {
+        out.push(
+            Diagnostic::new(Code::LintIgnoreAllAdvisories, adv.span, "policy.ignore_advisories", "`ignore_advisories: \"*\"` ignores every present and future Intel security advisory")
+                .with_hint("list the advisories you accept, e.g. `INTEL-SA-00334, INTEL-SA-00615`; the session language allows `*` only in debug mode"),
+        );
+    }
+    for (i, cas) in mesh.cas.iter().enumerate() {
+        if let Some(tol) = &cas.tolerance {
+            let testing: Vec<&str> = tol
+                .as_str()
+                .split_whitespace()
+                .filter(|f| f.starts_with("--only_for_testing"))
+                .collect();
+            if !testing.is_empty() {
+                out.push(
+                    Diagnostic::new(Code::LintTestingCasTolerance, tol.span, format!("cas[{i}].tolerance"), format!("the CAS is attested with testing-only flags: {}", testing.join(" ")))
+                        .with_hint("with `--only_for_testing-trust-any` any server can pose as your CAS; set `cas_key` and drop these flags in production"),
+                );
+            }
+        }
+    }
+    for (i, s) in mesh.services.iter().enumerate() {
+        check_tag(&s.image, format!("services[{i}].image"), out);
+    }
+    for (i, section) in mesh.env.iter().enumerate() {
+        for (j, kv) in section.env.iter().flatten().enumerate() {
+            check_clear_env(&kv.name, &kv.value, format!("env[{i}].env[{j}].value"), out);
+        }
+    }
+}
+
+fn lint_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
+    check_tag(&svc.build.to, "build.to".into(), out);
+    for (i, secret) in svc.secrets_defined().enumerate() {
+        if let Some(value) = &secret.value {
+            out.push(
+                Diagnostic::new(Code::LintClearSecret, value.span, format!("secrets.global[{i}].value"), format!("secret `{}` has its value written in the manifest: whoever reads the file knows it", secret.name))
+                    .with_hint("drop `value` so that CAS generates the secret, which no human then knows"),
+            );
+        }
+    }
+    for (i, kv) in svc.environment.local.iter().flatten().enumerate() {
+        check_clear_env(
+            &kv.name,
+            &kv.value,
+            format!("environment.local[{i}].value"),
+            out,
+        );
+    }
+}
+
+fn check_tag(image: &Text, path: String, out: &mut Vec<Diagnostic>) {
+    let reference = image.as_str();
+    if has_references(reference) || reference.contains('@') {
+        return;
+    }
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let message = match last.split_once(':') {
+        None => format!("image `{reference}` has no tag, so it means `latest`"),
+        Some((_, "latest")) => format!("image `{reference}` is tagged `latest`"),
+        Some(_) => return,
+    };
+    out.push(
+        Diagnostic::new(Code::LintImageTag, image.span, path, message)
+            .with_hint("pin a version tag or a digest (`@sha256:...`), so that the measured enclave is the one that runs"),
+    );
+}
+
+fn check_clear_env(name: &Text, value: &Text, path: String, out: &mut Vec<Diagnostic>) {
+    let upper = name.as_str().to_ascii_uppercase();
+    let looks_secret = SECRET_NAME_HINTS.iter().any(|h| upper.contains(h));
+    if looks_secret && !value.as_str().is_empty() && !has_references(value.as_str()) {
+        out.push(
+            Diagnostic::new(Code::LintClearSecret, value.span, path, format!("`{name}` looks confidential but its value is written in clear"))
+                .with_hint(format!("define a secret and write `value: \"$$SCONE::{}$$\"`, so that only the attested service receives it", name.as_str().to_ascii_lowercase())),
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The Meshfile (`kind: mesh`, Mesh manifest 0.2.1).
+
+use meshfile_yaml::Node;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::decode::{Cx, Path, Spanned, Text};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::helm_values::HelmExtraValues;
+
+/// A confidential service mesh: its services, their configuration and where policies go.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "SCONE Mesh manifest (Meshfile) 0.2.1")]
+pub struct MeshManifest {
+    /// `scone/MAJOR.MINOR[.PATCH]`, at least `scone/5.8`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: Text,
+    /// Always `mesh`.
+    pub kind: Text,
+    /// CAS instances and the roles (`cas`, `image`, `security`, `access`, `attestation`) they serve.
+    pub cas: Vec<Cas>,
+    pub policy: Policy,
+    /// Key/value configuration: `global` defaults, `helm` values, per-service overrides.
+    pub env: Vec<ServiceEnv>,
+    pub services: Vec<Service>,
+    /// Reserved by the specification; accepted and not acted on yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_policies: Option<Vec<ExtraPolicy>>,
+    /// Extra Helm values: a mapping keyed by sub-chart, or a string of YAML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm_extra_values: Option<HelmExtraValues>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<Repo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum CasMode {
+    Upload,
+    SignedManifest,
+    EncryptedManifest,
+    NoUpload,
+    EncryptedOnly,
+    SignOnline,
+}
+
+impl CasMode {
+    pub const CHOICES: &'static [(&'static str, CasMode)] = &[
+        ("Upload", CasMode::Upload),
+        ("SignedManifest", CasMode::SignedManifest),
+        ("EncryptedManifest", CasMode::EncryptedManifest),
+        ("NoUpload", CasMode::NoUpload),
+        ("EncryptedOnly", CasMode::EncryptedOnly),
+        ("SignOnline", CasMode::SignOnline),
+    ];
+}
+
+/// A CAS instance.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cas {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    /// Further roles this instance serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<Vec<Text>>,
+    /// Host (and optional port) of the CAS client API.
+    pub cas_url: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cas_key: Option<Text>,
+    /// The CAS public session-encryption key, 64 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cas_encryption_key: Option<Text>,
+    /// Flags used when attesting this CAS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Spanned<CasMode>>,
+}
+
+impl Cas {
+    /// The roles this entry serves: its name and its aliases.
+    pub fn roles(&self) -> impl Iterator<Item = &Text> {
+        self.name.iter().chain(self.alias.iter().flatten())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// CAS namespace that holds this mesh's sessions; unique on the CAS.
+    pub namespace: Text,
+    /// Comma-separated attestation tolerances for the services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerate: Option<Text>,
+    /// `*` or a comma-separated list of `INTEL-SA-NNNNN` (used by the tutorials, not in the schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore_advisories: Option<Text>,
+    /// Azure MAA URL: attest with MAA instead of DCAP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maa: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_policy_name: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation_policy_name: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_policy_name: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_policy_namespace: Option<Text>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyValue {
+    pub name: Text,
+    pub value: Text,
+}
+
+/// Values for `global`, `helm`, or one service.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEnv {
+    /// `global`, `helm`, or the name of a service of this mesh.
+    pub service: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<KeyValue>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique name; derived from the image name when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    pub image: Text,
+    /// Override for the policy template taken from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_policy: Option<Text>,
+    /// Override for the secrets template taken from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_secrets: Option<Text>,
+    /// Override for the environment definitions taken from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Text>,
+    /// Override for the Helm chart taken from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm_chart: Option<Text>,
+}
+
+impl Service {
+    /// The service's name, or the image's repository name (`reg/x/redis:7` gives `redis`).
+    pub fn effective_name(&self) -> &str {
+        match &self.name {
+            Some(name) => name.as_str(),
+            None => image_base_name(self.image.as_str()),
+        }
+    }
+}
+
+/// The last path element of an image reference, without tag or digest.
+pub fn image_base_name(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// Reserved by the specification ("do not use").
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraPolicy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Text>,
+}
+
+/// What to do with the mesh's images (work in progress in the specification).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Repo {
+    pub destination: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub squash: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strip: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<Text>,
+    /// Shown in the specification's own example, though not in its schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Text>,
+}
+
+pub(crate) fn decode(cx: &mut Cx, node: &Node) -> Option<MeshManifest> {
+    let root = Path::Root;
+    let mut f = cx.fields(node, &root, "the mesh manifest")?;
+    let api_version = f.required(cx, &root, "apiVersion", Cx::text);
+    let kind = f.required(cx, &root, "kind", Cx::text);
+    let cas = f.required(cx, &root, "cas", |cx, n, p| cx.list(n, p, decode_cas));
+    let policy = f.required(cx, &root, "policy", decode_policy);
+    let env = f.required(cx, &root, "env", |cx, n, p| {
+        cx.list(n, p, decode_service_env)
+    });
+    let services = f.required(cx, &root, "services", |cx, n, p| {
+        cx.list(n, p, decode_service)
+    });
+    let extra_policies = f.optional(cx, &root, "extra_policies", |cx, n, p| {
+        let list = cx.list(n, p, decode_extra_policy)?;
+        cx.report(
+            Diagnostic::new(
+                Code::NotSupportedYet,
+                n.span,
+                p.to_string(),
+                "`extra_policies` is a future extension of the specification; it is not supported yet and is ignored",
+            )
+            .with_hint("remove it, or upload extra policies with `meshfile apply` on a mesh of their own"),
+        );
+        Some(list)
+    });
+    let helm_extra_values = f.optional(cx, &root, "helm_extra_values", HelmExtraValues::decode);
+    let repo = f.optional(cx, &root, "repo", decode_repo);
+    f.finish(cx, &root);
+    Some(MeshManifest {
+        api_version: api_version?,
+        kind: kind?,
+        cas: cas?,
+        policy: policy?,
+        env: env?,
+        services: services?,
+        extra_policies,
+        helm_extra_values,
+        repo,
+    })
+}
+
+fn text_list(cx: &mut Cx, n: &Node, p: &Path<'_>) -> Option<Vec<Text>> {
+    cx.list(n, p, Cx::text)
+}
+
+fn decode_cas(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Cas> {
+    let mut f = cx.fields(node, path, "a CAS entry")?;
+    let name = f.optional(cx, path, "name", Cx::text);
+    let alias = f.optional(cx, path, "alias", text_list);
+    let cas_url = f.required(cx, path, "cas_url", Cx::text);
+    let cas_key = f.optional(cx, path, "cas_key", Cx::text);
+    let cas_encryption_key = f.optional(cx, path, "cas_encryption_key", Cx::text);
+    let tolerance = f.optional(cx, path, "tolerance", Cx::text);
+    let mode = f.optional(cx, path, "mode", |cx, n, p| {
+        cx.one_of(n, p, CasMode::CHOICES, Code::InvalidEnum)
+    });
+    f.finish(cx, path);
+    Some(Cas {
+        name,
+        alias,
+        cas_url: cas_url?,
+        cas_key,
+        cas_encryption_key,
+        tolerance,
+        mode,
+    })
+}
+
+fn decode_policy(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Policy> {
+    let mut f = cx.fields(node, path, "the policy section")?;
+    let namespace = f.required(cx, path, "namespace", Cx::text);
+    let tolerate = f.optional(cx, path, "tolerate", Cx::text);
+    let ignore_advisories = f.optional(cx, path, "ignore_advisories", Cx::text);
+    let maa = f.optional(cx, path, "maa", Cx::text);
+    let access_policy_name = f.optional(cx, path, "access_policy_name", Cx::text);
+    let attestation_policy_name = f.optional(cx, path, "attestation_policy_name", Cx::text);
+    let security_policy_name = f.optional(cx, path, "security_policy_name", Cx::text);
+    let image_policy_namespace = f.optional(cx, path, "image_policy_namespace", Cx::text);
+    f.finish(cx, path);
+    Some(Policy {
+        namespace: namespace?,
+        tolerate,
+        ignore_advisories,
+        maa,
+        access_policy_name,
+        attestation_policy_name,
+        security_policy_name,
+        image_policy_namespace,
+    })
+}
+
+pub(crate) fn decode_key_value(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<KeyValue> {
+    let mut f = cx.fields(node, path, "a name/value pair")?;
+    let name = f.required(cx, path, "name", Cx::text);
+    let value = f.required(cx, path, "value", Cx::text);
+    f.finish(cx, path);
+    Some(KeyValue {
+        name: name?,
+        value: value?,
+    })
+}
+
+fn decode_service_env(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<ServiceEnv> {
+    let mut f = cx.fields(node, path, "an env section")?;
+    let service = f.required(cx, path, "service", Cx::text);
+    let env = f.optional(cx, path, "env", |cx, n, p| cx.list(n, p, decode_key_value));
+    f.finish(cx, path);
+    Some(ServiceEnv {
+        service: service?,
+        env,
+    })
+}
+
+fn decode_service(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Service> {
+    let mut f = cx.fields(node, path, "a service")?;
+    let name = f.optional(cx, path, "name", Cx::text);
+    let image = f.required(cx, path, "image", Cx::text);
+    let image_policy = f.optional(cx, path, "image_policy", Cx::text);
+    let image_secrets = f.optional(cx, path, "image_secrets", Cx::text);
+    let env = f.optional(cx, path, "env", Cx::text);
+    let helm_chart = f.optional(cx, path, "helm_chart", Cx::text);
+    f.finish(cx, path);
+    Some(Service {
+        name,
+        image: image?,
+        image_policy,
+        image_secrets,
+        env,
+        helm_chart,
+    })
+}
+
+fn decode_extra_policy(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<ExtraPolicy> {
+    let mut f = cx.fields(node, path, "an extra policy")?;
+    let name = f.optional(cx, path, "name", Cx::text);
+    let mode = f.optional(cx, path, "mode", Cx::text);
+    f.finish(cx, path);
+    Some(ExtraPolicy { name, mode })
+}
+
+fn decode_repo(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Repo> {
+    let mut f = cx.fields(node, path, "the repo section")?;
+    let destination = f.required(cx, path, "destination", Cx::text);
+    let push = f.optional(cx, path, "push", Cx::boolean);
+    let squash = f.optional(cx, path, "squash", Cx::boolean);
+    let strip = f.optional(cx, path, "strip", Cx::boolean);
+    let key_file = f.optional(cx, path, "key_file", Cx::text);
+    let config_id = f.optional(cx, path, "config_id", Cx::text);
+    let signature = f.optional(cx, path, "signature", Cx::text);
+    f.finish(cx, path);
+    Some(Repo {
+        destination: destination?,
+        push,
+        squash,
+        strip,
+        key_file,
+        config_id,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_base_name;
+
+    #[test]
+    fn base_name_drops_registry_tag_and_digest() {
+        assert_eq!(
+            image_base_name("registry.scontain.com/cicd/redis:7"),
+            "redis"
+        );
+        assert_eq!(image_base_name("localhost:5000/a/b@sha256:00"), "b");
+        assert_eq!(image_base_name("memcached"), "memcached");
+    }
+}

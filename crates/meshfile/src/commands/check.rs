@@ -1,0 +1,236 @@
+//! `validate` and `lint`: read manifests, report diagnostics, decide the exit status.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use meshfile_manifest::{Code, Diagnostic, Loaded, Severity};
+use serde::Serialize;
+
+use crate::cli::{CheckArgs, OutputFormat};
+use crate::error::{CliError, exit};
+use crate::render;
+
+/// One input: its display name and its bytes, or the diagnostic that stopped reading it.
+pub struct Input {
+    pub name: String,
+    pub bytes: Result<Vec<u8>, Diagnostic>,
+}
+
+/// Expands directories (their *.yaml and *.yml files, sorted) and reads every input.
+pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            inputs.push(Input {
+                name: "<stdin>".into(),
+                bytes: read_limited(std::io::stdin().lock()).map_err(|source| CliError::Read {
+                    path: path.clone(),
+                    source,
+                })?,
+            });
+            continue;
+        }
+        let meta = std::fs::metadata(path).map_err(|source| CliError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| CliError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(CliError::EmptyDirectory { path: path.clone() });
+            }
+            for file in files {
+                inputs.push(read_file(&file)?);
+            }
+        } else {
+            inputs.push(read_file(path)?);
+        }
+    }
+    Ok(inputs)
+}
+
+fn read_file(path: &Path) -> Result<Input, CliError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bytes = read_limited(file).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Input { name, bytes })
+}
+
+/// Reads at most the manifest size limit, so a huge input costs neither time nor memory.
+fn read_limited(reader: impl Read) -> std::io::Result<Result<Vec<u8>, Diagnostic>> {
+    let limit = meshfile_manifest::limits().max_bytes;
+    let mut bytes = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        let e = meshfile_yaml::Error {
+            kind: meshfile_yaml::ErrorKind::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            },
+            pos: meshfile_yaml::Pos { line: 1, column: 1 },
+        };
+        let mut d = meshfile_manifest::parse_diagnostic(&e);
+        d.message = format!(
+            "the input is larger than the limit of {limit} bytes; a manifest is a few kilobytes"
+        );
+        return Ok(Err(d));
+    }
+    Ok(Ok(bytes))
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    file: &'a str,
+    #[serde(flatten)]
+    diagnostic: &'a Diagnostic,
+}
+
+/// Validates (and with `lint`, lints) every input; returns the exit status.
+pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliError> {
+    let inputs = read_inputs(&args.files)?;
+    let mut all: Vec<(String, Option<String>, Vec<Diagnostic>, Option<Loaded>)> = Vec::new();
+    for input in inputs {
+        let (source, loaded) = match input.bytes {
+            Ok(bytes) => {
+                let loaded = meshfile_manifest::load(&bytes);
+                (String::from_utf8(bytes).ok(), Some(loaded))
+            }
+            Err(d) => {
+                all.push((input.name, None, vec![d], None));
+                continue;
+            }
+        };
+        let Some(mut loaded) = loaded else { continue };
+        let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
+        if lint && let Some(manifest) = &loaded.manifest {
+            diagnostics.extend(meshfile_manifest::lint(manifest));
+            meshfile_manifest::diagnostic::sort(&mut diagnostics);
+        }
+        all.push((input.name, source, diagnostics, Some(loaded)));
+    }
+
+    let errors = all
+        .iter()
+        .flat_map(|a| &a.2)
+        .filter(|d| d.is_error())
+        .count();
+    let warnings = all
+        .iter()
+        .flat_map(|a| &a.2)
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
+    let write = |r: std::io::Result<()>| r.map_err(CliError::Write);
+
+    match args.output {
+        OutputFormat::Json => {
+            let list: Vec<JsonDiagnostic<'_>> = all
+                .iter()
+                .flat_map(|(file, _, ds, _)| {
+                    ds.iter().map(move |d| JsonDiagnostic {
+                        file,
+                        diagnostic: d,
+                    })
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into());
+            write(writeln!(std::io::stdout().lock(), "{text}"))?;
+        }
+        OutputFormat::Human => {
+            let mut err = std::io::stderr().lock();
+            for (file, source, ds, loaded) in &all {
+                for d in ds {
+                    write(writeln!(
+                        err,
+                        "{}",
+                        render::human(file, source.as_deref(), d)
+                    ))?;
+                }
+                if !args.quiet && ds.iter().all(|d| !d.is_error()) {
+                    let summary = loaded
+                        .as_ref()
+                        .and_then(|l| l.manifest.as_ref())
+                        .map(describe)
+                        .unwrap_or_default();
+                    write(writeln!(err, "{file}: valid{summary}"))?;
+                }
+            }
+            if !args.quiet && (errors > 0 || warnings > 0) {
+                write(writeln!(
+                    err,
+                    "{}",
+                    summary_line(errors, warnings, all.len())
+                ))?;
+            }
+        }
+    }
+    if args.dump {
+        let mut out = std::io::stdout().lock();
+        for (_, _, ds, loaded) in &all {
+            if let Some(m) = loaded.as_ref().and_then(|l| l.manifest.as_ref())
+                && ds.iter().all(|d| !d.is_error())
+            {
+                write(write!(out, "{}", meshfile_manifest::dump(m)))?;
+            }
+        }
+    }
+    Ok(if errors > 0 || (deny_warnings && warnings > 0) {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}
+
+fn describe(manifest: &meshfile_manifest::Manifest) -> String {
+    match manifest {
+        meshfile_manifest::Manifest::Mesh(m) => {
+            format!(
+                " (mesh, namespace `{}`, {} service{})",
+                m.policy.namespace,
+                m.services.len(),
+                plural(m.services.len())
+            )
+        }
+        meshfile_manifest::Manifest::Service(s) => {
+            format!(" (genservice `{}`, image `{}`)", s.build.name, s.build.to)
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn summary_line(errors: usize, warnings: usize, files: usize) -> String {
+    format!(
+        "{errors} error{}, {warnings} warning{} in {files} file{}",
+        plural(errors),
+        plural(warnings),
+        plural(files)
+    )
+}
+
+/// Used by `explain`: keeps the code list and its rendering next to the diagnostics.
+pub fn code_line(code: Code) -> String {
+    let severity = match code.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    format!("{}  {severity:<7}  {}", code.as_str(), code.title())
+}
