@@ -109,7 +109,7 @@ pub fn load_node(node: &Node) -> Loaded {
     let mut diagnostics = cx.diagnostics;
     validate::check_reference_syntax(node, &mut diagnostics);
     match &manifest {
-        Some(Manifest::Mesh(m)) => validate::check_mesh(m, &mut diagnostics),
+        Some(Manifest::Mesh(m)) => validate::check_mesh(m, node, &mut diagnostics),
         Some(Manifest::Service(s)) => validate::check_service(s, &mut diagnostics),
         None => {}
     }

@@ -17,16 +17,49 @@ const WEAK_TOLERANCES: &[&str] = &[
     "aepic-leak",
 ];
 
-/// Name fragments that mark an environment value as confidential.
-const SECRET_NAME_HINTS: &[&str] = &[
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "PRIVATE_KEY",
-    "API_KEY",
-    "CREDENTIAL",
+/// Words that mark an environment value as confidential (`DB_PASSWORD`, `apiToken`).
+/// `secrets` (plural) is left out: `imagePullSecrets` names a Kubernetes object, not a value.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
 ];
+
+/// Splits `DB_PASSWORD`, `apiToken` or `api-key` into lower-case words.
+fn words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            out.extend((!current.is_empty()).then(|| std::mem::take(&mut current)));
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    out.extend((!current.is_empty()).then_some(current));
+    out
+}
+
+fn looks_confidential(name: &str) -> bool {
+    let words = words(name);
+    words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+        || words.windows(2).any(|w| {
+            matches!(
+                (w[0].as_str(), w[1].as_str()),
+                ("api" | "private" | "secret" | "access", "key")
+            )
+        })
+}
 
 pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -128,12 +161,40 @@ fn check_tag(image: &Text, path: String, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_clear_env(name: &Text, value: &Text, path: String, out: &mut Vec<Diagnostic>) {
-    let upper = name.as_str().to_ascii_uppercase();
-    let looks_secret = SECRET_NAME_HINTS.iter().any(|h| upper.contains(h));
-    if looks_secret && !value.as_str().is_empty() && !has_references(value.as_str()) {
+    if looks_confidential(name.as_str())
+        && !value.as_str().is_empty()
+        && !has_references(value.as_str())
+    {
         out.push(
             Diagnostic::new(Code::LintClearSecret, value.span, path, format!("`{name}` looks confidential but its value is written in clear"))
                 .with_hint(format!("define a secret and write `value: \"$$SCONE::{}$$\"`, so that only the attested service receives it", name.as_str().to_ascii_lowercase())),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_confidential;
+
+    #[test]
+    fn confidential_names_by_whole_words() {
+        for name in [
+            "DB_PASSWORD",
+            "apiToken",
+            "API_KEY",
+            "client_secret",
+            "PRIVATE_KEY",
+        ] {
+            assert!(looks_confidential(name), "{name}");
+        }
+        for name in [
+            "imagePullSecrets",
+            "session_secrets",
+            "KEYCLOAK_HOST",
+            "PWD",
+            "monkey",
+        ] {
+            assert!(!looks_confidential(name), "{name}");
+        }
     }
 }

@@ -167,7 +167,7 @@ fn check_env_name(name: &Text, path: String, out: &mut Vec<Diagnostic>) {
     }
 }
 
-pub fn check_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
     check_api_version(&mesh.api_version, out);
 
     // Services: names usable as CAS session names, and unique.
@@ -244,11 +244,11 @@ pub fn check_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
         duplicates(names, Code::DuplicateEnv, "environment name", out);
     }
 
-    check_cas(mesh, out);
+    check_cas(mesh, root, out);
     check_policy(mesh, out);
 }
 
-fn check_cas(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+fn check_cas(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
     let names = mesh
         .cas
         .iter()
@@ -317,9 +317,24 @@ fn check_cas(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let anchor = mesh.cas.first().map_or(Span::default(), |c| {
-        c.name.as_ref().map_or(c.cas_url.span, |n| n.span)
+    // Roles are counted only when every entry decoded; a broken entry is already reported.
+    let cas_entry = match &root.value {
+        Value::Mapping(entries) => entries.iter().find(|e| e.key_text() == "cas"),
+        _ => None,
+    };
+    let written = cas_entry.map_or(0, |e| match &e.value.value {
+        Value::Sequence(items) => items.len(),
+        _ => 0,
     });
+    if written != mesh.cas.len() {
+        return;
+    }
+    let anchor = mesh
+        .cas
+        .first()
+        .map(|c| c.name.as_ref().map_or(c.cas_url.span, |n| n.span))
+        .or(cas_entry.map(|e| e.key.span))
+        .unwrap_or(root.span);
     for role in CAS_ROLES {
         if served.contains_key(role) {
             continue;

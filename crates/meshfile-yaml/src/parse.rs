@@ -71,7 +71,35 @@ fn end_pos(text: &str) -> Pos {
 pub fn parse(text: &str, limits: &Limits) -> Result<Node, Error> {
     check_size(text.len() as u64, limits)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Builder::new(limits).run(Parser::new_from_str(text))
+    Builder::new(limits, text).run(Parser::new_from_str(text))
+}
+
+/// Where a quoted scalar really ends: the parser's span runs on over a trailing comment.
+fn quoted_end(line: &str, start: Pos, style: Style) -> Option<Pos> {
+    let quote = match style {
+        Style::DoubleQuoted => '"',
+        Style::SingleQuoted => '\'',
+        _ => return None,
+    };
+    let mut chars = line.chars().enumerate().skip(start.column as usize);
+    let mut escaped = false;
+    while let Some((i, c)) = chars.next() {
+        if escaped {
+            escaped = false;
+        } else if quote == '"' && c == '\\' {
+            escaped = true;
+        } else if c == quote {
+            if quote == '\'' && line.chars().nth(i + 1) == Some('\'') {
+                chars.next();
+                continue;
+            }
+            return Some(Pos {
+                line: start.line,
+                column: i as u32 + 2,
+            });
+        }
+    }
+    None
 }
 
 fn pos(m: saphyr_parser::Marker) -> Pos {
@@ -114,6 +142,7 @@ enum Frame {
 
 struct Builder<'l> {
     limits: &'l Limits,
+    lines: Vec<&'l str>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
@@ -125,9 +154,10 @@ fn tag_text(tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>) -> Option<Str
 }
 
 impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, text: &'l str) -> Self {
         Builder {
             limits,
+            lines: text.lines().collect(),
             stack: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
@@ -162,18 +192,25 @@ impl<'l> Builder<'l> {
                 }
                 Event::Scalar(text, style, anchor, tag) => {
                     self.count(1, at.start)?;
+                    let style = match style {
+                        ScalarStyle::Plain => Style::Plain,
+                        ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                        ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                        ScalarStyle::Literal => Style::Literal,
+                        ScalarStyle::Folded => Style::Folded,
+                    };
+                    let mut span = at;
+                    if let Some(line) = self.lines.get((at.start.line as usize).saturating_sub(1))
+                        && let Some(end) = quoted_end(line, Span::at(at.start).start, style)
+                    {
+                        span.end = end;
+                    }
                     let node = Node {
                         value: Value::Scalar {
                             text: text.into_owned(),
-                            style: match style {
-                                ScalarStyle::Plain => Style::Plain,
-                                ScalarStyle::SingleQuoted => Style::SingleQuoted,
-                                ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
-                                ScalarStyle::Literal => Style::Literal,
-                                ScalarStyle::Folded => Style::Folded,
-                            },
+                            style,
                         },
-                        span: at,
+                        span,
                         tag: tag_text(tag),
                     };
                     if anchor > 0 {
@@ -348,6 +385,28 @@ mod tests {
             panic!("list expected")
         };
         assert_eq!(items[1].span.start, Pos { line: 4, column: 5 });
+    }
+
+    #[test]
+    fn quoted_span_stops_at_the_quote() {
+        let n = p("a: \"x\\\"y\"   # note\nb: 'it''s'  # c\n").expect("parses");
+        let Value::Mapping(entries) = &n.value else {
+            panic!("mapping expected")
+        };
+        assert_eq!(
+            entries[0].value.span.end,
+            Pos {
+                line: 1,
+                column: 10
+            }
+        );
+        assert_eq!(
+            entries[1].value.span.end,
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
     }
 
     #[test]
