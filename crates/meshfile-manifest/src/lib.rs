@@ -3,7 +3,7 @@
 //!
 //! Pure: no file system, network or clock. The caller reads bytes and renders diagnostics.
 
-mod decode;
+pub mod decode;
 pub mod diagnostic;
 pub mod helm_values;
 mod lint;

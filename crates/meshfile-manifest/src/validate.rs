@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use meshfile_yaml::{Node, Span, Value};
 
-use crate::decode::Text;
+use crate::decode::{Path, Text};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::mesh::MeshManifest;
 use crate::refs::{self, Token, is_cas_name, is_env_name};
@@ -92,37 +92,36 @@ pub fn check_api_version(api: &Text, out: &mut Vec<Diagnostic>) {
 
 /// Reference syntax in every string value of the document (Helm values are passed through).
 pub fn check_reference_syntax(root: &Node, out: &mut Vec<Diagnostic>) {
-    let mut todo: Vec<(&Node, String)> = vec![(root, String::new())];
-    while let Some((node, path)) = todo.pop() {
-        match &node.value {
-            Value::Scalar { text, .. } => {
-                if let Err(e) = refs::scan(text) {
-                    let code = if e.scone {
-                        Code::SecretRefSyntax
-                    } else {
-                        Code::VariableSyntax
-                    };
-                    out.push(diag(code, node.span, path, e.message));
-                }
+    walk_references(root, &Path::Root, out);
+}
+
+fn walk_references(node: &Node, path: &Path<'_>, out: &mut Vec<Diagnostic>) {
+    match &node.value {
+        Value::Scalar { text, .. } => {
+            if !text.contains(['$', '{']) {
+                return;
             }
-            Value::Sequence(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    todo.push((item, format!("{path}[{i}]")));
-                }
+            if let Err(e) = refs::scan(text) {
+                let code = if e.scone {
+                    Code::SecretRefSyntax
+                } else {
+                    Code::VariableSyntax
+                };
+                out.push(diag(code, node.span, path.to_string(), e.message));
             }
-            Value::Mapping(entries) => {
-                for e in entries {
-                    let key = e.key_text();
-                    if path.is_empty() && key == "helm_extra_values" {
-                        continue;
-                    }
-                    let child = if path.is_empty() {
-                        key.to_owned()
-                    } else {
-                        format!("{path}.{key}")
-                    };
-                    todo.push((&e.value, child));
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_references(item, &path.index(i), out);
+            }
+        }
+        Value::Mapping(entries) => {
+            for e in entries {
+                let key = e.key_text();
+                if matches!(path, Path::Root) && key == "helm_extra_values" {
+                    continue;
                 }
+                walk_references(&e.value, &path.key(key), out);
             }
         }
     }
@@ -207,11 +206,12 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
 
     // Env sections: known targets, valid names, duplicates per target.
     let service_names: Vec<&str> = mesh.services.iter().map(|s| s.effective_name()).collect();
+    let declared: std::collections::HashSet<&str> = service_names.iter().copied().collect();
     let mut by_target: HashMap<&str, Vec<(&Text, String)>> = HashMap::new();
     for (i, section) in mesh.env.iter().enumerate() {
         let target = section.service.as_str();
         if !RESERVED_ENV_SECTIONS.contains(&target)
-            && !service_names.contains(&target)
+            && !declared.contains(target)
             && !has_references(target)
         {
             let candidates = RESERVED_ENV_SECTIONS
@@ -677,7 +677,7 @@ fn ref_error(
     candidates.sort_unstable();
     match did_you_mean(name.as_str(), candidates.iter().copied()) {
         Some(best) => d.with_hint(format!("did you mean `{best}`?")),
-        None => d.with_hint(format!("define it under `secrets.global`, or list it under `secrets.import` if another service of the mesh defines it")),
+        None => d.with_hint("define it under `secrets.global`, or list it under `secrets.import` if another service of the mesh defines it"),
     }
 }
 

@@ -133,7 +133,8 @@ enum Frame {
     Mapping {
         entries: Vec<Entry>,
         key: Option<Node>,
-        seen: HashMap<String, Pos>,
+        /// Built only for large mappings; small ones are searched directly.
+        index: Option<HashMap<String, Pos>>,
         start: Span,
         anchor: usize,
         tag: Option<String>,
@@ -232,7 +233,7 @@ impl<'l> Builder<'l> {
                     self.stack.push(Frame::Mapping {
                         entries: Vec::new(),
                         key: None,
-                        seen: HashMap::new(),
+                        index: None,
                         start: at,
                         anchor,
                         tag: tag_text(tag),
@@ -308,11 +309,14 @@ impl<'l> Builder<'l> {
             None => self.root = Some(node),
             Some(Frame::Sequence { items, .. }) => items.push(node),
             Some(Frame::Mapping {
-                entries, key, seen, ..
+                entries,
+                key,
+                index,
+                ..
             }) => match key.take() {
                 None => {
                     let text = match &node.value {
-                        Value::Scalar { text, .. } => text.clone(),
+                        Value::Scalar { text, .. } => text,
                         Value::Sequence(_) => {
                             return Err(complex_key("a list", node.span.start));
                         }
@@ -320,11 +324,17 @@ impl<'l> Builder<'l> {
                             return Err(complex_key("a mapping", node.span.start));
                         }
                     };
-                    if let Some(first) = seen.insert(text.clone(), node.span.start) {
+                    if let Some(first) = first_definition(entries, index, text) {
                         return Err(Error {
-                            kind: ErrorKind::DuplicateKey { key: text, first },
+                            kind: ErrorKind::DuplicateKey {
+                                key: text.clone(),
+                                first,
+                            },
                             pos: node.span.start,
                         });
+                    }
+                    if let Some(index) = index {
+                        index.insert(text.clone(), node.span.start);
                     }
                     *key = Some(node);
                 }
@@ -335,6 +345,30 @@ impl<'l> Builder<'l> {
             },
         }
         Ok(())
+    }
+}
+
+/// Where `key` was first defined in this mapping, if it was.
+fn first_definition(
+    entries: &[Entry],
+    index: &mut Option<HashMap<String, Pos>>,
+    key: &str,
+) -> Option<Pos> {
+    const SMALL: usize = 16;
+    if index.is_none() && entries.len() > SMALL {
+        *index = Some(
+            entries
+                .iter()
+                .map(|e| (e.key_text().to_owned(), e.key.span.start))
+                .collect(),
+        );
+    }
+    match index {
+        Some(index) => index.get(key).copied(),
+        None => entries
+            .iter()
+            .find(|e| e.key_text() == key)
+            .map(|e| e.key.span.start),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use meshfile_manifest::{Code, Diagnostic, Loaded, Severity};
+use meshfile_manifest::{Code, Diagnostic, Manifest, Severity};
 use serde::Serialize;
 
 use crate::cli::{CheckArgs, OutputFormat};
@@ -102,49 +102,69 @@ struct JsonDiagnostic<'a> {
     diagnostic: &'a Diagnostic,
 }
 
+/// One input after checking: what to print about it.
+struct Checked {
+    file: String,
+    /// The text, for snippets; `None` when it was not readable as UTF-8.
+    source: Option<String>,
+    diagnostics: Vec<Diagnostic>,
+    manifest: Option<Manifest>,
+}
+
+impl Checked {
+    fn is_valid(&self) -> bool {
+        self.diagnostics.iter().all(|d| !d.is_error())
+    }
+}
+
+fn check(input: Input, lint: bool) -> Checked {
+    let bytes = match input.bytes {
+        Ok(bytes) => bytes,
+        Err(d) => {
+            return Checked {
+                file: input.name,
+                source: None,
+                diagnostics: vec![d],
+                manifest: None,
+            };
+        }
+    };
+    let loaded = meshfile_manifest::load(&bytes);
+    let mut diagnostics = loaded.diagnostics;
+    if lint && let Some(manifest) = &loaded.manifest {
+        diagnostics.extend(meshfile_manifest::lint(manifest));
+        meshfile_manifest::diagnostic::sort(&mut diagnostics);
+    }
+    Checked {
+        file: input.name,
+        source: String::from_utf8(bytes).ok(),
+        diagnostics,
+        manifest: loaded.manifest,
+    }
+}
+
 /// Validates (and with `lint`, lints) every input; returns the exit status.
 pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliError> {
-    let inputs = read_inputs(&args.files)?;
-    let mut all: Vec<(String, Option<String>, Vec<Diagnostic>, Option<Loaded>)> = Vec::new();
-    for input in inputs {
-        let (source, loaded) = match input.bytes {
-            Ok(bytes) => {
-                let loaded = meshfile_manifest::load(&bytes);
-                (String::from_utf8(bytes).ok(), Some(loaded))
-            }
-            Err(d) => {
-                all.push((input.name, None, vec![d], None));
-                continue;
-            }
-        };
-        let Some(mut loaded) = loaded else { continue };
-        let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
-        if lint && let Some(manifest) = &loaded.manifest {
-            diagnostics.extend(meshfile_manifest::lint(manifest));
-            meshfile_manifest::diagnostic::sort(&mut diagnostics);
-        }
-        all.push((input.name, source, diagnostics, Some(loaded)));
-    }
-
-    let errors = all
-        .iter()
-        .flat_map(|a| &a.2)
-        .filter(|d| d.is_error())
-        .count();
-    let warnings = all
-        .iter()
-        .flat_map(|a| &a.2)
-        .filter(|d| d.severity == Severity::Warning)
-        .count();
+    let all: Vec<Checked> = read_inputs(&args.files)?
+        .into_iter()
+        .map(|i| check(i, lint))
+        .collect();
+    let count = |severity: Severity| {
+        all.iter()
+            .flat_map(|c| &c.diagnostics)
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     let write = |r: std::io::Result<()>| r.map_err(CliError::Write);
 
     match args.output {
         OutputFormat::Json => {
             let list: Vec<JsonDiagnostic<'_>> = all
                 .iter()
-                .flat_map(|(file, _, ds, _)| {
-                    ds.iter().map(move |d| JsonDiagnostic {
-                        file,
+                .flat_map(|c| {
+                    c.diagnostics.iter().map(|d| JsonDiagnostic {
+                        file: &c.file,
                         diagnostic: d,
                     })
                 })
@@ -154,21 +174,17 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliE
         }
         OutputFormat::Human => {
             let mut err = std::io::stderr().lock();
-            for (file, source, ds, loaded) in &all {
-                for d in ds {
+            for c in &all {
+                for d in &c.diagnostics {
                     write(writeln!(
                         err,
                         "{}",
-                        render::human(file, source.as_deref(), d)
+                        render::human(&c.file, c.source.as_deref(), d)
                     ))?;
                 }
-                if !args.quiet && ds.iter().all(|d| !d.is_error()) {
-                    let summary = loaded
-                        .as_ref()
-                        .and_then(|l| l.manifest.as_ref())
-                        .map(describe)
-                        .unwrap_or_default();
-                    write(writeln!(err, "{file}: valid{summary}"))?;
+                if !args.quiet && c.is_valid() {
+                    let summary = c.manifest.as_ref().map(describe).unwrap_or_default();
+                    write(writeln!(err, "{}: valid{summary}", c.file))?;
                 }
             }
             if !args.quiet && (errors > 0 || warnings > 0) {
@@ -182,10 +198,8 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliE
     }
     if args.dump {
         let mut out = std::io::stdout().lock();
-        for (_, _, ds, loaded) in &all {
-            if let Some(m) = loaded.as_ref().and_then(|l| l.manifest.as_ref())
-                && ds.iter().all(|d| !d.is_error())
-            {
+        for c in all.iter().filter(|c| c.is_valid()) {
+            if let Some(m) = &c.manifest {
                 write(write!(out, "{}", meshfile_manifest::dump(m)))?;
             }
         }
@@ -197,9 +211,9 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliE
     })
 }
 
-fn describe(manifest: &meshfile_manifest::Manifest) -> String {
+fn describe(manifest: &Manifest) -> String {
     match manifest {
-        meshfile_manifest::Manifest::Mesh(m) => {
+        Manifest::Mesh(m) => {
             format!(
                 " (mesh, namespace `{}`, {} service{})",
                 m.policy.namespace,
@@ -207,7 +221,7 @@ fn describe(manifest: &meshfile_manifest::Manifest) -> String {
                 plural(m.services.len())
             )
         }
-        meshfile_manifest::Manifest::Service(s) => {
+        Manifest::Service(s) => {
             format!(" (genservice `{}`, image `{}`)", s.build.name, s.build.to)
         }
     }

@@ -1,0 +1,165 @@
+//! `validate`, `lint`, `schema`, `completions`, `explain`: output format and exit statuses.
+
+use crate::{Test, corpus};
+
+const TYPO: &str = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: c\npolicy:\n  namespace: n\nenv: []\nservces: []\n";
+
+#[test]
+fn valid_directory_exits_zero() {
+    let out = Test::new()
+        .args(&["validate", "-f", &corpus("valid").display().to_string()])
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hello-world-mesh.yaml: valid (mesh"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn invalid_file_is_located_and_exits_one() {
+    let t = Test::new().file("mesh.yaml", TYPO);
+    let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .contains("mesh.yaml:10:1: error[E012]: unknown field `servces` in the mesh manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("10 | servces: []"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("= help: did you mean `services`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("error[E011]"), "{}", out.stderr);
+}
+
+#[test]
+fn json_output_is_an_array_of_located_diagnostics() {
+    let out = Test::new()
+        .stdin(TYPO)
+        .args(&["validate", "-f", "-", "--output", "json"])
+        .run();
+    assert_eq!(out.status, 1);
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let first = list
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["code"] == "E012"))
+        .expect("E012");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["path"], "servces");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(10), Some(1))
+    );
+    assert_eq!(first["file"], "<stdin>");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(Test::new().args(&["validate"]).run().status, 2);
+    let out = Test::new().args(&["validate", "-f", "missing.yaml"]).run();
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("cannot read `missing.yaml`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(Test::new().args(&["frobnicate"]).run().status, 2);
+}
+
+#[test]
+fn lint_warns_and_deny_warnings_fails() {
+    let file = corpus("valid")
+        .join("software-updates-meshfile2.yaml")
+        .display()
+        .to_string();
+    let out = Test::new().args(&["lint", "-f", &file]).run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for code in ["W102", "W106"] {
+        assert!(
+            out.stderr.contains(&format!("warning[{code}]")),
+            "{code}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        Test::new()
+            .args(&["lint", "--deny-warnings", "-f", &file])
+            .run()
+            .status,
+        1
+    );
+}
+
+#[test]
+fn hostile_inputs_never_panic() {
+    let deep = format!("a: {}", "[".repeat(200_000));
+    let inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"\xff\xfe\x00".to_vec(),
+        deep.into_bytes(),
+        b"a: &a [*a]\n".to_vec(),
+        b"---\n---\n".to_vec(),
+    ];
+    for input in inputs {
+        let out = Test::new()
+            .stdin(input)
+            .args(&["validate", "-f", "-"])
+            .run();
+        assert_eq!(out.status, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("<stdin>:"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn oversized_input_is_refused_without_reading_it_all() {
+    let big = vec![b'#'; 65 * 1024 * 1024];
+    let out = Test::new().stdin(big).args(&["validate", "-f", "-"]).run();
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("error[E006]"), "{}", out.stderr);
+}
+
+#[test]
+fn dump_prints_canonical_yaml_that_validates() {
+    let file = corpus("valid")
+        .join("secure-document-app-mesh.yaml")
+        .display()
+        .to_string();
+    let out = Test::new()
+        .args(&["validate", "-q", "--dump", "-f", &file])
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let again = Test::new()
+        .stdin(out.stdout.clone())
+        .args(&["validate", "-q", "--dump", "-f", "-"])
+        .run();
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert_eq!(again.stdout, out.stdout, "dump is not a fixpoint");
+}
+
+#[test]
+fn schema_completions_and_explain() {
+    for kind in ["mesh", "service"] {
+        let out = Test::new().args(&["schema", kind]).run();
+        assert_eq!(out.status, 0);
+        let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema is JSON");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+    let out = Test::new().args(&["completions", "bash"]).run();
+    assert!(
+        out.status == 0 && out.stdout.contains("meshfile"),
+        "{}",
+        out.stderr
+    );
+    let out = Test::new().args(&["explain", "e012"]).run();
+    assert_eq!(out.status, 0);
+    assert!(out.stdout.contains("E012  error"), "{}", out.stdout);
+    assert_eq!(Test::new().args(&["explain", "E999"]).run().status, 2);
+}

@@ -1,0 +1,91 @@
+//! The one integration-test binary of the `meshfile` command: runs the real binary.
+
+mod check;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A builder for one run of `meshfile`, in the style of `just`'s tests.
+pub struct Test {
+    args: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    dir: tempfile::TempDir,
+}
+
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Test::new()
+    }
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            args: Vec::new(),
+            stdin: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Writes `name` in the test's directory and passes nothing; use `path` to refer to it.
+    pub fn file(self, name: &str, contents: impl AsRef<[u8]>) -> Test {
+        std::fs::write(self.dir.path().join(name), contents).expect("write test file");
+        self
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Test {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn run(self) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meshfile"))
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run meshfile");
+        if let Some(bytes) = &self.stdin {
+            // meshfile may stop reading early (an oversized input): a broken pipe is expected.
+            let _ = child.stdin.take().expect("stdin").write_all(bytes);
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("wait");
+        let output = Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !output.stderr.contains("panicked"),
+            "meshfile panicked:\n{}",
+            output.stderr
+        );
+        output
+    }
+}
+
+/// The manifest corpus shared with meshfile-manifest's tests.
+pub fn corpus(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../meshfile-manifest/tests/corpus")
+        .join(dir)
+}
