@@ -3,12 +3,12 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// A Meshfile with `n` services, each with its own env section, like a large real mesh.
-pub fn generated_mesh(n: usize) -> String {
+/// A Meshfile with `n` services; with `env_per_service`, each also gets its own env section.
+pub fn generated_mesh(n: usize, env_per_service: bool) -> String {
     let mut text = String::from(
         "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [\"image\", \"security\", \"access\", \"attestation\"]\n    cas_url: cas.example.com\npolicy:\n  namespace: bench-ns\n  tolerate: \"outdated-tcb, hyperthreading\"\nenv:\n  - service: global\n    env:\n      - name: imagePullSecrets\n        value: sconeapps\n      - name: APP_SERVICE_PORT\n        value: 443\n",
     );
-    for i in 0..n {
+    for i in (0..n).filter(|_| env_per_service) {
         text.push_str(&format!(
             "  - service: svc-{i}\n    env:\n      - name: DB_HOST\n        value: \"db-{i}.example\"\n"
         ));
@@ -25,14 +25,16 @@ pub fn generated_mesh(n: usize) -> String {
 fn validate(c: &mut Criterion) {
     let mut group = c.benchmark_group("validate");
     group.sample_size(20);
-    for n in [100, 1_000, 10_000] {
-        let text = generated_mesh(n);
-        let loaded = meshfile_manifest::load(text.as_bytes());
-        assert!(!loaded.has_errors(), "{:?}", &loaded.diagnostics[..1]);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("services", n), &text, |b, text| {
-            b.iter(|| meshfile_manifest::load(text.as_bytes()))
-        });
+    for (shape, env) in [("services", false), ("services+env", true)] {
+        for n in [100, 1_000, 10_000] {
+            let text = generated_mesh(n, env);
+            let loaded = meshfile_manifest::load(text.as_bytes());
+            assert!(!loaded.has_errors(), "{:?}", &loaded.diagnostics[..1]);
+            group.throughput(Throughput::Bytes(text.len() as u64));
+            group.bench_with_input(BenchmarkId::new(shape, n), &text, |b, text| {
+                b.iter(|| meshfile_manifest::load(text.as_bytes()))
+            });
+        }
     }
     group.finish();
 }

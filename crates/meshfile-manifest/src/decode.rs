@@ -176,8 +176,9 @@ impl Cx {
             Value::Mapping(entries) => Some(Fields {
                 node,
                 entries,
-                taken: vec![false; entries.len()],
-                known: Vec::new(),
+                known: [""; MAX_FIELDS],
+                known_len: 0,
+                handled: None,
                 what,
             }),
             _ => {
@@ -282,22 +283,30 @@ impl Cx {
     }
 }
 
+/// More fields than any model struct has (Build has 22).
+const MAX_FIELDS: usize = 32;
+
 /// A mapping being decoded; [`Fields::finish`] reports the keys nobody asked for.
 pub struct Fields<'n> {
     node: &'n Node,
     entries: &'n [meshfile_yaml::Entry],
-    taken: Vec<bool>,
-    known: Vec<&'static str>,
+    /// Keys asked for so far: a fixed array, since every mapping of a large mesh has one.
+    known: [&'static str; MAX_FIELDS],
+    known_len: usize,
+    /// A key read through [`Fields::entry`] (a deprecated spelling).
+    handled: Option<&'n str>,
     what: &'static str,
 }
 
 impl<'n> Fields<'n> {
     /// The value under `key`, marking the key known; `None` if absent or null.
     pub fn get(&mut self, key: &'static str) -> Option<&'n Node> {
-        self.known.push(key);
-        let i = self.entries.iter().position(|e| e.key_text() == key)?;
-        self.taken[i] = true;
-        let value = &self.entries[i].value;
+        debug_assert!(self.known_len < MAX_FIELDS, "raise MAX_FIELDS");
+        if let Some(slot) = self.known.get_mut(self.known_len) {
+            *slot = key;
+            self.known_len += 1;
+        }
+        let value = &self.entries.iter().find(|e| e.key_text() == key)?.value;
         (!value.is_null()).then_some(value)
     }
 
@@ -345,20 +354,21 @@ impl<'n> Fields<'n> {
 
     /// Reports every key that no decoder asked for, with the nearest known key as a hint.
     pub fn finish(self, cx: &mut Cx, path: &Path<'_>) {
-        for (entry, taken) in self.entries.iter().zip(&self.taken) {
-            if *taken {
+        let known = &self.known[..self.known_len];
+        for entry in self.entries {
+            let key = entry.key_text();
+            if known.contains(&key) || self.handled == Some(key) {
                 continue;
             }
-            let key = entry.key_text();
             let mut d = Diagnostic::new(
                 Code::UnknownField,
                 entry.key.span,
                 path.key(key).to_string(),
                 format!("unknown field `{key}` in {}", self.what),
             );
-            d = match did_you_mean(key, self.known.iter().copied()) {
+            d = match did_you_mean(key, known.iter().copied()) {
                 Some(best) => d.with_hint(format!("did you mean `{best}`?")),
-                None => d.with_hint(format!("known fields: {}", self.known.join(", "))),
+                None => d.with_hint(format!("known fields: {}", known.join(", "))),
             };
             cx.report(d);
         }
@@ -366,8 +376,8 @@ impl<'n> Fields<'n> {
 
     /// Marks `key` as handled without decoding it (deprecated spellings decoded elsewhere).
     pub fn entry(&mut self, key: &str) -> Option<&'n meshfile_yaml::Entry> {
-        let i = self.entries.iter().position(|e| e.key_text() == key)?;
-        self.taken[i] = true;
-        Some(&self.entries[i])
+        let entry = self.entries.iter().find(|e| e.key_text() == key)?;
+        self.handled = Some(entry.key_text());
+        Some(entry)
     }
 }

@@ -98,7 +98,7 @@ pub fn check_reference_syntax(root: &Node, out: &mut Vec<Diagnostic>) {
 fn walk_references(node: &Node, path: &Path<'_>, out: &mut Vec<Diagnostic>) {
     match &node.value {
         Value::Scalar { text, .. } => {
-            if !text.contains(['$', '{']) {
+            if !text.bytes().any(|b| b == b'$' || b == b'{') {
                 return;
             }
             if let Err(e) = refs::scan(text) {
@@ -127,9 +127,27 @@ fn walk_references(node: &Node, path: &Path<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A document path kept as indices, formatted only when a diagnostic needs it.
+#[derive(Clone, Copy)]
+enum Loc {
+    /// `{0}[{1}]{2}`, e.g. `services[3].name`.
+    Item(&'static str, usize, &'static str),
+    /// `{0}[{1}]{2}[{3}]{4}`, e.g. `env[0].env[2].name`.
+    Nested(&'static str, usize, &'static str, usize, &'static str),
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::Item(a, i, b) => write!(f, "{a}[{i}]{b}"),
+            Loc::Nested(a, i, b, j, c) => write!(f, "{a}[{i}]{b}[{j}]{c}"),
+        }
+    }
+}
+
 /// Reports each name seen before in `items`, pointing at the later one.
 fn duplicates<'a>(
-    items: impl IntoIterator<Item = (&'a Text, String)>,
+    items: impl IntoIterator<Item = (&'a Text, Loc)>,
     code: Code,
     what: &str,
     out: &mut Vec<Diagnostic>,
@@ -140,7 +158,7 @@ fn duplicates<'a>(
             out.push(diag(
                 code,
                 name.span,
-                path,
+                path.to_string(),
                 format!(
                     "{what} `{name}` is defined twice (first at line {})",
                     first.span.start.line
@@ -152,13 +170,13 @@ fn duplicates<'a>(
     }
 }
 
-fn check_env_name(name: &Text, path: String, out: &mut Vec<Diagnostic>) {
+fn check_env_name(name: &Text, path: Loc, out: &mut Vec<Diagnostic>) {
     if !has_references(name.as_str()) && !is_env_name(name.as_str()) {
         out.push(
             diag(
                 Code::InvalidEnvName,
                 name.span,
-                path,
+                path.to_string(),
                 format!("`{name}` is not a valid environment variable name"),
             )
             .with_hint("use letters, digits and `_`, starting with a letter or `_`"),
@@ -170,17 +188,17 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
     check_api_version(&mesh.api_version, out);
 
     // Services: names usable as CAS session names, and unique.
-    let mut names: HashMap<String, (Span, usize)> = HashMap::new();
+    let mut names: HashMap<&str, (Span, usize)> = HashMap::new();
     for (i, s) in mesh.services.iter().enumerate() {
         let name = s.effective_name();
         let span = s.name.as_ref().map_or(s.image.span, |n| n.span);
-        let path = format!("services[{i}].name");
+        let path = Loc::Item("services", i, ".name");
         if !has_references(name) && !is_cas_name(name) {
             out.push(
                 diag(
                     Code::InvalidName,
                     span,
-                    path.clone(),
+                    path.to_string(),
                     format!("service name `{name}` cannot be used as a CAS session name"),
                 )
                 .with_hint("use up to 128 letters, digits, `_`, `-`, `.` or `~`"),
@@ -191,7 +209,7 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
                 diag(
                     Code::DuplicateService,
                     span,
-                    path,
+                    path.to_string(),
                     format!(
                         "service name `{name}` is already used by services[{j}] at line {}",
                         first.start.line
@@ -200,14 +218,14 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
                 .with_hint("give each service a unique `name`; two services may share an image"),
             );
         } else {
-            names.insert(name.to_owned(), (span, i));
+            names.insert(name, (span, i));
         }
     }
 
     // Env sections: known targets, valid names, duplicates per target.
     let service_names: Vec<&str> = mesh.services.iter().map(|s| s.effective_name()).collect();
     let declared: std::collections::HashSet<&str> = service_names.iter().copied().collect();
-    let mut by_target: HashMap<&str, Vec<(&Text, String)>> = HashMap::new();
+    let mut by_target: HashMap<&str, Vec<(&Text, Loc)>> = HashMap::new();
     for (i, section) in mesh.env.iter().enumerate() {
         let target = section.service.as_str();
         if !RESERVED_ENV_SECTIONS.contains(&target)
@@ -233,8 +251,8 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
             out.push(d);
         }
         for (j, kv) in section.env.iter().flatten().enumerate() {
-            let path = format!("env[{i}].env[{j}].name");
-            check_env_name(&kv.name, path.clone(), out);
+            let path = Loc::Nested("env", i, ".env", j, ".name");
+            check_env_name(&kv.name, path, out);
             by_target.entry(target).or_default().push((&kv.name, path));
         }
     }
@@ -253,7 +271,7 @@ fn check_cas(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
         .cas
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| c.name.as_ref().map(|n| (n, format!("cas[{i}].name"))));
+        .filter_map(|(i, c)| c.name.as_ref().map(|n| (n, Loc::Item("cas", i, ".name"))));
     duplicates(names, Code::DuplicateCasName, "CAS", out);
 
     let mut served: HashMap<&str, (&Text, usize)> = HashMap::new();
@@ -430,15 +448,15 @@ pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     check_api_version(&svc.api_version, out);
 
     let env = &svc.environment;
-    let mut env_names: Vec<(&Text, String)> = Vec::new();
+    let mut env_names: Vec<(&Text, Loc)> = Vec::new();
     for (i, kv) in env.local.iter().flatten().enumerate() {
-        let path = format!("environment.local[{i}].name");
-        check_env_name(&kv.name, path.clone(), out);
+        let path = Loc::Item("environment.local", i, ".name");
+        check_env_name(&kv.name, path, out);
         env_names.push((&kv.name, path));
     }
     for (i, g) in env.global.iter().flatten().enumerate() {
-        let path = format!("environment.global[{i}].name");
-        check_env_name(&g.name, path.clone(), out);
+        let path = Loc::Item("environment.global", i, ".name");
+        check_env_name(&g.name, path, out);
         env_names.push((&g.name, path));
     }
     duplicates(env_names, Code::DuplicateEnv, "environment name", out);
@@ -452,11 +470,11 @@ pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     let all_names = svc
         .secrets_defined()
         .enumerate()
-        .map(|(i, s)| (&s.name, format!("secrets.global[{i}].name")))
+        .map(|(i, s)| (&s.name, Loc::Item("secrets.global", i, ".name")))
         .chain(
             svc.secrets_imported()
                 .enumerate()
-                .map(|(i, n)| (n, format!("secrets.import[{i}]"))),
+                .map(|(i, n)| (n, Loc::Item("secrets.import", i, ""))),
         );
     duplicates(all_names, Code::DuplicateSecret, "secret", out);
     for (i, name) in svc.secrets_imported().enumerate() {
