@@ -64,6 +64,15 @@ codes! {
     DuplicateSecret = "E055", "two secrets share a name";
     InvalidSecretField = "E056", "a secret field has an invalid value";
     VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
+    UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
+    UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";
+    MissingDescriptor = "E102", "a mesh service whose image has no recorded service descriptor";
+    MissingGlobalValue = "E103", "a global environment name that the Meshfile gives no value";
+    UnexportedImport = "E104", "a secret import that no service of the mesh defines";
+    AmbiguousSecret = "E105", "a secret defined by two services of the mesh";
+    MissingMeasurement = "E106", "a service manifest without an MRENCLAVE";
+    OverrideFile = "E107", "an image_policy, image_secrets, env or helm_chart file that cannot be used";
+    UnsupportedMode = "E108", "a CAS mode this tool does not implement yet";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";

@@ -61,14 +61,63 @@ pub fn limits() -> Limits {
     Limits::default()
 }
 
-/// Parses, decodes and validates raw file contents.
+/// Parses, decodes and validates raw file contents; `$VAR`s are kept as written.
 pub fn load(bytes: &[u8]) -> Loaded {
-    match meshfile_yaml::parse_bytes(bytes, &limits()) {
-        Ok(node) => load_node(&node),
-        Err(e) => Loaded {
-            manifest: None,
-            diagnostics: vec![parse_diagnostic(&e)],
-        },
+    load_with_env(bytes, None)
+}
+
+/// Like [`load`], but first replaces `$VAR`/`${VAR}` in every value through `env`; an
+/// unknown variable is an error at its position. Validation then sees the final values.
+pub fn load_with_env(bytes: &[u8], env: Option<refs::Lookup<'_>>) -> Loaded {
+    let mut node = match meshfile_yaml::parse_bytes(bytes, &limits()) {
+        Ok(node) => node,
+        Err(e) => {
+            return Loaded {
+                manifest: None,
+                diagnostics: vec![parse_diagnostic(&e)],
+            };
+        }
+    };
+    let mut unresolved = Vec::new();
+    if let Some(env) = env {
+        substitute_env_in_tree(&mut node, env, &mut unresolved);
+    }
+    let mut loaded = load_node(&node);
+    loaded.diagnostics.extend(unresolved);
+    diagnostic::sort(&mut loaded.diagnostics);
+    loaded
+}
+
+fn substitute_env_in_tree(node: &mut Node, env: refs::Lookup<'_>, out: &mut Vec<Diagnostic>) {
+    match &mut node.value {
+        Value::Scalar { text, style } => {
+            if !text.contains('$') {
+                return;
+            }
+            match refs::substitute_env(text, env) {
+                Ok(resolved) => {
+                    if resolved != *text && *style == meshfile_yaml::Style::Plain {
+                        // The value was text in the file; it stays text whatever it became.
+                        *style = meshfile_yaml::Style::DoubleQuoted;
+                    }
+                    *text = resolved;
+                }
+                Err(missing) => {
+                    for name in missing {
+                        out.push(
+                            Diagnostic::new(Code::UndefinedVariable, node.span, "", format!("environment variable `${name}` is not set"))
+                                .with_hint(format!("export {name}=... before running meshfile, or pass `--set {name}=VALUE`")),
+                        );
+                    }
+                }
+            }
+        }
+        Value::Sequence(items) => items
+            .iter_mut()
+            .for_each(|n| substitute_env_in_tree(n, env, out)),
+        Value::Mapping(entries) => entries
+            .iter_mut()
+            .for_each(|e| substitute_env_in_tree(&mut e.value, env, out)),
     }
 }
 
@@ -185,4 +234,17 @@ pub fn schema(kind: ManifestKind) -> serde_json::Value {
         ManifestKind::Service => schemars::schema_for!(ServiceManifest),
     };
     schema.to_value()
+}
+
+/// An `env` override file of a mesh service: an `environment` section on its own
+/// (`local:` and `global:` lists), as the service manifest would hold it.
+pub fn load_environment(bytes: &[u8]) -> Result<service::Environment, Vec<Diagnostic>> {
+    let node =
+        meshfile_yaml::parse_bytes(bytes, &limits()).map_err(|e| vec![parse_diagnostic(&e)])?;
+    let mut cx = Cx::default();
+    let env = service::decode_environment(&mut cx, &node, &decode::Path::Root);
+    match env {
+        Some(env) if cx.diagnostics.iter().all(|d| !d.is_error()) => Ok(env),
+        _ => Err(cx.diagnostics),
+    }
 }

@@ -45,6 +45,9 @@ pub struct RefError {
     pub scone: bool,
 }
 
+/// A variable lookup: the value of a name, if it has one.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 pub const LEGACY_SUFFIXES: &[&str] = &["crt", "key", "chain", "hex"];
 
 fn is_name_start(c: u8) -> bool {
@@ -254,6 +257,57 @@ pub fn modern_format(legacy: &str) -> &'static str {
         "chain" => "chain",
         _ => "hex",
     }
+}
+
+/// Replaces every `$VAR`/`${VAR}` of `text`; `$$` stays as written. Returns the names
+/// `lookup` did not know, in order of appearance.
+pub fn substitute_env(text: &str, lookup: Lookup<'_>) -> Result<String, Vec<String>> {
+    let Ok(tokens) = scan(text) else {
+        return Ok(text.to_owned()); // malformed references are reported by validation
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    let mut last = 0;
+    for token in &tokens {
+        if let Token::Env { name, range } = token {
+            out.push_str(&text[last..range.start]);
+            match lookup(name) {
+                Some(value) => out.push_str(&value),
+                None => missing.push((*name).to_owned()),
+            }
+            last = range.end;
+        }
+    }
+    out.push_str(&text[last..]);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// Replaces every `{{ name }}` of `text`, also inside `$$SCONE::...$$` names. Returns the
+/// first unknown name and its byte offset.
+pub fn substitute_mesh(text: &str, lookup: Lookup<'_>) -> Result<String, (String, usize)> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open + 2..].find("}}") else {
+            break; // an unclosed `{{` is literal text; validation reports it
+        };
+        let name = rest[open + 2..open + 2 + close].trim();
+        out.push_str(&rest[..open]);
+        match lookup(name) {
+            Some(value) => out.push_str(&value),
+            None => return Err((name.to_owned(), offset + open)),
+        }
+        let consumed = open + 2 + close + 2;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -460,7 +460,7 @@ fn decode_volume(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Volume> {
     })
 }
 
-fn decode_environment(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Environment> {
+pub(crate) fn decode_environment(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Environment> {
     let mut f = cx.fields(node, path, "the environment section")?;
     let global = f.optional(cx, path, "global", |cx, n, p| {
         cx.list(n, p, |cx, n, p| {

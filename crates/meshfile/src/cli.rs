@@ -28,6 +28,12 @@ pub enum Command {
     /// Validate, then warn about risky settings (debug tolerances, testing-only CAS flags,
     /// `latest` tags, secrets written in clear, ignored advisories).
     Lint(LintArgs),
+    /// Compile a mesh into CAS session policies and a Helm chart under the target directory;
+    /// nothing is uploaded. Service manifests given too are recorded as descriptors first.
+    Template(CompileArgs),
+    /// Apply manifests: record service manifests (with their MRENCLAVEs) as descriptors, and
+    /// compile meshes into `target/policies` and `target/helm`.
+    Apply(ApplyArgs),
     /// Print the JSON Schema (2020-12) of a manifest kind, for editors and CI.
     ///
     /// For yaml-language-server: `meshfile schema mesh > mesh.schema.json`, then put
@@ -67,6 +73,63 @@ pub struct CheckArgs {
     /// Print each valid manifest in canonical form (fields in specification order).
     #[arg(long)]
     pub dump: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Manifests: files or directories (service manifests are handled before meshes).
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+    /// Where generated files go.
+    #[arg(
+        short = 't',
+        long = "target-directory",
+        value_name = "DIR",
+        default_value = "target"
+    )]
+    pub target: PathBuf,
+    /// Helm release name; also names the umbrella chart (default: the policy namespace).
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+    /// `debug` lets services run as debug enclaves (adds the `debug-mode` tolerance).
+    #[arg(long, value_enum, default_value_t = Mode::Production)]
+    pub mode: Mode,
+    /// Use only locally recorded descriptors (meshfile never pulls images; kept for sconectl scripts).
+    #[arg(short = 'n', long = "no-pull")]
+    pub no_pull: bool,
+    /// Give `$NAME` a value, before the process environment.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// MRENCLAVE of the service manifest being applied (64 hex digits; repeat for several).
+    #[arg(long = "mrenclave", value_name = "HEX")]
+    pub mrenclaves: Vec<String>,
+    /// Print nothing but problems.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// Print every variable each service of the mesh needs, its value and where it comes from,
+    /// as a ready-to-paste `env:` block; writes nothing.
+    #[arg(short = 'p', long = "print-defaults")]
+    pub print_defaults: bool,
+    /// Compile and write the target directory, but upload nothing.
+    #[arg(short = 'd', long = "dry-run")]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Production,
+    Debug,
 }
 
 #[derive(Debug, Args)]

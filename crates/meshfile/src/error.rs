@@ -35,8 +35,29 @@ pub enum CliError {
     )]
     UnknownCode(String),
     #[error("cannot write output: {0}")]
-    #[diagnostic(code(meshfile::write))]
-    Write(#[source] std::io::Error),
+    #[diagnostic(code(meshfile::output))]
+    Output(#[source] std::io::Error),
+    #[error("cannot write `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(meshfile::write),
+        help("check that the target directory is writable")
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`--set {0}` is not of the form NAME=VALUE")]
+    #[diagnostic(code(meshfile::set), help("write e.g. `--set APP_NAMESPACE=demo`"))]
+    BadSet(String),
+    #[error("`--mrenclave` applies to one service manifest, but {0} were given")]
+    #[diagnostic(
+        code(meshfile::mrenclave),
+        help(
+            "apply service manifests one at a time, or list measurements in a measurements.yaml next to them"
+        )
+    )]
+    AmbiguousMrenclave(usize),
 }
 
 impl CliError {
@@ -45,7 +66,7 @@ impl CliError {
             CliError::Read { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
                 exit::ENVIRONMENT
             }
-            CliError::Write(_) => exit::ENVIRONMENT,
+            CliError::Output(_) | CliError::Write { .. } => exit::ENVIRONMENT,
             _ => exit::USAGE,
         }
     }

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod error;
+mod fsutil;
 mod render;
 
 use std::io::Write;
@@ -41,7 +42,7 @@ fn print(text: &str) -> Result<u8, CliError> {
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
-        .map_err(CliError::Write)?;
+        .map_err(CliError::Output)?;
     Ok(exit::OK)
 }
 
@@ -49,6 +50,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Validate(args) => commands::check::run(&args, false, false),
         Command::Lint(args) => commands::check::run(&args.check, true, args.deny_warnings),
+        Command::Template(args) => {
+            let (code, _) =
+                commands::compile::run(&args, commands::compile::Action::Write, args.quiet)?;
+            Ok(code)
+        }
+        Command::Apply(args) => commands::apply::run(&args),
         Command::Schema { kind } => {
             let kind = match kind {
                 SchemaKind::Mesh => ManifestKind::Mesh,

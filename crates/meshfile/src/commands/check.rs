@@ -51,13 +51,31 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
                 return Err(CliError::EmptyDirectory { path: path.clone() });
             }
             for file in files {
-                inputs.push(read_file(&file)?);
+                let input = read_file(&file)?;
+                // Templates and measurement files live beside manifests; only manifests count.
+                if input.bytes.as_ref().is_ok_and(|b| !is_manifest(b)) {
+                    continue;
+                }
+                inputs.push(input);
             }
         } else {
             inputs.push(read_file(path)?);
         }
     }
     Ok(inputs)
+}
+
+/// A YAML mapping with a top-level `kind`, or something unreadable (so its error is shown).
+fn is_manifest(bytes: &[u8]) -> bool {
+    match meshfile_yaml::parse_bytes(bytes, &meshfile_manifest::limits()) {
+        Ok(node) => match &node.value {
+            meshfile_yaml::Value::Mapping(entries) => {
+                entries.iter().any(|e| e.key_text() == "kind")
+            }
+            _ => false,
+        },
+        Err(_) => true,
+    }
 }
 
 fn read_file(path: &Path) -> Result<Input, CliError> {
@@ -156,7 +174,7 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliE
             .count()
     };
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
-    let write = |r: std::io::Result<()>| r.map_err(CliError::Write);
+    let write = |r: std::io::Result<()>| r.map_err(CliError::Output);
 
     match args.output {
         OutputFormat::Json => {

@@ -1,2 +1,4 @@
+pub mod apply;
 pub mod check;
+pub mod compile;
 pub mod explain;

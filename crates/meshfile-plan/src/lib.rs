@@ -1,0 +1,760 @@
+//! From a Meshfile and its services' descriptors to CAS sessions and a chart model.
+//!
+//! Pure: file contents come in through a reader function, nothing is written, nothing is
+//! random. The same inputs always give the same sessions and chart.
+
+pub mod chart;
+pub mod descriptor;
+mod vars;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use meshfile_manifest::mesh::{MeshManifest, Service as MeshService};
+use meshfile_manifest::refs::{self, Token};
+use meshfile_manifest::service::{Environment, Secret as ManifestSecret, SecretKind};
+use meshfile_manifest::validate::{CAS_ROLES, split_list};
+use meshfile_manifest::{Code, Diagnostic, Text};
+use meshfile_session::{
+    AccessPolicy, Advisories, Document, Export, Image, Import, InjectionFile, Secret, Security,
+    Session, Value,
+};
+use meshfile_yaml::{Span, Style};
+
+pub use chart::{ChartModel, ChartService};
+pub use descriptor::Descriptor;
+pub use vars::{Origin, Scope};
+
+/// A diagnostic and the file it is about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located {
+    pub file: String,
+    pub diagnostic: Diagnostic,
+}
+
+impl Located {
+    pub fn new(file: &str, diagnostic: Diagnostic) -> Located {
+        Located {
+            file: file.to_owned(),
+            diagnostic,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Production,
+    /// Services also run as debug enclaves: sessions tolerate `debug-mode`.
+    Debug,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub mode: Mode,
+    /// Helm release name; also names the umbrella chart. Defaults to the namespace.
+    pub release: Option<String>,
+}
+
+/// Everything a mesh compiles to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compiled {
+    /// The namespace session first, then one per service, exporters before importers.
+    pub sessions: Vec<Document>,
+    pub chart: ChartModel,
+    /// Per service: each variable it uses, its value's origin. For `apply -p`.
+    pub variables: Vec<ServiceVariables>,
+    /// How the CAS holding the application's policies wants them delivered (`None`: Upload).
+    pub mode: Option<meshfile_manifest::mesh::CasMode>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceVariables {
+    pub service: String,
+    pub variables: Vec<Variable>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variable {
+    pub name: String,
+    /// `None` when nothing defines it.
+    pub value: Option<String>,
+    pub origin: Origin,
+}
+
+/// Environment variables consumed when the enclave is created; they belong to the image's
+/// signature, and the session language ignores them in a session.
+const ENCLAVE_CREATION_VARIABLES: &[&str] = &[
+    "SCONE_HEAP",
+    "SCONE_MIN_HEAP",
+    "SCONE_STACK",
+    "SCONE_ALLOW_DLOPEN",
+];
+
+/// The program name of a command line: `python3 x.py` and `/usr/bin/python3 x.py` give `python3`.
+pub fn program_name(command: &str) -> String {
+    let first = command.split_whitespace().next().unwrap_or("service");
+    let base = first.rsplit('/').next().unwrap_or(first);
+    let clean: String = base
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~'))
+        .collect();
+    if clean.is_empty() {
+        "service".into()
+    } else {
+        clean
+    }
+}
+
+/// Reads a file named in the Meshfile (relative to it); the caller does the I/O.
+pub type Reader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+struct Compiler<'a> {
+    mesh: &'a MeshManifest,
+    mesh_file: &'a str,
+    descriptors: &'a BTreeMap<String, Descriptor>,
+    read: Reader<'a>,
+    options: &'a Options,
+    errors: Vec<Located>,
+}
+
+/// One mesh service with its descriptor and its resolved environment section.
+struct Unit<'a> {
+    service: &'a MeshService,
+    name: String,
+    descriptor: &'a Descriptor,
+    environment: Environment,
+    env_file: String,
+}
+
+pub fn compile(
+    mesh: &MeshManifest,
+    mesh_file: &str,
+    descriptors: &BTreeMap<String, Descriptor>,
+    read: Reader<'_>,
+    options: &Options,
+) -> Result<Compiled, Vec<Located>> {
+    let mut c = Compiler {
+        mesh,
+        mesh_file,
+        descriptors,
+        read,
+        options,
+        errors: Vec::new(),
+    };
+    let units = c.units();
+    let namespace = mesh.policy.namespace.as_str().to_owned();
+    let owners = c.secret_owners(&units);
+    let mut sessions = vec![namespace_session(&namespace)];
+    let mut services = Vec::new();
+    let mut variables = Vec::new();
+    for unit in &units {
+        let program = program_name(unit.descriptor.manifest.build.command.as_str());
+        let scope = Scope::new(
+            mesh,
+            &unit.name,
+            &unit.descriptor.manifest,
+            &unit.environment,
+            &program,
+        );
+        let session = c.session(unit, &scope, &owners);
+        services.push(chart::service(
+            mesh,
+            unit.service,
+            &unit.name,
+            &scope,
+            unit.descriptor,
+        ));
+        variables.push(ServiceVariables {
+            service: unit.name.clone(),
+            variables: scope.report(&unit.environment, &unit.descriptor.manifest),
+        });
+        if let Some(session) = session {
+            sessions.push(session);
+        }
+    }
+    order_exporters_first(&mut sessions[1..]);
+    if !c.errors.is_empty() {
+        c.errors.sort_by(|a, b| {
+            (&a.file, a.diagnostic.line, a.diagnostic.column).cmp(&(
+                &b.file,
+                b.diagnostic.line,
+                b.diagnostic.column,
+            ))
+        });
+        return Err(c.errors);
+    }
+    let chart = ChartModel::new(mesh, options.release.as_deref(), services);
+    let mode = cas_for_role(mesh, "cas")
+        .and_then(|c| c.mode.as_ref())
+        .map(|m| m.value);
+    Ok(Compiled {
+        sessions,
+        chart,
+        variables,
+        mode,
+    })
+}
+
+fn injection_files_contents(files: &[InjectionFile]) -> Vec<String> {
+    files.iter().filter_map(|f| f.content.clone()).collect()
+}
+
+fn namespace_session(namespace: &str) -> Document {
+    Session {
+        name: namespace.to_owned(),
+        access_policy: AccessPolicy {
+            create_sessions: Some(vec!["CREATOR".into()]),
+            ..AccessPolicy::default()
+        },
+        ..Session::default()
+    }
+    .to_document()
+}
+
+/// Sessions that import from another session come after it, so a fresh CAS accepts them.
+fn order_exporters_first(sessions: &mut [Document]) {
+    let imports: BTreeMap<String, BTreeSet<String>> = sessions
+        .iter()
+        .map(|d| (d.name.clone(), imported_sessions(&d.node)))
+        .collect();
+    let mut placed: Vec<Document> = Vec::with_capacity(sessions.len());
+    let mut pending: Vec<Document> = sessions.to_vec();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|d| {
+            imports[&d.name].iter().all(|s| {
+                placed.iter().any(|p| &p.name == s) || !pending.iter().any(|q| &q.name == s)
+            })
+        });
+        // A cycle cannot be ordered; keep mesh order for the rest (CAS then reports it).
+        let i = ready.unwrap_or(0);
+        placed.push(pending.remove(i));
+    }
+    sessions.clone_from_slice(&placed);
+}
+
+fn imported_sessions(node: &meshfile_yaml::Node) -> BTreeSet<String> {
+    use meshfile_yaml::Value as V;
+    let mut out = BTreeSet::new();
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        match &n.value {
+            V::Mapping(entries) => {
+                for e in entries {
+                    if e.key_text() == "import"
+                        && let V::Mapping(fields) = &e.value.value
+                        && let Some(s) = fields
+                            .iter()
+                            .find(|f| f.key_text() == "session")
+                            .and_then(|f| f.value.as_scalar())
+                    {
+                        out.insert(s.to_owned());
+                    }
+                    todo.push(&e.value);
+                }
+            }
+            V::Sequence(items) => todo.extend(items),
+            V::Scalar { .. } => {}
+        }
+    }
+    out
+}
+
+impl<'a> Compiler<'a> {
+    fn error(
+        &mut self,
+        file: &str,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.errors.push(Located::new(
+            file,
+            Diagnostic::new(code, span, "", message).with_hint(hint),
+        ));
+    }
+
+    fn units(&mut self) -> Vec<Unit<'a>> {
+        let mut units = Vec::new();
+        for service in &self.mesh.services {
+            let name = service.effective_name().to_owned();
+            let Some(descriptor) = self.descriptors.get(service.image.as_str()) else {
+                self.error(
+                    self.mesh_file,
+                    Code::MissingDescriptor,
+                    service.image.span,
+                    format!("service `{name}`: no service descriptor for image `{}`", service.image),
+                    "record one with `meshfile apply -f <its service manifest> --mrenclave HEX`, or apply a directory that holds both the service manifest and this Meshfile",
+                );
+                continue;
+            };
+            let (environment, env_file) = match &service.env {
+                Some(path) => match self.override_text(path).and_then(|(text, file)| {
+                    meshfile_manifest::load_environment(text.as_bytes())
+                        .map(|env| (env, file.clone()))
+                        .map_err(|ds| ds.into_iter().map(|d| Located::new(&file, d)).collect())
+                }) {
+                    Ok(found) => found,
+                    Err(errors) => {
+                        self.errors.extend(errors);
+                        continue;
+                    }
+                },
+                None => (
+                    descriptor.manifest.environment.clone(),
+                    descriptor.file.clone(),
+                ),
+            };
+            units.push(Unit {
+                service,
+                name,
+                descriptor,
+                environment,
+                env_file,
+            });
+        }
+        units
+    }
+
+    fn override_text(&self, path: &Text) -> Result<(String, String), Vec<Located>> {
+        (self.read)(path.as_str())
+            .map(|text| (text, path.as_str().to_owned()))
+            .map_err(|e| {
+                vec![Located::new(
+                    self.mesh_file,
+                    Diagnostic::new(
+                        Code::OverrideFile,
+                        path.span,
+                        "",
+                        format!("cannot read `{path}`: {e}"),
+                    )
+                    .with_hint("paths are relative to the Meshfile's directory"),
+                )]
+            })
+    }
+
+    /// Which service defines each secret name, after mesh-time substitution of the names.
+    fn secret_owners(&mut self, units: &[Unit<'_>]) -> BTreeMap<String, Vec<String>> {
+        let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for unit in units {
+            let scope = Scope::new(
+                self.mesh,
+                &unit.name,
+                &unit.descriptor.manifest,
+                &unit.environment,
+                "",
+            );
+            for secret in unit.descriptor.manifest.secrets_defined() {
+                if let Ok(name) = scope.substitute(secret.name.as_str()) {
+                    owners.entry(name).or_default().push(unit.name.clone());
+                }
+            }
+        }
+        for (secret, services) in &owners {
+            if services.len() > 1 {
+                let span = self
+                    .mesh
+                    .services
+                    .iter()
+                    .find(|s| s.effective_name() == services[1])
+                    .map_or(Span::default(), |s| s.image.span);
+                self.error(
+                    self.mesh_file,
+                    Code::AmbiguousSecret,
+                    span,
+                    format!("secret `{secret}` is defined by both `{}` and `{}`", services[0], services[1]),
+                    "secret names must be unique in a mesh; prefix them per service (e.g. NGINX_...)",
+                );
+            }
+        }
+        owners
+    }
+
+    fn substitute(&mut self, scope: &Scope<'_>, file: &str, text: &Text) -> String {
+        match scope.substitute(text.as_str()) {
+            Ok(value) => value,
+            Err((name, _)) => {
+                self.errors
+                    .push(Located::new(file, scope.undefined(&name, text.span)));
+                String::new()
+            }
+        }
+    }
+
+    fn session(
+        &mut self,
+        unit: &Unit<'_>,
+        scope: &Scope<'_>,
+        owners: &BTreeMap<String, Vec<String>>,
+    ) -> Option<Document> {
+        let manifest = &unit.descriptor.manifest;
+        let file = unit.descriptor.file.as_str();
+        let namespace = self.mesh.policy.namespace.as_str();
+        let session_name = format!("{namespace}/{}", unit.name);
+        if let Some(path) = &unit.service.image_policy {
+            return self.policy_template(path, scope, &session_name);
+        }
+        let image_name = format!("{}_image", unit.name);
+
+        let mut environment = BTreeMap::new();
+        for kv in unit.environment.local.iter().flatten() {
+            if ENCLAVE_CREATION_VARIABLES.contains(&kv.name.as_str()) {
+                continue;
+            }
+            let value = self.substitute(scope, &unit.env_file, &kv.value);
+            environment.insert(kv.name.as_str().to_owned(), value);
+        }
+        for g in unit.environment.global.iter().flatten() {
+            match scope.lookup(g.name.as_str()) {
+                Some((value, _)) => {
+                    environment.insert(g.name.as_str().to_owned(), value);
+                }
+                None => self.error(
+                    &unit.env_file,
+                    Code::MissingGlobalValue,
+                    g.name.span,
+                    format!("service `{}` needs `{}`, and the Meshfile gives it no value", unit.name, g.name),
+                    format!("add `- name: {}` with a value to the `global` env section, or to a `service: {}` section of {}", g.name, unit.name, self.mesh_file),
+                ),
+            }
+        }
+        let command = self.substitute(scope, file, &manifest.build.command);
+        let pwd = manifest
+            .build
+            .pwd
+            .as_ref()
+            .map(|p| self.substitute(scope, file, p));
+        let injection_files: Vec<InjectionFile> = manifest
+            .injection_files
+            .iter()
+            .flatten()
+            .map(|f| InjectionFile {
+                path: self.substitute(scope, file, &f.path),
+                content: f.content.as_ref().map(|c| self.substitute(scope, file, c)),
+            })
+            .collect();
+
+        let mut secrets = match &unit.service.image_secrets {
+            Some(path) => self.secrets_template(path, scope)?,
+            None => manifest
+                .secrets_defined()
+                .map(|s| self.secret(s, scope, file, namespace))
+                .collect(),
+        };
+        let mut known: BTreeMap<String, Option<SecretKind>> = manifest
+            .secrets_defined()
+            .filter_map(|s| {
+                scope
+                    .substitute(s.name.as_str())
+                    .ok()
+                    .map(|n| (n, Some(s.kind.value)))
+            })
+            .collect();
+        known.extend(secrets.iter().map(|s| (s.name.clone(), None)));
+        for import in manifest.secrets_imported() {
+            let name = self.substitute(scope, file, import);
+            match owners.get(&name).map(Vec::as_slice) {
+                Some([owner]) => secrets.push(Secret {
+                    name: name.clone(),
+                    kind: None,
+                    fields: Vec::new(),
+                    export: Vec::new(),
+                    import: Some(Import { session: format!("{namespace}/{owner}"), secret: name.clone() }),
+                }),
+                Some(_) => {} // defined twice: reported once, in secret_owners
+                None => self.error(
+                    file,
+                    Code::UnexportedImport,
+                    import.span,
+                    format!("service `{}` imports secret `{name}`, which no service of the mesh defines", unit.name),
+                    "define it under `secrets.global` of the service that should own it, or remove the import",
+                ),
+            }
+            known.insert(name, None);
+        }
+        let contents: Vec<String> = injection_files_contents(&injection_files);
+        self.check_secret_references(
+            environment.values().chain([&command]).chain(&contents),
+            &known,
+            unit,
+        );
+
+        let session = Session {
+            name: session_name,
+            services: vec![meshfile_session::Service {
+                name: scope.program.to_owned(),
+                image_name: Some(image_name.clone()),
+                mrenclaves: unit.descriptor.mrenclaves.clone(),
+                command: Some(command),
+                pwd,
+                environment,
+            }],
+            images: vec![Image {
+                name: image_name,
+                injection_files,
+            }],
+            secrets,
+            access_policy: AccessPolicy::default(),
+            security: self.security(),
+        };
+        Some(session.to_document())
+    }
+
+    /// `$$SCONE::name$$` names that were built from mesh-time variables are checked here.
+    fn check_secret_references<'t>(
+        &mut self,
+        texts: impl Iterator<Item = &'t String>,
+        known: &BTreeMap<String, Option<SecretKind>>,
+        unit: &Unit<'_>,
+    ) {
+        let mut unknown = BTreeSet::new();
+        for text in texts {
+            for token in refs::scan(text).unwrap_or_default() {
+                if let Token::Scone(r) = token
+                    && !known.contains_key(r.name)
+                    && !known.contains_key(
+                        text[r.range.start + 9..]
+                            .split(['$', ':', '|'])
+                            .next()
+                            .unwrap_or_default(),
+                    )
+                {
+                    unknown.insert(r.name.to_owned());
+                }
+            }
+        }
+        for name in unknown {
+            self.error(
+                &unit.descriptor.file,
+                Code::UnknownSecretRef,
+                Span::default(),
+                format!("service `{}` refers to `$$SCONE::{name}$$`, which it neither defines nor imports once mesh variables are filled in", unit.name),
+                "define the secret, or add its name to `secrets.import`",
+            );
+        }
+    }
+
+    fn secret(
+        &mut self,
+        s: &ManifestSecret,
+        scope: &Scope<'_>,
+        file: &str,
+        namespace: &str,
+    ) -> Secret {
+        let mut fields: Vec<(String, Value)> = Vec::new();
+        if let Some(size) = &s.size {
+            let size = self.substitute(scope, file, size);
+            fields.push((
+                "size".into(),
+                size.parse::<u64>().map_or(Value::Text(size), Value::Int),
+            ));
+        }
+        let texts = [
+            ("value", &s.value),
+            ("key_type", &s.key_type),
+            ("private_key", &s.private_key),
+            ("issuer", &s.issuer),
+            ("common_name", &s.common_name),
+        ];
+        for (key, v) in texts {
+            if let Some(v) = v {
+                fields.push((key.to_owned(), Value::Text(self.substitute(scope, file, v))));
+            }
+        }
+        if let Some(dns) = &s.dns {
+            let names = dns
+                .iter()
+                .map(|d| self.substitute(scope, file, d))
+                .collect();
+            fields.push(("dns".into(), Value::List(names)));
+        }
+        let texts = [
+            ("endpoint", &s.endpoint),
+            ("valid_for", &s.valid_for),
+            ("tenant_id", &s.tenant_id),
+            ("client_id", &s.client_id),
+            ("application_secret", &s.application_secret),
+        ];
+        for (key, v) in texts {
+            if let Some(v) = v {
+                fields.push((key.to_owned(), Value::Text(self.substitute(scope, file, v))));
+            }
+        }
+        for (key, v) in [("export_public", &s.export_public), ("migrate", &s.migrate)] {
+            if let Some(v) = v {
+                fields.push((key.to_owned(), Value::Bool(v.as_str() == "true")));
+            }
+        }
+        Secret {
+            name: self.substitute(scope, file, &s.name),
+            kind: Some(s.kind.value.as_str().to_owned()),
+            fields,
+            export: vec![Export::Namespace(namespace.to_owned())],
+            import: None,
+        }
+    }
+
+    /// An `image_secrets` template: a YAML list of session secrets, after substitution.
+    fn secrets_template(&mut self, path: &Text, scope: &Scope<'_>) -> Option<Vec<Secret>> {
+        let node = self.template(path, scope)?;
+        let meshfile_yaml::Value::Sequence(items) = node.value else {
+            self.error(
+                self.mesh_file,
+                Code::OverrideFile,
+                path.span,
+                format!("`{path}` must hold a YAML list of secrets"),
+                "write one `- name: ...` entry per secret",
+            );
+            return None;
+        };
+        let mut secrets = Vec::new();
+        for item in items {
+            let meshfile_yaml::Value::Mapping(entries) = &item.value else {
+                self.error(
+                    self.mesh_file,
+                    Code::OverrideFile,
+                    path.span,
+                    format!("`{path}`: each secret is a mapping"),
+                    "write `- name: ...` entries",
+                );
+                return None;
+            };
+            let Some(name) = entries
+                .iter()
+                .find(|e| e.key_text() == "name")
+                .and_then(|e| e.value.as_scalar())
+            else {
+                self.error(
+                    self.mesh_file,
+                    Code::OverrideFile,
+                    path.span,
+                    format!("`{path}`: a secret without `name`"),
+                    "every secret needs a name",
+                );
+                return None;
+            };
+            let kind = entries
+                .iter()
+                .find(|e| e.key_text() == "kind")
+                .and_then(|e| e.value.as_scalar())
+                .map(str::to_owned);
+            let fields = entries
+                .iter()
+                .filter(|e| !matches!(e.key_text(), "name" | "kind"))
+                .map(|e| (e.key_text().to_owned(), Value::Yaml(e.value.clone())))
+                .collect();
+            secrets.push(Secret {
+                name: name.to_owned(),
+                kind,
+                fields,
+                export: Vec::new(),
+                import: None,
+            });
+        }
+        Some(secrets)
+    }
+
+    /// An `image_policy` template: a whole session, after substitution; its name is ours.
+    fn policy_template(
+        &mut self,
+        path: &Text,
+        scope: &Scope<'_>,
+        session_name: &str,
+    ) -> Option<Document> {
+        let mut node = self.template(path, scope)?;
+        let meshfile_yaml::Value::Mapping(entries) = &mut node.value else {
+            self.error(
+                self.mesh_file,
+                Code::OverrideFile,
+                path.span,
+                format!("`{path}` must hold a session (a mapping)"),
+                "start it with `name:` and `version:`",
+            );
+            return None;
+        };
+        entries.retain(|e| e.key_text() != "name");
+        entries.insert(
+            0,
+            meshfile_yaml::Entry {
+                key: meshfile_yaml::Node::scalar("name", Style::Plain),
+                value: meshfile_yaml::Node::scalar(session_name, Style::DoubleQuoted),
+            },
+        );
+        Some(Document {
+            name: session_name.to_owned(),
+            node,
+        })
+    }
+
+    /// Reads a text template named in the Meshfile, substitutes `{{name}}`, then parses it.
+    fn template(&mut self, path: &Text, scope: &Scope<'_>) -> Option<meshfile_yaml::Node> {
+        let (text, file) = match self.override_text(path) {
+            Ok(found) => found,
+            Err(errors) => {
+                self.errors.extend(errors);
+                return None;
+            }
+        };
+        let text = match scope.substitute_block(&text) {
+            Ok(text) => text,
+            Err((name, offset)) => {
+                let line = text[..offset].matches('\n').count() as u32 + 1;
+                let pos = meshfile_yaml::Pos { line, column: 1 };
+                self.errors
+                    .push(Located::new(&file, scope.undefined(&name, Span::at(pos))));
+                return None;
+            }
+        };
+        match meshfile_yaml::parse(&text, &meshfile_manifest::limits()) {
+            Ok(node) => Some(node),
+            Err(e) => {
+                self.errors
+                    .push(Located::new(&file, meshfile_manifest::parse_diagnostic(&e)));
+                None
+            }
+        }
+    }
+
+    fn security(&self) -> Option<Security> {
+        let policy = &self.mesh.policy;
+        let mut tolerate: Vec<String> = policy
+            .tolerate
+            .iter()
+            .flat_map(|t| split_list(t.as_str()))
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if self.options.mode == Mode::Debug && !tolerate.iter().any(|t| t == "debug-mode") {
+            tolerate.push("debug-mode".into());
+        }
+        let ignore_advisories = match &policy.ignore_advisories {
+            None => Advisories::None,
+            Some(a) if a.as_str().trim() == "*" => Advisories::All,
+            Some(a) => Advisories::List(
+                split_list(a.as_str())
+                    .into_iter()
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
+        let security = Security {
+            mode: policy.maa.as_ref().map(|_| "maa".to_owned()),
+            url: policy.maa.as_ref().map(|m| m.as_str().to_owned()),
+            tolerate,
+            ignore_advisories,
+        };
+        (security != Security::default()).then_some(security)
+    }
+}
+
+/// The CAS entry serving `role` (validation guarantees exactly one).
+pub fn cas_for_role<'m>(
+    mesh: &'m MeshManifest,
+    role: &str,
+) -> Option<&'m meshfile_manifest::mesh::Cas> {
+    debug_assert!(CAS_ROLES.contains(&role));
+    mesh.cas
+        .iter()
+        .find(|c| c.roles().any(|r| r.as_str() == role))
+}

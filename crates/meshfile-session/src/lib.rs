@@ -1,0 +1,367 @@
+//! CAS session policies (session language 0.3.10) as plain data, written as canonical YAML.
+//!
+//! A session says which attested program (by MRENCLAVE) gets which command line, environment,
+//! injected files and secrets. Canonical means: same session, same bytes (fields in a fixed
+//! order, lists in the order given, strings quoted only where YAML needs it).
+
+use std::collections::BTreeMap;
+
+use meshfile_yaml::{Node, Style};
+
+pub const LANGUAGE_VERSION: &str = "0.3.10";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Session {
+    /// `namespace/name`, each element `[A-Za-z0-9_\-.~]{1,128}`.
+    pub name: String,
+    pub services: Vec<Service>,
+    pub images: Vec<Image>,
+    pub secrets: Vec<Secret>,
+    pub access_policy: AccessPolicy,
+    pub security: Option<Security>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image_name: Option<String>,
+    pub mrenclaves: Vec<String>,
+    pub command: Option<String>,
+    pub pwd: Option<String>,
+    /// Sorted by name, so the session's bytes do not depend on declaration order.
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Image {
+    pub name: String,
+    pub injection_files: Vec<InjectionFile>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InjectionFile {
+    pub path: String,
+    /// `None`: the file is read from the image's (protected) file system.
+    pub content: Option<String>,
+}
+
+/// A secret: generated or given here, or imported from another session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Secret {
+    pub name: String,
+    pub kind: Option<String>,
+    /// Further fields in the session language's spelling (`size`, `private_key`, `dns`, ...).
+    pub fields: Vec<(String, Value)>,
+    pub export: Vec<Export>,
+    pub import: Option<Import>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Export {
+    Namespace(String),
+    Session(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    pub session: String,
+    pub secret: String,
+}
+
+/// A field value: numbers and booleans are written plain, text is quoted where needed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(u64),
+    Bool(bool),
+    List(Vec<String>),
+    /// Any YAML, passed through from a secrets template.
+    Yaml(Node),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessPolicy {
+    pub read: Vec<String>,
+    pub update: Vec<String>,
+    pub create_sessions: Option<Vec<String>>,
+}
+
+impl Default for AccessPolicy {
+    /// Only the identity that created the session may read or change it.
+    fn default() -> Self {
+        AccessPolicy {
+            read: vec!["CREATOR".into()],
+            update: vec!["CREATOR".into()],
+            create_sessions: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Security {
+    /// `maa` when attesting with Azure MAA; `None` for the default (hardware, DCAP).
+    pub mode: Option<String>,
+    pub url: Option<String>,
+    pub tolerate: Vec<String>,
+    pub ignore_advisories: Advisories,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Advisories {
+    #[default]
+    None,
+    All,
+    List(Vec<String>),
+}
+
+fn text(s: &str) -> Node {
+    Node::scalar(s, Style::DoubleQuoted)
+}
+
+fn texts(items: &[String]) -> Node {
+    Node::sequence(items.iter().map(|s| text(s)).collect())
+}
+
+fn entry(key: &str, value: Node) -> (String, Node) {
+    (key.to_owned(), value)
+}
+
+impl Value {
+    fn to_node(&self) -> Node {
+        match self {
+            Value::Text(s) => text(s),
+            Value::Int(i) => Node::scalar(i.to_string(), Style::Plain),
+            Value::Bool(b) => Node::scalar(b.to_string(), Style::Plain),
+            Value::List(items) => texts(items),
+            Value::Yaml(node) => node.clone(),
+        }
+    }
+}
+
+/// A session ready to upload: its name and its YAML tree. Generated sessions and sessions
+/// from a user's policy template (`image_policy`) both end up as documents.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub name: String,
+    pub node: Node,
+}
+
+impl Document {
+    pub fn to_yaml(&self) -> String {
+        meshfile_yaml::emit(&self.node)
+    }
+}
+
+impl Session {
+    pub fn to_document(&self) -> Document {
+        Document {
+            name: self.name.clone(),
+            node: self.to_node(),
+        }
+    }
+
+    /// The session as a YAML tree, fields in the order the session language documents them.
+    pub fn to_node(&self) -> Node {
+        let mut top = vec![
+            entry("name", text(&self.name)),
+            entry("version", text(LANGUAGE_VERSION)),
+        ];
+        if !self.services.is_empty() {
+            top.push(entry(
+                "services",
+                Node::sequence(self.services.iter().map(Service::to_node).collect()),
+            ));
+        }
+        if !self.images.is_empty() {
+            top.push(entry(
+                "images",
+                Node::sequence(self.images.iter().map(Image::to_node).collect()),
+            ));
+        }
+        if !self.secrets.is_empty() {
+            top.push(entry(
+                "secrets",
+                Node::sequence(self.secrets.iter().map(Secret::to_node).collect()),
+            ));
+        }
+        top.push(entry("access_policy", self.access_policy.to_node()));
+        if let Some(security) = &self.security
+            && let Some(node) = security.to_node()
+        {
+            top.push(entry("security", node));
+        }
+        Node::mapping(top)
+    }
+
+    /// Canonical YAML: what is uploaded to CAS and written to `target/policies/`.
+    pub fn to_yaml(&self) -> String {
+        meshfile_yaml::emit(&self.to_node())
+    }
+}
+
+impl Service {
+    fn to_node(&self) -> Node {
+        let mut fields = vec![entry("name", text(&self.name))];
+        if let Some(image) = &self.image_name {
+            fields.push(entry("image_name", text(image)));
+        }
+        fields.push(entry(
+            "attestation",
+            Node::mapping(vec![entry("mrenclave", texts(&self.mrenclaves))]),
+        ));
+        if let Some(command) = &self.command {
+            fields.push(entry("command", text(command)));
+        }
+        if let Some(pwd) = &self.pwd {
+            fields.push(entry("pwd", text(pwd)));
+        }
+        if !self.environment.is_empty() {
+            fields.push(entry(
+                "environment",
+                Node::mapping(
+                    self.environment
+                        .iter()
+                        .map(|(k, v)| entry(k, text(v)))
+                        .collect(),
+                ),
+            ));
+        }
+        Node::mapping(fields)
+    }
+}
+
+impl Image {
+    fn to_node(&self) -> Node {
+        let files = self
+            .injection_files
+            .iter()
+            .map(|f| {
+                let mut fields = vec![entry("path", text(&f.path))];
+                if let Some(content) = &f.content {
+                    fields.push(entry("content", text(content)));
+                }
+                Node::mapping(fields)
+            })
+            .collect();
+        Node::mapping(vec![
+            entry("name", text(&self.name)),
+            entry("injection_files", Node::sequence(files)),
+        ])
+    }
+}
+
+impl Secret {
+    fn to_node(&self) -> Node {
+        let mut fields = vec![entry("name", text(&self.name))];
+        if let Some(kind) = &self.kind {
+            fields.push(entry("kind", text(kind)));
+        }
+        fields.extend(self.fields.iter().map(|(k, v)| entry(k, v.to_node())));
+        if !self.export.is_empty() {
+            let exports = self
+                .export
+                .iter()
+                .map(|e| match e {
+                    Export::Namespace(ns) => Node::mapping(vec![entry("namespace", text(ns))]),
+                    Export::Session(s) => Node::mapping(vec![entry("session", text(s))]),
+                })
+                .collect();
+            fields.push(entry("export", Node::sequence(exports)));
+        }
+        if let Some(import) = &self.import {
+            fields.push(entry(
+                "import",
+                Node::mapping(vec![
+                    entry("session", text(&import.session)),
+                    entry("secret", text(&import.secret)),
+                ]),
+            ));
+        }
+        Node::mapping(fields)
+    }
+}
+
+impl AccessPolicy {
+    fn to_node(&self) -> Node {
+        let mut fields = vec![
+            entry("read", texts(&self.read)),
+            entry("update", texts(&self.update)),
+        ];
+        if let Some(create) = &self.create_sessions {
+            fields.push(entry("create_sessions", texts(create)));
+        }
+        Node::mapping(fields)
+    }
+}
+
+impl Security {
+    fn to_node(&self) -> Option<Node> {
+        let mut attestation = Vec::new();
+        if let Some(mode) = &self.mode {
+            attestation.push(entry("mode", text(mode)));
+        }
+        if let Some(url) = &self.url {
+            attestation.push(entry("url", text(url)));
+        }
+        if !self.tolerate.is_empty() {
+            attestation.push(entry("tolerate", texts(&self.tolerate)));
+        }
+        match &self.ignore_advisories {
+            Advisories::None => {}
+            Advisories::All => attestation.push(entry("ignore_advisories", text("*"))),
+            Advisories::List(list) => attestation.push(entry("ignore_advisories", texts(list))),
+        }
+        (!attestation.is_empty())
+            .then(|| Node::mapping(vec![entry("attestation", Node::mapping(attestation))]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_service_session() {
+        let session = Session {
+            name: "ns/api".into(),
+            services: vec![Service {
+                name: "python3".into(),
+                image_name: Some("api_image".into()),
+                mrenclaves: vec!["ab".repeat(32)],
+                command: Some("python3 api.py".into()),
+                pwd: Some("/app".into()),
+                environment: BTreeMap::from([
+                    ("PASSWORD".into(), "$$SCONE::pw$$".into()),
+                    ("PORT".into(), "443".into()),
+                ]),
+            }],
+            images: vec![Image {
+                name: "api_image".into(),
+                injection_files: vec![],
+            }],
+            secrets: vec![Secret {
+                name: "pw".into(),
+                kind: Some("ascii".into()),
+                fields: vec![("size".into(), Value::Int(10))],
+                export: vec![Export::Namespace("ns".into())],
+                import: None,
+            }],
+            access_policy: AccessPolicy::default(),
+            security: Some(Security {
+                tolerate: vec!["outdated-tcb".into()],
+                ignore_advisories: Advisories::All,
+                ..Security::default()
+            }),
+        };
+        let yaml = session.to_yaml();
+        assert!(
+            yaml.starts_with("name: ns/api\nversion: \"0.3.10\"\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("    PORT: \"443\"\n"), "{yaml}");
+        assert!(yaml.contains("  size: 10\n"), "{yaml}");
+        assert!(yaml.contains("    ignore_advisories: \"*\"\n"), "{yaml}");
+        let back = meshfile_yaml::parse(&yaml, &meshfile_yaml::Limits::default()).expect("parses");
+        assert_eq!(meshfile_yaml::emit(&back), yaml);
+    }
+}

@@ -1,0 +1,349 @@
+//! `template` and `apply`: record service descriptors, compile meshes, write `target/`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use meshfile_manifest::{Code, Diagnostic, Manifest, MeshManifest, ServiceManifest};
+use meshfile_plan::{Compiled, Descriptor, Located, Options, descriptor};
+
+use crate::cli::{CompileArgs, Mode};
+use crate::commands::check::{Input, read_inputs};
+use crate::error::{CliError, exit};
+use crate::{fsutil, render};
+
+/// What to do once a mesh compiled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Write `target/`.
+    Write,
+    /// Print each service's variables; write nothing.
+    PrintVariables,
+}
+
+/// Problems found so far, with the text of every file they point into.
+#[derive(Default)]
+struct Report {
+    sources: BTreeMap<String, String>,
+    problems: Vec<Located>,
+}
+
+impl Report {
+    fn add(&mut self, file: &str, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        self.problems
+            .extend(diagnostics.into_iter().map(|d| Located::new(file, d)));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.diagnostic.is_error())
+    }
+
+    /// Prints every problem; errors or not, warnings are shown.
+    fn print(&self) -> Result<(), CliError> {
+        let mut err = std::io::stderr().lock();
+        for p in &self.problems {
+            let source = self.sources.get(&p.file).map(String::as_str);
+            writeln!(err, "{}", render::human(&p.file, source, &p.diagnostic))
+                .map_err(CliError::Output)?;
+        }
+        Ok(())
+    }
+}
+
+fn env_lookup(sets: &[String]) -> Result<impl Fn(&str) -> Option<String>, CliError> {
+    let mut given = BTreeMap::new();
+    for set in sets {
+        let (name, value) = set
+            .split_once('=')
+            .ok_or_else(|| CliError::BadSet(set.clone()))?;
+        given.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(move |name: &str| {
+        given
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    })
+}
+
+struct Loaded<'i> {
+    input: &'i Input,
+    manifest: Manifest,
+}
+
+pub fn run(
+    args: &CompileArgs,
+    action: Action,
+    quiet: bool,
+) -> Result<(u8, Option<Vec<Compiled>>), CliError> {
+    let inputs = read_inputs(&args.files)?;
+    let env = env_lookup(&args.set)?;
+    let mut report = Report::default();
+    let mut loaded = Vec::new();
+    for input in &inputs {
+        let bytes = match &input.bytes {
+            Ok(bytes) => bytes,
+            Err(d) => {
+                report.add(&input.name, [d.clone()]);
+                continue;
+            }
+        };
+        report.sources.insert(
+            input.name.clone(),
+            String::from_utf8_lossy(bytes).into_owned(),
+        );
+        let result = meshfile_manifest::load_with_env(bytes, Some(&env));
+        report.add(&input.name, result.diagnostics);
+        if let Some(manifest) = result.manifest {
+            loaded.push(Loaded { input, manifest });
+        }
+    }
+    if report.has_errors() {
+        report.print()?;
+        return Ok((exit::INVALID, None));
+    }
+
+    let services: Vec<(&Input, &ServiceManifest)> = loaded
+        .iter()
+        .filter_map(|l| match &l.manifest {
+            Manifest::Service(s) => Some((l.input, s)),
+            Manifest::Mesh(_) => None,
+        })
+        .collect();
+    let meshes: Vec<(&Input, &MeshManifest)> = loaded
+        .iter()
+        .filter_map(|l| match &l.manifest {
+            Manifest::Mesh(m) => Some((l.input, m)),
+            Manifest::Service(_) => None,
+        })
+        .collect();
+    if !args.mrenclaves.is_empty() && services.len() != 1 {
+        return Err(CliError::AmbiguousMrenclave(services.len()));
+    }
+
+    let descriptors_dir = args.target.join("descriptors");
+    let mut descriptors = read_descriptors(&descriptors_dir, &mut report);
+    for (input, manifest) in &services {
+        if let Some(d) = record(args, input, manifest, &mut report) {
+            let path = descriptors_dir.join(descriptor::file_name(&d.image));
+            fsutil::write_file(&path, d.to_yaml().as_bytes())?;
+            if !quiet {
+                eprintln!(
+                    "recorded {} (image {}, {} MRENCLAVE{}) in {}",
+                    input.name,
+                    d.image,
+                    d.mrenclaves.len(),
+                    if d.mrenclaves.len() == 1 { "" } else { "s" },
+                    path.display()
+                );
+            }
+            descriptors.insert(d.image.clone(), d);
+        }
+    }
+    if report.has_errors() {
+        report.print()?;
+        return Ok((exit::INVALID, None));
+    }
+
+    let options = Options {
+        mode: match args.mode {
+            Mode::Production => meshfile_plan::Mode::Production,
+            Mode::Debug => meshfile_plan::Mode::Debug,
+        },
+        release: args.release.clone(),
+    };
+    let mut compiled = Vec::new();
+    for (input, mesh) in &meshes {
+        let dir = mesh_dir(&input.name);
+        let read = |rel: &str| -> Result<String, String> {
+            std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
+        };
+        for d in descriptors.values() {
+            if !report.sources.contains_key(&d.file)
+                && let Ok(text) = std::fs::read_to_string(&d.file)
+            {
+                report.sources.insert(d.file.clone(), text);
+            }
+        }
+        match meshfile_plan::compile(mesh, &input.name, &descriptors, &read, &options) {
+            Ok(c) => compiled.push(c),
+            Err(problems) => report.problems.extend(problems),
+        }
+    }
+    report.print()?;
+    if report.has_errors() {
+        return Ok((exit::INVALID, None));
+    }
+    match action {
+        Action::PrintVariables => print_variables(&meshes, &compiled)?,
+        Action::Write => {
+            for c in &compiled {
+                write_target(&args.target, c)?;
+                if !quiet {
+                    eprintln!(
+                        "wrote {} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
+                        c.sessions.len(),
+                        if c.sessions.len() == 1 { "y" } else { "ies" },
+                        args.target.join("policies").display(),
+                        c.chart.name,
+                        c.chart.services.len(),
+                        if c.chart.services.len() == 1 { "" } else { "s" },
+                        args.target.join("helm").display()
+                    );
+                }
+            }
+        }
+    }
+    Ok((exit::OK, Some(compiled)))
+}
+
+/// The directory a Meshfile's relative paths start from.
+fn mesh_dir(name: &str) -> PathBuf {
+    if name == "<stdin>" {
+        return PathBuf::from(".");
+    }
+    Path::new(name)
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn read_descriptors(dir: &Path, report: &mut Report) -> BTreeMap<String, Descriptor> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let name = path.display().to_string();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        match Descriptor::from_yaml(&name, &text) {
+            Ok(d) => {
+                out.insert(d.image.clone(), d);
+            }
+            Err(problems) => report.problems.extend(problems),
+        }
+        report.sources.insert(name, text);
+    }
+    out
+}
+
+/// A service manifest and its measurements, from `--mrenclave` or a `measurements.yaml` beside it.
+fn record(
+    args: &CompileArgs,
+    input: &Input,
+    manifest: &ServiceManifest,
+    report: &mut Report,
+) -> Option<Descriptor> {
+    let image = manifest.build.to.as_str().to_owned();
+    let span = manifest.build.to.span;
+    let mut mrenclaves: Vec<String> = Vec::new();
+    if !args.mrenclaves.is_empty() {
+        for m in &args.mrenclaves {
+            if descriptor::is_mrenclave(m) {
+                mrenclaves.push(m.to_ascii_lowercase());
+            } else {
+                report.add(
+                    &input.name,
+                    [Diagnostic::new(
+                        Code::MissingMeasurement,
+                        span,
+                        "build.to",
+                        format!("`--mrenclave {m}` is not 64 hexadecimal digits"),
+                    )
+                    .with_hint("pass the MRENCLAVE that SCONE's build printed for this image")],
+                );
+                return None;
+            }
+        }
+    } else {
+        let file = mesh_dir(&input.name).join("measurements.yaml");
+        let name = file.display().to_string();
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            report.sources.insert(name.clone(), text.clone());
+            match descriptor::parse_measurements(&name, &text) {
+                Ok(map) => mrenclaves = map.get(&image).cloned().unwrap_or_default(),
+                Err(problems) => {
+                    report.problems.extend(problems);
+                    return None;
+                }
+            }
+        }
+        if mrenclaves.is_empty() {
+            report.add(
+                &input.name,
+                [Diagnostic::new(
+                    Code::MissingMeasurement,
+                    span,
+                    "build.to",
+                    format!("no MRENCLAVE is known for image `{image}`"),
+                )
+                .with_hint(format!(
+                    "pass `--mrenclave HEX`, or add `{image}: [HEX]` to {}",
+                    file.display()
+                ))],
+            );
+            return None;
+        }
+    }
+    mrenclaves.sort();
+    mrenclaves.dedup();
+    Some(Descriptor {
+        image,
+        mrenclaves,
+        manifest: manifest.clone(),
+        file: input.name.clone(),
+    })
+}
+
+/// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
+fn write_target(target: &Path, compiled: &Compiled) -> Result<(), CliError> {
+    let policies: BTreeMap<String, String> = compiled
+        .sessions
+        .iter()
+        .map(|s| (format!("{}.yaml", s.name), s.to_yaml()))
+        .collect();
+    fsutil::replace_dir(&target.join("policies"), &policies)?;
+    fsutil::replace_dir(
+        &target.join("helm"),
+        &meshfile_chart::render(&compiled.chart),
+    )
+}
+
+fn print_variables(
+    meshes: &[(&Input, &MeshManifest)],
+    compiled: &[Compiled],
+) -> Result<(), CliError> {
+    let mut out = String::new();
+    for ((input, _), c) in meshes.iter().zip(compiled) {
+        out.push_str(&format!("# Variables of the services of {}: value and where it comes from.\n# Paste into the Meshfile's `env:` and adjust.\nenv:\n", input.name));
+        for s in &c.variables {
+            out.push_str(&format!("  - service: {}\n    env:\n", s.service));
+            if s.variables.is_empty() {
+                out.pop();
+                out.push_str(" []\n");
+            }
+            for v in &s.variables {
+                let value = quoted(v.value.as_deref().unwrap_or_default());
+                out.push_str(&format!(
+                    "      - name: {}\n        value: {value}    # {}\n",
+                    v.name, v.origin
+                ));
+            }
+        }
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .map_err(CliError::Output)
+}
+
+fn quoted(text: &str) -> String {
+    let node = meshfile_yaml::Node::scalar(text, meshfile_yaml::Style::DoubleQuoted);
+    meshfile_yaml::emit(&node).trim_end().to_owned()
+}
