@@ -65,7 +65,8 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
     Ok(inputs)
 }
 
-/// A YAML mapping with a top-level `kind`, or something unreadable (so its error is shown).
+/// A YAML mapping with a top-level `kind`. A file that does not parse counts when a line
+/// starts with `kind:`, so a broken manifest is reported while a template is passed over.
 fn is_manifest(bytes: &[u8]) -> bool {
     match meshfile_yaml::parse_bytes(bytes, &meshfile_manifest::limits()) {
         Ok(node) => match &node.value {
@@ -74,7 +75,9 @@ fn is_manifest(bytes: &[u8]) -> bool {
             }
             _ => false,
         },
-        Err(_) => true,
+        Err(_) => bytes
+            .split(|b| *b == b'\n')
+            .any(|line| line.starts_with(b"kind:")),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The one integration-test binary of the `meshfile` command: runs the real binary.
 
 mod check;
+mod compile;
+mod tools;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,12 +51,23 @@ impl Test {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// The test's working directory (where `target/` is written).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Test {
         self.stdin = Some(bytes.into());
         self
     }
 
-    pub fn run(self) -> Output {
+    /// Runs another command in the same directory (e.g. a compile after an apply).
+    pub fn rerun(&mut self, args: &[&str]) -> Output {
+        self.args = args.iter().map(|a| (*a).to_owned()).collect();
+        self.run()
+    }
+
+    pub fn run(&self) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_meshfile"))
             .args(&self.args)
             .current_dir(self.dir.path())
@@ -81,6 +94,11 @@ impl Test {
         );
         output
     }
+}
+
+/// The repository's root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The manifest corpus shared with meshfile-manifest's tests.

@@ -1,0 +1,394 @@
+//! `template`/`apply` on the public tutorials' meshes: sessions, charts checked by real Helm
+//! and Kubernetes schemas, no secret in the chart, same bytes every time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::tools::{run, tool};
+use crate::{Test, workspace};
+
+/// The values the tutorials' run.sh scripts give their `$VAR`s.
+const SETS: &[&str] = &[
+    "--set",
+    "APP_NAMESPACE=demo-ns",
+    "--set",
+    "APP_IMAGE_REPO=registry.scontain.com/cicd",
+    "--set",
+    "CAS_URL=cas.default",
+    "--set",
+    "RELEASE=demo",
+    "--set",
+    "SCONECTL_REPO=registry.scontain.com/sconectl",
+];
+
+/// Every mesh directory that must compile: the examples and the tutorial fixtures.
+fn meshes() -> Vec<PathBuf> {
+    let root = workspace();
+    let mut dirs = vec![
+        root.join("examples/hello-world"),
+        root.join("examples/flask-redis"),
+    ];
+    for name in [
+        "hello-world-secrets",
+        "flask-redis",
+        "secure-document-app",
+        "java",
+        "software-updates/v1",
+        "software-updates/v2",
+    ] {
+        dirs.push(root.join("crates/meshfile/tests/meshes").join(name));
+    }
+    dirs
+}
+
+fn template(dir: &Path) -> (Test, crate::Output) {
+    let mut args = vec!["template", "-f"];
+    let dir = dir.display().to_string();
+    args.push(&dir);
+    args.extend(SETS);
+    let t = Test::new().args(&args);
+    let out = t.run();
+    (t, out)
+}
+
+/// Every file under `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read_to_string(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_tutorial_mesh_compiles_to_sessions_and_a_chart() {
+    for dir in meshes() {
+        let (t, out) = template(&dir);
+        assert_eq!(out.status, 0, "{}:\n{}", dir.display(), out.stderr);
+        let policies = files(&t.dir().join("target/policies"));
+        let services = std::fs::read_dir(t.dir().join("target/helm/charts"))
+            .expect("charts")
+            .count();
+        assert_eq!(
+            policies.len(),
+            services + 1,
+            "{}: one session per service plus the namespace",
+            dir.display()
+        );
+        for (name, yaml) in &policies {
+            assert!(yaml.contains("version: \"0.3.10\""), "{name}");
+            if name.contains('/') {
+                assert!(yaml.contains("mrenclave:"), "{name} has no measurement");
+            }
+        }
+    }
+}
+
+#[test]
+fn charts_pass_helm_lint_and_kubernetes_schemas() {
+    let (Some(helm4), Some(helm3), Some(kval)) = (
+        tool("bin/helm4"),
+        tool("bin/helm3"),
+        tool("kval/bin/kubernetes-validate"),
+    ) else {
+        return;
+    };
+    for dir in meshes() {
+        let (t, out) = template(&dir);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let chart = t.dir().join("target/helm").display().to_string();
+        for helm in [&helm4, &helm3] {
+            let (ok, text) = run(helm, &["lint", "--strict", &chart], t.dir());
+            assert!(ok, "{} lint {}:\n{text}", helm.display(), dir.display());
+        }
+        let (ok, rendered) = run(
+            &helm4,
+            &["template", "release", &chart, "--kube-version", "1.35.0"],
+            t.dir(),
+        );
+        assert!(ok, "helm template {}:\n{rendered}", dir.display());
+        let manifests = t.dir().join("rendered.yaml");
+        std::fs::write(&manifests, &rendered).expect("write rendered");
+        let (ok, text) = run(
+            &kval,
+            &["--strict", "-k", "1.35", &manifests.display().to_string()],
+            t.dir(),
+        );
+        assert!(ok, "kubernetes-validate {}:\n{text}", dir.display());
+        assert!(
+            !rendered.contains("$$SCONE::"),
+            "{}: a run-time secret reference reached the pod spec",
+            dir.display()
+        );
+    }
+}
+
+/// Every explicit secret value and every environment value the sessions carry.
+fn confidential(policies: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for yaml in policies.values() {
+        let mut in_env = false;
+        for line in yaml.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("environment:") {
+                in_env = true;
+                continue;
+            }
+            if in_env && !line.starts_with("    ") {
+                in_env = false;
+            }
+            let value = |l: &str| {
+                l.split_once(": ")
+                    .map(|(_, v)| v.trim_matches('"').to_owned())
+            };
+            if (trimmed.starts_with("value:") || in_env)
+                && let Some(v) = value(trimmed)
+            {
+                // Short words (`info`, `1`) also occur in chart plumbing; they are not secrets.
+                if v.len() >= 8 {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_secret_or_session_environment_reaches_the_chart() {
+    for dir in meshes() {
+        let (t, out) = template(&dir);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let policies = files(&t.dir().join("target/policies"));
+        let chart = files(&t.dir().join("target/helm"));
+        let secrets = confidential(&policies);
+        for (path, text) in &chart {
+            assert!(
+                !text.contains("$$SCONE::"),
+                "{path} holds a $$SCONE:: reference"
+            );
+            // Whole values are compared; long ones also as substrings (embedded in a string).
+            let values: Vec<&str> = text
+                .lines()
+                .filter_map(|l| {
+                    l.trim_start()
+                        .trim_start_matches("- ")
+                        .split_once(": ")
+                        .map(|(_, v)| v.trim().trim_matches('"'))
+                })
+                .collect();
+            for secret in &secrets {
+                let found = values.contains(&secret.as_str())
+                    || (secret.len() >= 16 && text.contains(secret.as_str()));
+                assert!(
+                    !found,
+                    "{}: {path} holds `{secret}`, which belongs in the session",
+                    dir.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn output_is_deterministic() {
+    let dir = workspace().join("crates/meshfile/tests/meshes/secure-document-app");
+    let (a, _) = template(&dir);
+    let (b, _) = template(&dir);
+    for sub in ["target/policies", "target/helm"] {
+        assert_eq!(
+            files(&a.dir().join(sub)),
+            files(&b.dir().join(sub)),
+            "{sub} differs between runs"
+        );
+    }
+}
+
+#[test]
+fn golden_sessions_and_charts_of_the_examples() {
+    for example in ["hello-world", "flask-redis"] {
+        let (t, out) = template(&workspace().join("examples").join(example));
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        for (kind, sub) in [("policies", "target/policies"), ("helm", "target/helm")] {
+            let all: String = files(&t.dir().join(sub))
+                .iter()
+                .map(|(p, c)| format!("--- {p}\n{c}"))
+                .collect();
+            insta::assert_snapshot!(format!("{example}-{kind}"), all);
+        }
+    }
+}
+
+#[test]
+fn secret_imports_resolve_to_the_defining_session() {
+    let (t, out) = template(&workspace().join("crates/meshfile/tests/meshes/secure-document-app"));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let nginx = std::fs::read_to_string(t.dir().join("target/policies/demo-ns/nginx.yaml"))
+        .expect("nginx session");
+    // nginx imports `{{NGINX_BACKEND_CLIENT_CERT}}`, which the Meshfile maps to fastapi's certificate.
+    assert!(nginx.contains("- name: FASTAPI_CLIENT_CERT\n  import:\n    session: demo-ns/fastapi-scone\n    secret: FASTAPI_CLIENT_CERT"), "{nginx}");
+    assert!(
+        nginx.contains("content: $$SCONE::FASTAPI_CLIENT_CERT:crt$$"),
+        "{nginx}"
+    );
+}
+
+#[test]
+fn debug_mode_tolerates_debug_enclaves() {
+    let dir = workspace()
+        .join("examples/hello-world")
+        .display()
+        .to_string();
+    let t = Test::new().args(&["template", "--mode", "debug", "-f", &dir]);
+    let out = t.run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let session = std::fs::read_to_string(
+        t.dir()
+            .join("target/policies/hello-world-demo/pythonservice.yaml"),
+    )
+    .expect("session");
+    assert!(session.contains("tolerate:\n    - debug-mode"), "{session}");
+}
+
+const SERVICE: &str = "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: GREETING\n      value: \"{{greeting}}\"\n  global:\n    - name: USER_NAME\nsecrets:\n  import:\n    - shared_key\nbuild:\n  name: svc\n  kind: python\n  to: registry.example.com/svc:1\n  command: python3 app.py\n";
+const MESH: &str = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: $CAS_HOST\npolicy:\n  namespace: ns\nenv: []\nservices:\n  - name: svc\n    image: registry.example.com/svc:1\n  - name: other\n    image: registry.example.com/other:1\n";
+
+#[test]
+fn compile_errors_are_located_and_say_what_to_do() {
+    let t = Test::new()
+        .file("service.yaml", SERVICE)
+        .file("mesh.yaml", MESH);
+    let out = t
+        .args(&[
+            "template",
+            "-f",
+            "service.yaml",
+            "-f",
+            "mesh.yaml",
+            "--mrenclave",
+            &"ab".repeat(32),
+        ])
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .contains("mesh.yaml:6:14: error[E100]: environment variable `$CAS_HOST` is not set"),
+        "{}",
+        out.stderr
+    );
+
+    let out = Test::new()
+        .file("service.yaml", SERVICE)
+        .file("mesh.yaml", MESH);
+    let out = out
+        .args(&[
+            "template",
+            "-f",
+            "service.yaml",
+            "-f",
+            "mesh.yaml",
+            "--mrenclave",
+            &"ab".repeat(32),
+            "--set",
+            "CAS_HOST=cas.example",
+        ])
+        .run();
+    assert_eq!(out.status, 1);
+    for expected in [
+        "mesh.yaml:14:12: error[E102]: service `other`: no service descriptor for image `registry.example.com/other:1`",
+        "service.yaml:6:14: error[E101]: `{{greeting}}` is not defined for service `svc`",
+        "service.yaml:8:13: error[E103]: service `svc` needs `USER_NAME`",
+        "service.yaml:11:7: error[E104]: service `svc` imports secret `shared_key`, which no service of the mesh defines",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing `{expected}` in:\n{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn missing_measurement_says_how_to_give_one() {
+    let t = Test::new().file("service.yaml", SERVICE);
+    let out = t.args(&["apply", "-f", "service.yaml"]).run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .contains("error[E106]: no MRENCLAVE is known for image `registry.example.com/svc:1`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--mrenclave HEX"), "{}", out.stderr);
+}
+
+#[test]
+fn descriptors_recorded_by_apply_serve_a_later_compile() {
+    let t = Test::new().file("service.yaml", SERVICE.replace("secrets:\n  import:\n    - shared_key\n", "")).file(
+        "mesh.yaml",
+        MESH.replace("$CAS_HOST", "cas.example").replace("  - name: other\n    image: registry.example.com/other:1\n", "").replace("env: []", "env:\n  - service: global\n    env:\n      - name: USER_NAME\n        value: alice\n      - name: greeting\n        value: hi"),
+    );
+    let mut t = t;
+    let out = t.rerun(&[
+        "apply",
+        "-f",
+        "service.yaml",
+        "--mrenclave",
+        &"CD".repeat(32),
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        t.dir()
+            .join("target/descriptors/registry.example.com_svc_1.yaml")
+            .exists()
+    );
+    let out = t.rerun(&["apply", "--dry-run", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let session =
+        std::fs::read_to_string(t.dir().join("target/policies/ns/svc.yaml")).expect("session");
+    assert!(session.contains(&"cd".repeat(32)), "{session}");
+    assert!(
+        session.contains("GREETING: hi") && session.contains("USER_NAME: alice"),
+        "{session}"
+    );
+}
+
+#[test]
+fn print_defaults_lists_every_variable_and_its_origin() {
+    let dir = workspace()
+        .join("examples/flask-redis")
+        .display()
+        .to_string();
+    let t = Test::new().args(&["apply", "-p", "-f", &dir]);
+    let out = t.run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("  - service: flask\n    env:\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "      - name: REDIS_HOST\n        value: flaskapp-redis    # the `global` env section"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !t.dir().join("target/policies").exists(),
+        "-p must not write"
+    );
+}
