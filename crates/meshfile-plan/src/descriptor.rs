@@ -42,14 +42,14 @@ pub fn is_mrenclave(text: &str) -> bool {
 }
 
 impl Descriptor {
-    pub fn to_yaml(&self) -> String {
+    fn to_node(&self) -> Node {
         let manifest = meshfile_manifest::dump(&Manifest::Service(self.manifest.clone()));
         let manifest_node = meshfile_yaml::parse(&manifest, &meshfile_manifest::limits())
             .unwrap_or_else(|_| Node::mapping(vec![]));
-        let node = Node::mapping(vec![
+        Node::mapping(vec![
             (
-                "image".into(),
-                Node::scalar(self.image.clone(), Style::DoubleQuoted),
+                "source".into(),
+                Node::scalar(self.file.clone(), Style::DoubleQuoted),
             ),
             (
                 "mrenclaves".into(),
@@ -61,67 +61,104 @@ impl Descriptor {
                 ),
             ),
             ("manifest".into(), manifest_node),
-        ]);
-        format!(
-            "# Service descriptor recorded by `meshfile apply -f` from {}.\n# A mesh that uses image {} compiles against it.\n{}",
-            self.file,
-            self.image,
-            meshfile_yaml::emit(&node)
-        )
+        ])
     }
+}
 
-    /// Reads a descriptor file written by [`Descriptor::to_yaml`].
-    pub fn from_yaml(file: &str, text: &str) -> Result<Descriptor, Vec<Located>> {
-        let fail = |message: String| {
-            vec![Located::new(
-                file,
-                Diagnostic::new(
-                    Code::MissingDescriptor,
-                    meshfile_yaml::Span::default(),
-                    "",
-                    message,
-                )
-                .with_hint("record it again with `meshfile apply -f <service manifest>`"),
-            )]
-        };
-        let node = meshfile_yaml::parse(text, &meshfile_manifest::limits())
-            .map_err(|e| fail(format!("unreadable descriptor: {e}")))?;
-        let Value::Mapping(entries) = &node.value else {
-            return Err(fail("a descriptor is a mapping".into()));
+/// The descriptors file (`target/descriptors.yaml`): every recorded image, sorted, in one
+/// file that is rewritten atomically, like a lockfile of measurements.
+pub fn write_set(descriptors: &BTreeMap<String, Descriptor>) -> String {
+    let node = Node::mapping(
+        descriptors
+            .iter()
+            .map(|(image, d)| (image.clone(), d.to_node()))
+            .collect(),
+    );
+    format!(
+        "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n{}",
+        meshfile_yaml::emit(&node)
+    )
+}
+
+/// Reads a descriptors file written by [`write_set`].
+pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
+    let fail = |span: meshfile_yaml::Span, message: String| {
+        vec![Located::new(
+            file,
+            Diagnostic::new(Code::MissingDescriptor, span, "", message)
+                .with_hint("delete the file and record the services again with `meshfile apply -f <service manifest>`"),
+        )]
+    };
+    let node = meshfile_yaml::parse(text, &meshfile_manifest::limits()).map_err(|e| {
+        fail(
+            meshfile_yaml::Span::at(e.pos),
+            format!("unreadable descriptors file: {}", e.kind),
+        )
+    })?;
+    let Value::Mapping(images) = &node.value else {
+        return Err(fail(
+            node.span,
+            "a descriptors file maps images to descriptors".into(),
+        ));
+    };
+    let mut out = BTreeMap::new();
+    for entry in images {
+        let Value::Mapping(fields) = &entry.value.value else {
+            return Err(fail(
+                entry.value.span,
+                format!("`{}`: a descriptor is a mapping", entry.key_text()),
+            ));
         };
         let get = |key: &str| {
-            entries
+            fields
                 .iter()
                 .find(|e| e.key_text() == key)
                 .map(|e| &e.value)
         };
-        let image = get("image")
-            .and_then(Node::as_scalar)
-            .ok_or_else(|| fail("descriptor without `image`".into()))?;
+        let source = get("source").and_then(Node::as_scalar).unwrap_or(file);
         let mrenclaves = match get("mrenclaves").map(|n| &n.value) {
             Some(Value::Sequence(items)) => items
                 .iter()
                 .filter_map(|n| n.as_scalar().map(str::to_owned))
                 .collect(),
-            _ => return Err(fail("descriptor without `mrenclaves`".into())),
+            _ => {
+                return Err(fail(
+                    entry.value.span,
+                    format!("`{}` has no `mrenclaves`", entry.key_text()),
+                ));
+            }
         };
-        let manifest_node =
-            get("manifest").ok_or_else(|| fail("descriptor without `manifest`".into()))?;
+        let Some(manifest_node) = get("manifest") else {
+            return Err(fail(
+                entry.value.span,
+                format!("`{}` has no `manifest`", entry.key_text()),
+            ));
+        };
         let loaded = meshfile_manifest::load_node(manifest_node);
         match loaded.manifest {
-            Some(Manifest::Service(manifest)) if !loaded.has_errors() => Ok(Descriptor {
-                image: image.to_owned(),
-                mrenclaves,
-                manifest,
-                file: file.to_owned(),
-            }),
-            _ => Err(loaded
-                .diagnostics
-                .into_iter()
-                .map(|d| Located::new(file, d))
-                .collect()),
+            Some(Manifest::Service(manifest)) if !loaded.has_errors() => {
+                let image = entry.key_text().to_owned();
+                out.insert(
+                    image.clone(),
+                    Descriptor {
+                        image,
+                        mrenclaves,
+                        manifest,
+                        file: file.to_owned(),
+                    },
+                );
+                let _ = source;
+            }
+            _ => {
+                return Err(loaded
+                    .diagnostics
+                    .into_iter()
+                    .map(|d| Located::new(file, d))
+                    .collect());
+            }
         }
     }
+    Ok(out)
 }
 
 /// A committed measurements file (`measurements.yaml` next to service manifests):

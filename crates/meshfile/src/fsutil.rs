@@ -1,5 +1,11 @@
 //! Atomic writes: a reader sees the old files or the new ones, never a mix or a half file.
+//!
+//! A generated tree is written beside its destination, made durable with one `syncfs` (a
+//! large mesh has thousands of files; one fsync each would dominate the run), then swapped
+//! in by rename. An interrupted run leaves the old tree and a staging leftover that the next
+//! run removes.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +16,21 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
         path: path.to_owned(),
         source,
     }
+}
+
+/// Flushes everything written to the file system that holds `path`.
+fn sync_filesystem(path: &Path) -> Result<(), CliError> {
+    let dir = std::fs::File::open(path).map_err(io(path))?;
+    rustix::fs::syncfs(&dir).map_err(|e| CliError::Write {
+        path: path.to_owned(),
+        source: e.into(),
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 /// Writes `contents` to `path` through a temporary file in the same directory, fsynced, then renamed.
@@ -24,45 +45,73 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     file.write_all(contents).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(dir);
-    Ok(())
+    sync_dir(dir)
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Replaces directory `dir` with exactly `files` (relative path to contents): the new tree is
-/// written beside it, then swapped in by rename. Leftovers of an interrupted run are removed.
-pub fn replace_dir(
-    dir: &Path,
-    files: &std::collections::BTreeMap<String, String>,
+/// Writes `files` under `root`: each directory created once, files spread over a few threads.
+/// A file identical to its counterpart under `previous` is hard-linked instead of written:
+/// rerunning on an unchanged mesh then allocates no new inodes.
+fn write_tree(
+    root: &Path,
+    files: &BTreeMap<String, String>,
+    previous: &Path,
 ) -> Result<(), CliError> {
+    let dirs: BTreeSet<PathBuf> = files
+        .keys()
+        .filter_map(|rel| root.join(rel).parent().map(Path::to_path_buf))
+        .collect();
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let entries: Vec<(&String, &String)> = files.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    let chunk = entries.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<(), CliError> {
+                    for (rel, contents) in part {
+                        let path = root.join(rel);
+                        let old = previous.join(rel);
+                        let unchanged =
+                            std::fs::read(&old).is_ok_and(|bytes| bytes == contents.as_bytes());
+                        if !(unchanged && std::fs::hard_link(&old, &path).is_ok()) {
+                            std::fs::write(&path, contents).map_err(io(&path))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(io(root)(std::io::Error::other("writer thread failed"))))
+        })
+    })
+}
+
+/// Replaces directory `dir` with exactly `files` (relative path to contents).
+pub fn replace_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), CliError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let staging: PathBuf = parent.join(format!(".{name}.new"));
-    let old: PathBuf = parent.join(format!(".{name}.old"));
+    let staging = parent.join(format!(".{name}.new"));
+    let old = parent.join(format!(".{name}.old"));
     for leftover in [&staging, &old] {
         if leftover.exists() {
             std::fs::remove_dir_all(leftover).map_err(io(leftover))?;
         }
     }
-    for (rel, contents) in files {
-        let path = staging.join(rel);
-        let file_dir = path.parent().unwrap_or(&staging);
-        std::fs::create_dir_all(file_dir).map_err(io(file_dir))?;
-        let mut file = std::fs::File::create(&path).map_err(io(&path))?;
-        file.write_all(contents.as_bytes()).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
-    }
-    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    write_tree(&staging, files, dir)?;
+    sync_filesystem(&staging)?;
     if dir.exists() {
         std::fs::rename(dir, &old).map_err(io(dir))?;
     }
     std::fs::rename(&staging, dir).map_err(io(dir))?;
-    sync_dir(parent);
+    sync_dir(parent)?;
     if old.exists() {
         std::fs::remove_dir_all(&old).map_err(io(&old))?;
     }

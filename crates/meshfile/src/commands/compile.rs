@@ -121,24 +121,28 @@ pub fn run(
         return Err(CliError::AmbiguousMrenclave(services.len()));
     }
 
-    let descriptors_dir = args.target.join("descriptors");
-    let mut descriptors = read_descriptors(&descriptors_dir, &mut report);
+    let descriptors_file = args.target.join("descriptors.yaml");
+    let mut descriptors = read_descriptors(&descriptors_file, &mut report);
+    let mut measurements = Measurements::default();
     for (input, manifest) in &services {
-        if let Some(d) = record(args, input, manifest, &mut report) {
-            let path = descriptors_dir.join(descriptor::file_name(&d.image));
-            fsutil::write_file(&path, d.to_yaml().as_bytes())?;
+        if let Some(d) = record(args, input, manifest, &mut measurements, &mut report) {
             if !quiet {
+                let n = d.mrenclaves.len();
                 eprintln!(
-                    "recorded {} (image {}, {} MRENCLAVE{}) in {}",
+                    "recorded {} (image {}, {n} MRENCLAVE{})",
                     input.name,
                     d.image,
-                    d.mrenclaves.len(),
-                    if d.mrenclaves.len() == 1 { "" } else { "s" },
-                    path.display()
+                    if n == 1 { "" } else { "s" }
                 );
             }
             descriptors.insert(d.image.clone(), d);
         }
+    }
+    if !services.is_empty() && !report.has_errors() {
+        fsutil::write_file(
+            &descriptors_file,
+            descriptor::write_set(&descriptors).as_bytes(),
+        )?;
     }
     if report.has_errors() {
         report.print()?;
@@ -207,30 +211,49 @@ fn mesh_dir(name: &str) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn read_descriptors(dir: &Path, report: &mut Report) -> BTreeMap<String, Descriptor> {
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
+fn read_descriptors(file: &Path, report: &mut Report) -> BTreeMap<String, Descriptor> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return BTreeMap::new();
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let name = path.display().to_string();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        match Descriptor::from_yaml(&name, &text) {
-            Ok(d) => {
-                out.insert(d.image.clone(), d);
-            }
-            Err(problems) => report.problems.extend(problems),
+    let name = file.display().to_string();
+    let set = match descriptor::read_set(&name, &text) {
+        Ok(set) => set,
+        Err(problems) => {
+            report.problems.extend(problems);
+            BTreeMap::new()
         }
-        report.sources.insert(name, text);
+    };
+    report.sources.insert(name, text);
+    set
+}
+
+/// `measurements.yaml` files, parsed once per directory.
+#[derive(Default)]
+struct Measurements {
+    by_dir: BTreeMap<PathBuf, Option<BTreeMap<String, Vec<String>>>>,
+}
+
+impl Measurements {
+    fn of(
+        &mut self,
+        dir: PathBuf,
+        report: &mut Report,
+    ) -> (PathBuf, Option<&BTreeMap<String, Vec<String>>>) {
+        let file = dir.join("measurements.yaml");
+        let entry = self.by_dir.entry(dir).or_insert_with(|| {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(&file).ok()?;
+            report.sources.insert(name.clone(), text.clone());
+            match descriptor::parse_measurements(&name, &text) {
+                Ok(map) => Some(map),
+                Err(problems) => {
+                    report.problems.extend(problems);
+                    None
+                }
+            }
+        });
+        (file, entry.as_ref())
     }
-    out
 }
 
 /// A service manifest and its measurements, from `--mrenclave` or a `measurements.yaml` beside it.
@@ -238,6 +261,7 @@ fn record(
     args: &CompileArgs,
     input: &Input,
     manifest: &ServiceManifest,
+    measurements: &mut Measurements,
     report: &mut Report,
 ) -> Option<Descriptor> {
     let image = manifest.build.to.as_str().to_owned();
@@ -262,19 +286,11 @@ fn record(
             }
         }
     } else {
-        let file = mesh_dir(&input.name).join("measurements.yaml");
-        let name = file.display().to_string();
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            report.sources.insert(name.clone(), text.clone());
-            match descriptor::parse_measurements(&name, &text) {
-                Ok(map) => mrenclaves = map.get(&image).cloned().unwrap_or_default(),
-                Err(problems) => {
-                    report.problems.extend(problems);
-                    return None;
-                }
-            }
+        let (file, known) = measurements.of(mesh_dir(&input.name), report);
+        if let Some(known) = known {
+            mrenclaves = known.get(&image).cloned().unwrap_or_default();
         }
-        if mrenclaves.is_empty() {
+        if mrenclaves.is_empty() && !report.has_errors() {
             report.add(
                 &input.name,
                 [Diagnostic::new(
@@ -288,6 +304,9 @@ fn record(
                     file.display()
                 ))],
             );
+            return None;
+        }
+        if mrenclaves.is_empty() {
             return None;
         }
     }

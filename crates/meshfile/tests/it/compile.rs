@@ -350,10 +350,11 @@ fn descriptors_recorded_by_apply_serve_a_later_compile() {
         &"CD".repeat(32),
     ]);
     assert_eq!(out.status, 0, "{}", out.stderr);
+    let recorded =
+        std::fs::read_to_string(t.dir().join("target/descriptors.yaml")).expect("descriptors");
     assert!(
-        t.dir()
-            .join("target/descriptors/registry.example.com_svc_1.yaml")
-            .exists()
+        recorded.contains("registry.example.com/svc:1:"),
+        "{recorded}"
     );
     let out = t.rerun(&["apply", "--dry-run", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
