@@ -5,17 +5,13 @@ use crate::decode::Text;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::mesh::MeshManifest;
 use crate::service::ServiceManifest;
-use crate::validate::{has_references, split_list};
+use crate::validate::{TOLERATE_WORDS, has_references, split_list};
 
-/// Tolerances that weaken attestation without being debug mode.
-const WEAK_TOLERANCES: &[&str] = &[
-    "hyperthreading",
-    "insecure-igpu",
-    "software-hardening-needed",
-    "insecure-configuration",
-    "outdated-tcb",
-    "aepic-leak",
-];
+/// Tolerances that weaken attestation without being debug mode: all but `debug-mode` (its
+/// own warning) and `maa-managed-tcb` (Azure manages the TCB).
+fn is_weak_tolerance(word: &str) -> bool {
+    TOLERATE_WORDS.contains(&word) && !matches!(word, "debug-mode" | "maa-managed-tcb")
+}
 
 /// Words that mark an environment value as confidential (`DB_PASSWORD`, `apiToken`).
 /// `secrets` (plural) is left out: `imagePullSecrets` names a Kubernetes object, not a value.
@@ -79,10 +75,7 @@ fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
                     .with_hint("remove `debug-mode` for production; use `--mode debug` for development runs instead"),
             );
         }
-        let weak: Vec<&str> = words
-            .into_iter()
-            .filter(|w| WEAK_TOLERANCES.contains(w))
-            .collect();
+        let weak: Vec<&str> = words.into_iter().filter(|w| is_weak_tolerance(w)).collect();
         if !weak.is_empty() {
             out.push(
                 Diagnostic::new(Code::LintWeakTolerance, tolerate.span, "policy.tolerate", format!("services accept platforms with known weaknesses: {}", weak.join(", ")))

@@ -673,6 +673,35 @@ fn check_secret(
     }
 }
 
+/// The secrets a service can name: what it defines and what it imports.
+struct KnownSecrets<'a> {
+    defined: &'a HashMap<&'a str, SecretKind>,
+    imported: &'a [&'a str],
+}
+
+impl KnownSecrets<'_> {
+    fn contains(&self, name: &str) -> bool {
+        self.defined.contains_key(name) || self.imported.contains(&name)
+    }
+
+    /// Adds "did you mean" for a near miss, else how to define or import `name`.
+    fn hint(&self, d: Diagnostic, name: &str) -> Diagnostic {
+        let mut candidates: Vec<&str> = self
+            .defined
+            .keys()
+            .copied()
+            .chain(self.imported.iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        match did_you_mean(name, candidates.iter().copied()) {
+            Some(best) => d.with_hint(format!("did you mean `{best}`?")),
+            None => d.with_hint(format!(
+                "define `{name}` under `secrets.global`, or add it to `secrets.import` if another service of the mesh defines it"
+            )),
+        }
+    }
+}
+
 fn ref_error(
     code: Code,
     name: &Text,
@@ -687,16 +716,7 @@ fn ref_error(
         path,
         format!("{what} `{name}` names no secret this service defines or imports"),
     );
-    let mut candidates: Vec<&str> = defined
-        .keys()
-        .copied()
-        .chain(imported.iter().copied())
-        .collect();
-    candidates.sort_unstable();
-    match did_you_mean(name.as_str(), candidates.iter().copied()) {
-        Some(best) => d.with_hint(format!("did you mean `{best}`?")),
-        None => d.with_hint("define it under `secrets.global`, or list it under `secrets.import` if another service of the mesh defines it"),
-    }
+    KnownSecrets { defined, imported }.hint(d, name.as_str())
 }
 
 fn check_secret_refs(
@@ -717,19 +737,14 @@ fn check_secret_refs(
         // A name may itself contain a dot; a legacy suffix applies only if the full name is unknown.
         let full = &text.as_str()[r.range.start + "$$SCONE::".len()..];
         let full_name = full.split(['$', ':', '|']).next().unwrap_or_default();
-        let (name, legacy) = if defined.contains_key(full_name) || imported.contains(&full_name) {
+        let known = KnownSecrets { defined, imported };
+        let (name, legacy) = if known.contains(full_name) {
             (full_name, None)
         } else {
             (r.name, r.legacy_suffix)
         };
         let kind = defined.get(name).copied();
-        if kind.is_none() && !imported.contains(&name) {
-            let mut candidates: Vec<&str> = defined
-                .keys()
-                .copied()
-                .chain(imported.iter().copied())
-                .collect();
-            candidates.sort_unstable();
+        if !known.contains(name) {
             let d = diag(
                 Code::UnknownSecretRef,
                 text.span,
@@ -738,12 +753,7 @@ fn check_secret_refs(
                     "`$$SCONE::{name}$$` refers to a secret that this service neither defines nor imports"
                 ),
             );
-            out.push(match did_you_mean(name, candidates.iter().copied()) {
-                Some(best) => d.with_hint(format!("did you mean `{best}`?")),
-                None => d.with_hint(format!(
-                    "define `{name}` under `secrets.global`, or add it to `secrets.import` if another service of the mesh defines it"
-                )),
-            });
+            out.push(known.hint(d, name));
             continue;
         }
         if let Some(suffix) = legacy {

@@ -555,6 +555,11 @@ impl<'a> Compiler<'a> {
             ("private_key", &s.private_key),
             ("issuer", &s.issuer),
             ("common_name", &s.common_name),
+            ("endpoint", &s.endpoint),
+            ("valid_for", &s.valid_for),
+            ("tenant_id", &s.tenant_id),
+            ("client_id", &s.client_id),
+            ("application_secret", &s.application_secret),
         ];
         for (key, v) in texts {
             if let Some(v) = v {
@@ -567,18 +572,6 @@ impl<'a> Compiler<'a> {
                 .map(|d| self.substitute(scope, file, d))
                 .collect();
             fields.push(("dns".into(), Value::List(names)));
-        }
-        let texts = [
-            ("endpoint", &s.endpoint),
-            ("valid_for", &s.valid_for),
-            ("tenant_id", &s.tenant_id),
-            ("client_id", &s.client_id),
-            ("application_secret", &s.application_secret),
-        ];
-        for (key, v) in texts {
-            if let Some(v) = v {
-                fields.push((key.to_owned(), Value::Text(self.substitute(scope, file, v))));
-            }
         }
         for (key, v) in [("export_public", &s.export_public), ("migrate", &s.migrate)] {
             if let Some(v) = v {

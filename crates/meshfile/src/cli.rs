@@ -54,9 +54,11 @@ pub enum Command {
     },
 }
 
+/// The manifests a command reads; defined once for every command.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// A manifest file, a directory of manifests (*.yaml, *.yml), or `-` for standard input.
+pub struct Inputs {
+    /// A manifest file, a directory of manifests (*.yaml, *.yml; service manifests are handled
+    /// before meshes), or `-` for standard input. Repeatable.
     #[arg(
         short = 'f',
         long = "filename",
@@ -64,6 +66,12 @@ pub struct CheckArgs {
         required = true
     )]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -77,14 +85,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct CompileArgs {
-    /// Manifests: files or directories (service manifests are handled before meshes).
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|DIR",
-        required = true
-    )]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: Inputs,
     /// Where generated files go.
     #[arg(
         short = 't',

@@ -166,7 +166,7 @@ fn check(input: Input, lint: bool) -> Checked {
 
 /// Validates (and with `lint`, lints) every input; returns the exit status.
 pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<u8, CliError> {
-    let all: Vec<Checked> = read_inputs(&args.files)?
+    let all: Vec<Checked> = read_inputs(&args.inputs.files)?
         .into_iter()
         .map(|i| check(i, lint))
         .collect();

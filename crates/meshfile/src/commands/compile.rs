@@ -76,7 +76,7 @@ pub fn run(
     action: Action,
     quiet: bool,
 ) -> Result<(u8, Option<Vec<Compiled>>), CliError> {
-    let inputs = read_inputs(&args.files)?;
+    let inputs = read_inputs(&args.inputs.files)?;
     let env = env_lookup(&args.set)?;
     let mut report = Report::default();
     let mut loaded = Vec::new();
@@ -103,20 +103,14 @@ pub fn run(
         return Ok((exit::INVALID, None));
     }
 
-    let services: Vec<(&Input, &ServiceManifest)> = loaded
-        .iter()
-        .filter_map(|l| match &l.manifest {
-            Manifest::Service(s) => Some((l.input, s)),
-            Manifest::Mesh(_) => None,
-        })
-        .collect();
-    let meshes: Vec<(&Input, &MeshManifest)> = loaded
-        .iter()
-        .filter_map(|l| match &l.manifest {
-            Manifest::Mesh(m) => Some((l.input, m)),
-            Manifest::Service(_) => None,
-        })
-        .collect();
+    let mut services: Vec<(&Input, &ServiceManifest)> = Vec::new();
+    let mut meshes: Vec<(&Input, &MeshManifest)> = Vec::new();
+    for l in &loaded {
+        match &l.manifest {
+            Manifest::Service(s) => services.push((l.input, s)),
+            Manifest::Mesh(m) => meshes.push((l.input, m)),
+        }
+    }
     if !args.mrenclaves.is_empty() && services.len() != 1 {
         return Err(CliError::AmbiguousMrenclave(services.len()));
     }
