@@ -5,9 +5,12 @@
 //! included), enforces access policies by client key hash, generates and migrates secrets,
 //! checks imports against exports, and previews what an attested program would receive.
 
+pub mod client;
+pub mod pki;
 pub mod policy;
 pub mod preview;
 pub mod secrets;
+pub mod server;
 pub mod session;
 pub mod store;
 

@@ -34,6 +34,9 @@ pub enum Command {
     /// Apply manifests: record service manifests (with their MRENCLAVEs) as descriptors, and
     /// compile meshes into `target/policies` and `target/helm`.
     Apply(ApplyArgs),
+    /// The development CAS: a CAS-compatible policy store (NOT SCONE CAS: no SGX, no attestation).
+    #[command(subcommand)]
+    Cas(CasCommand),
     /// Print the JSON Schema (2020-12) of a manifest kind, for editors and CI.
     ///
     /// For yaml-language-server: `meshfile schema mesh > mesh.schema.json`, then put
@@ -126,6 +129,32 @@ pub struct ApplyArgs {
     /// Compile and write the target directory, but upload nothing.
     #[arg(short = 'd', long = "dry-run")]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasCommand {
+    /// Serve the store over HTTPS with client certificates, for a team, CI or a test cluster.
+    ///
+    /// It is a development and CI stand-in for SCONE CAS: there is no SGX and no attestation,
+    /// and secrets are kept in a file under the state directory. Point `cas_url` at SCONE CAS
+    /// for real deployments. On first start it writes a CA, the server certificate and an owner
+    /// client identity into the state directory and prints how to connect.
+    Serve {
+        /// Address to listen on (port 0 picks a free one, printed on start).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Directory for the store, the CA and the identities.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// Host names and IP addresses the server certificate is for (first start only).
+        #[arg(long = "name", value_name = "HOST", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+        names: Vec<String>,
+    },
+    /// Print the key hash of a certificate (PEM): how access policies name a client.
+    KeyHash {
+        #[arg(value_name = "PEM")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

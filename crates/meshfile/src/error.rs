@@ -47,6 +47,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    #[diagnostic(code(meshfile::cas))]
+    Cas(#[from] meshfile_cas::Error),
     #[error("`--set {0}` is not of the form NAME=VALUE")]
     #[diagnostic(code(meshfile::set), help("write e.g. `--set APP_NAMESPACE=demo`"))]
     BadSet(String),
@@ -67,6 +70,8 @@ impl CliError {
                 exit::ENVIRONMENT
             }
             CliError::Output(_) | CliError::Write { .. } => exit::ENVIRONMENT,
+            CliError::Cas(e) if e.status() >= 500 => exit::ENVIRONMENT,
+            CliError::Cas(_) => exit::INVALID,
             _ => exit::USAGE,
         }
     }

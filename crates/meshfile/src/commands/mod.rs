@@ -1,4 +1,5 @@
 pub mod apply;
+pub mod cas;
 pub mod check;
 pub mod compile;
 pub mod explain;

@@ -1,0 +1,166 @@
+//! A typed client for a CAS over mTLS (ours, or SCONE's REST surface that we follow).
+
+use serde::Deserialize;
+
+use crate::{Preview, Written};
+
+/// Why a request failed: the server's answer, or the transport (with the whole cause chain).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("CAS answered {status}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        active_hash: Option<String>,
+    },
+    #[error("cannot reach CAS at {url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+    active_hash: Option<String>,
+}
+
+/// A session version as read back.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ReadSession {
+    pub session: String,
+    pub hash: String,
+    pub predecessor: Option<String>,
+}
+
+/// Hashes and measurements are hex; anything else would need escaping in a URL.
+fn hex_only(value: &str) -> Result<&str, ClientError> {
+    if value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value)
+    } else {
+        Err(ClientError::Setup(format!("`{value}` is not hexadecimal")))
+    }
+}
+
+pub struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl Client {
+    /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate;
+    /// `identity_pem` the client certificate and key (one PEM text).
+    pub fn new(address: &str, ca_pem: &str, identity_pem: &str) -> Result<Client, ClientError> {
+        let setup = |what: &str, e: &dyn std::error::Error| {
+            ClientError::Setup(format!("{what}: {}", chain(e)))
+        };
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+            .map_err(|e| setup("CA certificate", &e))?;
+        let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
+            .map_err(|e| setup("client identity", &e))?;
+        let http = reqwest::blocking::Client::builder()
+            .tls_certs_only([ca])
+            .identity(identity)
+            .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| setup("HTTPS client", &e))?;
+        Ok(Client {
+            http,
+            base: format!("https://{address}"),
+        })
+    }
+
+    fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ClientError> {
+        let response = request.send().map_err(|e| ClientError::Transport {
+            url: url.to_owned(),
+            detail: chain(&e),
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().map_err(|e| ClientError::Transport {
+            url: url.to_owned(),
+            detail: chain(&e),
+        })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Transport {
+                url: url.to_owned(),
+                detail: format!("unexpected answer: {e}"),
+            });
+        }
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+            code: "http".into(),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            active_hash: None,
+        });
+        Err(ClientError::Refused {
+            status: status.as_u16(),
+            code: body.code,
+            message: body.message,
+            active_hash: body.active_hash,
+        })
+    }
+
+    /// Creates or updates (with `predecessor`) a session.
+    pub fn write(&self, session_yaml: &str) -> Result<Written, ClientError> {
+        let url = format!("{}/v1/sessions", self.base);
+        self.send(
+            self.http
+                .post(&url)
+                .header("content-type", "application/yaml")
+                .body(session_yaml.to_owned()),
+            &url,
+        )
+    }
+
+    pub fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, ClientError> {
+        let mut url = format!("{}/v1/sessions/{name}", self.base);
+        if let Some(h) = hash {
+            url = format!("{url}?hash={}", hex_only(h)?);
+        }
+        self.send(self.http.get(&url), &url)
+    }
+
+    pub fn preview(&self, config_id: &str, mrenclave: &str) -> Result<Preview, ClientError> {
+        let url = format!(
+            "{}/v1/preview/{config_id}?mrenclave={}",
+            self.base,
+            hex_only(mrenclave)?
+        );
+        self.send(self.http.get(&url), &url)
+    }
+
+    pub fn values(
+        &self,
+        session: &str,
+        secret: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let spec = match secret {
+            Some(s) => format!("session={session},secret={s}"),
+            None => format!("session={session}"),
+        };
+        let url = format!("{}/v1/values/{spec}", self.base);
+        self.send(self.http.get(&url), &url)
+    }
+
+    pub fn version(&self) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}/v1/version", self.base);
+        self.send(self.http.get(&url), &url)
+    }
+}

@@ -1,0 +1,139 @@
+//! Certificates for the served store: a CA, the server's certificate, client identities, and
+//! the key hash by which CAS knows a client.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// A client's identity as access policies name it: hex SHA-256 of its SubjectPublicKeyInfo.
+pub fn key_hash_of_der(cert_der: &[u8]) -> Result<String, Error> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| Error::Invalid(format!("not an X.509 certificate: {e}")))?;
+    Ok(hex::encode(Sha256::digest(cert.public_key().raw)))
+}
+
+/// The key hash of the first certificate in a PEM text.
+pub fn key_hash_of_pem(pem: &str) -> Result<String, Error> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| Error::Invalid(format!("no PEM certificate: {e}")))?;
+    key_hash_of_der(&parsed.contents)
+}
+
+fn name(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    dn
+}
+
+/// A client identity (certificate and key, one PEM text) signed by `issuer`, or self-signed.
+pub fn client_identity(common_name: &str, issuer: Option<(&str, &str)>) -> Result<String, Error> {
+    let key = KeyPair::generate().map_err(internal)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
+    params.distinguished_name = name(common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = match issuer {
+        Some((ca_pem, ca_key_pem)) => {
+            let ca_key = KeyPair::from_pem(ca_key_pem).map_err(internal)?;
+            let ca = Issuer::from_ca_cert_pem(ca_pem, ca_key).map_err(internal)?;
+            params.signed_by(&key, &ca).map_err(internal)?
+        }
+        None => params.self_signed(&key).map_err(internal)?,
+    };
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
+}
+
+/// The files of a served store's state directory.
+pub struct StateFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub owner: PathBuf,
+    pub store: PathBuf,
+}
+
+impl StateFiles {
+    pub fn in_dir(dir: &Path) -> StateFiles {
+        StateFiles {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server-key.pem"),
+            owner: dir.join("owner.pem"),
+            store: dir.join("store"),
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(internal)?;
+    f.write_all(contents.as_bytes()).map_err(internal)?;
+    f.sync_all().map_err(internal)?;
+    std::fs::rename(&tmp, path).map_err(internal)
+}
+
+/// Creates the CA, the server certificate (for `names`) and an owner identity on first
+/// start; returns whether it did.
+pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
+    let files = StateFiles::in_dir(dir);
+    if files.ca.exists() && files.server_cert.exists() && files.server_key.exists() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).map_err(internal)?;
+    let ca_key = KeyPair::generate().map_err(internal)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
+    ca_params.distinguished_name = name("meshfile development CAS root");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(internal)?;
+    let (ca_pem, ca_key_pem) = (ca_cert.pem(), ca_key.serialize_pem());
+
+    let server_key = KeyPair::generate().map_err(internal)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
+    params.distinguished_name = name("meshfile development CAS");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    for n in names {
+        params
+            .subject_alt_names
+            .push(match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    n.clone()
+                        .try_into()
+                        .map_err(|_| Error::Invalid(format!("`{n}` is not a host name")))?,
+                ),
+            });
+    }
+    let issuer =
+        Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key_pem).map_err(internal)?)
+            .map_err(internal)?;
+    let server_cert = params.signed_by(&server_key, &issuer).map_err(internal)?;
+    let owner = client_identity(
+        "meshfile development CAS owner",
+        Some((&ca_pem, &ca_key_pem)),
+    )?;
+
+    write_private(&dir.join("ca-key.pem"), &ca_key_pem)?;
+    write_private(&files.server_key, &server_key.serialize_pem())?;
+    write_private(&files.owner, &owner)?;
+    std::fs::write(&files.server_cert, server_cert.pem()).map_err(internal)?;
+    std::fs::write(&files.ca, ca_pem).map_err(internal)?;
+    Ok(true)
+}

@@ -1,0 +1,356 @@
+//! `meshfile cas serve`: the store over HTTPS with mandatory client certificates. A caller is
+//! known by the hash of its certificate's public key, as SCONE CAS knows its clients; any
+//! certificate is accepted (the handshake proves possession of its key), access policies decide.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::pki::{self, StateFiles};
+use crate::{Error, Store};
+
+/// Largest accepted request body: sessions are kilobytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who is calling: the connection's address and the key hash of its client certificate.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub key_hash: String,
+}
+
+/// Accepts any client certificate whose handshake signature verifies: identity is the key.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn tls_config(files: &StateFiles) -> Result<rustls::ServerConfig, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("TLS setup: {e}"));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.server_cert)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(&e))?;
+    let key = PrivateKeyDer::from_pem_file(&files.server_key).map_err(|e| bad(&e))?;
+    let verifier = Arc::new(AnyClientCertificate {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    rustls::ServerConfig::builder_with_provider(provider.clone() as Arc<CryptoProvider>)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e))
+}
+
+/// TCP accept plus TLS handshake; connections without a valid client certificate never
+/// reach the router.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, addr) = match self.tcp.accept().await {
+                Ok(conn) => conn,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await
+            else {
+                eprintln!("{addr}: TLS handshake failed (a client certificate is required)");
+                continue;
+            };
+            let key_hash = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| pki::key_hash_of_der(c).ok());
+            match key_hash {
+                Some(key_hash) => return (tls, Peer { addr, key_hash }),
+                None => eprintln!("{addr}: client certificate unreadable"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(Peer {
+            addr: self.tcp.local_addr()?,
+            key_hash: String::new(),
+        })
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// The JSON error body: `{code, message}`, plus the active hash on 409.
+fn error_response(e: &Error) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match e {
+        Error::Invalid(_) => "invalid",
+        Error::Forbidden { .. } => "forbidden",
+        Error::NotFound(_) => "not_found",
+        Error::Exists { .. } => "exists",
+        Error::Conflict { .. } => "conflict",
+        _ => "internal",
+    };
+    let mut body = json!({ "code": code, "message": e.to_string() });
+    if let Some(active) = e.active_hash() {
+        body["active_hash"] = json!(active);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+type Shared = Arc<Store>;
+
+/// Runs a store operation off the async threads (redb commits fsync) and logs the outcome:
+/// method, what, status and the caller's key hash; never a body.
+async fn blocking<T: serde::Serialize + Send + 'static>(
+    what: String,
+    peer: &Peer,
+    ok: StatusCode,
+    op: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Response {
+    let result = tokio::task::spawn_blocking(op)
+        .await
+        .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
+    let response = match &result {
+        Ok(value) => (ok, axum::Json(value)).into_response(),
+        Err(e) => error_response(e),
+    };
+    let short = peer.key_hash.get(..12).unwrap_or(&peer.key_hash);
+    eprintln!("{what} -> {} (client {short}…)", response.status().as_u16());
+    response
+}
+
+async fn create(
+    State(store): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: String,
+) -> Response {
+    let caller = peer.key_hash.clone();
+    blocking(
+        "POST /v1/sessions".into(),
+        &peer,
+        StatusCode::CREATED,
+        move || store.write(&caller, &body),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct HashQuery {
+    hash: Option<String>,
+}
+
+async fn read(
+    State(store): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    UrlPath(name): UrlPath<String>,
+    Query(q): Query<HashQuery>,
+) -> Response {
+    let caller = peer.key_hash.clone();
+    blocking(format!("GET /v1/sessions/{name}"), &peer, StatusCode::OK, move || {
+        let (version, hash) = store.read(&caller, &name, q.hash.as_deref())?;
+        Ok(json!({ "session": version.session, "hash": hash, "predecessor": version.predecessor }))
+    })
+    .await
+}
+
+/// `session=<name>[,secret=<name>]`, as SCONE's CLI writes it.
+fn parse_value_spec(spec: &str) -> Result<(String, Option<String>), Error> {
+    let mut session = None;
+    let mut secret = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("session", v)) => session = Some(v.to_owned()),
+            Some(("secret", v)) => secret = Some(v.to_owned()),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "`{spec}`: expected `session=<name>[,secret=<name>]`"
+                )));
+            }
+        }
+    }
+    Ok((
+        session.ok_or_else(|| Error::Invalid(format!("`{spec}` names no session")))?,
+        secret,
+    ))
+}
+
+async fn values(
+    State(store): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    UrlPath(spec): UrlPath<String>,
+) -> Response {
+    blocking(format!("GET /v1/values/{spec}"), &peer, StatusCode::OK, move || {
+        let (session, secret) = parse_value_spec(&spec)?;
+        let values = store.public_values(&session, secret.as_deref())?;
+        Ok(match secret {
+            Some(s) => json!({ "value": values.get(&s) }),
+            None => json!({ "values": values.into_iter().map(|(k, v)| (k, json!({ "value": v }))).collect::<BTreeMap<_, _>>() }),
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    mrenclave: String,
+}
+
+async fn preview(
+    State(store): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    UrlPath(config_id): UrlPath<String>,
+    Query(q): Query<PreviewQuery>,
+) -> Response {
+    let caller = peer.key_hash.clone();
+    blocking(
+        format!("GET /v1/preview/{config_id}"),
+        &peer,
+        StatusCode::OK,
+        move || store.preview(&caller, &config_id, &q.mrenclave),
+    )
+    .await
+}
+
+/// What this server is; says so plainly so nobody mistakes it for SCONE CAS.
+pub fn version_info() -> serde_json::Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "implementation": "meshfile development CAS",
+        "warning": "development and CI store: no SGX, no attestation; not SCONE CAS",
+    })
+}
+
+pub fn router(store: Shared) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(create))
+        .route("/v1/sessions/{*name}", get(read))
+        .route("/v1/values/{spec}", get(values))
+        .route("/v1/preview/{*config_id}", get(preview))
+        .route("/v1/version", get(|| async { axum::Json(version_info()) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(store)
+}
+
+/// Serves until SIGTERM or Ctrl-C; calls `ready` with the bound address once listening.
+pub fn serve(
+    listen: SocketAddr,
+    state: &Path,
+    names: &[String],
+    ready: impl FnOnce(SocketAddr, &StateFiles, bool) + Send,
+) -> Result<(), Error> {
+    let created = pki::init_state(state, names)?;
+    let files = StateFiles::in_dir(state);
+    let store = Arc::new(Store::open(&files.store)?);
+    let config = tls_config(&files)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    runtime.block_on(async move {
+        let tcp = TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::Invalid(format!("cannot listen on {listen}: {e}")))?;
+        let addr = tcp
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        ready(addr, &files, created);
+        let listener = TlsListener {
+            tcp,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        };
+        axum::serve(
+            listener,
+            router(store).into_make_service_with_connect_info::<Peer>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}
