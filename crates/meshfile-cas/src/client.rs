@@ -84,15 +84,24 @@ impl Client {
         })
     }
 
+    /// Sends a request; a GET whose pooled connection the server had closed is sent once more.
     fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::blocking::RequestBuilder,
         url: &str,
     ) -> Result<T, ClientError> {
-        let response = request.send().map_err(|e| ClientError::Transport {
+        let transport = |e: reqwest::Error| ClientError::Transport {
             url: url.to_owned(),
             detail: chain(&e),
-        })?;
+        };
+        let retry = request
+            .try_clone()
+            .filter(|_| !url.ends_with("/v1/sessions"));
+        let response = match (request.send(), retry) {
+            (Ok(response), _) => response,
+            (Err(_), Some(again)) => again.send().map_err(transport)?,
+            (Err(e), None) => return Err(transport(e)),
+        };
         let status = response.status();
         let bytes = response.bytes().map_err(|e| ClientError::Transport {
             url: url.to_owned(),

@@ -298,7 +298,7 @@ pub fn router(store: Shared) -> Router {
     Router::new()
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{*name}", get(read))
-        .route("/v1/values/{spec}", get(values))
+        .route("/v1/values/{*spec}", get(values))
         .route("/v1/preview/{*config_id}", get(preview))
         .route("/v1/version", get(|| async { axum::Json(version_info()) }))
         .route(

@@ -1,0 +1,339 @@
+//! `meshfile cas serve` as a real process over mTLS on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+
+use meshfile_cas::client::{Client, ClientError};
+use meshfile_cas::pki;
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub address: String,
+    pub state: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_in(tempfile::tempdir().expect("state dir"))
+    }
+
+    pub fn start_in(state: tempfile::TempDir) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meshfile"))
+            .args(["cas", "serve", "--listen", "127.0.0.1:0", "--state"])
+            .arg(state.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("server says where it listens");
+        let address = first
+            .trim()
+            .rsplit("https://")
+            .next()
+            .expect("address")
+            .to_owned();
+        assert!(
+            address.starts_with("127.0.0.1:"),
+            "unexpected first line: {first}"
+        );
+        Server {
+            child,
+            address,
+            state,
+        }
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.state.path().join(name)).expect("state file")
+    }
+
+    /// A client with the owner identity the server wrote on first start.
+    pub fn owner(&self) -> Client {
+        Client::new(&self.address, &self.file("ca.pem"), &self.file("owner.pem")).expect("client")
+    }
+
+    /// A client with a fresh, self-signed identity that no policy names.
+    pub fn stranger(&self) -> (Client, String) {
+        let identity = pki::client_identity("stranger", None).expect("identity");
+        let hash = pki::key_hash_of_pem(&identity).expect("hash");
+        (
+            Client::new(&self.address, &self.file("ca.pem"), &identity).expect("client"),
+            hash,
+        )
+    }
+
+    /// Kills the process at once, as a crash would.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let state = tempfile::tempdir().expect("placeholder");
+        std::mem::replace(&mut self.state, state)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String, Option<String>) {
+    match result {
+        Err(ClientError::Refused {
+            status,
+            message,
+            active_hash,
+            ..
+        }) => (status, message, active_hash),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+const NAMESPACE: &str = "name: team\nversion: \"0.3.10\"\naccess_policy:\n  read: [CREATOR]\n  update: [CREATOR]\n  create_sessions: [CREATOR]\n";
+
+#[test]
+fn sessions_over_mtls() {
+    let server = Server::start();
+    let owner = server.owner();
+    assert!(
+        owner.version().expect("version")["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("not SCONE CAS"))
+    );
+    owner.write(NAMESPACE).expect("namespace");
+    let app = "name: team/app\nversion: \"0.3.10\"\nsecrets:\n  - name: pw\n    kind: ascii\n    export_public: \"true\"\n";
+    let first = owner.write(app).expect("create");
+    let read = owner.read("team/app", None).expect("read");
+    assert_eq!(read.hash, first.hash);
+    let (status, _, active) = refused(owner.write(app));
+    assert_eq!(
+        (status, active.as_deref()),
+        (409, Some(first.hash.as_str()))
+    );
+    let second = owner
+        .write(&format!("predecessor: {}\n{app}", first.hash))
+        .expect("update");
+    let (status, message, active) =
+        refused(owner.write(&format!("predecessor: {}\n{app}", first.hash)));
+    assert_eq!(
+        (status, active.as_deref()),
+        (409, Some(second.hash.as_str())),
+        "{message}"
+    );
+    let old = owner.read("team/app", Some(&first.hash)).expect("history");
+    assert!(old.predecessor.is_none());
+    assert_eq!(
+        owner
+            .read("team/app", Some(&second.hash))
+            .expect("history")
+            .predecessor
+            .as_deref(),
+        Some(first.hash.as_str())
+    );
+    let (status, _, _) = refused(owner.read("team/missing", None));
+    assert_eq!(status, 404);
+    let (status, _, _) = refused(owner.write("name: [bad\n"));
+    assert_eq!(status, 400);
+    let big = format!(
+        "name: team/big\nversion: \"0.3.10\"\n# {}\n",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (status, _, _) = refused(owner.write(&big));
+    assert_eq!(status, 413);
+    let values = owner.values("team/app", None).expect("public values");
+    assert!(
+        values["values"]["pw"]["value"]
+            .as_str()
+            .is_some_and(|v| v.len() == 20),
+        "{values}"
+    );
+}
+
+#[test]
+fn identities_outside_the_policy_are_refused() {
+    let server = Server::start();
+    let owner = server.owner();
+    owner.write(NAMESPACE).expect("namespace");
+    let (stranger, hash) = server.stranger();
+    let (status, message, _) = refused(stranger.read("team", None));
+    assert_eq!(status, 403);
+    assert!(
+        message.contains(&hash),
+        "the refusal names the key hash to add: {message}"
+    );
+    let (status, _, _) = refused(stranger.write("name: team/x\n"));
+    assert_eq!(status, 403, "create_sessions is CREATOR only");
+    // A top-level namespace of its own is allowed, and then it is its creator.
+    stranger.write("name: strangers\n").expect("own namespace");
+    stranger.read("strangers", None).expect("creator reads");
+    let (status, _, _) = refused(owner.read("strangers", None));
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn no_client_certificate_fails_the_handshake() {
+    let server = Server::start();
+    let ca = reqwest::Certificate::from_pem(server.file("ca.pem").as_bytes()).expect("ca");
+    let http = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("client");
+    let result = http
+        .get(format!("https://{}/v1/version", server.address))
+        .send();
+    assert!(
+        result.is_err(),
+        "a request without a client certificate must not get an answer"
+    );
+}
+
+#[test]
+fn imports_need_an_export_and_preview_resolves_them() {
+    let server = Server::start();
+    let owner = server.owner();
+    owner.write(NAMESPACE).expect("namespace");
+    owner.write("name: other\n").expect("other namespace");
+    owner
+        .write("name: team/db\nsecrets:\n  - name: db_key\n    kind: private-key\n  - name: db_ca\n    kind: x509-ca\n    private_key: db_key\n    export:\n      - namespace: team\n")
+        .expect("exporter");
+    let mrenclave = "ab".repeat(32);
+    let client = format!(
+        "name: team/api\nservices:\n  - name: api\n    image_name: img\n    attestation:\n      mrenclave: [\"{mrenclave}\"]\n    environment:\n      CA: \"$$SCONE::db_ca:crt$$\"\nimages:\n  - name: img\n    injection_files:\n      - path: /ca.pem\n        content: $$SCONE::db_ca:crt$$\nsecrets:\n  - name: db_ca\n    import:\n      session: team/db\n      secret: db_ca\n"
+    );
+    owner.write(&client).expect("importer in the namespace");
+    let (status, message, _) = refused(owner.write(&client.replace("team/api", "other/api")));
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("team/db") && message.contains("other/api"),
+        "{message}"
+    );
+    let preview = owner.preview("team/api/api", &mrenclave).expect("preview");
+    assert!(preview.environment["CA"].starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(
+        preview.injection_files["/ca.pem"],
+        preview.environment["CA"]
+    );
+    let (status, _, _) = refused(owner.preview("team/api/api", &"cd".repeat(32)));
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn racing_updates_lose_nothing() {
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 1_000;
+    let server = Server::start();
+    let owner = server.owner();
+    owner.write(NAMESPACE).expect("namespace");
+    let mut hash = owner
+        .write("name: team/counter\nversion: \"0.3.10\"\n")
+        .expect("create")
+        .hash;
+    let clients: Vec<Arc<Client>> = (0..CLIENTS).map(|_| Arc::new(server.owner())).collect();
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        let threads: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (c, barrier, hash) = (c.clone(), barrier.clone(), hash.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    c.write(&format!("name: team/counter\nversion: \"0.3.10\"\npredecessor: {hash}\n# round {round} client {i}\n"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one update wins");
+        let new_hash = winners[0].hash.clone();
+        for r in &results {
+            if let Err(e) = r {
+                match e {
+                    ClientError::Refused {
+                        status: 409,
+                        active_hash: Some(a),
+                        ..
+                    } => assert_eq!(a, &new_hash),
+                    other => panic!("round {round}: {other}"),
+                }
+            }
+        }
+        hash = new_hash;
+    }
+    // The chain is whole: walking predecessors from the active version visits every round.
+    let mut steps = 0;
+    let mut at = owner.read("team/counter", None).expect("active");
+    while let Some(p) = at.predecessor.clone() {
+        at = owner.read("team/counter", Some(&p)).expect("version");
+        steps += 1;
+    }
+    assert_eq!(steps, ROUNDS);
+}
+
+#[test]
+fn killed_at_random_moments_loses_no_acknowledged_version() {
+    const KILLS: usize = 50;
+    let mut state = tempfile::tempdir().expect("state");
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for kill in 0..KILLS {
+        let server = Server::start_in(state);
+        let owner = server.owner();
+        // Everything acknowledged before survived the previous kills, whole.
+        for (name, hash) in &acknowledged {
+            let read = owner
+                .read(name, Some(hash))
+                .unwrap_or_else(|e| panic!("after {kill} kills, {name} {hash}: {e}"));
+            assert!(read.session.contains(&format!("name: {name}")));
+        }
+        if kill == 0 {
+            owner.write(NAMESPACE).expect("namespace");
+        }
+        // Write from another thread; kill the server after a pseudo-random delay.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = std::time::Duration::from_millis(5 + seed % 60);
+        let writer = std::thread::spawn(move || {
+            let mut done = Vec::new();
+            for i in 0.. {
+                let name = format!("team/s{kill}-{i}");
+                match owner.write(&format!(
+                    "name: {name}\nsecrets:\n  - name: k\n    kind: private-key\n"
+                )) {
+                    Ok(w) => done.push((name, w.hash)),
+                    Err(_) => break,
+                }
+                if i > 10_000 {
+                    break;
+                }
+            }
+            done
+        });
+        std::thread::sleep(delay);
+        state = server.kill();
+        acknowledged.extend(writer.join().expect("writer"));
+    }
+    assert!(
+        acknowledged.len() > KILLS,
+        "the writer got some writes through ({})",
+        acknowledged.len()
+    );
+    let server = Server::start_in(state);
+    let owner = server.owner();
+    for (name, hash) in &acknowledged {
+        owner
+            .read(name, Some(hash))
+            .unwrap_or_else(|e| panic!("{name} {hash}: {e}"));
+    }
+}
