@@ -60,24 +60,117 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// How the client trusts the server.
+pub enum Trust<'a> {
+    /// Certificates signed by this CA (PEM).
+    Ca(&'a str),
+    /// Exactly the server whose public key has this hash (hex SHA-256 of its SubjectPublicKeyInfo,
+    /// as `meshfile cas key-hash` prints it), whoever signed its certificate.
+    PinnedKey(&'a str),
+}
+
+/// Accepts the server certificate whose key matches the pin; handshake signatures are still checked.
+#[derive(Debug)]
+struct PinnedServerKey {
+    pin: String,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedServerKey {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match crate::pki::key_hash_of_der(end_entity) {
+            Ok(hash) if hash.eq_ignore_ascii_case(&self.pin) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            _ => Err(rustls::Error::General("server certificate pin mismatch: the server's key hash differs from the pinned one".into())),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn setup_error(what: &str, e: &dyn std::fmt::Display) -> ClientError {
+    ClientError::Setup(format!("{what}: {e}"))
+}
+
+fn pinned_tls(pin: &str, identity_pem: &str) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(identity_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| setup_error("client identity", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(identity_pem.as_bytes())
+        .map_err(|e| setup_error("client identity key", &e))?;
+    let verifier = std::sync::Arc::new(PinnedServerKey {
+        pin: pin.to_owned(),
+        algorithms: provider.signature_verification_algorithms,
+    });
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup_error("TLS", &e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| setup_error("client identity", &e))
+}
+
 impl Client {
     /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate;
     /// `identity_pem` the client certificate and key (one PEM text).
     pub fn new(address: &str, ca_pem: &str, identity_pem: &str) -> Result<Client, ClientError> {
-        let setup = |what: &str, e: &dyn std::error::Error| {
-            ClientError::Setup(format!("{what}: {}", chain(e)))
+        Client::with_trust(address, Trust::Ca(ca_pem), identity_pem)
+    }
+
+    pub fn with_trust(
+        address: &str,
+        trust: Trust<'_>,
+        identity_pem: &str,
+    ) -> Result<Client, ClientError> {
+        let builder = match trust {
+            Trust::Ca(ca_pem) => {
+                let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+                    .map_err(|e| setup_error("CA certificate", &chain(&e)))?;
+                let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
+                    .map_err(|e| setup_error("client identity", &chain(&e)))?;
+                reqwest::blocking::Client::builder()
+                    .tls_certs_only([ca])
+                    .identity(identity)
+            }
+            Trust::PinnedKey(pin) => reqwest::blocking::Client::builder()
+                .tls_backend_preconfigured(pinned_tls(pin, identity_pem)?),
         };
-        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
-            .map_err(|e| setup("CA certificate", &e))?;
-        let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
-            .map_err(|e| setup("client identity", &e))?;
-        let http = reqwest::blocking::Client::builder()
-            .tls_certs_only([ca])
-            .identity(identity)
+        let http = builder
             .timeout(std::time::Duration::from_secs(30))
             .pool_max_idle_per_host(4)
             .build()
-            .map_err(|e| setup("HTTPS client", &e))?;
+            .map_err(|e| setup_error("HTTPS client", &chain(&e)))?;
         Ok(Client {
             http,
             base: format!("https://{address}"),

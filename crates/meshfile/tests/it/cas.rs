@@ -178,6 +178,32 @@ fn identities_outside_the_policy_are_refused() {
 }
 
 #[test]
+fn a_pinned_server_key_is_trusted_and_any_other_refused() {
+    let server = Server::start();
+    let pin = pki::key_hash_of_pem(&server.file("server.pem")).expect("server key hash");
+    let identity = server.file("owner.pem");
+    let pinned = Client::with_trust(
+        &server.address,
+        meshfile_cas::client::Trust::PinnedKey(&pin),
+        &identity,
+    )
+    .expect("client");
+    pinned.version().expect("the pinned server answers");
+    let wrong = Client::with_trust(
+        &server.address,
+        meshfile_cas::client::Trust::PinnedKey(&"0".repeat(64)),
+        &identity,
+    )
+    .expect("client");
+    match wrong.version() {
+        Err(ClientError::Transport { detail, .. }) => {
+            assert!(detail.contains("pin mismatch"), "{detail}")
+        }
+        other => panic!("a wrong pin must fail: {other:?}"),
+    }
+}
+
+#[test]
 fn no_client_certificate_fails_the_handshake() {
     let server = Server::start();
     let ca = reqwest::Certificate::from_pem(server.file("ca.pem").as_bytes()).expect("ca");
