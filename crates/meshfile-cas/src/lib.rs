@@ -13,6 +13,7 @@ pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod target;
 
 pub use preview::Preview;
 pub use store::{Store, Version, Written};

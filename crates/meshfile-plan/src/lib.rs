@@ -4,6 +4,7 @@
 //! random. The same inputs always give the same sessions and chart.
 
 pub mod chart;
+pub mod delivery;
 pub mod descriptor;
 mod vars;
 
@@ -65,6 +66,8 @@ pub struct Compiled {
     pub variables: Vec<ServiceVariables>,
     /// How the CAS holding the application's policies wants them delivered (`None`: Upload).
     pub mode: Option<meshfile_manifest::mesh::CasMode>,
+    /// Where that CAS is: `embedded`, or `host[:port]`.
+    pub cas_url: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -187,11 +190,14 @@ pub fn compile(
     let mode = cas_for_role(mesh, "cas")
         .and_then(|c| c.mode.as_ref())
         .map(|m| m.value);
+    let cas_url =
+        cas_for_role(mesh, "cas").map_or_else(String::new, |c| c.cas_url.as_str().to_owned());
     Ok(Compiled {
         sessions,
         chart,
         variables,
         mode,
+        cas_url,
     })
 }
 

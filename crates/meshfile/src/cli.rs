@@ -34,6 +34,9 @@ pub enum Command {
     /// Apply manifests: record service manifests (with their MRENCLAVEs) as descriptors, and
     /// compile meshes into `target/policies` and `target/helm`.
     Apply(ApplyArgs),
+    /// Show what `apply` would change in CAS, session by session, without changing anything.
+    #[command(alias = "diff")]
+    Plan(PlanArgs),
     /// The development CAS: a CAS-compatible policy store (NOT SCONE CAS: no SGX, no attestation).
     #[command(subcommand)]
     Cas(CasCommand),
@@ -118,15 +121,46 @@ pub struct CompileArgs {
     pub quiet: bool,
 }
 
+/// How to reach and trust the CAS a mesh names.
+#[derive(Debug, Args)]
+pub struct CasArgs {
+    /// Client identity (certificate and key, PEM) for CAS; default: one created on first use
+    /// in the user's config directory (`~/.config/meshfile/identity.pem`).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// The CA certificate (PEM) that signed the CAS's server certificate.
+    #[arg(long = "cas-ca", value_name = "FILE")]
+    pub cas_ca: Option<PathBuf>,
+    /// Trust exactly the CAS whose public key has this hash (`meshfile cas key-hash server.pem`).
+    #[arg(long = "cas-pin", value_name = "HEX", conflicts_with = "cas_ca")]
+    pub cas_pin: Option<String>,
+    /// `json` prints the plan and its outcome as JSON on standard output.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    #[command(flatten)]
+    pub cas: CasArgs,
+    /// Exit with status 1 when something would change.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub compile: CompileArgs,
+    #[command(flatten)]
+    pub cas: CasArgs,
     /// Print every variable each service of the mesh needs, its value and where it comes from,
     /// as a ready-to-paste `env:` block; writes nothing.
     #[arg(short = 'p', long = "print-defaults")]
     pub print_defaults: bool,
-    /// Compile and write the target directory, but upload nothing.
+    /// Compile, write the target directory and print the plan, but change nothing in CAS.
     #[arg(short = 'd', long = "dry-run")]
     pub dry_run: bool,
 }

@@ -50,6 +50,20 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(meshfile::cas))]
     Cas(#[from] meshfile_cas::Error),
+    #[error("cannot reach {0}")]
+    #[diagnostic(
+        code(meshfile::unreachable),
+        help("check that the CAS runs and that cas_url names it (host[:port], 8081 by default)")
+    )]
+    Unreachable(String),
+    #[error("meshfile does not know how to trust CAS `{0}`")]
+    #[diagnostic(
+        code(meshfile::trust),
+        help(
+            "pass `--cas-ca FILE` (the CA that signed its certificate) or `--cas-pin HASH` (its key hash); never plaintext"
+        )
+    )]
+    NoTrust(String),
     #[error("`--set {0}` is not of the form NAME=VALUE")]
     #[diagnostic(code(meshfile::set), help("write e.g. `--set APP_NAMESPACE=demo`"))]
     BadSet(String),
@@ -71,6 +85,7 @@ impl CliError {
             }
             CliError::Output(_) | CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Cas(e) if e.status() >= 500 => exit::ENVIRONMENT,
+            CliError::Unreachable(_) => exit::ENVIRONMENT,
             CliError::Cas(_) => exit::INVALID,
             _ => exit::USAGE,
         }

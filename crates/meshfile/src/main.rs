@@ -56,6 +56,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(code)
         }
         Command::Apply(args) => commands::apply::run(&args),
+        Command::Plan(args) => commands::apply::plan(&args),
         Command::Cas(command) => commands::cas::run(command),
         Command::Schema { kind } => {
             let kind = match kind {

@@ -1,40 +1,351 @@
-//! `apply`: the sconectl verb. Records service manifests, compiles meshes into `target/`.
+//! `apply` and `plan`: compile, then make CAS hold exactly the mesh's sessions.
+//!
+//! Convergent: each session's active version is read first; a session whose meaning is
+//! unchanged is skipped, a missing one created, a changed one updated naming the hash just
+//! read as predecessor (so a concurrent change is a conflict, never a lost update).
+//! Rerunning after an interruption picks up where it stopped.
 
-use crate::cli::ApplyArgs;
-use crate::commands::compile::{self, Action};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meshfile_cas::client::{Client, Trust};
+use meshfile_cas::target::{DeliveryError, Target};
+use meshfile_manifest::mesh::CasMode;
+use meshfile_plan::Compiled;
+use meshfile_plan::delivery::{self, Action, Current, Step};
+use serde_json::json;
+
+use crate::cli::{ApplyArgs, CasArgs, OutputFormat, PlanArgs};
+use crate::commands::compile::{self, Action as CompileAction};
 use crate::error::{CliError, exit};
+
+/// The caller the embedded store knows: whoever runs meshfile on this target directory.
+const EMBEDDED_OWNER: &str = "embedded-owner";
+const CAS_PORT: u16 = 8081;
+
+fn config_identity_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("meshfile").join("identity.pem")
+}
+
+/// The client identity: the given file, or the user's, created on first use.
+fn identity(args: &CasArgs) -> Result<String, CliError> {
+    let path = args.identity.clone().unwrap_or_else(config_identity_path);
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => Ok(pem),
+        Err(_) if args.identity.is_none() => {
+            let pem = meshfile_cas::pki::client_identity("meshfile client", None)?;
+            crate::fsutil::write_file(&path, pem.as_bytes())?;
+            let hash = meshfile_cas::pki::key_hash_of_pem(&pem)?;
+            eprintln!(
+                "created the client identity {} (key hash {hash}); put this hash in access policies that should admit you",
+                path.display()
+            );
+            Ok(pem)
+        }
+        Err(source) => Err(CliError::Read { path, source }),
+    }
+}
+
+fn connect(args: &CasArgs, cas_url: &str, target_dir: &Path) -> Result<Target, CliError> {
+    if cas_url == "embedded" {
+        let store = meshfile_cas::Store::open(&target_dir.join("cas"))?;
+        return Ok(Target::Embedded {
+            store,
+            caller: EMBEDDED_OWNER.into(),
+        });
+    }
+    let address = if cas_url
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        cas_url.to_owned()
+    } else {
+        format!("{cas_url}:{CAS_PORT}")
+    };
+    let identity = identity(args)?;
+    let ca;
+    let trust = match (&args.cas_ca, &args.cas_pin) {
+        (Some(path), _) => {
+            ca = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Trust::Ca(&ca)
+        }
+        (None, Some(pin)) => Trust::PinnedKey(pin),
+        (None, None) => return Err(CliError::NoTrust(address)),
+    };
+    let client = Client::with_trust(&address, trust, &identity)
+        .map_err(|e| CliError::Unreachable(e.to_string()))?;
+    Ok(Target::Remote { client, address })
+}
+
+/// Transient failures (CAS unreachable) are retried with backoff; refusals are final.
+fn with_retries<T>(mut op: impl FnMut() -> Result<T, DeliveryError>) -> Result<T, DeliveryError> {
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..3 {
+        match op() {
+            Err(DeliveryError::Unreachable(_)) => {
+                std::thread::sleep(delay);
+                delay *= 4;
+            }
+            other => return other,
+        }
+    }
+    op()
+}
+
+fn read_current(
+    target: &Target,
+    compiled: &Compiled,
+) -> Result<BTreeMap<String, Current>, CliError> {
+    let mut current = BTreeMap::new();
+    for doc in &compiled.sessions {
+        let found = with_retries(|| target.read_active(&doc.name)).map_err(|e| match e {
+            DeliveryError::Unreachable(m) => {
+                CliError::Unreachable(format!("{}: {m}", target.describe()))
+            }
+            DeliveryError::Refused { message, .. } => CliError::Unreachable(format!(
+                "{}: reading `{}` was refused: {message}",
+                target.describe(),
+                doc.name
+            )),
+        })?;
+        if let Some((session, hash)) = found {
+            current.insert(doc.name.clone(), Current { session, hash });
+        }
+    }
+    Ok(current)
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn print_steps(steps: &[Step], verbose_creates: bool) {
+    let mut err = std::io::stderr().lock();
+    for step in steps {
+        let _ = match &step.action {
+            Action::Create => writeln!(
+                err,
+                "create     {}{}",
+                step.session,
+                if verbose_creates {
+                    ""
+                } else {
+                    "  (new session)"
+                }
+            ),
+            Action::Update { predecessor } => writeln!(
+                err,
+                "update     {}  (active {}…)",
+                step.session,
+                short(predecessor)
+            ),
+            Action::Unchanged { .. } => writeln!(err, "unchanged  {}", step.session),
+        };
+        if verbose_creates || matches!(step.action, Action::Update { .. }) {
+            for change in &step.changes {
+                let _ = writeln!(err, "           {change}");
+            }
+        }
+    }
+}
+
+fn changes(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
+        .count()
+}
+
+/// Compiles and connects; `None` when there is nothing to deliver (errors, no mesh, NoUpload).
+fn prepare(
+    compile_args: &crate::cli::CompileArgs,
+    action: CompileAction,
+) -> Result<(u8, Vec<Compiled>), CliError> {
+    let (code, compiled) = compile::run(compile_args, action, compile_args.quiet)?;
+    Ok((code, compiled.unwrap_or_default()))
+}
+
+fn check_mode(c: &Compiled) -> Result<bool, u8> {
+    match c.mode {
+        None | Some(CasMode::Upload) => Ok(true),
+        Some(CasMode::NoUpload) => Ok(false),
+        Some(mode) => {
+            eprintln!(
+                "error: CAS mode `{mode:?}` is not supported yet; nothing was delivered.\n  = help: use `mode: Upload` (sessions go to CAS directly) or `mode: NoUpload` (only write the target directory)"
+            );
+            Err(exit::INVALID)
+        }
+    }
+}
+
+pub fn plan(args: &PlanArgs) -> Result<u8, CliError> {
+    let (code, compiled) = prepare(&args.compile, CompileAction::Compile)?;
+    if code != exit::OK {
+        return Ok(code);
+    }
+    let mut changed = 0;
+    let mut report = Vec::new();
+    for c in &compiled {
+        let target = connect(&args.cas, &c.cas_url, &args.compile.target)?;
+        let steps = delivery::plan(&c.sessions, &read_current(&target, c)?);
+        changed += changes(&steps);
+        match args.cas.output {
+            OutputFormat::Human => {
+                eprintln!("plan for {}:", target.describe());
+                print_steps(&steps, false);
+                eprintln!(
+                    "{} to create, {} to update, {} unchanged",
+                    count(&steps, |a| matches!(a, Action::Create)),
+                    count(&steps, |a| matches!(a, Action::Update { .. })),
+                    count(&steps, |a| matches!(a, Action::Unchanged { .. }))
+                );
+            }
+            OutputFormat::Json => {
+                report.push(json!({ "target": target.describe(), "steps": steps }))
+            }
+        }
+    }
+    if args.cas.output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    Ok(if args.exit_code && changed > 0 {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}
+
+fn count(steps: &[Step], f: impl Fn(&Action) -> bool) -> usize {
+    steps.iter().filter(|s| f(&s.action)).count()
+}
 
 pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
     let action = if args.print_defaults {
-        Action::PrintVariables
+        CompileAction::PrintVariables
     } else {
-        Action::Write
+        CompileAction::Write
     };
-    let (code, compiled) = compile::run(&args.compile, action, args.compile.quiet)?;
-    let Some(compiled) = compiled else {
-        return Ok(code);
-    };
-    if args.print_defaults || args.dry_run {
+    let (code, compiled) = prepare(&args.compile, action)?;
+    if code != exit::OK || args.print_defaults {
         return Ok(code);
     }
-    use meshfile_manifest::mesh::CasMode;
-    let modes: Vec<Option<CasMode>> = compiled.iter().map(|c| c.mode).collect();
-    if modes.iter().all(|m| *m == Some(CasMode::NoUpload)) {
-        return Ok(code);
+    let mut status = exit::OK;
+    let mut report = Vec::new();
+    for c in &compiled {
+        match check_mode(c) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(code) => return Ok(code),
+        }
+        let target = connect(&args.cas, &c.cas_url, &args.compile.target)?;
+        let steps = delivery::plan(&c.sessions, &read_current(&target, c)?);
+        if args.dry_run {
+            eprintln!("plan for {} (dry run: nothing changed):", target.describe());
+            print_steps(&steps, false);
+            continue;
+        }
+        let (outcome, code) = deliver(&target, &steps, args.compile.quiet);
+        status = status.max(code);
+        report.push(json!({ "target": target.describe(), "results": outcome }));
     }
-    if let Some(Some(mode)) = modes
-        .iter()
-        .find(|m| !matches!(m, None | Some(CasMode::Upload) | Some(CasMode::NoUpload)))
-    {
-        eprintln!(
-            "error: CAS mode `{mode:?}` is not supported yet; the sessions are in {} but were not delivered.\n  = help: use `mode: Upload` (sessions go to CAS directly) or `mode: NoUpload` (only write the target directory)",
-            args.compile.target.join("policies").display()
+    if args.cas.output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-        return Ok(exit::INVALID);
+    }
+    Ok(status)
+}
+
+/// Writes the steps in order; a failed session is reported and the rest go on (an importer of a
+/// failed exporter then fails too, and says why). Returns per-session results and the status.
+fn deliver(target: &Target, steps: &[Step], quiet: bool) -> (Vec<serde_json::Value>, u8) {
+    let mut results = Vec::new();
+    let (mut created, mut updated, mut unchanged, mut failed) = (0, 0, 0, Vec::new());
+    let mut status = exit::OK;
+    for step in steps {
+        let outcome = match &step.action {
+            Action::Unchanged { hash } => {
+                unchanged += 1;
+                json!({ "session": step.session, "result": "unchanged", "hash": hash })
+            }
+            _ => match with_retries(|| target.write(&step.yaml)) {
+                Ok(written) => {
+                    let verb = if matches!(step.action, Action::Create) {
+                        "created"
+                    } else {
+                        "updated"
+                    };
+                    if verb == "created" {
+                        created += 1
+                    } else {
+                        updated += 1
+                    }
+                    if !quiet {
+                        eprintln!("{verb:<9}  {}  ({}…)", step.session, short(&written.hash));
+                        if verb == "updated" {
+                            for change in &step.changes {
+                                eprintln!("           {change}");
+                            }
+                        }
+                    }
+                    json!({ "session": step.session, "result": verb, "hash": written.hash, "changes": step.changes })
+                }
+                Err(e) => {
+                    let (code, hint) = match &e {
+                        DeliveryError::Refused {
+                            status: 409,
+                            active_hash,
+                            ..
+                        } => (
+                            exit::INVALID,
+                            format!(
+                                "someone changed it since it was read (active {}…); run `meshfile plan` to see the difference, then apply again",
+                                short(active_hash.as_deref().unwrap_or("?"))
+                            ),
+                        ),
+                        DeliveryError::Refused { .. } => (exit::INVALID, String::new()),
+                        DeliveryError::Unreachable(_) => (
+                            exit::ENVIRONMENT,
+                            "rerun apply once CAS is reachable; it continues where it stopped"
+                                .into(),
+                        ),
+                    };
+                    status = status.max(code);
+                    eprintln!(
+                        "FAILED     {}: {e}{}",
+                        step.session,
+                        if hint.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\n           = help: {hint}")
+                        }
+                    );
+                    failed.push(step.session.clone());
+                    json!({ "session": step.session, "result": "failed", "error": e.to_string() })
+                }
+            },
+        };
+        results.push(outcome);
     }
     eprintln!(
-        "error: the sessions were written to {} but not uploaded: delivering policies to CAS is not implemented in this version of meshfile.\n  = help: upload them with SCONE's `scone session create`, or run `meshfile apply --dry-run` (or set `mode: NoUpload`) to only write the target directory",
-        args.compile.target.join("policies").display()
+        "{created} created, {updated} updated, {unchanged} unchanged, {} failed",
+        failed.len()
     );
-    Ok(exit::INVALID)
+    if !failed.is_empty() {
+        eprintln!("not written: {}", failed.join(", "));
+    }
+    (results, status)
 }

@@ -19,6 +19,8 @@ pub enum Action {
     Write,
     /// Print each service's variables; write nothing.
     PrintVariables,
+    /// Compile only (for `plan`): write nothing.
+    Compile,
 }
 
 /// Problems found so far, with the text of every file they point into.
@@ -174,6 +176,7 @@ pub fn run(
     }
     match action {
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
+        Action::Compile => {}
         Action::Write => {
             for c in &compiled {
                 write_target(&args.target, c)?;

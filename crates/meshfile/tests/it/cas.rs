@@ -49,7 +49,7 @@ impl Server {
         }
     }
 
-    fn file(&self, name: &str) -> String {
+    pub fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.state.path().join(name)).expect("state file")
     }
 

@@ -356,7 +356,7 @@ fn descriptors_recorded_by_apply_serve_a_later_compile() {
         recorded.contains("registry.example.com/svc:1:"),
         "{recorded}"
     );
-    let out = t.rerun(&["apply", "--dry-run", "-f", "mesh.yaml"]);
+    let out = t.rerun(&["template", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let session =
         std::fs::read_to_string(t.dir().join("target/policies/ns/svc.yaml")).expect("session");

@@ -1,5 +1,6 @@
 //! The one integration-test binary of the `meshfile` command: runs the real binary.
 
+mod apply;
 mod cas;
 mod check;
 mod compile;

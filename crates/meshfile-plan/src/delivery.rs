@@ -1,0 +1,191 @@
+//! What delivering a compiled mesh would change in CAS, session by session.
+//!
+//! Pure: the current state comes in as data (what CAS holds per session name), the decision
+//! and a readable, secret-free difference come out.
+
+use std::collections::BTreeMap;
+
+use meshfile_session::Document;
+use meshfile_yaml::{Limits, Node, Value};
+use serde::Serialize;
+
+/// What CAS holds for one session name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Current {
+    pub session: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "action")]
+pub enum Action {
+    Create,
+    Update { predecessor: String },
+    Unchanged { hash: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    pub session: String,
+    #[serde(flatten)]
+    pub action: Action,
+    /// One line per difference, e.g. `~ services[python3].environment.API_USER: "a" -> "b"`.
+    pub changes: Vec<String>,
+    /// The YAML to upload (with `predecessor` for an update).
+    #[serde(skip)]
+    pub yaml: String,
+}
+
+fn parse(yaml: &str) -> Option<Node> {
+    meshfile_yaml::parse(yaml, &Limits::default()).ok()
+}
+
+/// Leaves of a session by path; list items with a `name` are keyed by it. Fields the server
+/// keeps (`predecessor`, `creator`) are left out: they are not part of the policy's meaning.
+fn leaves(node: &Node) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo: Vec<(String, &Node)> = vec![(String::new(), node)];
+    while let Some((path, n)) = todo.pop() {
+        match &n.value {
+            Value::Scalar { text, .. } => {
+                out.insert(path, text.clone());
+            }
+            Value::Sequence(items) => {
+                if items.is_empty() {
+                    out.insert(path.clone(), "[]".into());
+                }
+                for (i, item) in items.iter().enumerate() {
+                    let key = match &item.value {
+                        Value::Mapping(entries) => entries
+                            .iter()
+                            .find(|e| e.key_text() == "name" || e.key_text() == "path")
+                            .and_then(|e| e.value.as_scalar())
+                            .map_or_else(|| i.to_string(), str::to_owned),
+                        _ => i.to_string(),
+                    };
+                    todo.push((format!("{path}[{key}]"), item));
+                }
+            }
+            Value::Mapping(entries) => {
+                for e in entries {
+                    let key = e.key_text();
+                    if path.is_empty() && matches!(key, "predecessor" | "creator") {
+                        continue;
+                    }
+                    let child = if path.is_empty() {
+                        key.to_owned()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    todo.push((child, &e.value));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Secret values never appear in a difference: only that they changed.
+fn shown(path: &str, value: &str) -> String {
+    let secret_value = path.starts_with("secrets[")
+        && (path.ends_with(".value") || path.ends_with(".application_secret"));
+    if secret_value {
+        "(secret value)".into()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// The differences between two sessions' meanings, one line each, in path order.
+pub fn semantic_diff(old: &str, new: &str) -> Vec<String> {
+    let (Some(old), Some(new)) = (parse(old), parse(new)) else {
+        return vec!["~ (the stored session is not readable YAML)".into()];
+    };
+    let (old, new) = (leaves(&old), leaves(&new));
+    let mut out = Vec::new();
+    for (path, value) in &new {
+        match old.get(path) {
+            None => out.push(format!("+ {path}: {}", shown(path, value))),
+            Some(before) if before != value => out.push(format!(
+                "~ {path}: {} -> {}",
+                shown(path, before),
+                shown(path, value)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (path, value) in &old {
+        if !new.contains_key(path) {
+            out.push(format!("- {path}: {}", shown(path, value)));
+        }
+    }
+    out.sort_by(|a, b| a[2..].cmp(&b[2..]));
+    out
+}
+
+/// Decides, per desired session, whether to create, update (naming the active hash) or skip it.
+pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<Step> {
+    desired
+        .iter()
+        .map(|doc| {
+            let yaml = doc.to_yaml();
+            match current.get(&doc.name) {
+                None => Step {
+                    session: doc.name.clone(),
+                    action: Action::Create,
+                    changes: semantic_diff("{}", &yaml),
+                    yaml,
+                },
+                Some(cur) => {
+                    let changes = semantic_diff(&cur.session, &yaml);
+                    if changes.is_empty() {
+                        Step {
+                            session: doc.name.clone(),
+                            action: Action::Unchanged {
+                                hash: cur.hash.clone(),
+                            },
+                            changes,
+                            yaml,
+                        }
+                    } else {
+                        Step {
+                            session: doc.name.clone(),
+                            action: Action::Update {
+                                predecessor: cur.hash.clone(),
+                            },
+                            changes,
+                            yaml: format!("predecessor: {}\n{yaml}", cur.hash),
+                        }
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_and_server_fields_do_not_count() {
+        let a = "name: x\nservices:\n  - name: s\n    environment: {A: \"1\", B: \"2\"}\n";
+        let b = "predecessor: abc\nservices:\n  - environment: {B: \"2\", A: \"1\"}\n    name: s\nname: x\n";
+        assert!(semantic_diff(a, b).is_empty());
+    }
+
+    #[test]
+    fn differences_name_the_path_and_hide_secret_values() {
+        let a = "name: x\nservices:\n  - name: s\n    environment: {A: \"1\"}\nsecrets:\n  - name: pw\n    kind: ascii\n    value: hunter2\n";
+        let b = "name: x\nservices:\n  - name: s\n    environment: {A: \"2\"}\nsecrets:\n  - name: pw\n    kind: ascii\n    value: hunter3\n";
+        let diff = semantic_diff(a, b);
+        assert_eq!(
+            diff,
+            [
+                "~ secrets[pw].value: (secret value) -> (secret value)",
+                "~ services[s].environment.A: \"1\" -> \"2\"",
+            ]
+        );
+        assert!(!diff.concat().contains("hunter"));
+    }
+}
