@@ -269,83 +269,88 @@ pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
     Ok(status)
 }
 
-/// Writes the steps in order; a failed session is reported and the rest go on (an importer of a
-/// failed exporter then fails too, and says why). Returns per-session results and the status.
+/// Writes the steps in order. A refused session is reported and the rest go on (an importer of
+/// a refused exporter is then refused too, and says why); an unreachable CAS stops the run.
+/// Prints what was and was not written; returns per-session results and the exit status.
 fn deliver(target: &Target, steps: &[Step], quiet: bool) -> (Vec<serde_json::Value>, u8) {
     let mut results = Vec::new();
-    let (mut created, mut updated, mut unchanged, mut failed) = (0, 0, 0, Vec::new());
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut not_written: Vec<&str> = Vec::new();
     let mut status = exit::OK;
+    let mut stopped = false;
     for step in steps {
-        let outcome = match &step.action {
-            Action::Unchanged { hash } => {
-                unchanged += 1;
-                json!({ "session": step.session, "result": "unchanged", "hash": hash })
-            }
-            _ => match with_retries(|| target.write(&step.yaml)) {
+        let (result, detail) = match (&step.action, stopped) {
+            (Action::Unchanged { hash }, _) => ("unchanged", json!({ "hash": hash })),
+            (_, true) => ("not written", json!({})),
+            (action, false) => match with_retries(|| target.write(&step.yaml)) {
                 Ok(written) => {
-                    let verb = if matches!(step.action, Action::Create) {
+                    let verb = if matches!(action, Action::Create) {
                         "created"
                     } else {
                         "updated"
                     };
-                    if verb == "created" {
-                        created += 1
-                    } else {
-                        updated += 1
-                    }
                     if !quiet {
                         eprintln!("{verb:<9}  {}  ({}…)", step.session, short(&written.hash));
                         if verb == "updated" {
-                            for change in &step.changes {
-                                eprintln!("           {change}");
-                            }
+                            step.changes
+                                .iter()
+                                .for_each(|c| eprintln!("           {c}"));
                         }
                     }
-                    json!({ "session": step.session, "result": verb, "hash": written.hash, "changes": step.changes })
+                    (
+                        verb,
+                        json!({ "hash": written.hash, "changes": step.changes }),
+                    )
                 }
                 Err(e) => {
-                    let (code, hint) = match &e {
+                    let hint = match &e {
                         DeliveryError::Refused {
                             status: 409,
                             active_hash,
                             ..
-                        } => (
-                            exit::INVALID,
-                            format!(
-                                "someone changed it since it was read (active {}…); run `meshfile plan` to see the difference, then apply again",
-                                short(active_hash.as_deref().unwrap_or("?"))
-                            ),
+                        } => format!(
+                            "someone changed it since it was read (active {}…); run `meshfile plan` to see the difference, then apply again",
+                            short(active_hash.as_deref().unwrap_or("?"))
                         ),
-                        DeliveryError::Refused { .. } => (exit::INVALID, String::new()),
-                        DeliveryError::Unreachable(_) => (
-                            exit::ENVIRONMENT,
-                            "rerun apply once CAS is reachable; it continues where it stopped"
-                                .into(),
-                        ),
-                    };
-                    status = status.max(code);
-                    eprintln!(
-                        "FAILED     {}: {e}{}",
-                        step.session,
-                        if hint.is_empty() {
-                            String::new()
-                        } else {
-                            format!("\n           = help: {hint}")
+                        DeliveryError::Refused { .. } => String::new(),
+                        DeliveryError::Unreachable(_) => {
+                            stopped = true;
+                            "stopping here: rerun apply once CAS is reachable; it continues where it stopped".into()
                         }
-                    );
-                    failed.push(step.session.clone());
-                    json!({ "session": step.session, "result": "failed", "error": e.to_string() })
+                    };
+                    status = status.max(if stopped {
+                        exit::ENVIRONMENT
+                    } else {
+                        exit::INVALID
+                    });
+                    eprintln!("FAILED     {}: {e}", step.session);
+                    if !hint.is_empty() {
+                        eprintln!("           = help: {hint}");
+                    }
+                    ("failed", json!({ "error": e.to_string() }))
                 }
             },
         };
+        if matches!(result, "failed" | "not written") {
+            not_written.push(&step.session);
+        }
+        *tally.entry(result).or_default() += 1;
+        let mut outcome = json!({ "session": step.session, "result": result });
+        if let (Some(o), serde_json::Value::Object(d)) = (outcome.as_object_mut(), detail) {
+            o.extend(d);
+        }
         results.push(outcome);
     }
+    let n = |k: &str| tally.get(k).copied().unwrap_or(0);
     eprintln!(
-        "{created} created, {updated} updated, {unchanged} unchanged, {} failed",
-        failed.len()
+        "{} created, {} updated, {} unchanged, {} failed",
+        n("created"),
+        n("updated"),
+        n("unchanged"),
+        n("failed") + n("not written")
     );
-    if !failed.is_empty() {
-        eprintln!("not written: {}", failed.join(", "));
+    if !not_written.is_empty() {
+        eprintln!("not written: {}", not_written.join(", "));
     }
     (results, status)
 }

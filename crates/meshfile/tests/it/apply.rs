@@ -201,3 +201,155 @@ fn no_trust_no_connection() {
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--cas-ca"), "{}", out.stderr);
 }
+
+/// A mesh of `n` small services pointed at `server`, written into `t`'s directory; the value of
+/// `MARKER` in the env section of service `svc-{n-1}` is `marker`.
+fn big_mesh(t: &Test, server: &Server, n: usize, marker: &str) {
+    let mut mesh = format!(
+        "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: {}\npolicy:\n  namespace: big\nenv:\n  - service: svc-{}\n    env:\n      - name: MARKER\n        value: {marker}\nservices:\n",
+        server.address,
+        n - 1
+    );
+    let mut measurements = String::new();
+    for i in 0..n {
+        mesh.push_str(&format!(
+            "  - name: svc-{i}\n    image: registry.example.com/big/svc-{i}:1\n"
+        ));
+        measurements.push_str(&format!(
+            "registry.example.com/big/svc-{i}:1: [\"{i:064x}\"]\n"
+        ));
+        let service = format!(
+            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: PW\n      value: \"$$SCONE::pw{i}$$\"\n  global:\n    - name: MARKER\n      value: none\nsecrets:\n  global:\n    - name: pw{i}\n      kind: ascii\nbuild:\n  name: svc-{i}\n  kind: python\n  to: registry.example.com/big/svc-{i}:1\n  command: python3 app.py\n"
+        );
+        std::fs::write(t.dir().join(format!("svc{i}.yaml")), service).expect("service");
+    }
+    std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("mesh");
+    std::fs::write(t.dir().join("measurements.yaml"), measurements).expect("measurements");
+    std::fs::write(t.dir().join("ca.pem"), server.file("ca.pem")).expect("ca");
+    std::fs::write(t.dir().join("owner.pem"), server.file("owner.pem")).expect("owner");
+}
+
+fn spawn_apply(dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meshfile"))
+        .args([
+            "apply",
+            "-f",
+            ".",
+            "--identity",
+            "owner.pem",
+            "--cas-ca",
+            "ca.pem",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("apply")
+}
+
+#[test]
+fn a_cas_stopped_in_the_middle_is_reported_and_a_rerun_converges() {
+    use std::io::{BufRead, BufReader, Read};
+    let server = Server::start();
+    let mut t = Test::new();
+    big_mesh(&t, &server, 300, "one");
+    let mut apply = spawn_apply(t.dir());
+    let mut stderr = BufReader::new(apply.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("read") > 0 {
+        seen.push_str(&line);
+        if line.starts_with("created") {
+            break;
+        }
+        line.clear();
+    }
+    let state = server.kill();
+    stderr.read_to_string(&mut seen).expect("rest");
+    let status = apply.wait().expect("wait");
+    assert_eq!(status.code(), Some(3), "{seen}");
+    assert!(
+        seen.contains("not written: "),
+        "lists what was not written: {seen}"
+    );
+    let written = seen.lines().filter(|l| l.starts_with("created")).count();
+    assert!(
+        written >= 1 && written < 301,
+        "{written} written before the stop"
+    );
+
+    let server = Server::start_in(state);
+    big_mesh(&t, &server, 300, "one");
+    let out = t.rerun(&args("apply", &[]));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let created = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("created"))
+        .count();
+    assert_eq!(
+        written + created,
+        301,
+        "the rerun writes exactly what was missing:\n{}",
+        out.stderr
+    );
+    let out = t.rerun(&args("plan", &["--exit-code"]));
+    assert_eq!(out.status, 0, "converged: {}", out.stderr);
+}
+
+#[test]
+fn racing_applies_lose_nothing() {
+    let server = Server::start();
+    let mut base = Test::new();
+    big_mesh(&base, &server, 200, "base");
+    let out = base.rerun(&args("apply", &[]));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let owner = server.owner();
+    let mut conflicts = 0;
+    for round in 0..10 {
+        let (alpha, bravo) = (format!("alpha-{round}"), format!("bravo-{round}"));
+        let (a, b) = (Test::new(), Test::new());
+        big_mesh(&a, &server, 200, &alpha);
+        big_mesh(&b, &server, 200, &bravo);
+        // Both start together: they read the same active version of big/svc-199.
+        let (pa, pb) = (spawn_apply(a.dir()), spawn_apply(b.dir()));
+        let runs = [
+            (&a, pa.wait_with_output().expect("a")),
+            (&b, pb.wait_with_output().expect("b")),
+        ];
+        let losers: Vec<_> = runs.iter().filter(|(_, o)| !o.status.success()).collect();
+        assert!(losers.len() <= 1, "round {round}: at most one apply loses");
+        if let Some((loser, out)) = losers.first() {
+            conflicts += 1;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("FAILED     big/svc-199") && err.contains("someone changed it"),
+                "the loser names the session: {err}"
+            );
+            assert!(err.contains("not written: big/svc-199"), "{err}");
+            let rerun = spawn_apply(loser.dir()).wait_with_output().expect("rerun");
+            assert!(
+                rerun.status.success(),
+                "the loser's rerun applies cleanly: {}",
+                String::from_utf8_lossy(&rerun.stderr)
+            );
+        }
+        // Nothing lost: both changes of the round are in the history, one after the other.
+        let active = owner.read("big/svc-199", None).expect("active");
+        let previous = owner
+            .read("big/svc-199", active.predecessor.as_deref())
+            .expect("previous");
+        let both = format!("{}{}", active.session, previous.session);
+        assert!(
+            both.contains(&alpha) && both.contains(&bravo),
+            "round {round}: {both}"
+        );
+        if conflicts >= 2 {
+            break;
+        }
+    }
+    assert!(
+        conflicts >= 1,
+        "the racing applies never overlapped; the conflict path was not exercised"
+    );
+}
