@@ -274,7 +274,7 @@ fn a_cas_stopped_in_the_middle_is_reported_and_a_rerun_converges() {
     );
     let written = seen.lines().filter(|l| l.starts_with("created")).count();
     assert!(
-        written >= 1 && written < 301,
+        (1..301).contains(&written),
         "{written} written before the stop"
     );
 
