@@ -94,8 +94,40 @@ fn write_tree(
     })
 }
 
-/// Replaces directory `dir` with exactly `files` (relative path to contents).
+/// Whether `dir` holds exactly `files`, byte for byte (then there is nothing to write).
+fn holds_exactly(dir: &Path, files: &BTreeMap<String, String>) -> bool {
+    let mut found = 0usize;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let Some(rel) = path.strip_prefix(dir).ok().and_then(|r| r.to_str()) else {
+                return false;
+            };
+            match files.get(rel) {
+                Some(contents) if std::fs::read(&path).is_ok_and(|b| b == contents.as_bytes()) => {
+                    found += 1
+                }
+                _ => return false,
+            }
+        }
+    }
+    found == files.len()
+}
+
+/// Replaces directory `dir` with exactly `files` (relative path to contents); leaves it alone
+/// when it already holds exactly them.
 pub fn replace_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), CliError> {
+    if holds_exactly(dir, files) {
+        return Ok(());
+    }
     let parent = dir.parent().unwrap_or(Path::new("."));
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let staging = parent.join(format!(".{name}.new"));
