@@ -68,6 +68,8 @@ pub struct Compiled {
     pub mode: Option<meshfile_manifest::mesh::CasMode>,
     /// Where that CAS is: `embedded`, or `host[:port]`.
     pub cas_url: String,
+    /// The key that CAS must present, when the Meshfile says (`cas_key`).
+    pub cas_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -192,12 +194,16 @@ pub fn compile(
         .map(|m| m.value);
     let cas_url =
         cas_for_role(mesh, "cas").map_or_else(String::new, |c| c.cas_url.as_str().to_owned());
+    let cas_key = cas_for_role(mesh, "cas")
+        .and_then(|c| c.cas_key.as_ref())
+        .map(|k| k.as_str().to_owned());
     Ok(Compiled {
         sessions,
         chart,
         variables,
         mode,
         cas_url,
+        cas_key,
     })
 }
 

@@ -134,6 +134,9 @@ pub struct CasArgs {
     /// Trust exactly the CAS whose public key has this hash (`meshfile cas key-hash server.pem`).
     #[arg(long = "cas-pin", value_name = "HEX", conflicts_with = "cas_ca")]
     pub cas_pin: Option<String>,
+    /// Trace each request to CAS (method, session, status, time; never a body).
+    #[arg(short, long)]
+    pub verbose: bool,
     /// `json` prints the plan and its outcome as JSON on standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,

@@ -64,6 +64,12 @@ pub enum CliError {
         )
     )]
     NoTrust(String),
+    #[error("the Meshfile's cas_key {0} differs from --cas-pin {1}")]
+    #[diagnostic(
+        code(meshfile::pin),
+        help("the CAS must present the key the Meshfile names; check which one is right")
+    )]
+    PinMismatch(String, String),
     #[error("`--set {0}` is not of the form NAME=VALUE")]
     #[diagnostic(code(meshfile::set), help("write e.g. `--set APP_NAMESPACE=demo`"))]
     BadSet(String),

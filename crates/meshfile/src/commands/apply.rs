@@ -52,7 +52,13 @@ fn identity(args: &CasArgs) -> Result<String, CliError> {
     }
 }
 
-fn connect(args: &CasArgs, cas_url: &str, target_dir: &Path) -> Result<Target, CliError> {
+/// A Meshfile `cas_key` in this tool's form (hex SHA-256 of the CAS's public key) pins the CAS.
+fn meshfile_pin(cas_key: Option<&str>) -> Option<&str> {
+    cas_key.filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn connect(args: &CasArgs, compiled: &Compiled, target_dir: &Path) -> Result<Target, CliError> {
+    let cas_url = compiled.cas_url.as_str();
     if cas_url == "embedded" {
         let store = meshfile_cas::Store::open(&target_dir.join("cas"))?;
         return Ok(Target::Embedded {
@@ -70,15 +76,21 @@ fn connect(args: &CasArgs, cas_url: &str, target_dir: &Path) -> Result<Target, C
     };
     let identity = identity(args)?;
     let ca;
-    let trust = match (&args.cas_ca, &args.cas_pin) {
-        (Some(path), _) => {
+    let pinned = meshfile_pin(compiled.cas_key.as_deref());
+    if let (Some(pin), Some(given)) = (pinned, &args.cas_pin)
+        && !pin.eq_ignore_ascii_case(given)
+    {
+        return Err(CliError::PinMismatch(pin.to_owned(), given.clone()));
+    }
+    let trust = match (&args.cas_ca, args.cas_pin.as_deref().or(pinned)) {
+        (_, Some(pin)) => Trust::PinnedKey(pin),
+        (Some(path), None) => {
             ca = std::fs::read_to_string(path).map_err(|source| CliError::Read {
                 path: path.clone(),
                 source,
             })?;
             Trust::Ca(&ca)
         }
-        (None, Some(pin)) => Trust::PinnedKey(pin),
         (None, None) => return Err(CliError::NoTrust(address)),
     };
     let client = Client::with_trust(&address, trust, &identity)
@@ -101,13 +113,53 @@ fn with_retries<T>(mut op: impl FnMut() -> Result<T, DeliveryError>) -> Result<T
     op()
 }
 
+/// Runs one request, tracing it when asked: what, on which session, the outcome and the time.
+fn traced<T>(
+    verbose: bool,
+    what: &str,
+    session: &str,
+    op: impl FnOnce() -> Result<T, DeliveryError>,
+    ok: impl Fn(&T) -> String,
+) -> Result<T, DeliveryError> {
+    let start = std::time::Instant::now();
+    let result = op();
+    if verbose {
+        let outcome = match &result {
+            Ok(v) => ok(v),
+            Err(DeliveryError::Refused { status, .. }) => format!("refused ({status})"),
+            Err(DeliveryError::Unreachable(_)) => "unreachable".into(),
+        };
+        eprintln!(
+            "  {what} {session} -> {outcome} ({} ms)",
+            start.elapsed().as_millis()
+        );
+    }
+    result
+}
+
 fn read_current(
     target: &Target,
     compiled: &Compiled,
+    verbose: bool,
 ) -> Result<BTreeMap<String, Current>, CliError> {
     let mut current = BTreeMap::new();
     for doc in &compiled.sessions {
-        let found = with_retries(|| target.read_active(&doc.name)).map_err(|e| match e {
+        let read = || {
+            traced(
+                verbose,
+                "read",
+                &doc.name,
+                || target.read_active(&doc.name),
+                |found| {
+                    if found.is_some() {
+                        "found".into()
+                    } else {
+                        "absent".into()
+                    }
+                },
+            )
+        };
+        let found = with_retries(read).map_err(|e| match e {
             DeliveryError::Unreachable(m) => {
                 CliError::Unreachable(format!("{}: {m}", target.describe()))
             }
@@ -195,8 +247,8 @@ pub fn plan(args: &PlanArgs) -> Result<u8, CliError> {
     let mut changed = 0;
     let mut report = Vec::new();
     for c in &compiled {
-        let target = connect(&args.cas, &c.cas_url, &args.compile.target)?;
-        let steps = delivery::plan(&c.sessions, &read_current(&target, c)?);
+        let target = connect(&args.cas, c, &args.compile.target)?;
+        let steps = delivery::plan(&c.sessions, &read_current(&target, c, args.cas.verbose)?);
         changed += changes(&steps);
         match args.cas.output {
             OutputFormat::Human => {
@@ -249,14 +301,14 @@ pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
             Ok(false) => continue,
             Err(code) => return Ok(code),
         }
-        let target = connect(&args.cas, &c.cas_url, &args.compile.target)?;
-        let steps = delivery::plan(&c.sessions, &read_current(&target, c)?);
+        let target = connect(&args.cas, c, &args.compile.target)?;
+        let steps = delivery::plan(&c.sessions, &read_current(&target, c, args.cas.verbose)?);
         if args.dry_run {
             eprintln!("plan for {} (dry run: nothing changed):", target.describe());
             print_steps(&steps, false);
             continue;
         }
-        let (outcome, code) = deliver(&target, &steps, args.compile.quiet);
+        let (outcome, code) = deliver(&target, &steps, args.compile.quiet, args.cas.verbose);
         status = status.max(code);
         report.push(json!({ "target": target.describe(), "results": outcome }));
     }
@@ -272,7 +324,12 @@ pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
 /// Writes the steps in order. A refused session is reported and the rest go on (an importer of
 /// a refused exporter is then refused too, and says why); an unreachable CAS stops the run.
 /// Prints what was and was not written; returns per-session results and the exit status.
-fn deliver(target: &Target, steps: &[Step], quiet: bool) -> (Vec<serde_json::Value>, u8) {
+fn deliver(
+    target: &Target,
+    steps: &[Step],
+    quiet: bool,
+    verbose: bool,
+) -> (Vec<serde_json::Value>, u8) {
     let mut results = Vec::new();
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     let mut not_written: Vec<&str> = Vec::new();
@@ -282,7 +339,15 @@ fn deliver(target: &Target, steps: &[Step], quiet: bool) -> (Vec<serde_json::Val
         let (result, detail) = match (&step.action, stopped) {
             (Action::Unchanged { hash }, _) => ("unchanged", json!({ "hash": hash })),
             (_, true) => ("not written", json!({})),
-            (action, false) => match with_retries(|| target.write(&step.yaml)) {
+            (action, false) => match with_retries(|| {
+                traced(
+                    verbose,
+                    "write",
+                    &step.session,
+                    || target.write(&step.yaml),
+                    |w| format!("hash {}…", short(&w.hash)),
+                )
+            }) {
                 Ok(written) => {
                     let verb = if matches!(action, Action::Create) {
                         "created"

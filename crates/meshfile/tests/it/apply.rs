@@ -353,3 +353,56 @@ fn racing_applies_lose_nothing() {
         "the racing applies never overlapped; the conflict path was not exercised"
     );
 }
+
+#[test]
+fn cas_key_pins_the_server_and_verbose_traces_requests() {
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let pin = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("server key");
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let pinned = mesh.replace(
+        &format!("cas_url: {}", server.address),
+        &format!("cas_url: {}\n    cas_key: {pin}", server.address),
+    );
+    std::fs::write(t.dir().join("mesh.yaml"), &pinned).expect("write");
+    // No --cas-ca: the Meshfile's cas_key is the pin.
+    let out = t.rerun(&["apply", "-v", "-f", ".", "--identity", "owner.pem"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("  read flask-redis-demo -> absent ("),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("  write flask-redis-demo/flask -> hash "),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("BEGIN"), "no bodies in traces");
+    let out = t.rerun(&[
+        "apply",
+        "-f",
+        ".",
+        "--identity",
+        "owner.pem",
+        "--cas-pin",
+        &"0".repeat(64),
+    ]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("differs") && out.stderr.contains("--cas-pin"),
+        "{}",
+        out.stderr
+    );
+    // A cas_key that the CAS does not present: no connection.
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        pinned.replace(&pin, &"1".repeat(64)),
+    )
+    .expect("write");
+    let out = t.rerun(&["plan", "-f", ".", "--identity", "owner.pem"]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("pin mismatch"), "{}", out.stderr);
+}
