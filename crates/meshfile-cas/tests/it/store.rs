@@ -356,3 +356,106 @@ fn public_values_and_a_second_process() {
     ));
     assert!(matches!(Store::open(dir.path()), Err(Error::Locked(_))));
 }
+
+#[test]
+fn every_format_renders() {
+    use base64::Engine;
+    let (_d, store) = store();
+    namespace(&store, "ns");
+    let session = r#"name: ns/formats
+services:
+  - name: svc
+    attestation:
+      mrenclave: ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]
+    environment:
+      BIN: "$$SCONE::blob:bin$$"
+      HEX: "$$SCONE::blob:hex$$"
+      B64: "$$SCONE::blob:base64$$"
+      B64URL: "$$SCONE::blob:base64url$$"
+      B32: "$$SCONE::blob:base32$$"
+      B32NOPAD: "$$SCONE::blob:base32nopad$$"
+      LEGACY_HEX: "$$SCONE::blob.hex$$"
+      KEY_PEM: "$$SCONE::key:pem$$"
+      KEY_PKCS8: "$$SCONE::key:pkcs8:pem$$"
+      KEY_DER: "$$SCONE::key:der$$"
+      CRT: "$$SCONE::cert:crt$$"
+      CRT_PEM: "$$SCONE::cert:crt:pem$$"
+      CRT_DER: "$$SCONE::cert:crt:der$$"
+      PRIV: "$$SCONE::cert:privatekey$$"
+      PRIV_DER: "$$SCONE::cert:privatekey:der$$"
+      CHAIN: "$$SCONE::cert:chain$$"
+      LEGACY_CRT: "$$SCONE::cert.crt$$"
+      LEGACY_KEY: "$$SCONE::cert.key$$"
+      LEGACY_CHAIN: "$$SCONE::cert.chain$$"
+secrets:
+  - name: blob
+    kind: binary
+    value: "666f6f626172"
+  - name: key
+    kind: private-key
+  - name: ca_key
+    kind: private-key
+  - name: ca
+    kind: x509-ca
+    private_key: ca_key
+  - name: cert
+    kind: x509
+    private_key: key
+    issuer: ca
+"#;
+    store.write(OWNER, session).expect("create");
+    let (v, _) = store.read(OWNER, "ns/formats", None).expect("read");
+    let env = store
+        .preview(OWNER, "ns/formats/svc", &"a".repeat(64))
+        .expect("preview")
+        .environment;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(env["HEX"], "666f6f626172");
+    assert_eq!(env["LEGACY_HEX"], "666f6f626172");
+    assert_eq!(env["B64"], "Zm9vYmFy");
+    assert_eq!(
+        env["BIN"], "Zm9vYmFy",
+        "raw bytes are shown base64-encoded in a preview"
+    );
+    assert_eq!(env["B64URL"], "Zm9vYmFy");
+    assert_eq!(env["B32"], "MZXW6YTBOI======");
+    assert_eq!(env["B32NOPAD"], "MZXW6YTBOI");
+    let key = &v.secrets["key"].value;
+    assert_eq!(&env["KEY_PEM"], key);
+    assert_eq!(&env["KEY_PKCS8"], key);
+    assert!(b64.decode(&env["KEY_DER"]).is_ok_and(|der| !der.is_empty()));
+    let cert = &v.secrets["cert"].value;
+    assert_eq!(&env["CRT"], cert);
+    assert_eq!(&env["CRT_PEM"], cert);
+    let der = b64.decode(&env["CRT_DER"]).expect("der");
+    assert!(x509_parser::parse_x509_certificate(&der).is_ok());
+    assert_eq!(&env["PRIV"], key);
+    assert_eq!(env["PRIV_DER"], env["KEY_DER"]);
+    let ca = &v.secrets["ca"].value;
+    assert_eq!(
+        &env["CHAIN"], ca,
+        "`:chain` holds the issuers, not the certificate"
+    );
+    assert_eq!(&env["LEGACY_CRT"], cert);
+    assert_eq!(&env["LEGACY_KEY"], key);
+    assert_eq!(
+        env["LEGACY_CHAIN"],
+        format!("{ca}{cert}"),
+        "`.chain` holds the certificate too, root first"
+    );
+    // A format that does not fit the kind is refused, naming both.
+    let bad = session
+        .replace("ns/formats", "ns/bad")
+        .replace("$$SCONE::blob:hex$$", "$$SCONE::blob:crt$$");
+    store
+        .write(OWNER, &bad)
+        .expect("stored: formats are checked when resolved");
+    let err = store
+        .preview(OWNER, "ns/bad/svc", &"a".repeat(64))
+        .expect_err("wrong format");
+    assert!(
+        err.to_string()
+            .contains("format `crt` does not apply to `blob`"),
+        "{err}"
+    );
+}

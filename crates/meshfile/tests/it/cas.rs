@@ -363,3 +363,35 @@ fn killed_at_random_moments_loses_no_acknowledged_version() {
             .unwrap_or_else(|e| panic!("{name} {hash}: {e}"));
     }
 }
+
+#[test]
+fn sigterm_shuts_down_gracefully_and_the_state_reopens() {
+    let server = Server::start();
+    let owner = server.owner();
+    owner.write(NAMESPACE).expect("namespace");
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(exit.success(), "a graceful shutdown exits 0: {exit:?}");
+    let state = server.kill();
+    let again = Server::start_in(state);
+    again
+        .owner()
+        .read("team", None)
+        .expect("the store reopens with its sessions");
+}
