@@ -30,6 +30,18 @@ use crate::{Error, Store};
 /// Largest accepted request body: sessions are kilobytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request (reading its body included) that takes longer is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn request_timeout(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({ "code": "timeout", "message": format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()) }))).into_response(),
+    }
+}
 
 /// Who is calling: the connection's address and the key hash of its client certificate.
 #[derive(Clone, Debug)]
@@ -306,6 +318,7 @@ pub fn router(store: Shared) -> Router {
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_timeout))
         .with_state(store)
 }
 
