@@ -30,6 +30,8 @@ pub struct ChartService {
     pub cas_addr: String,
     pub image_pull_secrets: Vec<String>,
     pub port: Option<u16>,
+    /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
+    pub chart_dir: Option<String>,
 }
 
 /// A Kubernetes DNS label (RFC 1123): lower case, `[a-z0-9-]`, at most 63 characters.
@@ -90,6 +92,7 @@ pub(crate) fn service(
             .filter(|s| !s.is_empty())
             .collect(),
         port: value("APP_SERVICE_PORT").and_then(|p| p.parse().ok()),
+        chart_dir: service.helm_chart.as_ref().map(|p| p.as_str().to_owned()),
     }
 }
 

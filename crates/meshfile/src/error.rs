@@ -70,6 +70,12 @@ pub enum CliError {
         help("the CAS must present the key the Meshfile names; check which one is right")
     )]
     PinMismatch(String, String),
+    #[error("{0}")]
+    #[diagnostic(
+        code(meshfile::chart),
+        help("helm_chart names a chart directory (with Chart.yaml), relative to the Meshfile")
+    )]
+    Chart(String),
     #[error("`--set {0}` is not of the form NAME=VALUE")]
     #[diagnostic(code(meshfile::set), help("write e.g. `--set APP_NAMESPACE=demo`"))]
     BadSet(String),
@@ -92,6 +98,7 @@ impl CliError {
             CliError::Output(_) | CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Cas(e) if e.status() >= 500 => exit::ENVIRONMENT,
             CliError::Unreachable(_) => exit::ENVIRONMENT,
+            CliError::Chart(_) => exit::INVALID,
             CliError::Cas(_) => exit::INVALID,
             _ => exit::USAGE,
         }

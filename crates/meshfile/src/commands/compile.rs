@@ -178,8 +178,8 @@ pub fn run(
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
         Action::Write => {
-            for c in &compiled {
-                write_target(&args.target, c)?;
+            for ((input, _), c) in meshes.iter().zip(&compiled) {
+                write_target(&args.target, c, &mesh_dir(&input.name))?;
                 if !quiet {
                     eprintln!(
                         "wrote {} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
@@ -318,17 +318,48 @@ fn record(
 }
 
 /// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
-fn write_target(target: &Path, compiled: &Compiled) -> Result<(), CliError> {
+fn write_target(target: &Path, compiled: &Compiled, mesh_dir: &Path) -> Result<(), CliError> {
     let policies: BTreeMap<String, String> = compiled
         .sessions
         .iter()
         .map(|s| (format!("{}.yaml", s.name), s.to_yaml()))
         .collect();
+    let chart = meshfile_chart::render(&compiled.chart, &|rel: &str| {
+        read_text_tree(&mesh_dir.join(rel))
+    })
+    .map_err(CliError::Chart)?;
     fsutil::replace_dir(&target.join("policies"), &policies)?;
-    fsutil::replace_dir(
-        &target.join("helm"),
-        &meshfile_chart::render(&compiled.chart),
-    )
+    fsutil::replace_dir(&target.join("helm"), &chart)
+}
+
+/// Every file under `root` as text, by relative path (a user's chart for `helm_chart`).
+fn read_text_tree(root: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "{}: {e} (a chart directory holds text files)",
+                    path.display()
+                )
+            })?;
+            let rel = path
+                .strip_prefix(root)
+                .map_err(|e| e.to_string())?
+                .to_string_lossy()
+                .into_owned();
+            out.insert(rel, text);
+        }
+    }
+    Ok(out)
 }
 
 fn print_variables(

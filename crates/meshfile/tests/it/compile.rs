@@ -393,3 +393,67 @@ fn print_defaults_lists_every_variable_and_its_origin() {
         "-p must not write"
     );
 }
+
+#[test]
+fn helm_chart_replaces_the_generated_sub_chart() {
+    let src = workspace().join("examples/hello-world");
+    let t = Test::new()
+        .file("service.yaml", std::fs::read_to_string(src.join("service.yaml")).expect("service"))
+        .file("measurements.yaml", std::fs::read_to_string(src.join("measurements.yaml")).expect("measurements"))
+        .file(
+            "mesh.yaml",
+            std::fs::read_to_string(src.join("mesh.yaml")).expect("mesh").replace(
+                "    image: registry.example.com/meshfile/python_hello_user:1\n",
+                "    image: registry.example.com/meshfile/python_hello_user:1\n    helm_chart: charts/custom\n",
+            ),
+        );
+    std::fs::create_dir_all(t.dir().join("charts/custom/templates")).expect("dirs");
+    std::fs::write(
+        t.dir().join("charts/custom/Chart.yaml"),
+        "apiVersion: v2\nname: custom-python\ndescription: a user's chart\nversion: 1.2.3\n",
+    )
+    .expect("chart");
+    std::fs::write(
+        t.dir().join("charts/custom/values.yaml"),
+        "greeting: hello\n",
+    )
+    .expect("values");
+    std::fs::write(
+        t.dir().join("charts/custom/templates/configmap.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+    )
+    .expect("template");
+    let mut t = t;
+    let out = t.rerun(&["template", "-f", "service.yaml", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let helm = t.dir().join("target/helm");
+    let sub =
+        std::fs::read_to_string(helm.join("charts/pythonservice/Chart.yaml")).expect("sub-chart");
+    assert!(sub.contains("name: custom-python"), "{sub}");
+    assert!(
+        helm.join("charts/pythonservice/templates/configmap.yaml")
+            .exists()
+    );
+    let umbrella = std::fs::read_to_string(helm.join("Chart.yaml")).expect("umbrella");
+    assert!(
+        umbrella.contains("- name: custom-python\n  version: \"1.2.3\""),
+        "{umbrella}"
+    );
+    if let Some(helm4) = tool("bin/helm4") {
+        let (ok, text) = run(
+            &helm4,
+            &["lint", "--strict", &helm.display().to_string()],
+            t.dir(),
+        );
+        assert!(ok, "{text}");
+    }
+    std::fs::remove_dir_all(t.dir().join("charts/custom")).expect("remove");
+    let out = t.run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("helm_chart `charts/custom` of service `pythonservice`"),
+        "{}",
+        out.stderr
+    );
+}
