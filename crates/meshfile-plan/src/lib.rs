@@ -244,7 +244,8 @@ fn order_exporters_first(sessions: &mut [Document]) {
     sessions.clone_from_slice(&placed);
 }
 
-fn imported_sessions(node: &meshfile_yaml::Node) -> BTreeSet<String> {
+/// The sessions a session imports secrets from.
+pub fn imported_sessions(node: &meshfile_yaml::Node) -> BTreeSet<String> {
     use meshfile_yaml::Value as V;
     let mut out = BTreeSet::new();
     let mut todo = vec![node];

@@ -142,8 +142,7 @@ fn read_current(
     compiled: &Compiled,
     verbose: bool,
 ) -> Result<BTreeMap<String, Current>, CliError> {
-    let mut current = BTreeMap::new();
-    for doc in &compiled.sessions {
+    let found = parallel(&compiled.sessions, |doc| {
         let read = || {
             traced(
                 verbose,
@@ -159,7 +158,11 @@ fn read_current(
                 },
             )
         };
-        let found = with_retries(read).map_err(|e| match e {
+        with_retries(read)
+    });
+    let mut current = BTreeMap::new();
+    for (doc, found) in compiled.sessions.iter().zip(found) {
+        let found = found.map_err(|e| match e {
             DeliveryError::Unreachable(m) => {
                 CliError::Unreachable(format!("{}: {m}", target.describe()))
             }
@@ -174,6 +177,61 @@ fn read_current(
         }
     }
     Ok(current)
+}
+
+/// Requests in flight at once: enough to hide network latency, few enough for any CAS.
+const PARALLEL: usize = 8;
+
+/// `op` on every item, on up to [`PARALLEL`] threads; results in item order.
+fn parallel<T: Sync, R: Send>(items: &[T], op: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(items.len()) {
+            let (tx, next, op) = (tx.clone(), &next, &op);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if tx.send((i, op(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    drop(tx);
+    let mut results: Vec<(usize, R)> = rx.into_iter().collect();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Groups step indices into levels: a session comes after its namespace and after every
+/// session it imports from; sessions of one level are independent.
+fn levels(steps: &[Step]) -> Vec<Vec<usize>> {
+    let mut level_of: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let node = meshfile_yaml::parse(&step.yaml, &meshfile_manifest::limits()).ok();
+        let mut deps = node
+            .as_ref()
+            .map(meshfile_plan::imported_sessions)
+            .unwrap_or_default();
+        if let Some((parent, _)) = step.session.rsplit_once('/') {
+            deps.insert(parent.to_owned());
+        }
+        let level = deps
+            .iter()
+            .filter_map(|d| level_of.get(d.as_str()))
+            .max()
+            .map_or(0, |l| l + 1);
+        level_of.insert(&step.session, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(i);
+    }
+    levels
 }
 
 fn short(hash: &str) -> &str {
@@ -321,25 +379,31 @@ pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
     Ok(status)
 }
 
-/// Writes the steps in order. A refused session is reported and the rest go on (an importer of
-/// a refused exporter is then refused too, and says why); an unreachable CAS stops the run.
-/// Prints what was and was not written; returns per-session results and the exit status.
+/// Writes the steps level by level, independent sessions in parallel. A refused session is
+/// reported and the rest go on (an importer of a refused exporter is then refused too, and says
+/// why); an unreachable CAS stops before the next level. Prints, in plan order, what was and was
+/// not written; returns per-session results and the exit status.
 fn deliver(
     target: &Target,
     steps: &[Step],
     quiet: bool,
     verbose: bool,
 ) -> (Vec<serde_json::Value>, u8) {
-    let mut results = Vec::new();
-    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut not_written: Vec<&str> = Vec::new();
-    let mut status = exit::OK;
-    let mut stopped = false;
-    for step in steps {
-        let (result, detail) = match (&step.action, stopped) {
-            (Action::Unchanged { hash }, _) => ("unchanged", json!({ "hash": hash })),
-            (_, true) => ("not written", json!({})),
-            (action, false) => match with_retries(|| {
+    let mut report = Report::default();
+    let mut reached = vec![false; steps.len()];
+    // Once CAS is unreachable, no further write is started; those in flight finish.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    for level in levels(steps) {
+        let todo: Vec<usize> = level
+            .into_iter()
+            .filter(|&i| !matches!(steps[i].action, Action::Unchanged { .. }))
+            .collect();
+        let written = parallel(&todo, |&i| {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            let step = &steps[i];
+            let result = with_retries(|| {
                 traced(
                     verbose,
                     "write",
@@ -347,75 +411,124 @@ fn deliver(
                     || target.write(&step.yaml),
                     |w| format!("hash {}…", short(&w.hash)),
                 )
-            }) {
-                Ok(written) => {
-                    let verb = if matches!(action, Action::Create) {
-                        "created"
-                    } else {
-                        "updated"
-                    };
-                    if !quiet {
-                        eprintln!("{verb:<9}  {}  ({}…)", step.session, short(&written.hash));
-                        if verb == "updated" {
-                            step.changes
-                                .iter()
-                                .for_each(|c| eprintln!("           {c}"));
-                        }
-                    }
-                    (
-                        verb,
-                        json!({ "hash": written.hash, "changes": step.changes }),
-                    )
-                }
-                Err(e) => {
-                    let hint = match &e {
-                        DeliveryError::Refused {
-                            status: 409,
-                            active_hash,
-                            ..
-                        } => format!(
-                            "someone changed it since it was read (active {}…); run `meshfile plan` to see the difference, then apply again",
-                            short(active_hash.as_deref().unwrap_or("?"))
-                        ),
-                        DeliveryError::Refused { .. } => String::new(),
-                        DeliveryError::Unreachable(_) => {
-                            stopped = true;
-                            "stopping here: rerun apply once CAS is reachable; it continues where it stopped".into()
-                        }
-                    };
-                    status = status.max(if stopped {
-                        exit::ENVIRONMENT
-                    } else {
-                        exit::INVALID
-                    });
-                    eprintln!("FAILED     {}: {e}", step.session);
-                    if !hint.is_empty() {
-                        eprintln!("           = help: {hint}");
-                    }
-                    ("failed", json!({ "error": e.to_string() }))
-                }
-            },
-        };
-        if matches!(result, "failed" | "not written") {
-            not_written.push(&step.session);
+            });
+            if matches!(result, Err(DeliveryError::Unreachable(_))) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(result)
+        });
+        for (i, result) in todo.into_iter().zip(written) {
+            if let Some(result) = result {
+                reached[i] = true;
+                report.written(&steps[i], result, quiet);
+            }
         }
-        *tally.entry(result).or_default() += 1;
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+    }
+    for (step, reached) in steps.iter().zip(reached) {
+        match &step.action {
+            Action::Unchanged { hash } => report.add(step, "unchanged", json!({ "hash": hash })),
+            _ if !reached => report.add(step, "not written", json!({})),
+            _ => {}
+        }
+    }
+    report.finish()
+}
+
+/// The outcome of a delivery, session by session, and its summary.
+#[derive(Default)]
+struct Report {
+    results: Vec<serde_json::Value>,
+    tally: BTreeMap<&'static str, usize>,
+    not_written: Vec<String>,
+    status: u8,
+}
+
+impl Report {
+    fn add(&mut self, step: &Step, result: &'static str, detail: serde_json::Value) {
+        if matches!(result, "failed" | "not written") {
+            self.not_written.push(step.session.clone());
+        }
+        *self.tally.entry(result).or_default() += 1;
         let mut outcome = json!({ "session": step.session, "result": result });
         if let (Some(o), serde_json::Value::Object(d)) = (outcome.as_object_mut(), detail) {
             o.extend(d);
         }
-        results.push(outcome);
+        self.results.push(outcome);
     }
-    let n = |k: &str| tally.get(k).copied().unwrap_or(0);
-    eprintln!(
-        "{} created, {} updated, {} unchanged, {} failed",
-        n("created"),
-        n("updated"),
-        n("unchanged"),
-        n("failed") + n("not written")
-    );
-    if !not_written.is_empty() {
-        eprintln!("not written: {}", not_written.join(", "));
+
+    /// Prints and records one attempted write.
+    fn written(
+        &mut self,
+        step: &Step,
+        result: Result<meshfile_cas::Written, DeliveryError>,
+        quiet: bool,
+    ) {
+        match result {
+            Ok(written) => {
+                let verb = if matches!(step.action, Action::Create) {
+                    "created"
+                } else {
+                    "updated"
+                };
+                if !quiet {
+                    eprintln!("{verb:<9}  {}  ({}…)", step.session, short(&written.hash));
+                    if verb == "updated" {
+                        step.changes
+                            .iter()
+                            .for_each(|c| eprintln!("           {c}"));
+                    }
+                }
+                self.add(
+                    step,
+                    verb,
+                    json!({ "hash": written.hash, "changes": step.changes }),
+                );
+            }
+            Err(e) => {
+                let (code, hint) = match &e {
+                    DeliveryError::Refused {
+                        status: 409,
+                        active_hash,
+                        ..
+                    } => (
+                        exit::INVALID,
+                        format!(
+                            "someone changed it since it was read (active {}…); run `meshfile plan` to see the difference, then apply again",
+                            short(active_hash.as_deref().unwrap_or("?"))
+                        ),
+                    ),
+                    DeliveryError::Refused { .. } => (exit::INVALID, String::new()),
+                    DeliveryError::Unreachable(_) => (
+                        exit::ENVIRONMENT,
+                        "stopped: rerun apply once CAS is reachable; it continues where it stopped"
+                            .into(),
+                    ),
+                };
+                self.status = self.status.max(code);
+                eprintln!("FAILED     {}: {e}", step.session);
+                if !hint.is_empty() {
+                    eprintln!("           = help: {hint}");
+                }
+                self.add(step, "failed", json!({ "error": e.to_string() }));
+            }
+        }
     }
-    (results, status)
+
+    fn finish(self) -> (Vec<serde_json::Value>, u8) {
+        let n = |k: &str| self.tally.get(k).copied().unwrap_or(0);
+        eprintln!(
+            "{} created, {} updated, {} unchanged, {} failed",
+            n("created"),
+            n("updated"),
+            n("unchanged"),
+            n("failed") + n("not written")
+        );
+        if !self.not_written.is_empty() {
+            eprintln!("not written: {}", self.not_written.join(", "));
+        }
+        (self.results, self.status)
+    }
 }

@@ -282,16 +282,32 @@ fn a_cas_stopped_in_the_middle_is_reported_and_a_rerun_converges() {
     big_mesh(&t, &server, 300, "one");
     let out = t.rerun(&args("apply", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
-    let created = out
+    // A write in flight when the CAS died may have been committed without an answer: such a
+    // session is "unchanged" on the rerun. Every acknowledged one is, and nothing is missing.
+    let summary = out
         .stderr
         .lines()
-        .filter(|l| l.starts_with("created"))
-        .count();
+        .find(|l| l.ends_with("failed"))
+        .expect("summary")
+        .to_owned();
+    let numbers: Vec<usize> = summary
+        .split(", ")
+        .map(|part| {
+            part.split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("count")
+        })
+        .collect();
+    let (created, unchanged) = (numbers[0], numbers[2]);
     assert_eq!(
-        written + created,
+        created + unchanged,
         301,
-        "the rerun writes exactly what was missing:\n{}",
-        out.stderr
+        "the rerun covers every session: {summary}"
+    );
+    assert!(
+        unchanged >= written && unchanged <= written + 8,
+        "acknowledged sessions are kept, at most the in-flight ones more: {summary}"
     );
     let out = t.rerun(&args("plan", &["--exit-code"]));
     assert_eq!(out.status, 0, "converged: {}", out.stderr);
