@@ -389,10 +389,18 @@ fn deliver(
     quiet: bool,
     verbose: bool,
 ) -> (Vec<serde_json::Value>, u8) {
-    let mut report = Report::default();
+    let to_write = steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
+        .count();
+    let mut report = Report {
+        progress: progress_bar(to_write as u64, quiet),
+        ..Report::default()
+    };
     let mut reached = vec![false; steps.len()];
     // Once CAS is unreachable, no further write is started; those in flight finish.
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let report_bar = report.progress.clone();
     for level in levels(steps) {
         let todo: Vec<usize> = level
             .into_iter()
@@ -412,6 +420,9 @@ fn deliver(
                     |w| format!("hash {}…", short(&w.hash)),
                 )
             });
+            if let Some(bar) = &report_bar {
+                bar.inc(1);
+            }
             if matches!(result, Err(DeliveryError::Unreachable(_))) {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -437,9 +448,26 @@ fn deliver(
     report.finish()
 }
 
+/// A progress bar on a terminal; nothing when output goes to a file or a pipe (CI logs).
+fn progress_bar(total: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || total < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("writing sessions {bar:30} {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
 /// The outcome of a delivery, session by session, and its summary.
 #[derive(Default)]
 struct Report {
+    /// Lines are printed above it while it runs.
+    progress: Option<indicatif::ProgressBar>,
     results: Vec<serde_json::Value>,
     tally: BTreeMap<&'static str, usize>,
     not_written: Vec<String>,
@@ -447,6 +475,13 @@ struct Report {
 }
 
 impl Report {
+    fn say(&self, line: String) {
+        match &self.progress {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn add(&mut self, step: &Step, result: &'static str, detail: serde_json::Value) {
         if matches!(result, "failed" | "not written") {
             self.not_written.push(step.session.clone());
@@ -508,9 +543,9 @@ impl Report {
                     ),
                 };
                 self.status = self.status.max(code);
-                eprintln!("FAILED     {}: {e}", step.session);
+                self.say(format!("FAILED     {}: {e}", step.session));
                 if !hint.is_empty() {
-                    eprintln!("           = help: {hint}");
+                    self.say(format!("           = help: {hint}"));
                 }
                 self.add(step, "failed", json!({ "error": e.to_string() }));
             }
@@ -518,6 +553,9 @@ impl Report {
     }
 
     fn finish(self) -> (Vec<serde_json::Value>, u8) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
         let n = |k: &str| self.tally.get(k).copied().unwrap_or(0);
         eprintln!(
             "{} created, {} updated, {} unchanged, {} failed",
