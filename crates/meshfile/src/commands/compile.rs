@@ -263,6 +263,9 @@ fn record(
 ) -> Option<Descriptor> {
     let image = manifest.build.to.as_str().to_owned();
     let span = manifest.build.to.span;
+    let missing = |message: String, hint: String| {
+        Diagnostic::new(Code::MissingMeasurement, span, "build.to", message).with_hint(hint)
+    };
     let mut mrenclaves: Vec<String> = Vec::new();
     if !args.mrenclaves.is_empty() {
         for m in &args.mrenclaves {
@@ -271,13 +274,10 @@ fn record(
             } else {
                 report.add(
                     &input.name,
-                    [Diagnostic::new(
-                        Code::MissingMeasurement,
-                        span,
-                        "build.to",
+                    [missing(
                         format!("`--mrenclave {m}` is not 64 hexadecimal digits"),
-                    )
-                    .with_hint("pass the MRENCLAVE that SCONE's build printed for this image")],
+                        "pass the MRENCLAVE that SCONE's build printed for this image".into(),
+                    )],
                 );
                 return None;
             }
@@ -288,18 +288,16 @@ fn record(
             mrenclaves = known.get(&image).cloned().unwrap_or_default();
         }
         if mrenclaves.is_empty() && !report.has_errors() {
+            let hint = format!(
+                "pass `--mrenclave HEX`, or add `{image}: [HEX]` to {}",
+                file.display()
+            );
             report.add(
                 &input.name,
-                [Diagnostic::new(
-                    Code::MissingMeasurement,
-                    span,
-                    "build.to",
+                [missing(
                     format!("no MRENCLAVE is known for image `{image}`"),
-                )
-                .with_hint(format!(
-                    "pass `--mrenclave HEX`, or add `{image}: [HEX]` to {}",
-                    file.display()
-                ))],
+                    hint,
+                )],
             );
             return None;
         }
