@@ -13,10 +13,11 @@ fn creations(c: &mut Criterion) {
     std::thread::spawn(move || {
         meshfile_cas::server::serve(
             "127.0.0.1:0".parse().expect("addr"),
+            None,
             &dir,
             &["127.0.0.1".into()],
-            |addr, _, _| {
-                let _ = tx.send(addr);
+            |listening| {
+                let _ = tx.send(listening.addr);
             },
         )
     });

@@ -93,7 +93,8 @@ impl ClientCertVerifier for AnyClientCertificate {
     }
 }
 
-fn tls_config(files: &StateFiles) -> Result<rustls::ServerConfig, Error> {
+/// The server's TLS: with `client_auth`, every connection must present a client certificate.
+fn tls_config(files: &StateFiles, client_auth: bool) -> Result<rustls::ServerConfig, Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Internal(format!("TLS setup: {e}"));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.server_cert)
@@ -104,20 +105,28 @@ fn tls_config(files: &StateFiles) -> Result<rustls::ServerConfig, Error> {
     let verifier = Arc::new(AnyClientCertificate {
         algorithms: provider.signature_verification_algorithms,
     });
-    rustls::ServerConfig::builder_with_provider(provider.clone() as Arc<CryptoProvider>)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| bad(&e))
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone() as Arc<CryptoProvider>)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&e))?;
+    let builder = if client_auth {
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    builder.with_single_cert(certs, key).map_err(|e| bad(&e))
 }
 
-/// TCP accept plus TLS handshake; connections without a valid client certificate never
-/// reach the router.
+/// TCP accept plus TLS handshake. On the main listener, connections without a valid client
+/// certificate never reach the router; on the public one, callers are anonymous.
 struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
+    anonymous: bool,
 }
+
+/// The identity of callers on the public listener, which no access policy can name.
+pub const ANONYMOUS: &str = "anonymous";
 
 impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
@@ -145,8 +154,17 @@ impl axum::serve::Listener for TlsListener {
                 .and_then(|c| c.first())
                 .and_then(|c| pki::key_hash_of_der(c).ok());
             match key_hash {
-                Some(key_hash) => return (tls, Peer { addr, key_hash }),
-                None => eprintln!("{addr}: client certificate unreadable"),
+                Some(key_hash) if !self.anonymous => return (tls, Peer { addr, key_hash }),
+                _ if self.anonymous => {
+                    return (
+                        tls,
+                        Peer {
+                            addr,
+                            key_hash: ANONYMOUS.into(),
+                        },
+                    );
+                }
+                _ => eprintln!("{addr}: client certificate unreadable"),
             }
         }
     }
@@ -306,6 +324,20 @@ pub fn version_info() -> serde_json::Value {
     })
 }
 
+/// What anyone may read without a client certificate: `export_public` values and the version.
+pub fn public_router(store: Shared) -> Router {
+    Router::new()
+        .route("/v1/values/{*spec}", get(values))
+        .route("/v1/version", get(|| async { axum::Json(version_info()) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_timeout))
+        .with_state(store)
+}
+
 pub fn router(store: Shared) -> Router {
     Router::new()
         .route("/v1/sessions", post(create))
@@ -322,40 +354,91 @@ pub fn router(store: Shared) -> Router {
         .with_state(store)
 }
 
-/// Serves until SIGTERM or Ctrl-C; calls `ready` with the bound address once listening.
+/// Where the server listens once it runs.
+pub struct Listening<'a> {
+    pub addr: SocketAddr,
+    /// The listener without client authentication, for public values, when asked for.
+    pub public: Option<SocketAddr>,
+    pub files: &'a StateFiles,
+    /// Whether this start created the CA, certificates and owner identity.
+    pub created: bool,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+    let bound = tcp
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((tcp, bound))
+}
+
+/// Serves until SIGTERM or Ctrl-C (finishing requests in flight); calls `ready` once listening.
 pub fn serve(
     listen: SocketAddr,
+    public: Option<SocketAddr>,
     state: &Path,
     names: &[String],
-    ready: impl FnOnce(SocketAddr, &StateFiles, bool) + Send,
+    ready: impl FnOnce(Listening<'_>) + Send,
 ) -> Result<(), Error> {
     let created = pki::init_state(state, names)?;
     let files = StateFiles::in_dir(state);
     let store = Arc::new(Store::open(&files.store)?);
-    let config = tls_config(&files)?;
+    let config = Arc::new(tls_config(&files, true)?);
+    let public_config = Arc::new(tls_config(&files, false)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
     runtime.block_on(async move {
-        let tcp = TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::Invalid(format!("cannot listen on {listen}: {e}")))?;
-        let addr = tcp
-            .local_addr()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        ready(addr, &files, created);
-        let listener = TlsListener {
-            tcp,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+        let (tcp, addr) = bind(listen).await?;
+        let public = match public {
+            Some(p) => Some(bind(p).await?),
+            None => None,
         };
-        axum::serve(
-            listener,
-            router(store).into_make_service_with_connect_info::<Peer>(),
+        ready(Listening {
+            addr,
+            public: public.as_ref().map(|(_, a)| *a),
+            files: &files,
+            created,
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let main = axum::serve(
+            TlsListener {
+                tcp,
+                acceptor: TlsAcceptor::from(config),
+                anonymous: false,
+            },
+            router(store.clone()).into_make_service_with_connect_info::<Peer>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let public = async {
+            match public {
+                Some((tcp, _)) => {
+                    axum::serve(
+                        TlsListener {
+                            tcp,
+                            acceptor: TlsAcceptor::from(public_config),
+                            anonymous: true,
+                        },
+                        public_router(store.clone()).into_make_service_with_connect_info::<Peer>(),
+                    )
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (main, public) = tokio::join!(main, public);
+        main.and(public).map_err(|e| Error::Internal(e.to_string()))
     })
 }
 

@@ -180,6 +180,9 @@ pub enum CasCommand {
         /// Address to listen on (port 0 picks a free one, printed on start).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
+        /// Also serve `export_public` values (and the version) here, without client certificates.
+        #[arg(long = "public-listen", value_name = "ADDR")]
+        public_listen: Option<std::net::SocketAddr>,
         /// Directory for the store, the CA and the identities.
         #[arg(long, value_name = "DIR")]
         state: PathBuf,

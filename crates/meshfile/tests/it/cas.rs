@@ -395,3 +395,76 @@ fn sigterm_shuts_down_gracefully_and_the_state_reopens() {
         .read("team", None)
         .expect("the store reopens with its sessions");
 }
+
+#[test]
+fn public_values_without_a_client_certificate_on_the_public_listener() {
+    let state = tempfile::tempdir().expect("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshfile"))
+        .args([
+            "cas",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-listen",
+            "127.0.0.1:0",
+            "--state",
+        ])
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut text = String::new();
+    let (mut main, mut public) = (None, None);
+    while main.is_none() || public.is_none() {
+        let line = lines.next().expect("a line").expect("utf-8");
+        text.push_str(&line);
+        if let Some(rest) = line.strip_prefix("meshfile development CAS listening on https://") {
+            main = Some(rest.to_owned());
+        }
+        if let Some(rest) = line.split("no client certificate: https://").nth(1) {
+            public = rest.split('/').next().map(str::to_owned);
+        }
+    }
+    let (main, public) = (main.expect("main"), public.expect("public"));
+    let ca = std::fs::read_to_string(state.path().join("ca.pem")).expect("ca");
+    let owner = Client::new(
+        &main,
+        &ca,
+        &std::fs::read_to_string(state.path().join("owner.pem")).expect("owner"),
+    )
+    .expect("client");
+    owner.write("name: pub\nsecrets:\n  - name: shared\n    kind: ascii\n    export_public: \"true\"\n  - name: private\n    kind: ascii\n").expect("create");
+    let anonymous = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).expect("ca")])
+        .build()
+        .expect("client");
+    let get = |addr: &str, path: &str| {
+        anonymous
+            .get(format!("https://{addr}{path}"))
+            .send()
+            .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))
+    };
+    let (status, body) =
+        get(&public, "/v1/values/session=pub,secret=shared").expect("public values answer");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"value\""), "{body}");
+    assert_eq!(
+        get(&public, "/v1/values/session=pub,secret=private")
+            .expect("answer")
+            .0,
+        403
+    );
+    assert_eq!(
+        get(&public, "/v1/sessions/pub").expect("answer").0,
+        404,
+        "sessions are not served publicly"
+    );
+    assert!(
+        get(&main, "/v1/version").is_err(),
+        "the main port still requires a certificate"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
