@@ -4,8 +4,8 @@
 use meshfile_manifest::mesh::{MeshManifest, Service as MeshService};
 use serde_json::{Map, Value};
 
+use crate::cas_for_role;
 use crate::vars::Scope;
-use crate::{Descriptor, cas_for_role};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChartModel {
@@ -72,9 +72,7 @@ pub(crate) fn service(
     service: &MeshService,
     name: &str,
     scope: &Scope<'_>,
-    descriptor: &Descriptor,
 ) -> ChartService {
-    let _ = descriptor;
     let (repository, tag, digest) = split_image(service.image.as_str());
     let namespace = mesh.policy.namespace.as_str();
     let value = |key: &str| scope.lookup(key).map(|(v, _)| v);

@@ -115,7 +115,6 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                 .find(|e| e.key_text() == key)
                 .map(|e| &e.value)
         };
-        let source = get("source").and_then(Node::as_scalar).unwrap_or(file);
         let mrenclaves = match get("mrenclaves").map(|n| &n.value) {
             Some(Value::Sequence(items)) => items
                 .iter()
@@ -147,7 +146,6 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                         file: file.to_owned(),
                     },
                 );
-                let _ = source;
             }
             _ => {
                 return Err(loaded

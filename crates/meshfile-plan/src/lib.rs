@@ -154,21 +154,9 @@ pub fn compile(
     let mut variables = Vec::new();
     for unit in &units {
         let program = program_name(unit.descriptor.manifest.build.command.as_str());
-        let scope = Scope::new(
-            mesh,
-            &unit.name,
-            &unit.descriptor.manifest,
-            &unit.environment,
-            &program,
-        );
+        let scope = Scope::new(mesh, &unit.name, &unit.environment, &program);
         let session = c.session(unit, &scope, &owners);
-        services.push(chart::service(
-            mesh,
-            unit.service,
-            &unit.name,
-            &scope,
-            unit.descriptor,
-        ));
+        services.push(chart::service(mesh, unit.service, &unit.name, &scope));
         variables.push(ServiceVariables {
             service: unit.name.clone(),
             variables: scope.report(&unit.environment, &unit.descriptor.manifest),
@@ -350,13 +338,7 @@ impl<'a> Compiler<'a> {
     fn secret_owners(&mut self, units: &[Unit<'_>]) -> BTreeMap<String, Vec<String>> {
         let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for unit in units {
-            let scope = Scope::new(
-                self.mesh,
-                &unit.name,
-                &unit.descriptor.manifest,
-                &unit.environment,
-                "",
-            );
+            let scope = Scope::new(self.mesh, &unit.name, &unit.environment, "");
             for secret in unit.descriptor.manifest.secrets_defined() {
                 if let Ok(name) = scope.substitute(secret.name.as_str()) {
                     owners.entry(name).or_default().push(unit.name.clone());
@@ -526,7 +508,7 @@ impl<'a> Compiler<'a> {
                 if let Token::Scone(r) = token
                     && !known.contains_key(r.name)
                     && !known.contains_key(
-                        text[r.range.start + 9..]
+                        text[r.range.start + "$$SCONE::".len()..]
                             .split(['$', ':', '|'])
                             .next()
                             .unwrap_or_default(),

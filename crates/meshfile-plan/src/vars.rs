@@ -50,11 +50,9 @@ impl<'a> Scope<'a> {
     pub fn new(
         mesh: &MeshManifest,
         service: &'a str,
-        manifest: &ServiceManifest,
         environment: &Environment,
         program: &'a str,
     ) -> Scope<'a> {
-        let _ = manifest;
         let mut values: BTreeMap<String, (String, Origin)> = BTreeMap::new();
         // Lowest precedence first; later inserts win.
         for g in environment.global.iter().flatten() {
