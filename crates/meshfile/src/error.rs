@@ -50,6 +50,14 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(meshfile::cas))]
     Cas(#[from] meshfile_cas::Error),
+    #[error("{0}")]
+    #[diagnostic(
+        code(meshfile::refused),
+        help(
+            "ask the session's owner to add the key hash to its access_policy, or use an identity it lists"
+        )
+    )]
+    Refused(String),
     #[error("cannot reach {0}")]
     #[diagnostic(
         code(meshfile::unreachable),
@@ -98,7 +106,7 @@ impl CliError {
             CliError::Output(_) | CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Cas(e) if e.status() >= 500 => exit::ENVIRONMENT,
             CliError::Unreachable(_) => exit::ENVIRONMENT,
-            CliError::Chart(_) => exit::INVALID,
+            CliError::Chart(_) | CliError::Refused(_) => exit::INVALID,
             CliError::Cas(_) => exit::INVALID,
             _ => exit::USAGE,
         }

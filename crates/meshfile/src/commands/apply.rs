@@ -166,7 +166,7 @@ fn read_current(
             DeliveryError::Unreachable(m) => {
                 CliError::Unreachable(format!("{}: {m}", target.describe()))
             }
-            DeliveryError::Refused { message, .. } => CliError::Unreachable(format!(
+            DeliveryError::Refused { message, .. } => CliError::Refused(format!(
                 "{}: reading `{}` was refused: {message}",
                 target.describe(),
                 doc.name

@@ -134,8 +134,8 @@ fn an_identity_outside_the_policy_is_refused_with_the_hash_to_add() {
         "ca.pem",
     ]);
     assert_eq!(
-        out.status, 3,
-        "reading is refused before anything is written: {}",
+        out.status, 1,
+        "refused by CAS (exit 1) before anything is written: {}",
         out.stderr
     );
     assert!(
