@@ -324,8 +324,8 @@ pub fn version_info() -> serde_json::Value {
     })
 }
 
-/// What anyone may read without a client certificate: `export_public` values and the version.
-pub fn public_router(store: Shared) -> Router {
+/// What anyone may read: `export_public` values, the version and health.
+fn public_routes() -> Router<Shared> {
     Router::new()
         .route("/v1/values/{*spec}", get(values))
         .route("/v1/version", get(|| async { axum::Json(version_info()) }))
@@ -333,25 +333,28 @@ pub fn public_router(store: Shared) -> Router {
             "/health",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
+}
+
+/// Limits every request: body size and total time.
+fn limited(routes: Router<Shared>, store: Shared) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(request_timeout))
         .with_state(store)
 }
 
+/// The public listener's routes (no client certificate there).
+pub fn public_router(store: Shared) -> Router {
+    limited(public_routes(), store)
+}
+
+/// The main listener's routes: sessions and the preview, plus the public ones.
 pub fn router(store: Shared) -> Router {
-    Router::new()
+    let routes = public_routes()
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{*name}", get(read))
-        .route("/v1/values/{*spec}", get(values))
-        .route("/v1/preview/{*config_id}", get(preview))
-        .route("/v1/version", get(|| async { axum::Json(version_info()) }))
-        .route(
-            "/health",
-            get(|| async { axum::Json(json!({ "status": "ok" })) }),
-        )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(request_timeout))
-        .with_state(store)
+        .route("/v1/preview/{*config_id}", get(preview));
+    limited(routes, store)
 }
 
 /// Where the server listens once it runs.
