@@ -355,6 +355,12 @@ fn public_values_and_a_second_process() {
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(Store::open(dir.path()), Err(Error::Locked(_))));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path())
+        .expect("store dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the store holds secrets: owner only");
 }
 
 #[test]
