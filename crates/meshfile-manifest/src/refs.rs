@@ -84,6 +84,21 @@ pub fn is_env_name(name: &str) -> bool {
     !b.is_empty() && is_name_start(b[0]) && b.iter().all(|c| is_name_char(*c))
 }
 
+/// Where the reference opened at `start` (its opener `open_len` bytes long) is closed by `close`.
+fn closing(text: &str, start: usize, open_len: usize, close: &str) -> Result<usize, RefError> {
+    text[start + open_len..]
+        .find(close)
+        .map(|c| start + open_len + c)
+        .ok_or_else(|| RefError {
+            message: format!(
+                "`{}` is not closed by `{close}`",
+                &text[start..start + open_len]
+            ),
+            offset: start,
+            scone: false,
+        })
+}
+
 /// Splits `text` into literals and references.
 pub fn scan<'a>(text: &'a str) -> Result<Vec<Token<'a>>, RefError> {
     let b = text.as_bytes();
@@ -107,11 +122,7 @@ pub fn scan<'a>(text: &'a str) -> Result<Vec<Token<'a>>, RefError> {
             i += 2;
         } else if b[i] == b'$' && b.get(i + 1) == Some(&b'{') {
             flush(&mut out, lit, i);
-            let close = text[i..].find('}').map(|c| i + c).ok_or_else(|| RefError {
-                message: "`${` is not closed by `}`".into(),
-                offset: i,
-                scone: false,
-            })?;
+            let close = closing(text, i, 2, "}")?;
             let name = &text[i + 2..close];
             if !is_env_name(name) {
                 return Err(RefError {
@@ -142,14 +153,7 @@ pub fn scan<'a>(text: &'a str) -> Result<Vec<Token<'a>>, RefError> {
             lit = i;
         } else if text[i..].starts_with("{{") {
             flush(&mut out, lit, i);
-            let close = text[i + 2..]
-                .find("}}")
-                .map(|c| i + 2 + c)
-                .ok_or_else(|| RefError {
-                    message: "`{{` is not closed by `}}`".into(),
-                    offset: i,
-                    scone: false,
-                })?;
+            let close = closing(text, i, 2, "}}")?;
             let name = text[i + 2..close].trim();
             if !is_mesh_var_name(name) {
                 return Err(RefError {

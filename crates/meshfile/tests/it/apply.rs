@@ -25,14 +25,20 @@ fn args<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-#[test]
-fn apply_converges_and_updates_exactly_what_changed() {
+/// A served CAS and the example mesh pointed at it, applied once by the server's owner.
+fn applied_example() -> (Server, Test, crate::Output) {
     let server = Server::start();
-    // The namespace is owned by whoever creates it: here, the server's owner identity.
     let mut t = Test::new();
     example_for(&t, &server);
     let out = t.rerun(&args("apply", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
+    (server, t, out)
+}
+
+#[test]
+fn apply_converges_and_updates_exactly_what_changed() {
+    // The namespace is owned by whoever creates it: here, the server's owner identity.
+    let (server, mut t, out) = applied_example();
     assert!(
         out.stderr
             .contains("3 created, 0 updated, 0 unchanged, 0 failed"),
@@ -116,11 +122,7 @@ fn apply_converges_and_updates_exactly_what_changed() {
 
 #[test]
 fn an_identity_outside_the_policy_is_refused_with_the_hash_to_add() {
-    let server = Server::start();
-    let mut t = Test::new();
-    example_for(&t, &server);
-    let out = t.rerun(&args("apply", &[]));
-    assert_eq!(out.status, 0, "{}", out.stderr);
+    let (_server, mut t, _) = applied_example();
     let stranger = meshfile_cas::pki::client_identity("stranger", None).expect("identity");
     let hash = meshfile_cas::pki::key_hash_of_pem(&stranger).expect("hash");
     std::fs::write(t.dir().join("stranger.pem"), stranger).expect("write");

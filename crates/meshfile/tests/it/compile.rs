@@ -175,6 +175,11 @@ fn no_secret_or_session_environment_reaches_the_chart() {
         let policies = files(&t.dir().join("target/policies"));
         let chart = files(&t.dir().join("target/helm"));
         let secrets = confidential(&policies);
+        assert!(
+            !secrets.is_empty(),
+            "{}: the check must have values to look for",
+            dir.display()
+        );
         for (path, text) in &chart {
             assert!(
                 !text.contains("$$SCONE::"),
