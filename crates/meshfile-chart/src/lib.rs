@@ -1,7 +1,7 @@
 //! Helm chart files for a compiled mesh: an umbrella chart with one sub-chart per service.
 //!
-//! Output is a sorted map of relative paths to contents, so writing it is the caller's job
-//! and two runs give the same bytes.
+//! Output is data (sorted maps of relative paths to contents, sub-charts packaged by
+//! [`SubChart::archive`]), so writing it is the caller's job and two runs give the same bytes.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ fn chart_yaml(name: &str, description: &str, dependencies: &[(String, String)]) 
         "appVersion": CHART_VERSION,
     });
     if !dependencies.is_empty() {
-        // Sub-charts ship in charts/; without a repository Helm takes them from there.
+        // Sub-charts ship in charts/ as archives; without a repository Helm takes them from there.
         chart["dependencies"] = dependencies
             .iter()
             .map(|(name, version)| json!({"name": name, "version": version}))
@@ -150,69 +150,172 @@ fn chart_identity(chart_yaml: &str) -> Option<(String, String)> {
     Some((get("name")?, get("version")?))
 }
 
-/// Every file of the chart, by path relative to the chart's root. A service with `helm_chart`
-/// gets that chart, as it is, in place of the generated sub-chart (and no generated values).
-pub fn render(
-    model: &ChartModel,
-    read_chart: ChartReader<'_>,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut files = BTreeMap::new();
-    let mut dependencies: Vec<(String, String)> = Vec::new();
-    let mut umbrella = Map::new();
-    for s in &model.services {
-        let dir = format!("charts/{}", s.chart);
-        if let Some(path) = &s.chart_dir {
-            let chart = read_chart(path)
-                .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?;
-            let (name, version) = chart
-                .get("Chart.yaml")
-                .and_then(|c| chart_identity(c))
-                .ok_or_else(|| format!("helm_chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`", s.mesh_service))?;
-            files.extend(
-                chart
-                    .into_iter()
-                    .map(|(rel, text)| (format!("{dir}/{rel}"), text)),
-            );
-            dependencies.push((name, version));
-            continue;
-        }
-        let defaults = values(&model.name, s);
-        files.insert(
-            format!("{dir}/Chart.yaml"),
-            chart_yaml(
-                &s.chart,
-                &format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name),
-                &[],
-            ),
-        );
-        files.insert(format!("{dir}/values.yaml"), yaml(&defaults));
-        files.insert(
-            format!("{dir}/values.schema.json"),
-            serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n",
-        );
-        for (name, template) in [
-            ("_helpers.tpl", HELPERS),
-            ("deployment.yaml", DEPLOYMENT),
-            ("service.yaml", SERVICE),
-        ] {
-            files.insert(
-                format!("{dir}/templates/{name}"),
-                template.replace("@CHART@", &s.chart),
-            );
-        }
-        dependencies.push((s.chart.clone(), CHART_VERSION.to_owned()));
-        umbrella.insert(s.chart.clone(), defaults);
+/// Which chart deploys a service: what the umbrella's `dependencies` list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dependency {
+    /// The mesh service it deploys.
+    pub service: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A chart a service deploys with: packaged into the umbrella's `charts/` as one archive,
+/// the form `helm dependency build` leaves there. One file per service instead of a
+/// directory tree keeps a large mesh's output small and fast to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubChart {
+    pub dependency: Dependency,
+    /// Its files, by path relative to the sub-chart's root.
+    pub files: BTreeMap<String, String>,
+}
+
+impl SubChart {
+    /// Where the archive goes in the umbrella chart: `charts/<name>-<version>.tgz`.
+    pub fn archive_path(&self) -> String {
+        format!(
+            "charts/{}-{}.tgz",
+            self.dependency.name, self.dependency.version
+        )
     }
+
+    /// The sub-chart as a gzip-compressed tar, files under `<name>/` as Helm packages them.
+    /// Owner, mode and time are fixed: the same files give the same bytes.
+    pub fn archive(&self) -> Vec<u8> {
+        let size: usize = self.files.values().map(|c| c.len() + 1024).sum();
+        let mut tar = tar::Builder::new(Vec::with_capacity(size + 1024));
+        for (path, contents) in &self.files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            // Writing into memory cannot fail; a path tar cannot hold was refused by `subchart`.
+            let _ = tar.append_data(
+                &mut header,
+                format!("{}/{path}", self.dependency.name),
+                contents.as_bytes(),
+            );
+        }
+        // Compressed in one piece: cheaper than streaming a few hundred bytes at a time.
+        let tar = tar.into_inner().unwrap_or_default();
+        let mut gzip = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::with_capacity(size / 3), flate2::Compression::fast());
+        let mut archive = std::io::Write::write_all(&mut gzip, &tar)
+            .and_then(|()| gzip.finish())
+            .unwrap_or_default();
+        // A large mesh holds thousands of these until they are written.
+        archive.shrink_to_fit();
+        archive
+    }
+}
+
+/// A path that a tar archive can hold and Helm loads: relative, `/`-separated, no `..`.
+fn is_archivable(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// The schema text, the same for every generated sub-chart: built once.
+static VALUES_SCHEMA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n"
+});
+
+/// The chart that deploys service `s`: generated, or the user's `helm_chart` as it is.
+pub fn subchart(
+    model: &ChartModel,
+    s: &ChartService,
+    read_chart: ChartReader<'_>,
+) -> Result<SubChart, String> {
+    if let Some(path) = &s.chart_dir {
+        let files = read_chart(path)
+            .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?;
+        let (name, version) = files
+            .get("Chart.yaml")
+            .and_then(|c| chart_identity(c))
+            .ok_or_else(|| format!("helm_chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`", s.mesh_service))?;
+        if let Some(bad) = files.keys().find(|rel| !is_archivable(rel)) {
+            return Err(format!(
+                "helm_chart `{path}` of service `{}`: `{bad}` cannot be packaged",
+                s.mesh_service
+            ));
+        }
+        let dependency = Dependency {
+            service: s.mesh_service.clone(),
+            name,
+            version,
+        };
+        return Ok(SubChart { dependency, files });
+    }
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Chart.yaml".to_owned(),
+        chart_yaml(
+            &s.chart,
+            &format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name),
+            &[],
+        ),
+    );
+    files.insert("values.yaml".to_owned(), yaml(&values(&model.name, s)));
+    files.insert("values.schema.json".to_owned(), VALUES_SCHEMA.clone());
+    for (name, template) in [
+        ("_helpers.tpl", HELPERS),
+        ("deployment.yaml", DEPLOYMENT),
+        ("service.yaml", SERVICE),
+    ] {
+        files.insert(
+            format!("templates/{name}"),
+            template.replace("@CHART@", &s.chart),
+        );
+    }
+    let dependency = Dependency {
+        service: s.mesh_service.clone(),
+        name: s.chart.clone(),
+        version: CHART_VERSION.to_owned(),
+    };
+    Ok(SubChart { dependency, files })
+}
+
+/// The umbrella chart's own files, given the sub-charts (from [`subchart`], one per service
+/// in the model's order). Generated sub-charts' values also appear in the umbrella's
+/// `values.yaml`, where one file shows and overrides every service's settings.
+pub fn umbrella(
+    model: &ChartModel,
+    dependencies: &[Dependency],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
+    for d in dependencies {
+        if let Some(first) = by_name.insert(&d.name, &d.service) {
+            return Err(format!(
+                "services `{first}` and `{}` both deploy a chart named `{}`; Helm tells sub-charts apart by name: give their charts distinct names",
+                d.service, d.name
+            ));
+        }
+    }
+    let mut umbrella = Map::new();
+    for s in model.services.iter().filter(|s| s.chart_dir.is_none()) {
+        umbrella.insert(s.chart.clone(), values(&model.name, s));
+    }
+    deep_merge(&mut umbrella, &model.extra_values);
+    let listed: Vec<(String, String)> = dependencies
+        .iter()
+        .map(|d| (d.name.clone(), d.version.clone()))
+        .collect();
+    let mut files = BTreeMap::new();
     files.insert(
         "Chart.yaml".into(),
         chart_yaml(
             &model.name,
             "Confidential service mesh generated by meshfile; policies live in CAS",
-            &dependencies,
+            &listed,
         ),
     );
     files.insert("templates/NOTES.txt".into(), NOTES.to_owned());
-    deep_merge(&mut umbrella, &model.extra_values);
     files.insert("values.yaml".into(), yaml(&Value::Object(umbrella)));
     Ok(files)
 }

@@ -223,8 +223,13 @@ pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
 
 /// The manifest as canonical YAML: fields in specification order, text kept as written.
 pub fn dump(manifest: &Manifest) -> String {
-    let json = serde_json::to_value(manifest).unwrap_or(serde_json::Value::Null);
-    meshfile_yaml::emit(&helm_values::from_json(&json))
+    meshfile_yaml::emit(&to_node(manifest))
+}
+
+/// A model as the YAML tree [`dump`] writes, for embedding it in a larger document.
+pub fn to_node(model: &impl Serialize) -> Node {
+    let json = serde_json::to_value(model).unwrap_or(serde_json::Value::Null);
+    helm_values::from_json(&json)
 }
 
 /// JSON Schema (2020-12) for a manifest kind, generated from the models.

@@ -290,27 +290,35 @@ pub fn substitute_env(text: &str, lookup: Lookup<'_>) -> Result<String, Vec<Stri
     }
 }
 
+/// Every `{{ name }}` of `text`, also inside `$$SCONE::...$$` names: the trimmed name and the
+/// byte range of the whole reference. An unclosed `{{` ends the walk (validation reports it).
+pub fn mesh_references(text: &str) -> impl Iterator<Item = (&str, Range<usize>)> {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        let rest = &text[offset..];
+        let open = rest.find("{{")?;
+        let close = rest[open + 2..].find("}}")?;
+        let name = rest[open + 2..open + 2 + close].trim();
+        let start = offset + open;
+        offset = start + 2 + close + 2;
+        Some((name, start..offset))
+    })
+}
+
 /// Replaces every `{{ name }}` of `text`, also inside `$$SCONE::...$$` names. Returns the
 /// first unknown name and its byte offset.
 pub fn substitute_mesh(text: &str, lookup: Lookup<'_>) -> Result<String, (String, usize)> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(open) = rest.find("{{") {
-        let Some(close) = rest[open + 2..].find("}}") else {
-            break; // an unclosed `{{` is literal text; validation reports it
-        };
-        let name = rest[open + 2..open + 2 + close].trim();
-        out.push_str(&rest[..open]);
+    let mut last = 0;
+    for (name, range) in mesh_references(text) {
+        out.push_str(&text[last..range.start]);
         match lookup(name) {
             Some(value) => out.push_str(&value),
-            None => return Err((name.to_owned(), offset + open)),
+            None => return Err((name.to_owned(), range.start)),
         }
-        let consumed = open + 2 + close + 2;
-        offset += consumed;
-        rest = &rest[consumed..];
+        last = range.end;
     }
-    out.push_str(rest);
+    out.push_str(&text[last..]);
     Ok(out)
 }
 

@@ -43,9 +43,7 @@ pub fn is_mrenclave(text: &str) -> bool {
 
 impl Descriptor {
     fn to_node(&self) -> Node {
-        let manifest = meshfile_manifest::dump(&Manifest::Service(self.manifest.clone()));
-        let manifest_node = meshfile_yaml::parse(&manifest, &meshfile_manifest::limits())
-            .unwrap_or_else(|_| Node::mapping(vec![]));
+        let manifest_node = meshfile_manifest::to_node(&self.manifest);
         Node::mapping(vec![
             (
                 "source".into(),
@@ -68,16 +66,20 @@ impl Descriptor {
 /// The descriptors file (`target/descriptors.yaml`): every recorded image, sorted, in one
 /// file that is rewritten atomically, like a lockfile of measurements.
 pub fn write_set(descriptors: &BTreeMap<String, Descriptor>) -> String {
-    let node = Node::mapping(
-        descriptors
-            .iter()
-            .map(|(image, d)| (image.clone(), d.to_node()))
-            .collect(),
+    let mut out = String::from(
+        "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n",
     );
-    format!(
-        "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n{}",
-        meshfile_yaml::emit(&node)
-    )
+    // Entry by entry: the same text as one mapping, without the whole tree in memory.
+    for (image, d) in descriptors {
+        out.push_str(&meshfile_yaml::emit(&Node::mapping(vec![(
+            image.clone(),
+            d.to_node(),
+        )])));
+    }
+    if descriptors.is_empty() {
+        out.push_str(&meshfile_yaml::emit(&Node::mapping(vec![])));
+    }
+    out
 }
 
 /// Reads a descriptors file written by [`write_set`].
@@ -214,5 +216,52 @@ pub fn parse_measurements(
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(image: &str) -> Descriptor {
+        let text = format!(
+            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: GREETING\n      value: \"hello\\nworld\"\nbuild:\n  name: svc\n  kind: python\n  to: {image}\n  command: python3 app.py\n"
+        );
+        let Some(Manifest::Service(manifest)) = meshfile_manifest::load(text.as_bytes()).manifest
+        else {
+            panic!("a service manifest");
+        };
+        Descriptor {
+            image: image.into(),
+            mrenclaves: vec!["ab".repeat(32)],
+            manifest,
+            file: "svc.yaml".into(),
+        }
+    }
+
+    #[test]
+    fn descriptors_file_round_trips_and_reads_as_one_mapping() {
+        let set: BTreeMap<String, Descriptor> =
+            ["registry.example.com/a:1", "registry.example.com/b:2"]
+                .into_iter()
+                .map(|image| (image.to_owned(), descriptor(image)))
+                .collect();
+        let text = write_set(&set);
+        let whole = Node::mapping(
+            set.iter()
+                .map(|(image, d)| (image.clone(), d.to_node()))
+                .collect(),
+        );
+        assert!(text.ends_with(&meshfile_yaml::emit(&whole)), "{text}");
+        // Read back, positions point into the descriptors file.
+        let mut expected = set;
+        expected
+            .values_mut()
+            .for_each(|d| d.file = "descriptors.yaml".into());
+        assert_eq!(read_set("descriptors.yaml", &text), Ok(expected));
+        assert_eq!(
+            read_set("descriptors.yaml", &write_set(&BTreeMap::new())),
+            Ok(BTreeMap::new())
+        );
     }
 }

@@ -165,7 +165,8 @@ pub fn compile(
             sessions.push(session);
         }
     }
-    order_exporters_first(&mut sessions[1..]);
+    let services_sessions = order_exporters_first(sessions.split_off(1));
+    sessions.extend(services_sessions);
     if !c.errors.is_empty() {
         c.errors.sort_by(|a, b| {
             (&a.file, a.diagnostic.line, a.diagnostic.column).cmp(&(
@@ -212,24 +213,55 @@ fn namespace_session(namespace: &str) -> Document {
 }
 
 /// Sessions that import from another session come after it, so a fresh CAS accepts them.
-fn order_exporters_first(sessions: &mut [Document]) {
-    let imports: BTreeMap<String, BTreeSet<String>> = sessions
+/// Otherwise mesh order is kept: of the sessions ready to go, the earliest goes first.
+fn order_exporters_first(sessions: Vec<Document>) -> Vec<Document> {
+    use std::cmp::Reverse;
+    let index: BTreeMap<&str, usize> = sessions
         .iter()
-        .map(|d| (d.name.clone(), imported_sessions(&d.node)))
+        .enumerate()
+        .map(|(i, d)| (d.name.as_str(), i))
         .collect();
-    let mut placed: Vec<Document> = Vec::with_capacity(sessions.len());
-    let mut pending: Vec<Document> = sessions.to_vec();
-    while !pending.is_empty() {
-        let ready = pending.iter().position(|d| {
-            imports[&d.name].iter().all(|s| {
-                placed.iter().any(|p| &p.name == s) || !pending.iter().any(|q| &q.name == s)
-            })
-        });
-        // A cycle cannot be ordered; keep mesh order for the rest (CAS then reports it).
-        let i = ready.unwrap_or(0);
-        placed.push(pending.remove(i));
+    let mut waiting_for = vec![0usize; sessions.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); sessions.len()];
+    for (i, d) in sessions.iter().enumerate() {
+        for exporter in imported_sessions(&d.node) {
+            if let Some(&j) = index.get(exporter.as_str()) {
+                waiting_for[i] += 1;
+                dependents[j].push(i);
+            }
+        }
     }
-    sessions.clone_from_slice(&placed);
+    let mut ready: std::collections::BinaryHeap<Reverse<usize>> = (0..sessions.len())
+        .filter(|&i| waiting_for[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut placed = vec![false; sessions.len()];
+    let mut order = Vec::with_capacity(sessions.len());
+    let mut earliest_unplaced = 0;
+    while order.len() < sessions.len() {
+        // A cycle cannot be ordered; keep mesh order for the rest (CAS then reports it).
+        let i = match ready.pop() {
+            Some(Reverse(i)) => i,
+            None => {
+                while placed[earliest_unplaced] {
+                    earliest_unplaced += 1;
+                }
+                earliest_unplaced
+            }
+        };
+        if std::mem::replace(&mut placed[i], true) {
+            continue;
+        }
+        order.push(i);
+        for &d in &dependents[i] {
+            waiting_for[d] -= 1;
+            if waiting_for[d] == 0 && !placed[d] {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    let mut slots: Vec<Option<Document>> = sessions.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
 }
 
 /// The sessions a session imports secrets from.
@@ -745,4 +777,55 @@ pub fn cas_for_role<'m>(
     mesh.cas
         .iter()
         .find(|c| c.roles().any(|r| r.as_str() == role))
+}
+
+#[cfg(test)]
+mod ordering_tests {
+    use super::*;
+
+    fn session(name: &str, imports_from: &[&str]) -> Document {
+        let secrets: String = imports_from
+            .iter()
+            .map(|s| format!("  - name: k\n    import:\n      session: {s}\n      secret: k\n"))
+            .collect();
+        let text = format!("name: {name}\nsecrets:\n{secrets}");
+        let text = if imports_from.is_empty() {
+            format!("name: {name}\n")
+        } else {
+            text
+        };
+        Document {
+            name: name.into(),
+            node: meshfile_yaml::parse(&text, &meshfile_manifest::limits()).expect("yaml"),
+        }
+    }
+
+    fn order(sessions: Vec<Document>) -> Vec<String> {
+        order_exporters_first(sessions)
+            .into_iter()
+            .map(|d| d.name)
+            .collect()
+    }
+
+    #[test]
+    fn exporters_come_first_otherwise_mesh_order() {
+        let got = order(vec![
+            session("a", &["c"]),
+            session("b", &[]),
+            session("c", &[]),
+            session("d", &["a", "elsewhere"]),
+        ]);
+        assert_eq!(got, ["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn a_cycle_keeps_mesh_order_for_its_members() {
+        let got = order(vec![
+            session("x", &["y"]),
+            session("y", &["x"]),
+            session("z", &[]),
+            session("self", &["self"]),
+        ]);
+        assert_eq!(got, ["z", "x", "y", "self"]);
+    }
 }

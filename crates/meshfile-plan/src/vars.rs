@@ -190,16 +190,8 @@ impl<'a> Scope<'a> {
             .flatten()
             .map(|g| g.name.as_str().to_owned())
             .collect();
-        let dumped =
-            meshfile_manifest::dump(&meshfile_manifest::Manifest::Service(manifest.clone()));
-        let mut rest = dumped.as_str();
-        while let Some(open) = rest.find("{{") {
-            let Some(close) = rest[open + 2..].find("}}") else {
-                break;
-            };
-            names.push(rest[open + 2..open + 2 + close].trim().to_owned());
-            rest = &rest[open + 2 + close + 2..];
-        }
+        let json = serde_json::to_value(manifest).unwrap_or_default();
+        mesh_references(&json, &mut names);
         let mut seen = std::collections::BTreeSet::new();
         names
             .into_iter()
@@ -216,5 +208,19 @@ impl<'a> Scope<'a> {
                 }
             })
             .collect()
+    }
+}
+
+/// The names of the `{{name}}` references in every string of `value`, in document order.
+fn mesh_references(value: &serde_json::Value, names: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => names.extend(
+            meshfile_manifest::refs::mesh_references(text).map(|(name, _)| name.to_owned()),
+        ),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| mesh_references(v, names)),
+        serde_json::Value::Object(fields) => {
+            fields.values().for_each(|v| mesh_references(v, names))
+        }
+        _ => {}
     }
 }

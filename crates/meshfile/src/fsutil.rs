@@ -33,8 +33,12 @@ fn sync_dir(dir: &Path) -> Result<(), CliError> {
         .map_err(io(dir))
 }
 
-/// Writes `contents` to `path` through a temporary file in the same directory, fsynced, then renamed.
+/// Writes `contents` to `path` through a temporary file in the same directory, fsynced, then
+/// renamed; a file that already holds exactly `contents` is left alone.
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(());
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join(format!(
@@ -50,10 +54,10 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
 
 /// Writes `files` under `root`: each directory created once, files spread over a few threads.
 /// A file identical to its counterpart under `previous` is hard-linked instead of written:
-/// rerunning on an unchanged mesh then allocates no new inodes.
-fn write_tree(
+/// rerunning on a mesh with few changes then allocates few new inodes.
+fn write_tree<C: AsRef<[u8]> + Sync>(
     root: &Path,
-    files: &BTreeMap<String, String>,
+    files: &BTreeMap<String, C>,
     previous: &Path,
 ) -> Result<(), CliError> {
     let dirs: BTreeSet<PathBuf> = files
@@ -64,38 +68,23 @@ fn write_tree(
     for dir in &dirs {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let entries: Vec<(&String, &String)> = files.iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8);
-    let chunk = entries.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || -> Result<(), CliError> {
-                    for (rel, contents) in part {
-                        let path = root.join(rel);
-                        let old = previous.join(rel);
-                        let unchanged =
-                            std::fs::read(&old).is_ok_and(|bytes| bytes == contents.as_bytes());
-                        if !(unchanged && std::fs::hard_link(&old, &path).is_ok()) {
-                            std::fs::write(&path, contents).map_err(io(&path))?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .unwrap_or_else(|_| Err(io(root)(std::io::Error::other("writer thread failed"))))
-        })
+    let entries: Vec<(&String, &C)> = files.iter().collect();
+    crate::parallel::map(&entries, |(rel, contents)| {
+        let path = root.join(rel);
+        let old = previous.join(rel);
+        let contents = contents.as_ref();
+        let unchanged = std::fs::read(&old).is_ok_and(|bytes| bytes == contents);
+        if unchanged && std::fs::hard_link(&old, &path).is_ok() {
+            return Ok(());
+        }
+        std::fs::write(&path, contents).map_err(io(&path))
     })
+    .into_iter()
+    .collect()
 }
 
 /// Whether `dir` holds exactly `files`, byte for byte (then there is nothing to write).
-fn holds_exactly(dir: &Path, files: &BTreeMap<String, String>) -> bool {
+fn holds_exactly<C: AsRef<[u8]>>(dir: &Path, files: &BTreeMap<String, C>) -> bool {
     let mut found = 0usize;
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -112,7 +101,7 @@ fn holds_exactly(dir: &Path, files: &BTreeMap<String, String>) -> bool {
                 return false;
             };
             match files.get(rel) {
-                Some(contents) if std::fs::read(&path).is_ok_and(|b| b == contents.as_bytes()) => {
+                Some(contents) if std::fs::read(&path).is_ok_and(|b| b == contents.as_ref()) => {
                     found += 1
                 }
                 _ => return false,
@@ -124,7 +113,10 @@ fn holds_exactly(dir: &Path, files: &BTreeMap<String, String>) -> bool {
 
 /// Replaces directory `dir` with exactly `files` (relative path to contents); leaves it alone
 /// when it already holds exactly them.
-pub fn replace_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), CliError> {
+pub fn replace_dir<C: AsRef<[u8]> + Sync>(
+    dir: &Path,
+    files: &BTreeMap<String, C>,
+) -> Result<(), CliError> {
     if holds_exactly(dir, files) {
         return Ok(());
     }

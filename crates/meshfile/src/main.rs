@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod error;
 mod fsutil;
+mod parallel;
 mod render;
 
 use std::io::Write;

@@ -50,8 +50,8 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
             if files.is_empty() {
                 return Err(CliError::EmptyDirectory { path: path.clone() });
             }
-            for file in files {
-                let input = read_file(&file)?;
+            for input in crate::parallel::map(&files, |file| read_file(file)) {
+                let input = input?;
                 // Templates and measurement files live beside manifests; only manifests count.
                 if input.bytes.as_ref().is_ok_and(|b| !is_manifest(b)) {
                     continue;
@@ -67,7 +67,15 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
 
 /// A YAML mapping with a top-level `kind`. A file that does not parse counts when a line
 /// starts with `kind:`, so a broken manifest is reported while a template is passed over.
+/// Such a line is also the quick answer for the usual block-style manifest: it can only be
+/// a top-level key, and the file is then parsed once, as a manifest, not twice.
 fn is_manifest(bytes: &[u8]) -> bool {
+    let kind_line = bytes
+        .split(|b| *b == b'\n')
+        .any(|line| line.starts_with(b"kind:"));
+    if kind_line {
+        return true;
+    }
     match meshfile_yaml::parse_bytes(bytes, &meshfile_manifest::limits()) {
         Ok(node) => match &node.value {
             meshfile_yaml::Value::Mapping(entries) => {
@@ -75,9 +83,7 @@ fn is_manifest(bytes: &[u8]) -> bool {
             }
             _ => false,
         },
-        Err(_) => bytes
-            .split(|b| *b == b'\n')
-            .any(|line| line.starts_with(b"kind:")),
+        Err(_) => false,
     }
 }
 

@@ -82,19 +82,23 @@ pub fn run(
     let env = env_lookup(&args.set)?;
     let mut report = Report::default();
     let mut loaded = Vec::new();
-    for input in &inputs {
-        let bytes = match &input.bytes {
-            Ok(bytes) => bytes,
-            Err(d) => {
+    let results = crate::parallel::map(&inputs, |input| {
+        let bytes = input.bytes.as_ref().ok()?;
+        Some(meshfile_manifest::load_with_env(bytes, Some(&env)))
+    });
+    for (input, result) in inputs.iter().zip(results) {
+        let (bytes, result) = match (&input.bytes, result) {
+            (Ok(bytes), Some(result)) => (bytes, result),
+            (Err(d), _) => {
                 report.add(&input.name, [d.clone()]);
                 continue;
             }
+            (Ok(_), None) => continue,
         };
         report.sources.insert(
             input.name.clone(),
             String::from_utf8_lossy(bytes).into_owned(),
         );
-        let result = meshfile_manifest::load_with_env(bytes, Some(&env));
         report.add(&input.name, result.diagnostics);
         if let Some(manifest) = result.manifest {
             loaded.push(Loaded { input, manifest });
@@ -317,17 +321,34 @@ fn record(
 
 /// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
 fn write_target(target: &Path, compiled: &Compiled, mesh_dir: &Path) -> Result<(), CliError> {
-    let policies: BTreeMap<String, String> = compiled
-        .sessions
-        .iter()
-        .map(|s| (format!("{}.yaml", s.name), s.to_yaml()))
-        .collect();
-    let chart = meshfile_chart::render(&compiled.chart, &|rel: &str| {
-        read_text_tree(&mesh_dir.join(rel))
+    let policies: BTreeMap<String, String> = crate::parallel::map(&compiled.sessions, |s| {
+        (format!("{}.yaml", s.name), s.to_yaml())
     })
-    .map_err(CliError::Chart)?;
+    .into_iter()
+    .collect();
+    let model = &compiled.chart;
+    let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
+    let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> =
+        crate::parallel::map(&model.services, |s| {
+            let chart = meshfile_chart::subchart(model, s, &read_chart)?;
+            Ok((
+                chart.dependency.clone(),
+                chart.archive_path(),
+                chart.archive(),
+            ))
+        })
+        .into_iter()
+        .collect::<Result<_, String>>()
+        .map_err(CliError::Chart)?;
+    let dependencies: Vec<_> = packed.iter().map(|(d, _, _)| d.clone()).collect();
+    let mut helm: BTreeMap<String, Vec<u8>> = meshfile_chart::umbrella(model, &dependencies)
+        .map_err(CliError::Chart)?
+        .into_iter()
+        .map(|(rel, text)| (rel, text.into_bytes()))
+        .collect();
+    helm.extend(packed.into_iter().map(|(_, path, bytes)| (path, bytes)));
     fsutil::replace_dir(&target.join("policies"), &policies)?;
-    fsutil::replace_dir(&target.join("helm"), &chart)
+    fsutil::replace_dir(&target.join("helm"), &helm)
 }
 
 /// Every file under `root` as text, by relative path (a user's chart for `helm_chart`).

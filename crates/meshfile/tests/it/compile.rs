@@ -52,7 +52,8 @@ fn template(dir: &Path) -> (Test, crate::Output) {
 }
 
 /// Every file under `dir`, by relative path.
-fn files(dir: &Path) -> BTreeMap<String, String> {
+/// Every file under `dir` as raw bytes, by relative path.
+fn raw_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -66,8 +67,40 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
                     .expect("prefix")
                     .display()
                     .to_string();
-                out.insert(rel, std::fs::read_to_string(&path).expect("read"));
+                out.insert(rel, std::fs::read(&path).expect("read"));
             }
+        }
+    }
+    out
+}
+
+/// The files of a packaged sub-chart, as `<archive>:<path inside>`; checks that the archive
+/// carries no time, owner or mode of the machine that wrote it.
+fn unpack(archive: &str, bytes: &[u8]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    for entry in tar.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        let header = entry.header();
+        assert_eq!(header.mtime().expect("mtime"), 0, "{archive}");
+        assert_eq!(header.uid().expect("uid"), 0, "{archive}");
+        assert_eq!(header.mode().expect("mode"), 0o644, "{archive}");
+        let path = entry.path().expect("path").display().to_string();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).expect("text");
+        out.insert(format!("{archive}:{path}"), text);
+    }
+    out
+}
+
+/// Every file under `dir` as text, packaged sub-charts unpacked.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (rel, bytes) in raw_files(dir) {
+        if rel.ends_with(".tgz") {
+            out.extend(unpack(&rel, &bytes));
+        } else {
+            out.insert(rel, String::from_utf8(bytes).expect("text"));
         }
     }
     out
@@ -111,7 +144,11 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
         assert_eq!(out.status, 0, "{}", out.stderr);
         let chart = t.dir().join("target/helm").display().to_string();
         for helm in [&helm4, &helm3] {
-            let (ok, text) = run(helm, &["lint", "--strict", &chart], t.dir());
+            let (ok, text) = run(
+                helm,
+                &["lint", "--strict", "--with-subcharts", &chart],
+                t.dir(),
+            );
             assert!(ok, "{} lint {}:\n{text}", helm.display(), dir.display());
         }
         let (ok, rendered) = run(
@@ -215,8 +252,8 @@ fn output_is_deterministic() {
     let (b, _) = template(&dir);
     for sub in ["target/policies", "target/helm"] {
         assert_eq!(
-            files(&a.dir().join(sub)),
-            files(&b.dir().join(sub)),
+            raw_files(&a.dir().join(sub)),
+            raw_files(&b.dir().join(sub)),
             "{sub} differs between runs"
         );
     }
@@ -432,12 +469,11 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     let out = t.rerun(&["template", "-f", "service.yaml", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let helm = t.dir().join("target/helm");
-    let sub =
-        std::fs::read_to_string(helm.join("charts/pythonservice/Chart.yaml")).expect("sub-chart");
+    let chart = files(&helm);
+    let sub = &chart["charts/custom-python-1.2.3.tgz:custom-python/Chart.yaml"];
     assert!(sub.contains("name: custom-python"), "{sub}");
     assert!(
-        helm.join("charts/pythonservice/templates/configmap.yaml")
-            .exists()
+        chart.contains_key("charts/custom-python-1.2.3.tgz:custom-python/templates/configmap.yaml")
     );
     let umbrella = std::fs::read_to_string(helm.join("Chart.yaml")).expect("umbrella");
     assert!(
@@ -447,7 +483,12 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     if let Some(helm4) = tool("bin/helm4") {
         let (ok, text) = run(
             &helm4,
-            &["lint", "--strict", &helm.display().to_string()],
+            &[
+                "lint",
+                "--strict",
+                "--with-subcharts",
+                &helm.display().to_string(),
+            ],
             t.dir(),
         );
         assert!(ok, "{text}");
