@@ -119,6 +119,38 @@ fn values_schema() -> Value {
     })
 }
 
+/// The umbrella's `values.yaml`: each generated sub-chart's values under its name, with
+/// `helm_extra_values` deep-merged. Built entry by entry, so a mesh of thousands of services
+/// never holds all their values at once; the text is that of merging into one mapping.
+fn umbrella_values(model: &ChartModel) -> String {
+    let extra = &model.extra_values;
+    let node = meshfile_manifest::helm_values::from_json;
+    let services = model
+        .services
+        .iter()
+        .filter(|s| s.chart_dir.is_none())
+        .map(|s| {
+            let mut values = values(&model.name, s);
+            match (&mut values, extra.get(&s.chart)) {
+                (Value::Object(base), Some(Value::Object(more))) => deep_merge(base, more),
+                (_, Some(replacement)) => values = replacement.clone(),
+                (_, None) => {}
+            }
+            (s.chart.clone(), node(&values))
+        });
+    let generated: std::collections::BTreeSet<&str> = model
+        .services
+        .iter()
+        .filter(|s| s.chart_dir.is_none())
+        .map(|s| s.chart.as_str())
+        .collect();
+    let others = extra
+        .iter()
+        .filter(|(key, _)| !generated.contains(key.as_str()))
+        .map(|(key, value)| (key.clone(), node(value)));
+    meshfile_yaml::emit_entries(services.chain(others))
+}
+
 /// Merges `extra` into `base`: mappings key by key, anything else replaced.
 pub fn deep_merge(base: &mut Map<String, Value>, extra: &Map<String, Value>) {
     for (key, value) in extra {
@@ -297,11 +329,7 @@ pub fn umbrella(
             ));
         }
     }
-    let mut umbrella = Map::new();
-    for s in model.services.iter().filter(|s| s.chart_dir.is_none()) {
-        umbrella.insert(s.chart.clone(), values(&model.name, s));
-    }
-    deep_merge(&mut umbrella, &model.extra_values);
+    let values = umbrella_values(model);
     let listed: Vec<(String, String)> = dependencies
         .iter()
         .map(|d| (d.name.clone(), d.version.clone()))
@@ -316,13 +344,60 @@ pub fn umbrella(
         ),
     );
     files.insert("templates/NOTES.txt".into(), NOTES.to_owned());
-    files.insert("values.yaml".into(), yaml(&Value::Object(umbrella)));
+    files.insert("values.yaml".into(), values);
     Ok(files)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn service(chart: &str, chart_dir: Option<&str>) -> ChartService {
+        ChartService {
+            chart: chart.into(),
+            mesh_service: chart.into(),
+            repository: format!("registry.example.com/{chart}"),
+            tag: Some("1".into()),
+            digest: None,
+            config_id: format!("ns/{chart}/python3"),
+            cas_addr: "cas".into(),
+            image_pull_secrets: vec!["pull".into()],
+            port: Some(443),
+            chart_dir: chart_dir.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn umbrella_values_are_the_merged_mapping() {
+        let extra = json!({
+            "svc-b": {"replicaCount": 3, "image": {"pullPolicy": "Always"}, "podLabels": {"a": "b"}},
+            "global": {"team": "x"},
+            "custom": {"greeting": "hi"},
+            "svc-c": "replaced",
+        });
+        let model = ChartModel {
+            name: "mesh".into(),
+            services: vec![
+                service("svc-a", None),
+                service("svc-b", None),
+                service("custom", Some("charts/custom")),
+                service("svc-c", None),
+            ],
+            extra_values: extra.as_object().cloned().unwrap_or_default(),
+        };
+        // The definition: every generated service's values in one mapping, extras merged over it.
+        let mut whole = Map::new();
+        for s in model.services.iter().filter(|s| s.chart_dir.is_none()) {
+            whole.insert(s.chart.clone(), values(&model.name, s));
+        }
+        deep_merge(&mut whole, &model.extra_values);
+        assert_eq!(umbrella_values(&model), yaml(&Value::Object(whole)));
+        let text = umbrella_values(&model);
+        assert!(text.contains("svc-b:\n  replicaCount: 3\n"), "{text}");
+        assert!(text.contains("    pullPolicy: Always\n"), "{text}");
+        assert!(text.contains("svc-c: replaced\n"), "{text}");
+        assert!(!text.contains("custom:\n  replicaCount"), "{text}");
+    }
 
     #[test]
     fn deep_merge_keeps_siblings() {

@@ -66,18 +66,24 @@ impl Descriptor {
 /// The descriptors file (`target/descriptors.yaml`): every recorded image, sorted, in one
 /// file that is rewritten atomically, like a lockfile of measurements.
 pub fn write_set(descriptors: &BTreeMap<String, Descriptor>) -> String {
+    assemble(descriptors.iter().map(|(image, d)| entry(image, d)))
+}
+
+/// One image's entry of the descriptors file (see [`assemble`]).
+pub fn entry(image: &str, descriptor: &Descriptor) -> String {
+    meshfile_yaml::emit_entries([(image.to_owned(), descriptor.to_node())])
+}
+
+/// The descriptors file from its entries in image order: [`write_set`], for callers that
+/// build the entries of a large set on several threads.
+pub fn assemble(entries: impl IntoIterator<Item = String>) -> String {
     let mut out = String::from(
         "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n",
     );
-    // Entry by entry: the same text as one mapping, without the whole tree in memory.
-    for (image, d) in descriptors {
-        out.push_str(&meshfile_yaml::emit(&Node::mapping(vec![(
-            image.clone(),
-            d.to_node(),
-        )])));
-    }
-    if descriptors.is_empty() {
-        out.push_str(&meshfile_yaml::emit(&Node::mapping(vec![])));
+    let header = out.len();
+    out.extend(entries);
+    if out.len() == header {
+        out.push_str("{}\n");
     }
     out
 }

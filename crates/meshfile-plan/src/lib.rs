@@ -54,6 +54,8 @@ pub struct Options {
     pub mode: Mode,
     /// Helm release name; also names the umbrella chart. Defaults to the namespace.
     pub release: Option<String>,
+    /// Fill [`Compiled::variables`] (for `apply -p`); left empty otherwise, it costs time.
+    pub report_variables: bool,
 }
 
 /// Everything a mesh compiles to.
@@ -62,7 +64,8 @@ pub struct Compiled {
     /// The namespace session first, then one per service, exporters before importers.
     pub sessions: Vec<Document>,
     pub chart: ChartModel,
-    /// Per service: each variable it uses, its value's origin. For `apply -p`.
+    /// Per service: each variable it uses, its value's origin. For `apply -p`; empty unless
+    /// [`Options::report_variables`].
     pub variables: Vec<ServiceVariables>,
     /// How the CAS holding the application's policies wants them delivered (`None`: Upload).
     pub mode: Option<meshfile_manifest::mesh::CasMode>,
@@ -157,10 +160,12 @@ pub fn compile(
         let scope = Scope::new(mesh, &unit.name, &unit.environment, &program);
         let session = c.session(unit, &scope, &owners);
         services.push(chart::service(mesh, unit.service, &unit.name, &scope));
-        variables.push(ServiceVariables {
-            service: unit.name.clone(),
-            variables: scope.report(&unit.environment, &unit.descriptor.manifest),
-        });
+        if options.report_variables {
+            variables.push(ServiceVariables {
+                service: unit.name.clone(),
+                variables: scope.report(&unit.environment, &unit.descriptor.manifest),
+            });
+        }
         if let Some(session) = session {
             sessions.push(session);
         }

@@ -20,6 +20,19 @@ pub fn emit(node: &Node) -> String {
     out
 }
 
+/// A top-level mapping given entry by entry: the text [`emit`] gives for the whole mapping,
+/// with only one entry's tree in memory at a time (for files with thousands of entries).
+pub fn emit_entries(entries: impl IntoIterator<Item = (String, Node)>) -> String {
+    let mut out = String::new();
+    for (key, value) in entries {
+        block(&mut out, &Node::mapping(vec![(key, value)]), 0);
+    }
+    if out.is_empty() {
+        out.push_str("{}\n");
+    }
+    out
+}
+
 fn is_empty_collection(node: &Node) -> Option<&'static str> {
     match &node.value {
         Value::Sequence(items) if items.is_empty() => Some("[]"),
@@ -95,7 +108,13 @@ fn child(out: &mut String, node: &Node, indent: usize) {
 }
 
 fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    const SPACES: &str = "                                                                ";
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 fn scalar(out: &mut String, node: &Node, indent: usize) {
@@ -121,30 +140,39 @@ fn string(out: &mut String, text: &str, indent: usize, is_key: bool) {
     }
 }
 
-/// Plain scalars that need no context to be read back the same way.
+/// Plain scalars that need no context to be read back the same way: printable ASCII without
+/// flow indicators, comment or mapping markers, leading indicators or surrounding spaces, and
+/// not a word that YAML 1.1 readers take for a boolean. One pass: every key goes through here.
 fn plain_safe(text: &str) -> bool {
-    let Some(first) = text.chars().next() else {
+    let bytes = text.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    if text.len() > 200
-        || first.is_whitespace()
-        || text.ends_with(char::is_whitespace)
-        || "-?:,[]{}#&*!|>'\"%@`".contains(first)
-        || text.ends_with(':')
-        || text.contains(": ")
-        || text.contains(" #")
-        || text.contains(['\t', '\n', '\r'])
-        || text
-            .chars()
-            .any(|c| c.is_control() || c == '\u{feff}' || !c.is_ascii())
-        || text.contains(['{', '}', '[', ']', ','])
+    if bytes.len() > 200
+        || first == b' '
+        || last == b' '
+        || last == b':'
+        || b"-?:,[]{}#&*!|>'\"%@`+.".contains(&first)
+        || first.is_ascii_digit()
     {
         return false;
     }
-    // YAML 1.1 readers treat these words as booleans; keep them quoted for every reader.
-    let lower = text.to_ascii_lowercase();
-    !matches!(lower.as_str(), "y" | "n" | "yes" | "no" | "on" | "off")
-        && !text.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '.')
+    let mut previous = 0u8;
+    for &b in bytes {
+        let printable = (0x20..0x7f).contains(&b);
+        if !printable
+            || matches!(b, b'{' | b'}' | b'[' | b']' | b',')
+            || (previous == b':' && b == b' ')
+            || (previous == b' ' && b == b'#')
+        {
+            return false;
+        }
+        previous = b;
+    }
+    !(bytes.len() <= 3
+        && ["y", "n", "yes", "no", "on", "off"]
+            .iter()
+            .any(|word| text.eq_ignore_ascii_case(word)))
 }
 
 /// Multi-line text that a literal block can carry unchanged.
@@ -182,7 +210,17 @@ fn literal(out: &mut String, text: &str, indent: usize) {
 
 fn double_quoted(out: &mut String, text: &str) {
     out.push('"');
-    for c in text.chars() {
+    let mut unescaped = 0;
+    for (at, c) in text.char_indices() {
+        let escape = matches!(
+            c,
+            '"' | '\\' | '\u{85}' | '\u{a0}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        ) || c.is_control();
+        if !escape {
+            continue;
+        }
+        out.push_str(&text[unescaped..at]);
+        unescaped = at + c.len_utf8();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -195,10 +233,10 @@ fn double_quoted(out: &mut String, text: &str) {
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
             '\u{feff}' => out.push_str("\\uFEFF"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02X}", c as u32)),
-            c => out.push(c),
+            c => out.push_str(&format!("\\x{:02X}", c as u32)),
         }
     }
+    out.push_str(&text[unescaped..]);
     out.push('"');
 }
 
@@ -299,6 +337,14 @@ mod tests {
         fn emitted_yaml_parses_back(node in arb_node()) {
             // Plain scalars that are not numbers/booleans/null are strings; normalise before comparing.
             round_trip(&normalise(node));
+        }
+
+        #[test]
+        fn entries_emit_like_their_mapping(
+            entries in prop::collection::btree_map(arb_text(), arb_node(), 0..5)
+        ) {
+            let entries: Vec<(String, Node)> = entries.into_iter().collect();
+            prop_assert_eq!(emit_entries(entries.clone()), emit(&Node::mapping(entries)));
         }
     }
 

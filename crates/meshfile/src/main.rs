@@ -17,6 +17,11 @@ use cli::{Cli, Command, SchemaKind};
 use error::{CliError, exit};
 use meshfile_manifest::ManifestKind;
 
+/// Compiling a large mesh makes millions of small allocations on several threads; mimalloc
+/// serves them markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

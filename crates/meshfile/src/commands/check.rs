@@ -105,6 +105,8 @@ fn read_limited(reader: impl Read) -> std::io::Result<Result<Vec<u8>, Diagnostic
     let limit = meshfile_manifest::limits().max_bytes;
     let mut bytes = Vec::new();
     reader.take(limit + 1).read_to_end(&mut bytes)?;
+    // Thousands of manifests stay in memory for error snippets; no growth slack for each.
+    bytes.shrink_to_fit();
     if bytes.len() as u64 > limit {
         let e = meshfile_yaml::Error {
             kind: meshfile_yaml::ErrorKind::TooLarge {

@@ -109,10 +109,10 @@ pub fn run(
         return Ok((exit::INVALID, None));
     }
 
-    let mut services: Vec<(&Input, &ServiceManifest)> = Vec::new();
-    let mut meshes: Vec<(&Input, &MeshManifest)> = Vec::new();
-    for l in &loaded {
-        match &l.manifest {
+    let mut services: Vec<(&Input, ServiceManifest)> = Vec::new();
+    let mut meshes: Vec<(&Input, MeshManifest)> = Vec::new();
+    for l in loaded {
+        match l.manifest {
             Manifest::Service(s) => services.push((l.input, s)),
             Manifest::Mesh(m) => meshes.push((l.input, m)),
         }
@@ -124,7 +124,8 @@ pub fn run(
     let descriptors_file = args.target.join("descriptors.yaml");
     let mut descriptors = read_descriptors(&descriptors_file, &mut report);
     let mut measurements = Measurements::default();
-    for (input, manifest) in &services {
+    let recorded_any = !services.is_empty();
+    for (input, manifest) in services {
         if let Some(d) = record(args, input, manifest, &mut measurements, &mut report) {
             if !quiet {
                 let n = d.mrenclaves.len();
@@ -138,11 +139,12 @@ pub fn run(
             descriptors.insert(d.image.clone(), d);
         }
     }
-    if !services.is_empty() && !report.has_errors() {
-        fsutil::write_file(
-            &descriptors_file,
-            descriptor::write_set(&descriptors).as_bytes(),
-        )?;
+    if recorded_any && !report.has_errors() {
+        let entries: Vec<(&String, &Descriptor)> = descriptors.iter().collect();
+        let text = descriptor::assemble(crate::parallel::map(&entries, |(image, d)| {
+            descriptor::entry(image, d)
+        }));
+        fsutil::write_file(&descriptors_file, text.as_bytes())?;
     }
     if report.has_errors() {
         report.print()?;
@@ -155,6 +157,7 @@ pub fn run(
             Mode::Debug => meshfile_plan::Mode::Debug,
         },
         release: args.release.clone(),
+        report_variables: action == Action::PrintVariables,
     };
     let mut compiled = Vec::new();
     for (input, mesh) in &meshes {
@@ -178,6 +181,8 @@ pub fn run(
     if report.has_errors() {
         return Ok((exit::INVALID, None));
     }
+    // What a large mesh no longer needs goes before its output is built.
+    drop((report, descriptors));
     match action {
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
@@ -261,7 +266,7 @@ impl Measurements {
 fn record(
     args: &CompileArgs,
     input: &Input,
-    manifest: &ServiceManifest,
+    manifest: ServiceManifest,
     measurements: &mut Measurements,
     report: &mut Report,
 ) -> Option<Descriptor> {
@@ -314,7 +319,7 @@ fn record(
     Some(Descriptor {
         image,
         mrenclaves,
-        manifest: manifest.clone(),
+        manifest,
         file: input.name.clone(),
     })
 }
@@ -382,7 +387,7 @@ fn read_text_tree(root: &Path) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn print_variables(
-    meshes: &[(&Input, &MeshManifest)],
+    meshes: &[(&Input, MeshManifest)],
     compiled: &[Compiled],
 ) -> Result<(), CliError> {
     let mut out = String::new();
