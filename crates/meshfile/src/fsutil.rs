@@ -52,32 +52,45 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     sync_dir(dir)
 }
 
-/// Writes `files` under `root`: each directory created once, files spread over a few threads.
-/// A file identical to its counterpart under `previous` is hard-linked instead of written:
-/// rerunning on a mesh with few changes then allocates few new inodes.
-fn write_tree<C: AsRef<[u8]> + Sync>(
-    root: &Path,
-    files: &BTreeMap<String, C>,
-    previous: &Path,
-) -> Result<(), CliError> {
-    let dirs: BTreeSet<PathBuf> = files
-        .keys()
-        .filter_map(|rel| root.join(rel).parent().map(Path::to_path_buf))
-        .collect();
-    std::fs::create_dir_all(root).map_err(io(root))?;
-    for dir in &dirs {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+/// One directory to replace: where it goes, what it holds instead, and the tree being built.
+struct Replacement<'a, C> {
+    dir: &'a Path,
+    files: &'a BTreeMap<String, C>,
+    staging: PathBuf,
+    old: PathBuf,
+}
+
+/// Writes every replacement's files under its staging directory: each directory created once,
+/// files spread over a few threads (trees in order, so threads mostly work in different
+/// directories). A file identical to its counterpart in the tree it replaces is hard-linked
+/// instead of written: rerunning on a mesh with few changes then allocates few new inodes.
+fn write_trees<C: AsRef<[u8]> + Sync>(trees: &[Replacement<'_, C>]) -> Result<(), CliError> {
+    let mut entries: Vec<(PathBuf, Option<PathBuf>, &C)> = Vec::new();
+    for tree in trees {
+        let dirs: BTreeSet<PathBuf> = tree
+            .files
+            .keys()
+            .filter_map(|rel| tree.staging.join(rel).parent().map(Path::to_path_buf))
+            .collect();
+        std::fs::create_dir_all(&tree.staging).map_err(io(&tree.staging))?;
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let previous = tree.dir.is_dir();
+        entries.extend(tree.files.iter().map(|(rel, contents)| {
+            let old = previous.then(|| tree.dir.join(rel));
+            (tree.staging.join(rel), old, contents)
+        }));
     }
-    let entries: Vec<(&String, &C)> = files.iter().collect();
-    crate::parallel::map(&entries, |(rel, contents)| {
-        let path = root.join(rel);
-        let old = previous.join(rel);
+    crate::parallel::map(&entries, |(path, old, contents)| {
         let contents = contents.as_ref();
-        let unchanged = std::fs::read(&old).is_ok_and(|bytes| bytes == contents);
-        if unchanged && std::fs::hard_link(&old, &path).is_ok() {
+        if let Some(old) = old
+            && std::fs::read(old).is_ok_and(|bytes| bytes == contents)
+            && std::fs::hard_link(old, path).is_ok()
+        {
             return Ok(());
         }
-        std::fs::write(&path, contents).map_err(io(&path))
+        std::fs::write(path, contents).map_err(io(path))
     })
     .into_iter()
     .collect()
@@ -111,33 +124,48 @@ fn holds_exactly<C: AsRef<[u8]>>(dir: &Path, files: &BTreeMap<String, C>) -> boo
     found == files.len()
 }
 
-/// Replaces directory `dir` with exactly `files` (relative path to contents); leaves it alone
-/// when it already holds exactly them.
-pub fn replace_dir<C: AsRef<[u8]> + Sync>(
-    dir: &Path,
-    files: &BTreeMap<String, C>,
+/// Replaces each directory with exactly its files (relative path to contents), leaving alone
+/// those that already hold exactly them. All new trees are made durable with one `syncfs`
+/// before the first is swapped in.
+pub fn replace_dirs<C: AsRef<[u8]> + Sync>(
+    trees: &[(&Path, &BTreeMap<String, C>)],
 ) -> Result<(), CliError> {
-    if holds_exactly(dir, files) {
-        return Ok(());
-    }
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let staging = parent.join(format!(".{name}.new"));
-    let old = parent.join(format!(".{name}.old"));
-    for leftover in [&staging, &old] {
-        if leftover.exists() {
-            std::fs::remove_dir_all(leftover).map_err(io(leftover))?;
+    let mut changed = Vec::new();
+    for &(dir, files) in trees {
+        if holds_exactly(dir, files) {
+            continue;
         }
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let staging = parent.join(format!(".{name}.new"));
+        let old = parent.join(format!(".{name}.old"));
+        for leftover in [&staging, &old] {
+            if leftover.exists() {
+                std::fs::remove_dir_all(leftover).map_err(io(leftover))?;
+            }
+        }
+        changed.push(Replacement {
+            dir,
+            files,
+            staging,
+            old,
+        });
     }
-    write_tree(&staging, files, dir)?;
-    sync_filesystem(&staging)?;
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    std::fs::rename(&staging, dir).map_err(io(dir))?;
-    sync_dir(parent)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    let Some(first) = changed.first() else {
+        return Ok(());
+    };
+    write_trees(&changed)?;
+    sync_filesystem(&first.staging)?;
+    for tree in &changed {
+        let parent = tree.dir.parent().unwrap_or(Path::new("."));
+        if tree.dir.exists() {
+            std::fs::rename(tree.dir, &tree.old).map_err(io(tree.dir))?;
+        }
+        std::fs::rename(&tree.staging, tree.dir).map_err(io(tree.dir))?;
+        sync_dir(parent)?;
+        if tree.old.exists() {
+            std::fs::remove_dir_all(&tree.old).map_err(io(&tree.old))?;
+        }
     }
     Ok(())
 }

@@ -345,7 +345,7 @@ pub fn run(args: &ApplyArgs) -> Result<u8, CliError> {
     let action = if args.print_defaults {
         CompileAction::PrintVariables
     } else {
-        CompileAction::Write
+        CompileAction::WriteForDelivery
     };
     let (code, compiled) = prepare(&args.compile, action)?;
     if code != exit::OK || args.print_defaults {

@@ -15,8 +15,10 @@ use crate::{fsutil, render};
 /// What to do once a mesh compiled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Write `target/`.
+    /// Write `target/` and nothing else (`template`): session trees are dropped once written.
     Write,
+    /// Write `target/` and keep everything for delivery (`apply`).
+    WriteForDelivery,
     /// Print each service's variables; write nothing.
     PrintVariables,
     /// Compile only (for `plan`): write nothing.
@@ -186,14 +188,15 @@ pub fn run(
     match action {
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
-        Action::Write => {
-            for ((input, _), c) in meshes.iter().zip(&compiled) {
-                write_target(&args.target, c, &mesh_dir(&input.name))?;
+        Action::Write | Action::WriteForDelivery => {
+            for ((input, _), c) in meshes.iter().zip(&mut compiled) {
+                let sessions = c.sessions.len();
+                let keep = action == Action::WriteForDelivery;
+                write_target(&args.target, c, &mesh_dir(&input.name), keep)?;
                 if !quiet {
                     eprintln!(
-                        "wrote {} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
-                        c.sessions.len(),
-                        if c.sessions.len() == 1 { "y" } else { "ies" },
+                        "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
+                        if sessions == 1 { "y" } else { "ies" },
                         args.target.join("policies").display(),
                         c.chart.name,
                         c.chart.services.len(),
@@ -325,12 +328,22 @@ fn record(
 }
 
 /// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
-fn write_target(target: &Path, compiled: &Compiled, mesh_dir: &Path) -> Result<(), CliError> {
-    let policies: BTreeMap<String, String> = crate::parallel::map(&compiled.sessions, |s| {
-        (format!("{}.yaml", s.name), s.to_yaml())
+/// Without `keep_sessions` the session trees are dropped once their text is made: a large
+/// mesh then builds its chart in far less memory.
+fn write_target(
+    target: &Path,
+    compiled: &mut Compiled,
+    mesh_dir: &Path,
+    keep_sessions: bool,
+) -> Result<(), CliError> {
+    let policies: BTreeMap<String, Vec<u8>> = crate::parallel::map(&compiled.sessions, |s| {
+        (format!("{}.yaml", s.name), s.to_yaml().into_bytes())
     })
     .into_iter()
     .collect();
+    if !keep_sessions {
+        compiled.sessions = Vec::new();
+    }
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
     let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> =
@@ -352,8 +365,10 @@ fn write_target(target: &Path, compiled: &Compiled, mesh_dir: &Path) -> Result<(
         .map(|(rel, text)| (rel, text.into_bytes()))
         .collect();
     helm.extend(packed.into_iter().map(|(_, path, bytes)| (path, bytes)));
-    fsutil::replace_dir(&target.join("policies"), &policies)?;
-    fsutil::replace_dir(&target.join("helm"), &helm)
+    fsutil::replace_dirs(&[
+        (target.join("policies").as_path(), &policies),
+        (target.join("helm").as_path(), &helm),
+    ])
 }
 
 /// Every file under `root` as text, by relative path (a user's chart for `helm_chart`).
