@@ -141,6 +141,29 @@ pub fn compile(
     read: Reader<'_>,
     options: &Options,
 ) -> Result<Compiled, Vec<Located>> {
+    let mut sessions = Vec::new();
+    let mut compiled = compile_streaming(mesh, mesh_file, descriptors, read, options, &mut |d| {
+        sessions.push(d)
+    })?;
+    // The namespace session comes first; then exporters before importers.
+    let services_sessions = order_exporters_first(sessions.split_off(1.min(sessions.len())));
+    sessions.extend(services_sessions);
+    compiled.sessions = sessions;
+    Ok(compiled)
+}
+
+/// [`compile`], handing each session to `sink` as soon as it is made (the namespace session
+/// first, then mesh order) and returning everything else with `sessions` empty. For writing
+/// files, where order does not matter: a large mesh need not hold every session tree at once.
+/// On errors the sink may have seen some sessions; the errors say they are not to be used.
+pub fn compile_streaming(
+    mesh: &MeshManifest,
+    mesh_file: &str,
+    descriptors: &BTreeMap<String, Descriptor>,
+    read: Reader<'_>,
+    options: &Options,
+    sink: &mut dyn FnMut(Document),
+) -> Result<Compiled, Vec<Located>> {
     let mut c = Compiler {
         mesh,
         mesh_file,
@@ -152,7 +175,7 @@ pub fn compile(
     let units = c.units();
     let namespace = mesh.policy.namespace.as_str().to_owned();
     let owners = c.secret_owners(&units);
-    let mut sessions = vec![namespace_session(&namespace)];
+    sink(namespace_session(&namespace));
     let mut services = Vec::new();
     let mut variables = Vec::new();
     for unit in &units {
@@ -167,11 +190,9 @@ pub fn compile(
             });
         }
         if let Some(session) = session {
-            sessions.push(session);
+            sink(session);
         }
     }
-    let services_sessions = order_exporters_first(sessions.split_off(1));
-    sessions.extend(services_sessions);
     if !c.errors.is_empty() {
         c.errors.sort_by(|a, b| {
             (&a.file, a.diagnostic.line, a.diagnostic.column).cmp(&(
@@ -192,7 +213,7 @@ pub fn compile(
         .and_then(|c| c.cas_key.as_ref())
         .map(|k| k.as_str().to_owned());
     Ok(Compiled {
-        sessions,
+        sessions: Vec::new(),
         chart,
         variables,
         mode,

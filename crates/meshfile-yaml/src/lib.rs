@@ -79,7 +79,7 @@ pub struct Node {
     pub value: Value,
     pub span: Span,
     /// An explicit tag such as `!!str`, as written.
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
 }
 
 /// What YAML's core schema makes of a plain scalar.

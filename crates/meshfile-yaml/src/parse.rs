@@ -128,7 +128,7 @@ enum Frame {
         items: Vec<Node>,
         start: Span,
         anchor: usize,
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
     Mapping {
         entries: Vec<Entry>,
@@ -137,7 +137,7 @@ enum Frame {
         index: Option<HashMap<String, Pos>>,
         start: Span,
         anchor: usize,
-        tag: Option<String>,
+        tag: Option<Box<str>>,
     },
 }
 
@@ -150,8 +150,8 @@ struct Builder<'l> {
     root: Option<Node>,
 }
 
-fn tag_text(tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>) -> Option<String> {
-    tag.map(|t| format!("{}{}", t.handle, t.suffix))
+fn tag_text(tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>) -> Option<Box<str>> {
+    tag.map(|t| format!("{}{}", t.handle, t.suffix).into())
 }
 
 impl<'l> Builder<'l> {

@@ -1,5 +1,6 @@
 //! `template` and `apply`: record service descriptors, compile meshes, write `target/`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ use crate::{fsutil, render};
 /// What to do once a mesh compiled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Write `target/` and nothing else (`template`): session trees are dropped once written.
+    /// Write `target/` and nothing else (`template`): sessions become text as they are made,
+    /// and the result carries none.
     Write,
     /// Write `target/` and keep everything for delivery (`apply`).
     WriteForDelivery,
@@ -25,14 +27,15 @@ pub enum Action {
     Compile,
 }
 
-/// Problems found so far, with the text of every file they point into.
+/// Problems found so far, with the text of every file they point into (borrowed from the
+/// inputs where it can be: a large mesh's manifests are not copied for the rare error).
 #[derive(Default)]
-struct Report {
-    sources: BTreeMap<String, String>,
+struct Report<'i> {
+    sources: BTreeMap<String, Cow<'i, str>>,
     problems: Vec<Located>,
 }
 
-impl Report {
+impl Report<'_> {
     fn add(&mut self, file: &str, diagnostics: impl IntoIterator<Item = Diagnostic>) {
         self.problems
             .extend(diagnostics.into_iter().map(|d| Located::new(file, d)));
@@ -46,7 +49,7 @@ impl Report {
     fn print(&self) -> Result<(), CliError> {
         let mut err = std::io::stderr().lock();
         for p in &self.problems {
-            let source = self.sources.get(&p.file).map(String::as_str);
+            let source = self.sources.get(&p.file).map(|text| text.as_ref());
             writeln!(err, "{}", render::human(&p.file, source, &p.diagnostic))
                 .map_err(CliError::Output)?;
         }
@@ -97,10 +100,9 @@ pub fn run(
             }
             (Ok(_), None) => continue,
         };
-        report.sources.insert(
-            input.name.clone(),
-            String::from_utf8_lossy(bytes).into_owned(),
-        );
+        report
+            .sources
+            .insert(input.name.clone(), String::from_utf8_lossy(bytes));
         report.add(&input.name, result.diagnostics);
         if let Some(manifest) = result.manifest {
             loaded.push(Loaded { input, manifest });
@@ -162,6 +164,7 @@ pub fn run(
         report_variables: action == Action::PrintVariables,
     };
     let mut compiled = Vec::new();
+    let mut policies: Vec<BTreeMap<String, Vec<u8>>> = Vec::new();
     for (input, mesh) in &meshes {
         let dir = mesh_dir(&input.name);
         let read = |rel: &str| -> Result<String, String> {
@@ -171,10 +174,29 @@ pub fn run(
             if !report.sources.contains_key(&d.file)
                 && let Ok(text) = std::fs::read_to_string(&d.file)
             {
-                report.sources.insert(d.file.clone(), text);
+                report.sources.insert(d.file.clone(), text.into());
             }
         }
-        match meshfile_plan::compile(mesh, &input.name, &descriptors, &read, &options) {
+        let result = if action == Action::Write {
+            // Only files to write: each session becomes text as soon as it is made.
+            let mut files = BTreeMap::new();
+            let result = meshfile_plan::compile_streaming(
+                mesh,
+                &input.name,
+                &descriptors,
+                &read,
+                &options,
+                &mut |session| {
+                    let (name, text) = policy_file(&session);
+                    files.insert(name, text);
+                },
+            );
+            policies.push(files);
+            result
+        } else {
+            meshfile_plan::compile(mesh, &input.name, &descriptors, &read, &options)
+        };
+        match result {
             Ok(c) => compiled.push(c),
             Err(problems) => report.problems.extend(problems),
         }
@@ -189,10 +211,15 @@ pub fn run(
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
         Action::Write | Action::WriteForDelivery => {
-            for ((input, _), c) in meshes.iter().zip(&mut compiled) {
-                let sessions = c.sessions.len();
-                let keep = action == Action::WriteForDelivery;
-                write_target(&args.target, c, &mesh_dir(&input.name), keep)?;
+            let mut streamed = policies.into_iter();
+            for ((input, _), c) in meshes.iter().zip(&compiled) {
+                let files = streamed.next().unwrap_or_else(|| {
+                    crate::parallel::map(&c.sessions, policy_file)
+                        .into_iter()
+                        .collect()
+                });
+                let sessions = files.len();
+                write_target(&args.target, c, files, &mesh_dir(&input.name))?;
                 if !quiet {
                     eprintln!(
                         "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
@@ -232,7 +259,7 @@ fn read_descriptors(file: &Path, report: &mut Report) -> BTreeMap<String, Descri
             BTreeMap::new()
         }
     };
-    report.sources.insert(name, text);
+    report.sources.insert(name, text.into());
     set
 }
 
@@ -252,7 +279,7 @@ impl Measurements {
         let entry = self.by_dir.entry(dir).or_insert_with(|| {
             let name = file.display().to_string();
             let text = std::fs::read_to_string(&file).ok()?;
-            report.sources.insert(name.clone(), text.clone());
+            report.sources.insert(name.clone(), text.clone().into());
             match descriptor::parse_measurements(&name, &text) {
                 Ok(map) => Some(map),
                 Err(problems) => {
@@ -327,23 +354,21 @@ fn record(
     })
 }
 
+/// A session's file under `target/policies/`: named after the session.
+fn policy_file(session: &meshfile_session::Document) -> (String, Vec<u8>) {
+    (
+        format!("{}.yaml", session.name),
+        session.to_yaml().into_bytes(),
+    )
+}
+
 /// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
-/// Without `keep_sessions` the session trees are dropped once their text is made: a large
-/// mesh then builds its chart in far less memory.
 fn write_target(
     target: &Path,
-    compiled: &mut Compiled,
+    compiled: &Compiled,
+    policies: BTreeMap<String, Vec<u8>>,
     mesh_dir: &Path,
-    keep_sessions: bool,
 ) -> Result<(), CliError> {
-    let policies: BTreeMap<String, Vec<u8>> = crate::parallel::map(&compiled.sessions, |s| {
-        (format!("{}.yaml", s.name), s.to_yaml().into_bytes())
-    })
-    .into_iter()
-    .collect();
-    if !keep_sessions {
-        compiled.sessions = Vec::new();
-    }
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
     let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> =
