@@ -47,6 +47,8 @@ fn hex_only(value: &str) -> Result<&str, ClientError> {
 pub struct Client {
     http: reqwest::blocking::Client,
     base: String,
+    /// The key hash the server presented, when its identity is not checked ([`Trust::AnyServer`]).
+    observed_key: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -67,16 +69,21 @@ pub enum Trust<'a> {
     /// Exactly the server whose public key has this hash (hex SHA-256 of its SubjectPublicKeyInfo,
     /// as `meshfile cas key-hash` prints it), whoever signed its certificate.
     PinnedKey(&'a str),
+    /// Any server (`--insecure`): the connection is still encrypted, but whoever answers is
+    /// believed. The key it presented is kept, so that it can be pinned afterwards.
+    AnyServer,
 }
 
-/// Accepts the server certificate whose key matches the pin; handshake signatures are still checked.
+/// Accepts the server certificate whose key matches the pin, or any with no pin (recording its
+/// key hash); handshake signatures are checked either way.
 #[derive(Debug)]
-struct PinnedServerKey {
-    pin: String,
+struct ServerKey {
+    pin: Option<String>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-impl rustls::client::danger::ServerCertVerifier for PinnedServerKey {
+impl rustls::client::danger::ServerCertVerifier for ServerKey {
     fn verify_server_cert(
         &self,
         end_entity: &rustls::pki_types::CertificateDer<'_>,
@@ -85,9 +92,19 @@ impl rustls::client::danger::ServerCertVerifier for PinnedServerKey {
         _ocsp: &[u8],
         _now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match crate::pki::key_hash_of_der(end_entity) {
-            Ok(hash) if hash.eq_ignore_ascii_case(&self.pin) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
-            _ => Err(rustls::Error::General("server certificate pin mismatch: the server's key hash differs from the pinned one".into())),
+        let hash = crate::pki::key_hash_of_der(end_entity)
+            .map_err(|e| rustls::Error::General(format!("unreadable server certificate: {e}")))?;
+        let accepted = self
+            .pin
+            .as_ref()
+            .is_none_or(|pin| hash.eq_ignore_ascii_case(pin));
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(hash);
+        }
+        if accepted {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("server certificate pin mismatch: the server's key hash differs from the pinned one".into()))
         }
     }
 
@@ -118,7 +135,11 @@ fn setup_error(what: &str, e: &dyn std::fmt::Display) -> ClientError {
     ClientError::Setup(format!("{what}: {e}"))
 }
 
-fn pinned_tls(pin: &str, identity_pem: &str) -> Result<rustls::ClientConfig, ClientError> {
+fn key_checking_tls(
+    pin: Option<&str>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    identity_pem: &str,
+) -> Result<rustls::ClientConfig, ClientError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -128,8 +149,9 @@ fn pinned_tls(pin: &str, identity_pem: &str) -> Result<rustls::ClientConfig, Cli
             .map_err(|e| setup_error("client identity", &e))?;
     let key = PrivateKeyDer::from_pem_slice(identity_pem.as_bytes())
         .map_err(|e| setup_error("client identity key", &e))?;
-    let verifier = std::sync::Arc::new(PinnedServerKey {
-        pin: pin.to_owned(),
+    let verifier = std::sync::Arc::new(ServerKey {
+        pin: pin.map(str::to_owned),
+        seen,
         algorithms: provider.signature_verification_algorithms,
     });
     rustls::ClientConfig::builder_with_provider(provider)
@@ -153,6 +175,8 @@ impl Client {
         trust: Trust<'_>,
         identity_pem: &str,
     ) -> Result<Client, ClientError> {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let observed_key = matches!(trust, Trust::AnyServer).then(|| seen.clone());
         let builder = match trust {
             Trust::Ca(ca_pem) => {
                 let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
@@ -164,7 +188,9 @@ impl Client {
                     .identity(identity)
             }
             Trust::PinnedKey(pin) => reqwest::blocking::Client::builder()
-                .tls_backend_preconfigured(pinned_tls(pin, identity_pem)?),
+                .tls_backend_preconfigured(key_checking_tls(Some(pin), seen, identity_pem)?),
+            Trust::AnyServer => reqwest::blocking::Client::builder()
+                .tls_backend_preconfigured(key_checking_tls(None, seen, identity_pem)?),
         };
         let http = builder
             .timeout(std::time::Duration::from_secs(30))
@@ -174,7 +200,15 @@ impl Client {
         Ok(Client {
             http,
             base: format!("https://{address}"),
+            observed_key,
         })
+    }
+
+    /// With [`Trust::AnyServer`]: the key hash of the server answered last (once connected).
+    pub fn unverified_server_key(&self) -> Option<String> {
+        self.observed_key
+            .as_ref()
+            .and_then(|seen| seen.lock().ok().and_then(|k| k.clone()))
     }
 
     /// Sends a request; a GET whose pooled connection the server had closed is sent once more.

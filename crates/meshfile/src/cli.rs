@@ -134,6 +134,10 @@ pub struct CasArgs {
     /// Trust exactly the CAS whose public key has this hash (`meshfile cas key-hash server.pem`).
     #[arg(long = "cas-pin", value_name = "HEX", conflicts_with = "cas_ca")]
     pub cas_pin: Option<String>,
+    /// Do not check who the CAS is (TLS still encrypts): for a first contact with a
+    /// development CAS only. Warns loudly and prints the key hash to pass to `--cas-pin`.
+    #[arg(long, conflicts_with_all = ["cas_ca", "cas_pin"])]
+    pub insecure: bool,
     /// Trace each request to CAS (method, session, status, time; never a body).
     #[arg(short, long)]
     pub verbose: bool,

@@ -68,7 +68,7 @@ pub enum CliError {
     #[diagnostic(
         code(meshfile::trust),
         help(
-            "pass `--cas-ca FILE` (the CA that signed its certificate) or `--cas-pin HASH` (its key hash); never plaintext"
+            "pass `--cas-ca FILE` (the CA that signed its certificate) or `--cas-pin HASH` (its key hash); to learn the key hash of a development CAS, run once with `--insecure`; never plaintext"
         )
     )]
     NoTrust(String),

@@ -83,6 +83,7 @@ fn connect(args: &CasArgs, compiled: &Compiled, target_dir: &Path) -> Result<Tar
         return Err(CliError::PinMismatch(pin.to_owned(), given.clone()));
     }
     let trust = match (&args.cas_ca, args.cas_pin.as_deref().or(pinned)) {
+        // The Meshfile's cas_key is a pin: `--insecure` never weakens it.
         (_, Some(pin)) => Trust::PinnedKey(pin),
         (Some(path), None) => {
             ca = std::fs::read_to_string(path).map_err(|source| CliError::Read {
@@ -91,11 +92,34 @@ fn connect(args: &CasArgs, compiled: &Compiled, target_dir: &Path) -> Result<Tar
             })?;
             Trust::Ca(&ca)
         }
+        (None, None) if args.insecure => Trust::AnyServer,
         (None, None) => return Err(CliError::NoTrust(address)),
     };
+    let unchecked = matches!(trust, Trust::AnyServer);
     let client = Client::with_trust(&address, trust, &identity)
         .map_err(|e| CliError::Unreachable(e.to_string()))?;
+    if unchecked {
+        warn_unchecked(&client, &address)?;
+    }
     Ok(Target::Remote { client, address })
+}
+
+/// `--insecure`: says what it means, and which key answered, before anything is sent.
+fn warn_unchecked(client: &Client, address: &str) -> Result<(), CliError> {
+    eprintln!(
+        "WARNING: --insecure: the identity of the CAS at {address} is NOT checked. The connection is \
+         encrypted, but whoever answers gets your policies and can change what you read."
+    );
+    client
+        .version()
+        .map_err(|e| CliError::Unreachable(e.to_string()))?;
+    if let Some(key) = client.unverified_server_key() {
+        eprintln!(
+            "WARNING: the server presented the key hash {key}. If that is your CAS, pass \
+             `--cas-pin {key}` (or set `cas_key: {key}` in the Meshfile) instead of --insecure."
+        );
+    }
+    Ok(())
 }
 
 /// Transient failures (CAS unreachable) are retried with backoff; refusals are final.

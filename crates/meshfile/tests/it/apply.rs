@@ -204,6 +204,37 @@ fn no_trust_no_connection() {
     assert!(out.stderr.contains("--cas-ca"), "{}", out.stderr);
 }
 
+#[test]
+fn insecure_warns_and_names_the_key_to_pin() {
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let pin = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("server key");
+    let out = t.rerun(&["plan", "-f", ".", "--identity", "owner.pem", "--insecure"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("WARNING: --insecure"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("--cas-pin {pin}")),
+        "{}",
+        out.stderr
+    );
+    // The key it names is the one to pin: the same run with it checks the server.
+    let out = t.rerun(&[
+        "apply",
+        "-f",
+        ".",
+        "--identity",
+        "owner.pem",
+        "--cas-pin",
+        &pin,
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("WARNING"), "{}", out.stderr);
+    // --insecure does not combine with a way to check the server.
+    let out = t.rerun(&["plan", "-f", ".", "--insecure", "--cas-ca", "ca.pem"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+}
+
 /// A mesh of `n` small services pointed at `server`, written into `t`'s directory; the value of
 /// `MARKER` in the env section of service `svc-{n-1}` is `marker`.
 fn big_mesh(t: &Test, server: &Server, n: usize, marker: &str) {
