@@ -88,6 +88,48 @@ pub fn assemble(entries: impl IntoIterator<Item = String>) -> String {
     out
 }
 
+/// A descriptors file written by [`write_set`], split into its entries without parsing them:
+/// image to the entry's text. Entries nobody asks for are carried over byte for byte, so
+/// recording a few images does not parse and re-emit thousands of others. `None` when the
+/// text is not laid out as [`write_set`] writes it (then read it whole with [`read_set`]).
+pub fn split_entries(text: &str) -> Option<BTreeMap<String, &str>> {
+    let mut entries = BTreeMap::new();
+    let mut current: Option<(String, usize)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if line.starts_with('#') && current.is_none() {
+            continue;
+        }
+        if current.is_none() && entries.is_empty() && line.trim_end() == "{}" {
+            return (offset == text.len()).then_some(entries);
+        }
+        if line.starts_with(' ') {
+            current.as_ref()?;
+            continue;
+        }
+        // A top-level key on a line of its own: `image:` (plain or quoted, as emitted).
+        let key = meshfile_yaml::parse(line, &meshfile_manifest::limits()).ok()?;
+        let Value::Mapping(fields) = &key.value else {
+            return None;
+        };
+        let [field] = fields.as_slice() else {
+            return None;
+        };
+        if !field.value.is_null() {
+            return None;
+        }
+        if let Some((image, start)) = current.take() {
+            entries.insert(image, &text[start..at]);
+        }
+        current = Some((field.key_text().to_owned(), at));
+    }
+    let (image, start) = current?;
+    entries.insert(image, &text[start..]);
+    Some(entries)
+}
+
 /// Reads a descriptors file written by [`write_set`].
 pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
     let fail = |span: meshfile_yaml::Span, message: String| {
@@ -269,5 +311,26 @@ mod tests {
             read_set("descriptors.yaml", &write_set(&BTreeMap::new())),
             Ok(BTreeMap::new())
         );
+    }
+
+    #[test]
+    fn entries_split_without_parsing_are_the_written_ones() {
+        let set: BTreeMap<String, Descriptor> = ["registry.example.com/a:1", "b"]
+            .into_iter()
+            .map(|image| (image.to_owned(), descriptor(image)))
+            .collect();
+        let text = write_set(&set);
+        let split = split_entries(&text).expect("our own layout");
+        assert_eq!(split.len(), 2);
+        for (image, d) in &set {
+            assert_eq!(split[image.as_str()], entry(image, d));
+        }
+        assert_eq!(
+            split_entries(&write_set(&BTreeMap::new())),
+            Some(BTreeMap::new())
+        );
+        assert_eq!(split_entries("a: 1\n"), None);
+        assert_eq!(split_entries("- a\n"), None);
+        assert_eq!(split_entries("  stray: indent\n"), None);
     }
 }

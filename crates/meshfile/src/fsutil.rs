@@ -97,8 +97,9 @@ fn write_trees<C: AsRef<[u8]> + Sync>(trees: &[Replacement<'_, C>]) -> Result<()
 }
 
 /// Whether `dir` holds exactly `files`, byte for byte (then there is nothing to write).
-fn holds_exactly<C: AsRef<[u8]>>(dir: &Path, files: &BTreeMap<String, C>) -> bool {
-    let mut found = 0usize;
+/// Names are compared first; contents are read on a few threads.
+fn holds_exactly<C: AsRef<[u8]> + Sync>(dir: &Path, files: &BTreeMap<String, C>) -> bool {
+    let mut found = Vec::with_capacity(files.len());
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -106,22 +107,27 @@ fn holds_exactly<C: AsRef<[u8]>>(dir: &Path, files: &BTreeMap<String, C>) -> boo
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 todo.push(path);
                 continue;
             }
-            let Some(rel) = path.strip_prefix(dir).ok().and_then(|r| r.to_str()) else {
+            let Some(contents) = path
+                .strip_prefix(dir)
+                .ok()
+                .and_then(|r| r.to_str())
+                .and_then(|rel| files.get(rel))
+            else {
                 return false;
             };
-            match files.get(rel) {
-                Some(contents) if std::fs::read(&path).is_ok_and(|b| b == contents.as_ref()) => {
-                    found += 1
-                }
-                _ => return false,
-            }
+            found.push((path, contents));
         }
     }
-    found == files.len()
+    found.len() == files.len()
+        && crate::parallel::map(&found, |(path, contents)| {
+            std::fs::read(path).is_ok_and(|b| b == contents.as_ref())
+        })
+        .into_iter()
+        .all(|same| same)
 }
 
 /// Replaces each directory with exactly its files (relative path to contents), leaving alone

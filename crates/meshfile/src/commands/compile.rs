@@ -126,9 +126,9 @@ pub fn run(
     }
 
     let descriptors_file = args.target.join("descriptors.yaml");
-    let mut descriptors = read_descriptors(&descriptors_file, &mut report);
     let mut measurements = Measurements::default();
     let recorded_any = !services.is_empty();
+    let mut recorded = BTreeMap::new();
     for (input, manifest) in services {
         if let Some(d) = record(args, input, manifest, &mut measurements, &mut report) {
             if !quiet {
@@ -140,16 +140,39 @@ pub fn run(
                     if n == 1 { "" } else { "s" }
                 );
             }
-            descriptors.insert(d.image.clone(), d);
+            recorded.insert(d.image.clone(), d);
         }
     }
+    // Descriptors recorded earlier are parsed only when a mesh needs one that this run did
+    // not record; otherwise they are carried over as text.
+    let stored = std::fs::read_to_string(&descriptors_file).ok();
+    let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
+    let needs_stored = meshes
+        .iter()
+        .flat_map(|(_, m)| &m.services)
+        .any(|s| !recorded.contains_key(s.image.as_str()));
+    let mut descriptors = match &stored {
+        Some(text) if needs_stored || stored_entries.is_none() => {
+            read_descriptors(&descriptors_file, text.clone(), &mut report)
+        }
+        _ => BTreeMap::new(),
+    };
     if recorded_any && !report.has_errors() {
-        let entries: Vec<(&String, &Descriptor)> = descriptors.iter().collect();
-        let text = descriptor::assemble(crate::parallel::map(&entries, |(image, d)| {
-            descriptor::entry(image, d)
+        let mut entries: BTreeMap<&str, Result<&Descriptor, &str>> = stored_entries
+            .iter()
+            .flatten()
+            .map(|(image, text)| (image.as_str(), Err(*text)))
+            .collect();
+        entries.extend(descriptors.iter().map(|(i, d)| (i.as_str(), Ok(d))));
+        entries.extend(recorded.iter().map(|(i, d)| (i.as_str(), Ok(d))));
+        let entries: Vec<_> = entries.into_iter().collect();
+        let text = descriptor::assemble(crate::parallel::map(&entries, |(image, d)| match d {
+            Ok(d) => descriptor::entry(image, d),
+            Err(text) => (*text).to_owned(),
         }));
         fsutil::write_file(&descriptors_file, text.as_bytes())?;
     }
+    descriptors.extend(recorded);
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -247,10 +270,11 @@ fn mesh_dir(name: &str) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn read_descriptors(file: &Path, report: &mut Report) -> BTreeMap<String, Descriptor> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return BTreeMap::new();
-    };
+fn read_descriptors(
+    file: &Path,
+    text: String,
+    report: &mut Report,
+) -> BTreeMap<String, Descriptor> {
     let name = file.display().to_string();
     let set = match descriptor::read_set(&name, &text) {
         Ok(set) => set,
