@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod delivery;
 pub mod descriptor;
+pub mod parallel;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,7 +115,7 @@ pub fn program_name(command: &str) -> String {
 }
 
 /// Reads a file named in the Meshfile (relative to it); the caller does the I/O.
-pub type Reader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+pub type Reader<'a> = &'a (dyn Fn(&str) -> Result<String, String> + Sync);
 
 struct Compiler<'a> {
     mesh: &'a MeshManifest,
@@ -122,6 +123,17 @@ struct Compiler<'a> {
     descriptors: &'a BTreeMap<String, Descriptor>,
     read: Reader<'a>,
     options: &'a Options,
+    errors: Vec<Located>,
+}
+
+/// Units compiled between two hand-overs to the sink.
+const BATCH: usize = 512;
+
+/// What one unit compiles to.
+struct UnitOutput {
+    session: Option<Document>,
+    service: ChartService,
+    variables: Option<ServiceVariables>,
     errors: Vec<Located>,
 }
 
@@ -178,19 +190,17 @@ pub fn compile_streaming(
     sink(namespace_session(&namespace));
     let mut services = Vec::new();
     let mut variables = Vec::new();
-    for unit in &units {
-        let program = program_name(unit.descriptor.manifest.build.command.as_str());
-        let scope = Scope::new(mesh, &unit.name, &unit.environment, &program);
-        let session = c.session(unit, &scope, &owners);
-        services.push(chart::service(mesh, unit.service, &unit.name, &scope));
-        if options.report_variables {
-            variables.push(ServiceVariables {
-                service: unit.name.clone(),
-                variables: scope.report(&unit.environment, &unit.descriptor.manifest),
-            });
-        }
-        if let Some(session) = session {
-            sink(session);
+    // Units are independent: a batch at a time on all cores, handed on in mesh order, so at
+    // most one batch of session trees exists at once.
+    for batch in units.chunks(BATCH) {
+        let outputs = parallel::map(batch, |unit| c.fork().unit(unit, &owners));
+        for output in outputs {
+            c.errors.extend(output.errors);
+            services.push(output.service);
+            variables.extend(output.variables);
+            if let Some(session) = output.session {
+                sink(session);
+            }
         }
     }
     if !c.errors.is_empty() {
@@ -319,6 +329,32 @@ pub fn imported_sessions(node: &meshfile_yaml::Node) -> BTreeSet<String> {
 }
 
 impl<'a> Compiler<'a> {
+    /// The same compiler with no errors yet: one per unit compiled on another thread.
+    fn fork(&self) -> Compiler<'a> {
+        Compiler {
+            errors: Vec::new(),
+            ..*self
+        }
+    }
+
+    /// A unit's session, chart service and (if asked for) variables, with its errors.
+    fn unit(mut self, unit: &Unit<'_>, owners: &BTreeMap<String, Vec<String>>) -> UnitOutput {
+        let program = program_name(unit.descriptor.manifest.build.command.as_str());
+        let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
+        let session = self.session(unit, &scope, owners);
+        let service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        let variables = self.options.report_variables.then(|| ServiceVariables {
+            service: unit.name.clone(),
+            variables: scope.report(&unit.environment, &unit.descriptor.manifest),
+        });
+        UnitOutput {
+            session,
+            service,
+            variables,
+            errors: self.errors,
+        }
+    }
+
     fn error(
         &mut self,
         file: &str,

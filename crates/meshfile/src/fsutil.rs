@@ -82,7 +82,7 @@ fn write_trees<C: AsRef<[u8]> + Sync>(trees: &[Replacement<'_, C>]) -> Result<()
             (tree.staging.join(rel), old, contents)
         }));
     }
-    crate::parallel::map(&entries, |(path, old, contents)| {
+    meshfile_plan::parallel::map(&entries, |(path, old, contents)| {
         let contents = contents.as_ref();
         if let Some(old) = old
             && std::fs::read(old).is_ok_and(|bytes| bytes == contents)
@@ -123,7 +123,7 @@ fn holds_exactly<C: AsRef<[u8]> + Sync>(dir: &Path, files: &BTreeMap<String, C>)
         }
     }
     found.len() == files.len()
-        && crate::parallel::map(&found, |(path, contents)| {
+        && meshfile_plan::parallel::map(&found, |(path, contents)| {
             std::fs::read(path).is_ok_and(|b| b == contents.as_ref())
         })
         .into_iter()

@@ -5,7 +5,6 @@ mod cli;
 mod commands;
 mod error;
 mod fsutil;
-mod parallel;
 mod render;
 
 use std::io::Write;

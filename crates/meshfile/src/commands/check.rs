@@ -50,7 +50,7 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
             if files.is_empty() {
                 return Err(CliError::EmptyDirectory { path: path.clone() });
             }
-            for input in crate::parallel::map(&files, |file| read_file(file)) {
+            for input in meshfile_plan::parallel::map(&files, |file| read_file(file)) {
                 let input = input?;
                 // Templates and measurement files live beside manifests; only manifests count.
                 if input.bytes.as_ref().is_ok_and(|b| !is_manifest(b)) {

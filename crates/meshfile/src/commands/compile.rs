@@ -87,7 +87,7 @@ pub fn run(
     let env = env_lookup(&args.set)?;
     let mut report = Report::default();
     let mut loaded = Vec::new();
-    let results = crate::parallel::map(&inputs, |input| {
+    let results = meshfile_plan::parallel::map(&inputs, |input| {
         let bytes = input.bytes.as_ref().ok()?;
         Some(meshfile_manifest::load_with_env(bytes, Some(&env)))
     });
@@ -166,10 +166,13 @@ pub fn run(
         entries.extend(descriptors.iter().map(|(i, d)| (i.as_str(), Ok(d))));
         entries.extend(recorded.iter().map(|(i, d)| (i.as_str(), Ok(d))));
         let entries: Vec<_> = entries.into_iter().collect();
-        let text = descriptor::assemble(crate::parallel::map(&entries, |(image, d)| match d {
-            Ok(d) => descriptor::entry(image, d),
-            Err(text) => (*text).to_owned(),
-        }));
+        let text = descriptor::assemble(meshfile_plan::parallel::map(
+            &entries,
+            |(image, d)| match d {
+                Ok(d) => descriptor::entry(image, d),
+                Err(text) => (*text).to_owned(),
+            },
+        ));
         fsutil::write_file(&descriptors_file, text.as_bytes())?;
     }
     descriptors.extend(recorded);
@@ -237,7 +240,7 @@ pub fn run(
             let mut streamed = policies.into_iter();
             for ((input, _), c) in meshes.iter().zip(&compiled) {
                 let files = streamed.next().unwrap_or_else(|| {
-                    crate::parallel::map(&c.sessions, policy_file)
+                    meshfile_plan::parallel::map(&c.sessions, policy_file)
                         .into_iter()
                         .collect()
                 });
@@ -396,7 +399,7 @@ fn write_target(
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
     let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> =
-        crate::parallel::map(&model.services, |s| {
+        meshfile_plan::parallel::map(&model.services, |s| {
             let chart = meshfile_chart::subchart(model, s, &read_chart)?;
             Ok((
                 chart.dependency.clone(),

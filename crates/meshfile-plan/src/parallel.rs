@@ -1,4 +1,5 @@
-//! Per-service work of a large mesh (reading, packaging, writing) spread over the cores.
+//! Per-service work of a large mesh (compiling here; reading, packaging and writing at the
+//! edge) spread over the cores. Results keep the items' order: output stays deterministic.
 
 /// Below this many items a second thread costs more than it saves.
 const MIN_PER_THREAD: usize = 32;
