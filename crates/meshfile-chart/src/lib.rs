@@ -119,10 +119,11 @@ fn values_schema() -> Value {
     })
 }
 
-/// The umbrella's `values.yaml`: each generated sub-chart's values under its name, with
+/// The umbrella's `values.yaml`, where one file shows and overrides every service's settings:
+/// each generated sub-chart's values under its name, with
 /// `helm_extra_values` deep-merged. Built entry by entry, so a mesh of thousands of services
 /// never holds all their values at once; the text is that of merging into one mapping.
-fn umbrella_values(model: &ChartModel) -> String {
+pub fn umbrella_values(model: &ChartModel) -> String {
     let extra = &model.extra_values;
     let node = meshfile_manifest::helm_values::from_json;
     let services = model
@@ -314,11 +315,12 @@ pub fn subchart(
 }
 
 /// The umbrella chart's own files, given the sub-charts (from [`subchart`], one per service
-/// in the model's order). Generated sub-charts' values also appear in the umbrella's
-/// `values.yaml`, where one file shows and overrides every service's settings.
+/// in the model's order) and its `values.yaml` (from [`umbrella_values`]; the two can be made
+/// at the same time).
 pub fn umbrella(
     model: &ChartModel,
     dependencies: &[Dependency],
+    values: String,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
     for d in dependencies {
@@ -329,7 +331,6 @@ pub fn umbrella(
             ));
         }
     }
-    let values = umbrella_values(model);
     let listed: Vec<(String, String)> = dependencies
         .iter()
         .map(|d| (d.name.clone(), d.version.clone()))

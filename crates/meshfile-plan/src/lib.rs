@@ -155,7 +155,7 @@ pub fn compile(
 ) -> Result<Compiled, Vec<Located>> {
     let mut sessions = Vec::new();
     let mut compiled = compile_streaming(mesh, mesh_file, descriptors, read, options, &mut |d| {
-        sessions.push(d)
+        sessions.extend(d)
     })?;
     // The namespace session comes first; then exporters before importers.
     let services_sessions = order_exporters_first(sessions.split_off(1.min(sessions.len())));
@@ -164,8 +164,9 @@ pub fn compile(
     Ok(compiled)
 }
 
-/// [`compile`], handing each session to `sink` as soon as it is made (the namespace session
-/// first, then mesh order) and returning everything else with `sessions` empty. For writing
+/// [`compile`], handing the sessions to `sink` a batch at a time as soon as they are made (the
+/// namespace session first, then mesh order) and returning everything else with `sessions`
+/// empty. For writing
 /// files, where order does not matter: a large mesh need not hold every session tree at once.
 /// On errors the sink may have seen some sessions; the errors say they are not to be used.
 pub fn compile_streaming(
@@ -174,7 +175,7 @@ pub fn compile_streaming(
     descriptors: &BTreeMap<String, Descriptor>,
     read: Reader<'_>,
     options: &Options,
-    sink: &mut dyn FnMut(Document),
+    sink: &mut dyn FnMut(Vec<Document>),
 ) -> Result<Compiled, Vec<Located>> {
     let mut c = Compiler {
         mesh,
@@ -187,21 +188,21 @@ pub fn compile_streaming(
     let units = c.units();
     let namespace = mesh.policy.namespace.as_str().to_owned();
     let owners = c.secret_owners(&units);
-    sink(namespace_session(&namespace));
+    sink(vec![namespace_session(&namespace)]);
     let mut services = Vec::new();
     let mut variables = Vec::new();
     // Units are independent: a batch at a time on all cores, handed on in mesh order, so at
     // most one batch of session trees exists at once.
     for batch in units.chunks(BATCH) {
         let outputs = parallel::map(batch, |unit| c.fork().unit(unit, &owners));
+        let mut sessions = Vec::with_capacity(outputs.len());
         for output in outputs {
             c.errors.extend(output.errors);
             services.push(output.service);
             variables.extend(output.variables);
-            if let Some(session) = output.session {
-                sink(session);
-            }
+            sessions.extend(output.session);
         }
+        sink(sessions);
     }
     if !c.errors.is_empty() {
         c.errors.sort_by(|a, b| {

@@ -40,11 +40,22 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
                     path: path.clone(),
                     source,
                 })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    let path = e.path();
+                    // The entry's type comes with the listing; only links need a stat.
+                    let is_file = match e.file_type() {
+                        Ok(t) if t.is_symlink() => path.is_file(),
+                        Ok(t) => t.is_file(),
+                        Err(_) => false,
+                    };
+                    is_file
+                        && matches!(
+                            path.extension().and_then(|e| e.to_str()),
+                            Some("yaml" | "yml")
+                        )
                 })
+                .map(|e| e.path())
                 .collect();
             files.sort();
             if files.is_empty() {

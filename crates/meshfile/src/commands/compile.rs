@@ -212,10 +212,7 @@ pub fn run(
                 &descriptors,
                 &read,
                 &options,
-                &mut |session| {
-                    let (name, text) = policy_file(&session);
-                    files.insert(name, text);
-                },
+                &mut |sessions| files.extend(meshfile_plan::parallel::map(&sessions, policy_file)),
             );
             policies.push(files);
             result
@@ -398,24 +395,33 @@ fn write_target(
 ) -> Result<(), CliError> {
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
-    let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> =
-        meshfile_plan::parallel::map(&model.services, |s| {
+    // The umbrella's values (one long file) are made while the sub-charts are packaged.
+    let (packed, values) = std::thread::scope(|scope| {
+        let values = scope.spawn(|| meshfile_chart::umbrella_values(model));
+        let packed = meshfile_plan::parallel::map(&model.services, |s| {
             let chart = meshfile_chart::subchart(model, s, &read_chart)?;
             Ok((
                 chart.dependency.clone(),
                 chart.archive_path(),
                 chart.archive(),
             ))
-        })
+        });
+        let values = values
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (packed, values)
+    });
+    let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> = packed
         .into_iter()
         .collect::<Result<_, String>>()
         .map_err(CliError::Chart)?;
     let dependencies: Vec<_> = packed.iter().map(|(d, _, _)| d.clone()).collect();
-    let mut helm: BTreeMap<String, Vec<u8>> = meshfile_chart::umbrella(model, &dependencies)
-        .map_err(CliError::Chart)?
-        .into_iter()
-        .map(|(rel, text)| (rel, text.into_bytes()))
-        .collect();
+    let mut helm: BTreeMap<String, Vec<u8>> =
+        meshfile_chart::umbrella(model, &dependencies, values)
+            .map_err(CliError::Chart)?
+            .into_iter()
+            .map(|(rel, text)| (rel, text.into_bytes()))
+            .collect();
     helm.extend(packed.into_iter().map(|(_, path, bytes)| (path, bytes)));
     fsutil::replace_dirs(&[
         (target.join("policies").as_path(), &policies),
