@@ -57,6 +57,9 @@ pub struct Options {
     pub release: Option<String>,
     /// Fill [`Compiled::variables`] (for `apply -p`); left empty otherwise, it costs time.
     pub report_variables: bool,
+    /// Digests (`sha256:...`) the registries gave for image references: the chart pins those
+    /// images. References that carry a digest themselves need none.
+    pub digests: BTreeMap<String, String>,
 }
 
 /// Everything a mesh compiles to.
@@ -343,7 +346,14 @@ impl<'a> Compiler<'a> {
         let program = program_name(unit.descriptor.manifest.build.command.as_str());
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
-        let service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        if service.digest.is_none() {
+            service.digest = self
+                .options
+                .digests
+                .get(unit.service.image.as_str())
+                .cloned();
+        }
         let variables = self.options.report_variables.then(|| ServiceVariables {
             service: unit.name.clone(),
             variables: scope.report(&unit.environment, &unit.descriptor.manifest),

@@ -107,7 +107,8 @@ pub struct CompileArgs {
     /// `debug` lets services run as debug enclaves (adds the `debug-mode` tolerance).
     #[arg(long, value_enum, default_value_t = Mode::Production)]
     pub mode: Mode,
-    /// Use only locally recorded descriptors (meshfile never pulls images; kept for sconectl scripts).
+    /// Do not ask registries for image digests: the chart uses tags (and nothing leaves the
+    /// machine). By default each image is pinned by the digest its registry gives for its tag.
     #[arg(short = 'n', long = "no-pull")]
     pub no_pull: bool,
     /// Give `$NAME` a value, before the process environment.

@@ -188,6 +188,12 @@ pub fn run(
         },
         release: args.release.clone(),
         report_variables: action == Action::PrintVariables,
+        // Only a written chart pins images; `plan` and `-p` never ask a registry.
+        digests: if args.no_pull || !matches!(action, Action::Write | Action::WriteForDelivery) {
+            BTreeMap::new()
+        } else {
+            resolve_digests(&meshes)
+        },
     };
     let mut compiled = Vec::new();
     let mut policies: Vec<BTreeMap<String, Vec<u8>>> = Vec::new();
@@ -258,6 +264,62 @@ pub fn run(
         }
     }
     Ok((exit::OK, Some(compiled)))
+}
+
+/// The digests of the meshes' images, from their registries: the chart pins every image it
+/// can. A registry that cannot be reached, or an image it does not have, leaves that image on
+/// its tag with a warning; nothing fails for it (`-n` skips the lookup).
+fn resolve_digests(meshes: &[(&Input, MeshManifest)]) -> BTreeMap<String, String> {
+    use meshfile_registry::{Credentials, Reference, RegistryError, Resolver};
+    let mut by_registry: BTreeMap<String, BTreeMap<String, Reference>> = BTreeMap::new();
+    for service in meshes.iter().flat_map(|(_, m)| &m.services) {
+        let image = service.image.as_str();
+        if let Some(reference) = Reference::parse(image) {
+            by_registry
+                .entry(reference.registry.clone())
+                .or_default()
+                .insert(image.to_owned(), reference);
+        }
+    }
+    let mut digests = BTreeMap::new();
+    let Ok(resolver) = Resolver::new(Credentials::from_docker_config()) else {
+        return digests;
+    };
+    for (registry, images) in by_registry {
+        let images: Vec<(String, Reference)> = images.into_iter().collect();
+        // The first answer tells whether the registry is there at all; then the rest at once.
+        let Some(((first, reference), rest)) = images.split_first() else {
+            continue;
+        };
+        let mut answers = vec![(first, resolver.digest(reference))];
+        if let Some(Err(RegistryError::Unreachable { detail, .. })) = answers.first().map(|a| &a.1)
+        {
+            eprintln!(
+                "warning: cannot reach registry {registry} ({detail}): {} image{} not pinned by digest; the chart uses {} tag{} (`-n` skips this lookup)",
+                images.len(),
+                if images.len() == 1 { " is" } else { "s are" },
+                if images.len() == 1 { "its" } else { "their" },
+                if images.len() == 1 { "" } else { "s" },
+            );
+            continue;
+        }
+        answers.extend(
+            rest.iter()
+                .map(|(image, _)| image)
+                .zip(meshfile_plan::parallel::map(rest, |(_, r)| {
+                    resolver.digest(r)
+                })),
+        );
+        for (image, answer) in answers {
+            match answer {
+                Ok(digest) => {
+                    digests.insert(image.clone(), digest);
+                }
+                Err(e) => eprintln!("warning: {e}; the chart uses the tag"),
+            }
+        }
+    }
+    digests
 }
 
 /// The directory a Meshfile's relative paths start from.

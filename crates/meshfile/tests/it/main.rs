@@ -4,6 +4,7 @@ mod apply;
 mod cas;
 mod check;
 mod compile;
+mod registry;
 mod tools;
 
 use std::io::Write;

@@ -1,6 +1,6 @@
-//! The real external tools: helm 3 and 4, kubernetes-validate, installed by
-//! `scripts/install-test-tools` into `.tools/`. Missing locally: the test says how to install
-//! them and passes; missing in CI (`CI=true`): the test fails.
+//! The real external tools: helm 3 and 4, kubernetes-validate, an OCI registry with skopeo and
+//! umoci, installed by `scripts/install-test-tools` into `.tools/`. Missing locally: the test
+//! says how to install them and passes; missing in CI (`CI=true`): the test fails.
 
 use std::path::PathBuf;
 use std::process::Command;

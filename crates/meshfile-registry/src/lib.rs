@@ -1,0 +1,438 @@
+//! OCI registries: the digest an image reference points at now, so that a chart can pin it.
+//!
+//! Speaks the distribution API's manifest `HEAD /v2/<name>/manifests/<tag>`, anonymously or with
+//! the credentials `docker login` left in `~/.docker/config.json`, including the bearer-token
+//! exchange that registries such as Docker Hub ask for. Always HTTPS, except for loopback
+//! registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too reaches over plain HTTP.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::Digest;
+
+/// The manifest types a registry may hold for a tag; the digest is that of whichever it has.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
+
+const DOCKER_HUB: &str = "registry-1.docker.io";
+
+/// An image reference by tag: where to ask, and for what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// `host[:port]`; Docker Hub names resolve to its registry host.
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+fn is_repository(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+}
+
+fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+impl Reference {
+    /// `[registry/]repository[:tag]` (tag `latest` when absent). `None` for a reference that
+    /// names a digest already (`@sha256:...`) or is not an image reference.
+    pub fn parse(image: &str) -> Option<Reference> {
+        if image.contains('@') {
+            return None;
+        }
+        let (registry, path) = match image.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_owned(), rest.to_owned())
+            }
+            _ => (DOCKER_HUB.to_owned(), image.to_owned()),
+        };
+        let registry = match registry.as_str() {
+            "docker.io" | "index.docker.io" => DOCKER_HUB.to_owned(),
+            _ => registry,
+        };
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((repository, tag)) if !tag.contains('/') => {
+                (repository.to_owned(), tag.to_owned())
+            }
+            _ => (path, "latest".to_owned()),
+        };
+        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
+        (is_repository(&repository) && is_tag(&tag)).then_some(Reference {
+            registry,
+            repository,
+            tag,
+        })
+    }
+
+    fn host(&self) -> &str {
+        if let Some(rest) = self.registry.strip_prefix('[') {
+            return rest.split_once(']').map_or(rest, |(host, _)| host);
+        }
+        self.registry
+            .rsplit_once(':')
+            .map_or(self.registry.as_str(), |(host, _)| host)
+    }
+
+    fn base(&self) -> String {
+        let loopback = matches!(self.host(), "localhost" | "127.0.0.1" | "::1");
+        let scheme = if loopback { "http" } else { "https" };
+        format!("{scheme}://{}", self.registry)
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}:{}", self.registry, self.repository, self.tag)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {detail}")]
+    Unreachable { registry: String, detail: String },
+    #[error("{image}: the registry has no such image or tag")]
+    NotFound { image: String },
+    #[error(
+        "{image}: the registry refused access ({status}); `docker login {registry}` stores credentials meshfile uses"
+    )]
+    Denied {
+        image: String,
+        registry: String,
+        status: u16,
+    },
+    #[error("{image}: unexpected answer from the registry: {detail}")]
+    Protocol { image: String, detail: String },
+}
+
+/// What `docker login` stored: per registry, `user:password` in base64.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    by_registry: BTreeMap<String, String>,
+}
+
+impl Credentials {
+    /// From `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` (`auths.<registry>.auth`);
+    /// none when there is no such file. Credential helpers are not run.
+    pub fn from_docker_config() -> Credentials {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
+        let text = dir.and_then(|d| std::fs::read_to_string(d.join("config.json")).ok());
+        text.map(|t| Credentials::from_json(&t)).unwrap_or_default()
+    }
+
+    fn from_json(text: &str) -> Credentials {
+        let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let by_registry = json["auths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, entry)| {
+                let auth = entry["auth"].as_str()?.to_owned();
+                // Keys are hosts, or URLs such as Docker Hub's `https://index.docker.io/v1/`.
+                let host = key
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default();
+                let host = match host {
+                    "index.docker.io" | "docker.io" => DOCKER_HUB,
+                    other => other,
+                };
+                Some((host.to_owned(), auth))
+            })
+            .collect();
+        Credentials { by_registry }
+    }
+
+    fn basic(&self, registry: &str) -> Option<String> {
+        self.by_registry
+            .get(registry)
+            .map(|auth| format!("Basic {auth}"))
+    }
+}
+
+/// Asks registries for digests; one per run, its connections reused.
+pub struct Resolver {
+    http: reqwest::blocking::Client,
+    credentials: Credentials,
+}
+
+/// `key="value"` pairs of a `WWW-Authenticate` challenge after its scheme.
+fn challenge_params(text: &str) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        params.insert(key, value.to_owned());
+        rest = next;
+    }
+    params
+}
+
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl Resolver {
+    pub fn new(credentials: Credentials) -> Result<Resolver, RegistryError> {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RegistryError::Unreachable {
+                registry: String::new(),
+                detail: e.to_string(),
+            })?;
+        Ok(Resolver { http, credentials })
+    }
+
+    /// The digest (`sha256:...`) of the manifest the reference's tag names now.
+    pub fn digest(&self, reference: &Reference) -> Result<String, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            reference.base(),
+            reference.repository,
+            reference.tag
+        );
+        let image = reference.to_string();
+        let mut authorization = self.credentials.basic(&reference.registry);
+        let mut response = self.request(reqwest::Method::HEAD, &url, &authorization, reference)?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            authorization = Some(self.authorize(reference, &challenge)?);
+            response = self.request(reqwest::Method::HEAD, &url, &authorization, reference)?;
+        }
+        let status = response.status();
+        match status.as_u16() {
+            200 => {}
+            404 => return Err(RegistryError::NotFound { image }),
+            401 | 403 => {
+                return Err(RegistryError::Denied {
+                    image,
+                    registry: reference.registry.clone(),
+                    status: status.as_u16(),
+                });
+            }
+            other => {
+                return Err(RegistryError::Protocol {
+                    image,
+                    detail: format!("HTTP {other}"),
+                });
+            }
+        }
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| is_digest(d))
+            .map(str::to_owned);
+        if let Some(digest) = header {
+            return Ok(digest);
+        }
+        // No digest header: the digest is the hash of the manifest as served.
+        let body = self
+            .request(reqwest::Method::GET, &url, &authorization, reference)?
+            .bytes()
+            .map_err(|e| RegistryError::Protocol {
+                image: image.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&body))
+        ))
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        authorization: &Option<String>,
+        reference: &Reference,
+    ) -> Result<reqwest::blocking::Response, RegistryError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::ACCEPT, MANIFEST_TYPES);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        request.send().map_err(|e| RegistryError::Unreachable {
+            registry: reference.registry.clone(),
+            detail: root_cause(&e),
+        })
+    }
+
+    /// The `Authorization` value a challenge asks for: Basic from stored credentials, or a
+    /// bearer token fetched from the realm it names (anonymously when nothing is stored).
+    fn authorize(&self, reference: &Reference, challenge: &str) -> Result<String, RegistryError> {
+        let image = reference.to_string();
+        let denied = || RegistryError::Denied {
+            image: image.clone(),
+            registry: reference.registry.clone(),
+            status: 401,
+        };
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return self
+                .credentials
+                .basic(&reference.registry)
+                .ok_or_else(denied);
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(denied());
+        }
+        let params = challenge_params(params);
+        let realm = params.get("realm").ok_or_else(denied)?;
+        let scope = params
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| format!("repository:{}:pull", reference.repository));
+        let mut query = vec![("scope", scope)];
+        if let Some(service) = params.get("service") {
+            query.push(("service", service.clone()));
+        }
+        let mut request = self.http.get(realm).query(&query);
+        if let Some(basic) = self.credentials.basic(&reference.registry) {
+            request = request.header(reqwest::header::AUTHORIZATION, basic);
+        }
+        let response = request.send().map_err(|e| RegistryError::Unreachable {
+            registry: reference.registry.clone(),
+            detail: root_cause(&e),
+        })?;
+        if !response.status().is_success() {
+            return Err(denied());
+        }
+        let body: serde_json::Value = response.json().map_err(|e| RegistryError::Protocol {
+            image: image.clone(),
+            detail: format!("token: {e}"),
+        })?;
+        let token = body["token"]
+            .as_str()
+            .or_else(|| body["access_token"].as_str())
+            .ok_or_else(denied)?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+/// The innermost cause (`Connection refused`, a DNS failure): the outer layers only repeat the
+/// URL and the library's names for the same thing.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut innermost = e;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
+
+/// Basic credentials for `user` and `password`, as `docker login` stores them.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(image: &str) -> Option<(String, String, String)> {
+        Reference::parse(image).map(|r| (r.registry, r.repository, r.tag))
+    }
+
+    #[test]
+    fn references_name_registry_repository_and_tag() {
+        let own = |r: &str, p: &str, t: &str| Some((r.to_owned(), p.to_owned(), t.to_owned()));
+        assert_eq!(
+            parsed("127.0.0.1:5000/mesh/demo:v1"),
+            own("127.0.0.1:5000", "mesh/demo", "v1")
+        );
+        assert_eq!(
+            parsed("registry.example.com/a/b"),
+            own("registry.example.com", "a/b", "latest")
+        );
+        assert_eq!(parsed("redis:7"), own(DOCKER_HUB, "library/redis", "7"));
+        assert_eq!(
+            parsed("docker.io/sconecuratedimages/apps:x"),
+            own(DOCKER_HUB, "sconecuratedimages/apps", "x")
+        );
+        assert_eq!(parsed("localhost/app:1"), own("localhost", "app", "1"));
+        assert_eq!(parsed("[::1]:5000/app:1"), own("[::1]:5000", "app", "1"));
+        assert_eq!(parsed("repo@sha256:abc"), None);
+        assert_eq!(parsed("Upper/case:1"), None);
+        assert_eq!(parsed("a/b:bad tag"), None);
+    }
+
+    #[test]
+    fn loopback_registries_are_plain_http_others_https() {
+        let base = |image: &str| Reference::parse(image).map(|r| r.base());
+        assert_eq!(
+            base("127.0.0.1:5000/a:1").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            base("localhost:5000/a:1").as_deref(),
+            Some("http://localhost:5000")
+        );
+        assert_eq!(base("[::1]:5000/a:1").as_deref(), Some("http://[::1]:5000"));
+        assert_eq!(
+            base("registry.example.com/a:1").as_deref(),
+            Some("https://registry.example.com")
+        );
+        assert_eq!(
+            base("localhost.evil.example/a:1").as_deref(),
+            Some("https://localhost.evil.example")
+        );
+    }
+
+    #[test]
+    fn challenges_and_docker_config_are_read() {
+        let p = challenge_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/redis:pull,push""#,
+        );
+        assert_eq!(p["realm"], "https://auth.docker.io/token");
+        assert_eq!(p["service"], "registry.docker.io");
+        assert_eq!(p["scope"], "repository:library/redis:pull,push");
+        let c = Credentials::from_json(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"127.0.0.1:5056":{"auth":"bTpw"}}}"#,
+        );
+        assert_eq!(c.basic(DOCKER_HUB).as_deref(), Some("Basic dTpw"));
+        assert_eq!(c.basic("127.0.0.1:5056").as_deref(), Some("Basic bTpw"));
+        assert_eq!(c.basic("other").as_deref(), None);
+        assert_eq!(basic_auth("u", "p"), "dTpw");
+    }
+}

@@ -1,0 +1,174 @@
+//! Image digests from a real OCI registry (Debian's `docker-registry` on 127.0.0.1), with an
+//! image built by umoci and pushed by skopeo: the chart pins what the registry serves.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use crate::tools::{run, tool};
+use crate::{Test, workspace};
+
+/// A registry process on a free loopback port, stopped when dropped.
+struct Registry {
+    child: Child,
+    address: String,
+    _state: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(binary: &Path) -> Registry {
+        let state = tempfile::tempdir().expect("state");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = state.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+                state.path().join("data").display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start registry");
+        let registry = Registry {
+            child,
+            address,
+            _state: state,
+        };
+        let url = format!("http://{}/v2/", registry.address);
+        let ready = (0..100).any(|_| {
+            let up = reqwest::blocking::get(&url).is_ok_and(|r| r.status().is_success());
+            if !up {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            up
+        });
+        assert!(ready, "registry did not come up at {url}");
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(program: &PathBuf, args: &[&str], dir: &Path) -> String {
+    let (ok, text) = run(program, args, dir);
+    assert!(ok, "{} {}:\n{text}", program.display(), args.join(" "));
+    text
+}
+
+/// The hello-world example with its image at `image`.
+fn example_with_image(image: &str) -> Test {
+    let src = workspace().join("examples/hello-world");
+    let mut t = Test::new();
+    for entry in std::fs::read_dir(&src).expect("example") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path)
+            .expect("read")
+            .replace("registry.example.com/meshfile/python_hello_user:1", image);
+        t = t.file(
+            path.file_name().and_then(|n| n.to_str()).expect("name"),
+            text,
+        );
+    }
+    t
+}
+
+#[test]
+fn charts_pin_the_digest_the_registry_serves() {
+    let (Some(registry), Some(skopeo), Some(umoci), Some(helm)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+        tool("bin/helm4"),
+    ) else {
+        return;
+    };
+    let server = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    let layout = work.path().join("layout");
+    let layout_arg = layout.display().to_string();
+    ok(&umoci, &["init", "--layout", &layout_arg], work.path());
+    ok(
+        &umoci,
+        &["new", "--image", &format!("{layout_arg}:v1")],
+        work.path(),
+    );
+    let image = format!("{}/mesh/demo:v1", server.address);
+    ok(
+        &skopeo,
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{layout_arg}:v1"),
+            &format!("docker://{image}"),
+        ],
+        work.path(),
+    );
+    let digest = ok(
+        &skopeo,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{image}"),
+        ],
+        work.path(),
+    )
+    .trim()
+    .to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let mut t = example_with_image(&image);
+    let out = t.rerun(&["template", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(values.contains(&digest), "{values}");
+    let chart = t.dir().join("target/helm").display().to_string();
+    let rendered = ok(&helm, &["template", "release", &chart], t.dir());
+    let pinned = format!("image: \"{}/mesh/demo@{digest}\"", server.address);
+    assert!(rendered.contains(&pinned), "{rendered}");
+
+    // -n: no lookup, the tag.
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(!values.contains(&digest), "{values}");
+
+    // A tag the registry does not have: a warning naming it, and the tag.
+    let missing = format!("{}/mesh/demo:v2", server.address);
+    let mut t = example_with_image(&missing);
+    let out = t.rerun(&["template", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{missing}: the registry has no such image or tag")),
+        "{}",
+        out.stderr
+    );
+
+    // The registry gone: one warning for the registry, and tags.
+    drop(server);
+    let out = t.rerun(&["template", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: cannot reach registry 127.0.0.1:"),
+        "{}",
+        out.stderr
+    );
+}
