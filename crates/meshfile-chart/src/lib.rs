@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod helmignore;
+
 use meshfile_plan::{ChartModel, ChartService};
 use serde_json::{Map, Value, json};
 
@@ -165,11 +167,11 @@ pub fn deep_merge(base: &mut Map<String, Value>, extra: &Map<String, Value>) {
 }
 
 /// Reads a user's chart directory (`helm_chart`): its text files by relative path.
-pub type ChartReader<'a> = &'a dyn Fn(&str) -> Result<BTreeMap<String, String>, String>;
+pub type ChartReader<'a> = &'a dyn Fn(&str) -> Result<BTreeMap<String, Vec<u8>>, String>;
 
 /// The `name` and `version` a chart's Chart.yaml declares.
-fn chart_identity(chart_yaml: &str) -> Option<(String, String)> {
-    let node = meshfile_yaml::parse(chart_yaml, &meshfile_manifest::limits()).ok()?;
+fn chart_identity(chart_yaml: &[u8]) -> Option<(String, String)> {
+    let node = meshfile_yaml::parse_bytes(chart_yaml, &meshfile_manifest::limits()).ok()?;
     let meshfile_yaml::Value::Mapping(entries) = &node.value else {
         return None;
     };
@@ -199,7 +201,7 @@ pub struct Dependency {
 pub struct SubChart {
     pub dependency: Dependency,
     /// Its files, by path relative to the sub-chart's root.
-    pub files: BTreeMap<String, String>,
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl SubChart {
@@ -228,7 +230,7 @@ impl SubChart {
             let _ = tar.append_data(
                 &mut header,
                 format!("{}/{path}", self.dependency.name),
-                contents.as_bytes(),
+                contents.as_slice(),
             );
         }
         // Compressed in one piece: cheaper than streaming a few hundred bytes at a time.
@@ -285,17 +287,20 @@ pub fn subchart(
         };
         return Ok(SubChart { dependency, files });
     }
-    let mut files = BTreeMap::new();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let description = format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name);
     files.insert(
         "Chart.yaml".to_owned(),
-        chart_yaml(
-            &s.chart,
-            &format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name),
-            &[],
-        ),
+        chart_yaml(&s.chart, &description, &[]).into_bytes(),
     );
-    files.insert("values.yaml".to_owned(), yaml(&values(&model.name, s)));
-    files.insert("values.schema.json".to_owned(), VALUES_SCHEMA.clone());
+    files.insert(
+        "values.yaml".to_owned(),
+        yaml(&values(&model.name, s)).into_bytes(),
+    );
+    files.insert(
+        "values.schema.json".to_owned(),
+        VALUES_SCHEMA.as_bytes().to_vec(),
+    );
     for (name, template) in [
         ("_helpers.tpl", HELPERS),
         ("deployment.yaml", DEPLOYMENT),
@@ -303,7 +308,7 @@ pub fn subchart(
     ] {
         files.insert(
             format!("templates/{name}"),
-            template.replace("@CHART@", &s.chart),
+            template.replace("@CHART@", &s.chart).into_bytes(),
         );
     }
     let dependency = Dependency {

@@ -456,7 +456,7 @@ fn write_target(
     mesh_dir: &Path,
 ) -> Result<(), CliError> {
     let model = &compiled.chart;
-    let read_chart = |rel: &str| read_text_tree(&mesh_dir.join(rel));
+    let read_chart = |rel: &str| read_chart_dir(&mesh_dir.join(rel));
     // The umbrella's values (one long file) are made while the sub-charts are packaged.
     let (packed, values) = std::thread::scope(|scope| {
         let values = scope.spawn(|| meshfile_chart::umbrella_values(model));
@@ -491,31 +491,38 @@ fn write_target(
     ])
 }
 
-/// Every file under `root` as text, by relative path (a user's chart for `helm_chart`).
-fn read_text_tree(root: &Path) -> Result<BTreeMap<String, String>, String> {
+/// A user's chart directory (`helm_chart`): every file `helm package` would take, by relative
+/// path (`/`-separated), leaving out what its `.helmignore` says, as Helm does.
+fn read_chart_dir(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let ignore = match std::fs::read_to_string(root.join(".helmignore")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}/.helmignore: {e}", root.display())),
+    };
+    let rules = meshfile_chart::helmignore::Rules::parse(&ignore)?;
     let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
+    let mut todo = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = todo.pop() {
         let entries =
             std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
-                todo.push(path);
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| format!("{}: a chart's file names are UTF-8", path.display()))?;
+            let rel = format!("{prefix}{name}");
+            let is_dir = path.is_dir();
+            if rules.ignores(&rel, is_dir) {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "{}: {e} (a chart directory holds text files)",
-                    path.display()
-                )
-            })?;
-            let rel = path
-                .strip_prefix(root)
-                .map_err(|e| e.to_string())?
-                .to_string_lossy()
-                .into_owned();
-            out.insert(rel, text);
+            if is_dir {
+                todo.push((path, format!("{rel}/")));
+                continue;
+            }
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            out.insert(rel, bytes);
         }
     }
     Ok(out)

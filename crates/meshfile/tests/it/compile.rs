@@ -86,9 +86,12 @@ fn unpack(archive: &str, bytes: &[u8]) -> BTreeMap<String, String> {
         assert_eq!(header.uid().expect("uid"), 0, "{archive}");
         assert_eq!(header.mode().expect("mode"), 0o644, "{archive}");
         let path = entry.path().expect("path").display().to_string();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut entry, &mut text).expect("text");
-        out.insert(format!("{archive}:{path}"), text);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("entry");
+        out.insert(
+            format!("{archive}:{path}"),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        );
     }
     out
 }
@@ -465,6 +468,21 @@ fn helm_chart_replaces_the_generated_sub_chart() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
     )
     .expect("template");
+    // What `helm package` would leave out stays out; binary files go in as they are.
+    std::fs::write(
+        t.dir().join("charts/custom/.helmignore"),
+        "# as helm create writes\n.git/\n*.bak\n",
+    )
+    .expect("ignore");
+    std::fs::write(t.dir().join("charts/custom/notes.bak"), "old").expect("bak");
+    std::fs::create_dir_all(t.dir().join("charts/custom/.git")).expect("git");
+    std::fs::write(t.dir().join("charts/custom/.git/config"), [0xff, 0xfe]).expect("git config");
+    std::fs::create_dir_all(t.dir().join("charts/custom/files")).expect("files");
+    std::fs::write(
+        t.dir().join("charts/custom/files/icon.bin"),
+        [0u8, 0xff, 0x10],
+    )
+    .expect("binary");
     let mut t = t;
     let out = t.rerun(&["template", "-f", "service.yaml", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
@@ -474,6 +492,15 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     assert!(sub.contains("name: custom-python"), "{sub}");
     assert!(
         chart.contains_key("charts/custom-python-1.2.3.tgz:custom-python/templates/configmap.yaml")
+    );
+    assert!(chart.contains_key("charts/custom-python-1.2.3.tgz:custom-python/files/icon.bin"));
+    assert!(chart.contains_key("charts/custom-python-1.2.3.tgz:custom-python/.helmignore"));
+    assert!(
+        !chart
+            .keys()
+            .any(|k| k.ends_with(".bak") || k.contains("/.git")),
+        "{:?}",
+        chart.keys()
     );
     let umbrella = std::fs::read_to_string(helm.join("Chart.yaml")).expect("umbrella");
     assert!(
