@@ -86,28 +86,7 @@ pub fn run(
     let inputs = read_inputs(&args.inputs.files)?;
     let env = env_lookup(&args.set)?;
     let mut report = Report::default();
-    let mut loaded = Vec::new();
-    let results = meshfile_plan::parallel::map(&inputs, |input| {
-        let bytes = input.bytes.as_ref().ok()?;
-        Some(meshfile_manifest::load_with_env(bytes, Some(&env)))
-    });
-    for (input, result) in inputs.iter().zip(results) {
-        let (bytes, result) = match (&input.bytes, result) {
-            (Ok(bytes), Some(result)) => (bytes, result),
-            (Err(d), _) => {
-                report.add(&input.name, [d.clone()]);
-                continue;
-            }
-            (Ok(_), None) => continue,
-        };
-        report
-            .sources
-            .insert(input.name.clone(), String::from_utf8_lossy(bytes));
-        report.add(&input.name, result.diagnostics);
-        if let Some(manifest) = result.manifest {
-            loaded.push(Loaded { input, manifest });
-        }
-    }
+    let loaded = load_manifests(&inputs, &env, &mut report);
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -125,57 +104,7 @@ pub fn run(
         return Err(CliError::AmbiguousMrenclave(services.len()));
     }
 
-    let descriptors_file = args.target.join("descriptors.yaml");
-    let mut measurements = Measurements::default();
-    let recorded_any = !services.is_empty();
-    let mut recorded = BTreeMap::new();
-    for (input, manifest) in services {
-        if let Some(d) = record(args, input, manifest, &mut measurements, &mut report) {
-            if !quiet {
-                let n = d.mrenclaves.len();
-                eprintln!(
-                    "recorded {} (image {}, {n} MRENCLAVE{})",
-                    input.name,
-                    d.image,
-                    if n == 1 { "" } else { "s" }
-                );
-            }
-            recorded.insert(d.image.clone(), d);
-        }
-    }
-    // Descriptors recorded earlier are parsed only when a mesh needs one that this run did
-    // not record; otherwise they are carried over as text.
-    let stored = std::fs::read_to_string(&descriptors_file).ok();
-    let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
-    let needs_stored = meshes
-        .iter()
-        .flat_map(|(_, m)| &m.services)
-        .any(|s| !recorded.contains_key(s.image.as_str()));
-    let mut descriptors = match &stored {
-        Some(text) if needs_stored || stored_entries.is_none() => {
-            read_descriptors(&descriptors_file, text.clone(), &mut report)
-        }
-        _ => BTreeMap::new(),
-    };
-    if recorded_any && !report.has_errors() {
-        let mut entries: BTreeMap<&str, Result<&Descriptor, &str>> = stored_entries
-            .iter()
-            .flatten()
-            .map(|(image, text)| (image.as_str(), Err(*text)))
-            .collect();
-        entries.extend(descriptors.iter().map(|(i, d)| (i.as_str(), Ok(d))));
-        entries.extend(recorded.iter().map(|(i, d)| (i.as_str(), Ok(d))));
-        let entries: Vec<_> = entries.into_iter().collect();
-        let text = descriptor::assemble(meshfile_plan::parallel::map(
-            &entries,
-            |(image, d)| match d {
-                Ok(d) => descriptor::entry(image, d),
-                Err(text) => (*text).to_owned(),
-            },
-        ));
-        fsutil::write_file(&descriptors_file, text.as_bytes())?;
-    }
-    descriptors.extend(recorded);
+    let descriptors = update_descriptors(args, services, &meshes, &mut report, quiet)?;
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -240,30 +169,136 @@ pub fn run(
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
         Action::Write | Action::WriteForDelivery => {
-            let mut streamed = policies.into_iter();
-            for ((input, _), c) in meshes.iter().zip(&compiled) {
-                let files = streamed.next().unwrap_or_else(|| {
-                    meshfile_plan::parallel::map(&c.sessions, policy_file)
-                        .into_iter()
-                        .collect()
-                });
-                let sessions = files.len();
-                write_target(&args.target, c, files, &mesh_dir(&input.name))?;
-                if !quiet {
-                    eprintln!(
-                        "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
-                        if sessions == 1 { "y" } else { "ies" },
-                        args.target.join("policies").display(),
-                        c.chart.name,
-                        c.chart.services.len(),
-                        if c.chart.services.len() == 1 { "" } else { "s" },
-                        args.target.join("helm").display()
-                    );
-                }
-            }
+            write_outputs(&args.target, &meshes, &compiled, policies, quiet)?;
         }
     }
     Ok((exit::OK, Some(compiled)))
+}
+
+/// Every input parsed and validated (on all cores), its text kept for error snippets.
+fn load_manifests<'i>(
+    inputs: &'i [Input],
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    report: &mut Report<'i>,
+) -> Vec<Loaded<'i>> {
+    let results = meshfile_plan::parallel::map(inputs, |input| {
+        let bytes = input.bytes.as_ref().ok()?;
+        Some(meshfile_manifest::load_with_env(bytes, Some(env)))
+    });
+    let mut loaded = Vec::new();
+    for (input, result) in inputs.iter().zip(results) {
+        let (bytes, result) = match (&input.bytes, result) {
+            (Ok(bytes), Some(result)) => (bytes, result),
+            (Err(d), _) => {
+                report.add(&input.name, [d.clone()]);
+                continue;
+            }
+            (Ok(_), None) => continue,
+        };
+        report
+            .sources
+            .insert(input.name.clone(), String::from_utf8_lossy(bytes));
+        report.add(&input.name, result.diagnostics);
+        if let Some(manifest) = result.manifest {
+            loaded.push(Loaded { input, manifest });
+        }
+    }
+    loaded
+}
+
+/// Records the given service manifests in `target/descriptors.yaml` and returns every
+/// descriptor the meshes can use. Descriptors recorded earlier are parsed only when a mesh
+/// needs one that this run did not record; otherwise they are carried over as text.
+fn update_descriptors<'i>(
+    args: &CompileArgs,
+    services: Vec<(&'i Input, ServiceManifest)>,
+    meshes: &[(&'i Input, MeshManifest)],
+    report: &mut Report<'i>,
+    quiet: bool,
+) -> Result<BTreeMap<String, Descriptor>, CliError> {
+    let descriptors_file = args.target.join("descriptors.yaml");
+    let mut measurements = Measurements::default();
+    let recorded_any = !services.is_empty();
+    let mut recorded = BTreeMap::new();
+    for (input, manifest) in services {
+        if let Some(d) = record(args, input, manifest, &mut measurements, report) {
+            if !quiet {
+                let n = d.mrenclaves.len();
+                eprintln!(
+                    "recorded {} (image {}, {n} MRENCLAVE{})",
+                    input.name,
+                    d.image,
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+            recorded.insert(d.image.clone(), d);
+        }
+    }
+    let stored = std::fs::read_to_string(&descriptors_file).ok();
+    let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
+    let needs_stored = meshes
+        .iter()
+        .flat_map(|(_, m)| &m.services)
+        .any(|s| !recorded.contains_key(s.image.as_str()));
+    let mut descriptors = match &stored {
+        Some(text) if needs_stored || stored_entries.is_none() => {
+            read_descriptors(&descriptors_file, text.clone(), report)
+        }
+        _ => BTreeMap::new(),
+    };
+    if recorded_any && !report.has_errors() {
+        let mut entries: BTreeMap<&str, Result<&Descriptor, &str>> = stored_entries
+            .iter()
+            .flatten()
+            .map(|(image, text)| (image.as_str(), Err(*text)))
+            .collect();
+        entries.extend(descriptors.iter().map(|(i, d)| (i.as_str(), Ok(d))));
+        entries.extend(recorded.iter().map(|(i, d)| (i.as_str(), Ok(d))));
+        let entries: Vec<_> = entries.into_iter().collect();
+        let text = descriptor::assemble(meshfile_plan::parallel::map(
+            &entries,
+            |(image, d)| match d {
+                Ok(d) => descriptor::entry(image, d),
+                Err(text) => (*text).to_owned(),
+            },
+        ));
+        fsutil::write_file(&descriptors_file, text.as_bytes())?;
+    }
+    descriptors.extend(recorded);
+    Ok(descriptors)
+}
+
+/// Each mesh's `target/` output; policies already made text while compiling are used as they
+/// are, the others are made from the sessions.
+fn write_outputs(
+    target: &Path,
+    meshes: &[(&Input, MeshManifest)],
+    compiled: &[Compiled],
+    policies: Vec<BTreeMap<String, Vec<u8>>>,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let mut streamed = policies.into_iter();
+    for ((input, _), c) in meshes.iter().zip(compiled) {
+        let files = streamed.next().unwrap_or_else(|| {
+            meshfile_plan::parallel::map(&c.sessions, policy_file)
+                .into_iter()
+                .collect()
+        });
+        let sessions = files.len();
+        write_target(target, c, files, &mesh_dir(&input.name))?;
+        if !quiet {
+            eprintln!(
+                "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
+                if sessions == 1 { "y" } else { "ies" },
+                target.join("policies").display(),
+                c.chart.name,
+                c.chart.services.len(),
+                if c.chart.services.len() == 1 { "" } else { "s" },
+                target.join("helm").display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The digests of the meshes' images, from their registries: the chart pins every image it
