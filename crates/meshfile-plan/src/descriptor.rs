@@ -19,6 +19,15 @@ pub struct Descriptor {
     pub manifest: ServiceManifest,
     /// The file the manifest's positions refer to, for diagnostics.
     pub file: String,
+    /// The digest (`sha256:...`) the image's registry served for its tag when it was recorded:
+    /// a chart compiled later, offline, still pins the image.
+    pub digest: Option<String>,
+}
+
+/// `sha256:` and 64 hex digits, as registries name manifests.
+pub fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A file-system-safe name for an image's descriptor file.
@@ -44,7 +53,7 @@ pub fn is_mrenclave(text: &str) -> bool {
 impl Descriptor {
     fn to_node(&self) -> Node {
         let manifest_node = meshfile_manifest::to_node(&self.manifest);
-        Node::mapping(vec![
+        let mut fields = vec![
             (
                 "source".into(),
                 Node::scalar(self.file.clone(), Style::DoubleQuoted),
@@ -59,7 +68,17 @@ impl Descriptor {
                 ),
             ),
             ("manifest".into(), manifest_node),
-        ])
+        ];
+        if let Some(digest) = &self.digest {
+            fields.insert(
+                2,
+                (
+                    "digest".into(),
+                    Node::scalar(digest.clone(), Style::DoubleQuoted),
+                ),
+            );
+        }
+        Node::mapping(fields)
     }
 }
 
@@ -177,6 +196,21 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                 ));
             }
         };
+        let digest = match get("digest") {
+            None => None,
+            Some(node) => match node.as_scalar() {
+                Some(d) if is_digest(d) => Some(d.to_owned()),
+                _ => {
+                    return Err(fail(
+                        node.span,
+                        format!(
+                            "`{}`: `digest` is not `sha256:` and 64 hex digits",
+                            entry.key_text()
+                        ),
+                    ));
+                }
+            },
+        };
         let Some(manifest_node) = get("manifest") else {
             return Err(fail(
                 entry.value.span,
@@ -194,6 +228,7 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                         mrenclaves,
                         manifest,
                         file: file.to_owned(),
+                        digest,
                     },
                 );
             }
@@ -284,6 +319,7 @@ mod tests {
             mrenclaves: vec!["ab".repeat(32)],
             manifest,
             file: "svc.yaml".into(),
+            digest: (image == "b").then(|| format!("sha256:{}", "0f".repeat(32))),
         }
     }
 

@@ -347,11 +347,14 @@ impl<'a> Compiler<'a> {
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        // A digest in the reference itself, else what the registry serves now, else what it
+        // served when the service was recorded.
         if service.digest.is_none() {
             service.digest = self
                 .options
                 .digests
                 .get(unit.service.image.as_str())
+                .or(unit.descriptor.digest.as_ref())
                 .cloned();
         }
         let variables = self.options.report_variables.then(|| ServiceVariables {

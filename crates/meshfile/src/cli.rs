@@ -107,8 +107,9 @@ pub struct CompileArgs {
     /// `debug` lets services run as debug enclaves (adds the `debug-mode` tolerance).
     #[arg(long, value_enum, default_value_t = Mode::Production)]
     pub mode: Mode,
-    /// Do not ask registries for image digests: the chart uses tags (and nothing leaves the
-    /// machine). By default each image is pinned by the digest its registry gives for its tag.
+    /// Do not ask registries for image digests (nothing leaves the machine): images are pinned
+    /// by the digests recorded with their services, if any, else they keep their tags. By
+    /// default each image is pinned by the digest its registry serves for its tag.
     #[arg(short = 'n', long = "no-pull")]
     pub no_pull: bool,
     /// Give `$NAME` a value, before the process environment.

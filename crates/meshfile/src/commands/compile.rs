@@ -104,7 +104,16 @@ pub fn run(
         return Err(CliError::AmbiguousMrenclave(services.len()));
     }
 
-    let descriptors = update_descriptors(args, services, &meshes, &mut report, quiet)?;
+    // Only written output pins images; `plan` and `-p` never ask a registry.
+    let digests = if args.no_pull || !matches!(action, Action::Write | Action::WriteForDelivery) {
+        BTreeMap::new()
+    } else {
+        let images = (meshes.iter().flat_map(|(_, m)| &m.services))
+            .map(|s| s.image.as_str())
+            .chain(services.iter().map(|(_, s)| s.build.to.as_str()));
+        resolve_digests(images)
+    };
+    let descriptors = update_descriptors(args, services, &meshes, &digests, &mut report, quiet)?;
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -117,12 +126,7 @@ pub fn run(
         },
         release: args.release.clone(),
         report_variables: action == Action::PrintVariables,
-        // Only a written chart pins images; `plan` and `-p` never ask a registry.
-        digests: if args.no_pull || !matches!(action, Action::Write | Action::WriteForDelivery) {
-            BTreeMap::new()
-        } else {
-            resolve_digests(&meshes)
-        },
+        digests,
     };
     let mut compiled = Vec::new();
     let mut policies: Vec<BTreeMap<String, Vec<u8>>> = Vec::new();
@@ -213,6 +217,7 @@ fn update_descriptors<'i>(
     args: &CompileArgs,
     services: Vec<(&'i Input, ServiceManifest)>,
     meshes: &[(&'i Input, MeshManifest)],
+    digests: &BTreeMap<String, String>,
     report: &mut Report<'i>,
     quiet: bool,
 ) -> Result<BTreeMap<String, Descriptor>, CliError> {
@@ -221,7 +226,8 @@ fn update_descriptors<'i>(
     let recorded_any = !services.is_empty();
     let mut recorded = BTreeMap::new();
     for (input, manifest) in services {
-        if let Some(d) = record(args, input, manifest, &mut measurements, report) {
+        if let Some(mut d) = record(args, input, manifest, &mut measurements, report) {
+            d.digest = digests.get(&d.image).cloned();
             if !quiet {
                 let n = d.mrenclaves.len();
                 eprintln!(
@@ -236,6 +242,18 @@ fn update_descriptors<'i>(
     }
     let stored = std::fs::read_to_string(&descriptors_file).ok();
     let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
+    // Recorded again without asking the registry (`-n`, `plan`): the digest recorded before
+    // for the same image stays.
+    for d in recorded.values_mut().filter(|d| d.digest.is_none()) {
+        d.digest = stored_entries
+            .as_ref()
+            .and_then(|entries| entries.get(&d.image))
+            .and_then(|entry| {
+                descriptor::read_set(&descriptors_file.display().to_string(), entry).ok()
+            })
+            .and_then(|set| set.into_values().next())
+            .and_then(|old| old.digest);
+    }
     let needs_stored = meshes
         .iter()
         .flat_map(|(_, m)| &m.services)
@@ -301,14 +319,14 @@ fn write_outputs(
     Ok(())
 }
 
-/// The digests of the meshes' images, from their registries: the chart pins every image it
-/// can. A registry that cannot be reached, or an image it does not have, leaves that image on
-/// its tag with a warning; nothing fails for it (`-n` skips the lookup).
-fn resolve_digests(meshes: &[(&Input, MeshManifest)]) -> BTreeMap<String, String> {
+/// The digests of images, from their registries: charts pin every image they can, and
+/// descriptors record them for later offline compiles. A registry that cannot be reached, or
+/// an image it does not have, gives a warning and no digest; nothing fails for it (`-n` skips
+/// the lookup).
+fn resolve_digests<'a>(images: impl Iterator<Item = &'a str>) -> BTreeMap<String, String> {
     use meshfile_registry::{Credentials, Reference, RegistryError, Resolver};
     let mut by_registry: BTreeMap<String, BTreeMap<String, Reference>> = BTreeMap::new();
-    for service in meshes.iter().flat_map(|(_, m)| &m.services) {
-        let image = service.image.as_str();
+    for image in images {
         if let Some(reference) = Reference::parse(image) {
             by_registry
                 .entry(reference.registry.clone())
@@ -330,11 +348,12 @@ fn resolve_digests(meshes: &[(&Input, MeshManifest)]) -> BTreeMap<String, String
         if let Some(Err(RegistryError::Unreachable { detail, .. })) = answers.first().map(|a| &a.1)
         {
             eprintln!(
-                "warning: cannot reach registry {registry} ({detail}): {} image{} not pinned by digest; the chart uses {} tag{} (`-n` skips this lookup)",
-                images.len(),
-                if images.len() == 1 { " is" } else { "s are" },
-                if images.len() == 1 { "its" } else { "their" },
-                if images.len() == 1 { "" } else { "s" },
+                "warning: cannot reach registry {registry} ({detail}): {} keep the digest recorded with their service, if any, else their tag (`-n` skips this lookup)",
+                if images.len() == 1 {
+                    "its image".to_owned()
+                } else {
+                    format!("its {} images", images.len())
+                },
             );
             continue;
         }
@@ -350,7 +369,7 @@ fn resolve_digests(meshes: &[(&Input, MeshManifest)]) -> BTreeMap<String, String
                 Ok(digest) => {
                     digests.insert(image.clone(), digest);
                 }
-                Err(e) => eprintln!("warning: {e}; the chart uses the tag"),
+                Err(e) => eprintln!("warning: {e}; no digest from the registry for it"),
             }
         }
     }
@@ -472,6 +491,7 @@ fn record(
         mrenclaves,
         manifest,
         file: input.name.clone(),
+        digest: None,
     })
 }
 

@@ -143,16 +143,37 @@ fn charts_pin_the_digest_the_registry_serves() {
     let pinned = format!("image: \"{}/mesh/demo@{digest}\"", server.address);
     assert!(rendered.contains(&pinned), "{rendered}");
 
-    // -n: no lookup, the tag.
+    // The digest is recorded with the service: offline (-n, no registry asked) it still pins.
+    let descriptors =
+        std::fs::read_to_string(t.dir().join("target/descriptors.yaml")).expect("descriptors");
+    assert!(
+        descriptors.contains(&format!("digest: {digest}\n")),
+        "{descriptors}"
+    );
+    let values_of = |t: &Test| {
+        std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values")
+    };
+    let out = t.rerun(&["template", "-n", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(values_of(&t).contains(&digest), "{}", values_of(&t));
+    // Recording the service again with -n keeps the digest recorded before.
     let out = t.rerun(&["template", "-n", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
-    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
-    assert!(!values.contains(&digest), "{values}");
+    assert!(values_of(&t).contains(&digest), "{}", values_of(&t));
+    // Never recorded with a registry, -n: the tag.
+    let mut fresh = example_with_image(&image);
+    let out = fresh.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        !values_of(&fresh).contains(&digest),
+        "{}",
+        values_of(&fresh)
+    );
 
     // A tag the registry does not have: a warning naming it, and the tag.
     let missing = format!("{}/mesh/demo:v2", server.address);
-    let mut t = example_with_image(&missing);
-    let out = t.rerun(&["template", "-f", "."]);
+    let mut other = example_with_image(&missing);
+    let out = other.rerun(&["template", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
         out.stderr
@@ -161,9 +182,9 @@ fn charts_pin_the_digest_the_registry_serves() {
         out.stderr
     );
 
-    // The registry gone: one warning for the registry, and tags.
+    // The registry gone: one warning for it; the digest recorded before still pins.
     drop(server);
-    let out = t.rerun(&["template", "-f", "."]);
+    let out = t.rerun(&["template", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
         out.stderr
@@ -171,4 +192,5 @@ fn charts_pin_the_digest_the_registry_serves() {
         "{}",
         out.stderr
     );
+    assert!(values_of(&t).contains(&digest), "{}", values_of(&t));
 }
