@@ -357,13 +357,9 @@ fn resolve_digests<'a>(images: impl Iterator<Item = &'a str>) -> BTreeMap<String
             );
             continue;
         }
-        answers.extend(
-            rest.iter()
-                .map(|(image, _)| image)
-                .zip(meshfile_plan::parallel::map(rest, |(_, r)| {
-                    resolver.digest(r)
-                })),
-        );
+        answers.extend(rest.iter().map(|(image, _)| image).zip(
+            meshfile_plan::parallel::map_waiting(rest, |(_, r)| resolver.digest(r)),
+        ));
         for (image, answer) in answers {
             match answer {
                 Ok(digest) => {
