@@ -164,6 +164,29 @@ pub fn image_base_name(image: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
+/// Splits `registry:5000/repo/name:tag@sha256:...` into repository, tag and digest.
+pub fn split_image(image: &str) -> (String, Option<String>, Option<String>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d.to_owned())),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[slash..].rfind(':') {
+        Some(colon) => (
+            rest[..slash + colon].to_owned(),
+            Some(rest[slash + colon + 1..].to_owned()),
+            digest,
+        ),
+        None => (rest.to_owned(), None, digest),
+    }
+}
+
+/// A manifest digest as registries name them: `sha256:` and 64 hex digits.
+pub fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Reserved by the specification ("do not use").
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -358,7 +381,7 @@ fn decode_repo(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Repo> {
 
 #[cfg(test)]
 mod tests {
-    use super::image_base_name;
+    use super::{image_base_name, is_digest, split_image};
 
     #[test]
     fn base_name_drops_registry_tag_and_digest() {
@@ -368,5 +391,28 @@ mod tests {
         );
         assert_eq!(image_base_name("localhost:5000/a/b@sha256:00"), "b");
         assert_eq!(image_base_name("memcached"), "memcached");
+    }
+
+    #[test]
+    fn splits_image_references() {
+        assert_eq!(
+            split_image("localhost:5000/a/b:1.2"),
+            ("localhost:5000/a/b".into(), Some("1.2".into()), None)
+        );
+        assert_eq!(
+            split_image("localhost:5000/a/b"),
+            ("localhost:5000/a/b".into(), None, None)
+        );
+        assert_eq!(
+            split_image("r/b:1@sha256:ab"),
+            ("r/b".into(), Some("1".into()), Some("sha256:ab".into()))
+        );
+    }
+
+    #[test]
+    fn digests_are_sha256_and_64_hex_digits() {
+        assert!(is_digest(&format!("sha256:{}", "ab".repeat(32))));
+        assert!(!is_digest("sha256:ab"));
+        assert!(!is_digest(&format!("sha512:{}", "ab".repeat(32))));
     }
 }

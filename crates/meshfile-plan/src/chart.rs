@@ -50,30 +50,13 @@ pub fn dns_label(name: &str) -> String {
     }
 }
 
-/// Splits `registry:5000/repo/name:tag@sha256:...` into repository, tag and digest.
-pub fn split_image(image: &str) -> (String, Option<String>, Option<String>) {
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d.to_owned())),
-        None => (image, None),
-    };
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].rfind(':') {
-        Some(colon) => (
-            rest[..slash + colon].to_owned(),
-            Some(rest[slash + colon + 1..].to_owned()),
-            digest,
-        ),
-        None => (rest.to_owned(), None, digest),
-    }
-}
-
 pub(crate) fn service(
     mesh: &MeshManifest,
     service: &MeshService,
     name: &str,
     scope: &Scope<'_>,
 ) -> ChartService {
-    let (repository, tag, digest) = split_image(service.image.as_str());
+    let (repository, tag, digest) = meshfile_manifest::mesh::split_image(service.image.as_str());
     let namespace = mesh.policy.namespace.as_str();
     let value = |key: &str| scope.lookup(key).map(|(v, _)| v);
     ChartService {
@@ -117,22 +100,6 @@ impl ChartModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_image_references() {
-        assert_eq!(
-            split_image("localhost:5000/a/b:1.2"),
-            ("localhost:5000/a/b".into(), Some("1.2".into()), None)
-        );
-        assert_eq!(
-            split_image("localhost:5000/a/b"),
-            ("localhost:5000/a/b".into(), None, None)
-        );
-        assert_eq!(
-            split_image("r/b:1@sha256:ab"),
-            ("r/b".into(), Some("1".into()), Some("sha256:ab".into()))
-        );
-    }
 
     #[test]
     fn dns_labels() {

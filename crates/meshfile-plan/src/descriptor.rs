@@ -24,12 +24,6 @@ pub struct Descriptor {
     pub digest: Option<String>,
 }
 
-/// `sha256:` and 64 hex digits, as registries name manifests.
-pub fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// A file-system-safe name for an image's descriptor file.
 pub fn file_name(image: &str) -> String {
     let safe: String = image
@@ -199,7 +193,7 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
         let digest = match get("digest") {
             None => None,
             Some(node) => match node.as_scalar() {
-                Some(d) if is_digest(d) => Some(d.to_owned()),
+                Some(d) if meshfile_manifest::mesh::is_digest(d) => Some(d.to_owned()),
                 _ => {
                     return Err(fail(
                         node.span,

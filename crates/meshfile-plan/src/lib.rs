@@ -169,9 +169,9 @@ pub fn compile(
 
 /// [`compile`], handing the sessions to `sink` a batch at a time as soon as they are made (the
 /// namespace session first, then mesh order) and returning everything else with `sessions`
-/// empty. For writing
-/// files, where order does not matter: a large mesh need not hold every session tree at once.
-/// On errors the sink may have seen some sessions; the errors say they are not to be used.
+/// empty. For writing files, where order does not matter: a large mesh need not hold every
+/// session tree at once. On errors the sink may have seen some sessions; the errors say they
+/// are not to be used.
 pub fn compile_streaming(
     mesh: &MeshManifest,
     mesh_file: &str,

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine;
 use sha2::Digest;
 
 /// The manifest types a registry may hold for a tag; the digest is that of whichever it has.
@@ -50,26 +49,21 @@ impl Reference {
     /// `[registry/]repository[:tag]` (tag `latest` when absent). `None` for a reference that
     /// names a digest already (`@sha256:...`) or is not an image reference.
     pub fn parse(image: &str) -> Option<Reference> {
-        if image.contains('@') {
+        let (name, tag, None) = meshfile_manifest::mesh::split_image(image) else {
             return None;
-        }
-        let (registry, path) = match image.split_once('/') {
+        };
+        let tag = tag.unwrap_or_else(|| "latest".to_owned());
+        let (registry, repository) = match name.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
                 (first.to_owned(), rest.to_owned())
             }
-            _ => (DOCKER_HUB.to_owned(), image.to_owned()),
+            _ => (DOCKER_HUB.to_owned(), name),
         };
         let registry = match registry.as_str() {
             "docker.io" | "index.docker.io" => DOCKER_HUB.to_owned(),
             _ => registry,
-        };
-        let (repository, tag) = match path.rsplit_once(':') {
-            Some((repository, tag)) if !tag.contains('/') => {
-                (repository.to_owned(), tag.to_owned())
-            }
-            _ => (path, "latest".to_owned()),
         };
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
@@ -198,11 +192,6 @@ fn challenge_params(text: &str) -> BTreeMap<String, String> {
     params
 }
 
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 impl Resolver {
     pub fn new(credentials: Credentials) -> Result<Resolver, RegistryError> {
         let http = reqwest::blocking::Client::builder()
@@ -260,7 +249,7 @@ impl Resolver {
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
-            .filter(|d| is_digest(d))
+            .filter(|d| meshfile_manifest::mesh::is_digest(d))
             .map(str::to_owned);
         if let Some(digest) = header {
             return Ok(digest);
@@ -361,11 +350,6 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     innermost.to_string()
 }
 
-/// Basic credentials for `user` and `password`, as `docker login` stores them.
-pub fn basic_auth(user: &str, password: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +417,5 @@ mod tests {
         assert_eq!(c.basic(DOCKER_HUB).as_deref(), Some("Basic dTpw"));
         assert_eq!(c.basic("127.0.0.1:5056").as_deref(), Some("Basic bTpw"));
         assert_eq!(c.basic("other").as_deref(), None);
-        assert_eq!(basic_auth("u", "p"), "dTpw");
     }
 }

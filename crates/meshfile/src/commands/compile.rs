@@ -242,18 +242,6 @@ fn update_descriptors<'i>(
     }
     let stored = std::fs::read_to_string(&descriptors_file).ok();
     let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
-    // Recorded again without asking the registry (`-n`, `plan`): the digest recorded before
-    // for the same image stays.
-    for d in recorded.values_mut().filter(|d| d.digest.is_none()) {
-        d.digest = stored_entries
-            .as_ref()
-            .and_then(|entries| entries.get(&d.image))
-            .and_then(|entry| {
-                descriptor::read_set(&descriptors_file.display().to_string(), entry).ok()
-            })
-            .and_then(|set| set.into_values().next())
-            .and_then(|old| old.digest);
-    }
     let needs_stored = meshes
         .iter()
         .flat_map(|(_, m)| &m.services)
@@ -264,6 +252,21 @@ fn update_descriptors<'i>(
         }
         _ => BTreeMap::new(),
     };
+    // Recorded again without asking the registry (`-n`, `plan`): the digest recorded before
+    // for the same image stays (read from the descriptor parsed above, or from its entry alone).
+    for d in recorded.values_mut().filter(|d| d.digest.is_none()) {
+        d.digest = match descriptors.get(&d.image) {
+            Some(old) => old.digest.clone(),
+            None => stored_entries
+                .as_ref()
+                .and_then(|entries| entries.get(&d.image))
+                .and_then(|entry| {
+                    descriptor::read_set(&descriptors_file.display().to_string(), entry).ok()
+                })
+                .and_then(|set| set.into_values().next())
+                .and_then(|old| old.digest),
+        };
+    }
     if recorded_any && !report.has_errors() {
         let mut entries: BTreeMap<&str, Result<&Descriptor, &str>> = stored_entries
             .iter()
@@ -335,8 +338,15 @@ fn resolve_digests<'a>(images: impl Iterator<Item = &'a str>) -> BTreeMap<String
         }
     }
     let mut digests = BTreeMap::new();
-    let Ok(resolver) = Resolver::new(Credentials::from_docker_config()) else {
+    if by_registry.is_empty() {
         return digests;
+    }
+    let resolver = match Resolver::new(Credentials::from_docker_config()) {
+        Ok(resolver) => resolver,
+        Err(e) => {
+            eprintln!("warning: no registry lookups ({e}); images keep recorded digests or tags");
+            return digests;
+        }
     };
     for (registry, images) in by_registry {
         let images: Vec<(String, Reference)> = images.into_iter().collect();
