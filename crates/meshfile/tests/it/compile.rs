@@ -311,22 +311,29 @@ fn debug_mode_tolerates_debug_enclaves() {
 const SERVICE: &str = "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: GREETING\n      value: \"{{greeting}}\"\n  global:\n    - name: USER_NAME\nsecrets:\n  import:\n    - shared_key\nbuild:\n  name: svc\n  kind: python\n  to: registry.example.com/svc:1\n  command: python3 app.py\n";
 const MESH: &str = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: $CAS_HOST\npolicy:\n  namespace: ns\nenv: []\nservices:\n  - name: svc\n    image: registry.example.com/svc:1\n  - name: other\n    image: registry.example.com/other:1\n";
 
+/// `template` of SERVICE and MESH with a measurement and `extra` arguments.
+fn template_service_and_mesh(extra: &[&str]) -> crate::Output {
+    let mrenclave = "ab".repeat(32);
+    let mut args = vec![
+        "template",
+        "-f",
+        "service.yaml",
+        "-f",
+        "mesh.yaml",
+        "--mrenclave",
+        &mrenclave,
+    ];
+    args.extend(extra);
+    Test::new()
+        .file("service.yaml", SERVICE)
+        .file("mesh.yaml", MESH)
+        .args(&args)
+        .run()
+}
+
 #[test]
 fn compile_errors_are_located_and_say_what_to_do() {
-    let t = Test::new()
-        .file("service.yaml", SERVICE)
-        .file("mesh.yaml", MESH);
-    let out = t
-        .args(&[
-            "template",
-            "-f",
-            "service.yaml",
-            "-f",
-            "mesh.yaml",
-            "--mrenclave",
-            &"ab".repeat(32),
-        ])
-        .run();
+    let out = template_service_and_mesh(&[]);
     assert_eq!(out.status, 1);
     assert!(
         out.stderr
@@ -335,22 +342,7 @@ fn compile_errors_are_located_and_say_what_to_do() {
         out.stderr
     );
 
-    let out = Test::new()
-        .file("service.yaml", SERVICE)
-        .file("mesh.yaml", MESH);
-    let out = out
-        .args(&[
-            "template",
-            "-f",
-            "service.yaml",
-            "-f",
-            "mesh.yaml",
-            "--mrenclave",
-            &"ab".repeat(32),
-            "--set",
-            "CAS_HOST=cas.example",
-        ])
-        .run();
+    let out = template_service_and_mesh(&["--set", "CAS_HOST=cas.example"]);
     assert_eq!(out.status, 1);
     for expected in [
         "mesh.yaml:14:12: error[E102]: service `other`: no service descriptor for image `registry.example.com/other:1`",
