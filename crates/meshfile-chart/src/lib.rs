@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 pub mod helmignore;
+pub mod targz;
 
 use meshfile_plan::{ChartModel, ChartService};
 use serde_json::{Map, Value, json};
@@ -201,7 +202,30 @@ pub struct Dependency {
 pub struct SubChart {
     pub dependency: Dependency,
     /// Its files, by path relative to the sub-chart's root.
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, ChartFile>,
+}
+
+/// A file of a sub-chart: its own bytes, or a file every generated sub-chart has (its
+/// compression is made once and shared).
+#[derive(Clone, Debug)]
+pub enum ChartFile {
+    Own(Vec<u8>),
+    Common(&'static targz::Segment),
+}
+
+impl ChartFile {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ChartFile::Own(bytes) => bytes,
+            ChartFile::Common(segment) => segment.data(),
+        }
+    }
+}
+
+impl PartialEq for ChartFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
 }
 
 impl SubChart {
@@ -216,34 +240,13 @@ impl SubChart {
     /// The sub-chart as a gzip-compressed tar, files under `<name>/` as Helm packages them.
     /// Owner, mode and time are fixed: the same files give the same bytes.
     pub fn archive(&self) -> Vec<u8> {
-        let size: usize = self.files.values().map(|c| c.len() + 1024).sum();
-        let mut tar = tar::Builder::new(Vec::with_capacity(size + 1024));
-        for (path, contents) in &self.files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(0);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_entry_type(tar::EntryType::Regular);
-            // Writing into memory cannot fail; a path tar cannot hold was refused by `subchart`.
-            let _ = tar.append_data(
-                &mut header,
-                format!("{}/{path}", self.dependency.name),
-                contents.as_slice(),
-            );
-        }
-        // Compressed in one piece: cheaper than streaming a few hundred bytes at a time.
-        let tar = tar.into_inner().unwrap_or_default();
-        let mut gzip = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(Vec::with_capacity(size / 3), flate2::Compression::fast());
-        let mut archive = std::io::Write::write_all(&mut gzip, &tar)
-            .and_then(|()| gzip.finish())
-            .unwrap_or_default();
-        // A large mesh holds thousands of these until they are written.
-        archive.shrink_to_fit();
-        archive
+        targz::tar_gz(self.files.iter().map(|(path, file)| {
+            let contents = match file {
+                ChartFile::Own(bytes) => targz::Contents::Bytes(bytes),
+                ChartFile::Common(segment) => targz::Contents::Shared(segment),
+            };
+            (format!("{}/{path}", self.dependency.name), contents)
+        }))
     }
 }
 
@@ -256,10 +259,20 @@ fn is_archivable(path: &str) -> bool {
             .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
-/// The schema text, the same for every generated sub-chart: built once.
-static VALUES_SCHEMA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n"
-});
+/// The files every generated sub-chart has, the same text in each (their named templates
+/// too: Helm's template names are global, and identical definitions under one name are
+/// harmless, as with library charts), each compressed once.
+static COMMON_FILES: std::sync::LazyLock<[(&str, targz::Segment); 4]> =
+    std::sync::LazyLock::new(|| {
+        let schema = serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n";
+        [
+            ("templates/_helpers.tpl", HELPERS.as_bytes().to_vec()),
+            ("templates/deployment.yaml", DEPLOYMENT.as_bytes().to_vec()),
+            ("templates/service.yaml", SERVICE.as_bytes().to_vec()),
+            ("values.schema.json", schema.into_bytes()),
+        ]
+        .map(|(path, data)| (path, targz::Segment::new(data)))
+    });
 
 /// The chart that deploys service `s`: generated, or the user's `helm_chart` as it is.
 pub fn subchart(
@@ -285,32 +298,25 @@ pub fn subchart(
             name,
             version,
         };
+        let files = files
+            .into_iter()
+            .map(|(path, bytes)| (path, ChartFile::Own(bytes)))
+            .collect();
         return Ok(SubChart { dependency, files });
     }
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let description = format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name);
+    let mut files: BTreeMap<String, ChartFile> = COMMON_FILES
+        .iter()
+        .map(|(path, segment)| ((*path).to_owned(), ChartFile::Common(segment)))
+        .collect();
     files.insert(
         "Chart.yaml".to_owned(),
-        chart_yaml(&s.chart, &description, &[]).into_bytes(),
+        ChartFile::Own(chart_yaml(&s.chart, &description, &[]).into_bytes()),
     );
     files.insert(
         "values.yaml".to_owned(),
-        yaml(&values(&model.name, s)).into_bytes(),
+        ChartFile::Own(yaml(&values(&model.name, s)).into_bytes()),
     );
-    files.insert(
-        "values.schema.json".to_owned(),
-        VALUES_SCHEMA.as_bytes().to_vec(),
-    );
-    for (name, template) in [
-        ("_helpers.tpl", HELPERS),
-        ("deployment.yaml", DEPLOYMENT),
-        ("service.yaml", SERVICE),
-    ] {
-        files.insert(
-            format!("templates/{name}"),
-            template.replace("@CHART@", &s.chart).into_bytes(),
-        );
-    }
     let dependency = Dependency {
         service: s.mesh_service.clone(),
         name: s.chart.clone(),
