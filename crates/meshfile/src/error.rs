@@ -95,6 +95,12 @@ pub enum CliError {
         )
     )]
     AmbiguousMrenclave(usize),
+    #[error("{} meshes were given ({}), but a target directory holds the output of one", .0.len(), .0.join(", "))]
+    #[diagnostic(
+        code(meshfile::many_meshes),
+        help("apply or template each mesh on its own, with its own `-t DIR`")
+    )]
+    ManyMeshes(Vec<String>),
 }
 
 impl CliError {

@@ -3,11 +3,13 @@
 //! A generated tree is written beside its destination, made durable with one `syncfs` (a
 //! large mesh has thousands of files; one fsync each would dominate the run), then swapped
 //! in by rename. An interrupted run leaves the old tree and a staging leftover that the next
-//! run removes.
+//! run removes. Trees are written by a thread of their own as their files are made, so the
+//! file system's work overlaps with making the rest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use crate::error::CliError;
 
@@ -52,54 +54,192 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     sync_dir(dir)
 }
 
-/// One directory to replace: where it goes, what it holds instead, and the tree being built.
-struct Replacement<'a, C> {
-    dir: &'a Path,
-    files: &'a BTreeMap<String, C>,
+/// A directory's new contents, written beside it by a thread of its own as files arrive.
+/// Dropped without [`TreeWriter::finish`], it removes what it wrote.
+pub struct TreeWriter {
+    files: Option<mpsc::Sender<Message>>,
+    thread: Option<std::thread::JoinHandle<Result<Option<Staged>, CliError>>>,
+}
+
+enum Message {
+    File(String, Vec<u8>),
+    Done,
+}
+
+/// A tree written in full beside the directory it replaces.
+pub struct Staged {
+    dir: PathBuf,
     staging: PathBuf,
     old: PathBuf,
 }
 
-/// Writes every replacement's files under its staging directory: each directory created once,
-/// files spread over a few threads (trees in order, so threads mostly work in different
-/// directories). A file identical to its counterpart in the tree it replaces is hard-linked
-/// instead of written: rerunning on a mesh with few changes then allocates few new inodes.
-fn write_trees<C: AsRef<[u8]> + Sync>(trees: &[Replacement<'_, C>]) -> Result<(), CliError> {
-    let mut entries: Vec<(PathBuf, Option<PathBuf>, &C)> = Vec::new();
-    for tree in trees {
-        let dirs: BTreeSet<PathBuf> = tree
-            .files
-            .keys()
-            .filter_map(|rel| tree.staging.join(rel).parent().map(Path::to_path_buf))
-            .collect();
-        std::fs::create_dir_all(&tree.staging).map_err(io(&tree.staging))?;
-        for dir in &dirs {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
+impl TreeWriter {
+    /// Starts replacing `dir` with exactly the files that will be [`send`](Self::send).
+    pub fn start(dir: PathBuf) -> Self {
+        let (files, received) = mpsc::channel();
+        let thread = std::thread::spawn(move || stage(dir, &received));
+        TreeWriter {
+            files: Some(files),
+            thread: Some(thread),
         }
-        let previous = tree.dir.is_dir();
-        entries.extend(tree.files.iter().map(|(rel, contents)| {
-            let old = previous.then(|| tree.dir.join(rel));
-            (tree.staging.join(rel), old, contents)
-        }));
     }
-    meshfile_plan::parallel::map(&entries, |(path, old, contents)| {
-        let contents = contents.as_ref();
-        if let Some(old) = old
-            && std::fs::read(old).is_ok_and(|bytes| bytes == contents)
-            && std::fs::hard_link(old, path).is_ok()
-        {
-            return Ok(());
+
+    /// One file of the tree, by `/`-separated path relative to it.
+    pub fn send(&self, relative: String, contents: Vec<u8>) {
+        if let Some(files) = &self.files {
+            // A writer that stopped early reports why in `finish`.
+            let _ = files.send(Message::File(relative, contents));
         }
-        std::fs::write(path, contents).map_err(io(path))
-    })
-    .into_iter()
-    .collect()
+    }
+
+    /// Waits until every file is written: the staged tree to [`commit`], or `None` when the
+    /// directory already holds exactly these files.
+    pub fn finish(mut self) -> Result<Option<Staged>, CliError> {
+        if let Some(files) = self.files.take() {
+            let _ = files.send(Message::Done);
+        }
+        self.join().unwrap_or(Ok(None))
+    }
+
+    fn join(&mut self) -> Option<Result<Option<Staged>, CliError>> {
+        self.files = None;
+        let thread = self.thread.take()?;
+        Some(
+            thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    }
 }
 
-/// Whether `dir` holds exactly `files`, byte for byte (then there is nothing to write).
-/// Names are compared first; contents are read on a few threads.
-fn holds_exactly<C: AsRef<[u8]> + Sync>(dir: &Path, files: &BTreeMap<String, C>) -> bool {
-    let mut found = Vec::with_capacity(files.len());
+impl Drop for TreeWriter {
+    fn drop(&mut self) {
+        // Abandoned: the thread removes its staging tree before it ends.
+        let _ = self.join();
+    }
+}
+
+/// The writer thread: compares arriving files with the tree in place while they are the same
+/// (an unchanged tree is then left alone, not rewritten), otherwise writes them under the
+/// staging directory; a file identical to its counterpart in place is hard-linked, so a
+/// rerun with few changes allocates few new inodes.
+fn stage(dir: PathBuf, received: &mpsc::Receiver<Message>) -> Result<Option<Staged>, CliError> {
+    let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let staged = Staged {
+        staging: parent.join(format!(".{name}.new")),
+        old: parent.join(format!(".{name}.old")),
+        dir,
+    };
+    for leftover in [&staged.staging, &staged.old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(io(leftover))?;
+        }
+    }
+    let mut tree = Staging {
+        staged: &staged,
+        made_dirs: HashSet::new(),
+        previous: staged.dir.is_dir(),
+        unchanged: Vec::new(),
+        writing: false,
+    };
+    tree.writing = !tree.previous;
+    let mut names = HashSet::new();
+    let result = loop {
+        match received.recv() {
+            Ok(Message::File(relative, contents)) => {
+                if let Err(e) = tree.add(&relative, &contents) {
+                    break Err(Some(e));
+                }
+                names.insert(relative);
+            }
+            Ok(Message::Done) => break Ok(()),
+            // The sender gave up (an error elsewhere): leave no staging tree behind.
+            Err(mpsc::RecvError) => break Err(None),
+        }
+    };
+    match result {
+        Ok(()) if !tree.writing && holds_exactly(&staged.dir, &names) => Ok(None),
+        Ok(()) => {
+            tree.write_unchanged()?;
+            // An empty tree is still a directory.
+            tree.make_dir(&staged.staging)?;
+            // Durable now, while other work goes on: the `syncfs` before the swap then has
+            // less left to wait for.
+            sync_filesystem(&staged.staging)?;
+            Ok(Some(staged))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged.staging);
+            e.map_or(Ok(None), Err)
+        }
+    }
+}
+
+/// The state of the writer thread's tree.
+struct Staging<'a> {
+    staged: &'a Staged,
+    made_dirs: HashSet<PathBuf>,
+    /// Whether a tree is in place to compare with.
+    previous: bool,
+    /// Files seen so far that equal the tree in place, while nothing needed writing.
+    unchanged: Vec<String>,
+    /// Whether the staging tree is being written (something differs, or nothing is in place).
+    writing: bool,
+}
+
+impl Staging<'_> {
+    fn add(&mut self, relative: &str, contents: &[u8]) -> Result<(), CliError> {
+        let in_place = self.staged.dir.join(relative);
+        if self.previous && std::fs::read(&in_place).is_ok_and(|old| old == contents) {
+            if self.writing {
+                return self.link(relative);
+            }
+            self.unchanged.push(relative.to_owned());
+            return Ok(());
+        }
+        self.write_unchanged()?;
+        let path = self.staged.staging.join(relative);
+        self.make_parent(&path)?;
+        std::fs::write(&path, contents).map_err(io(&path))
+    }
+
+    /// From now on the staging tree is written: files found unchanged so far are linked.
+    fn write_unchanged(&mut self) -> Result<(), CliError> {
+        self.writing = true;
+        for relative in std::mem::take(&mut self.unchanged) {
+            self.link(&relative)?;
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, relative: &str) -> Result<(), CliError> {
+        let path = self.staged.staging.join(relative);
+        self.make_parent(&path)?;
+        std::fs::hard_link(self.staged.dir.join(relative), &path)
+            .or_else(|_| std::fs::copy(self.staged.dir.join(relative), &path).map(|_| ()))
+            .map_err(io(&path))
+    }
+
+    fn make_parent(&mut self, path: &Path) -> Result<(), CliError> {
+        match path.parent() {
+            Some(dir) => self.make_dir(dir),
+            None => Ok(()),
+        }
+    }
+
+    fn make_dir(&mut self, dir: &Path) -> Result<(), CliError> {
+        if !self.made_dirs.contains(dir) {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            self.made_dirs.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+/// Whether `dir` holds exactly the files `names` (their contents were compared as they came).
+fn holds_exactly(dir: &Path, names: &HashSet<String>) -> bool {
+    let mut found = 0;
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -111,67 +251,112 @@ fn holds_exactly<C: AsRef<[u8]> + Sync>(dir: &Path, files: &BTreeMap<String, C>)
                 todo.push(path);
                 continue;
             }
-            let Some(contents) = path
+            let known = path
                 .strip_prefix(dir)
                 .ok()
                 .and_then(|r| r.to_str())
-                .and_then(|rel| files.get(rel))
-            else {
+                .is_some_and(|rel| names.contains(rel));
+            if !known {
                 return false;
-            };
-            found.push((path, contents));
+            }
+            found += 1;
         }
     }
-    found.len() == files.len()
-        && meshfile_plan::parallel::map(&found, |(path, contents)| {
-            std::fs::read(path).is_ok_and(|b| b == contents.as_ref())
-        })
-        .into_iter()
-        .all(|same| same)
+    found == names.len()
 }
 
-/// Replaces each directory with exactly its files (relative path to contents), leaving alone
-/// those that already hold exactly them. All new trees are made durable with one `syncfs`
-/// before the first is swapped in.
-pub fn replace_dirs<C: AsRef<[u8]> + Sync>(
-    trees: &[(&Path, &BTreeMap<String, C>)],
-) -> Result<(), CliError> {
-    let mut changed = Vec::new();
-    for &(dir, files) in trees {
-        if holds_exactly(dir, files) {
-            continue;
-        }
-        let parent = dir.parent().unwrap_or(Path::new("."));
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let staging = parent.join(format!(".{name}.new"));
-        let old = parent.join(format!(".{name}.old"));
-        for leftover in [&staging, &old] {
-            if leftover.exists() {
-                std::fs::remove_dir_all(leftover).map_err(io(leftover))?;
-            }
-        }
-        changed.push(Replacement {
-            dir,
-            files,
-            staging,
-            old,
-        });
-    }
-    let Some(first) = changed.first() else {
+/// Makes every staged tree durable with one `syncfs`, then swaps each in for its directory.
+pub fn commit(trees: &[Staged]) -> Result<(), CliError> {
+    let Some(first) = trees.first() else {
         return Ok(());
     };
-    write_trees(&changed)?;
     sync_filesystem(&first.staging)?;
-    for tree in &changed {
+    for tree in trees {
         let parent = tree.dir.parent().unwrap_or(Path::new("."));
         if tree.dir.exists() {
-            std::fs::rename(tree.dir, &tree.old).map_err(io(tree.dir))?;
+            std::fs::rename(&tree.dir, &tree.old).map_err(io(&tree.dir))?;
         }
-        std::fs::rename(&tree.staging, tree.dir).map_err(io(tree.dir))?;
+        std::fs::rename(&tree.staging, &tree.dir).map_err(io(&tree.dir))?;
         sync_dir(parent)?;
         if tree.old.exists() {
             std::fs::remove_dir_all(&tree.old).map_err(io(&tree.old))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn write_tree(dir: &Path, files: &[(&str, &str)]) -> Result<(), CliError> {
+        let writer = TreeWriter::start(dir.to_path_buf());
+        for (relative, text) in files {
+            writer.send((*relative).to_owned(), text.as_bytes().to_vec());
+        }
+        let staged: Vec<Staged> = writer.finish()?.into_iter().collect();
+        commit(&staged)
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn inode(path: &Path) -> u64 {
+        std::fs::metadata(path).expect("stat").ino()
+    }
+
+    #[test]
+    fn a_tree_is_written_replaced_and_left_alone_when_unchanged() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("out");
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "b"), ("c", "c")]).expect("write");
+        assert_eq!(listing(&dir), ["a.yaml", "c", "sub"]);
+        assert_eq!(listing(root.path()), ["out"], "no staging left behind");
+        let a = inode(&dir.join("a.yaml"));
+
+        // The same files: nothing is written, not even the directory.
+        let before = inode(&dir);
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "b"), ("c", "c")]).expect("rerun");
+        assert_eq!(inode(&dir), before);
+
+        // One file changed, one gone: unchanged files keep their inode (linked, not copied).
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "B")]).expect("change");
+        assert_eq!(listing(&dir), ["a.yaml", "sub"]);
+        assert_eq!(inode(&dir.join("a.yaml")), a);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("sub/b.yaml")).expect("b"),
+            "B"
+        );
+        assert_eq!(listing(root.path()), ["out"]);
+
+        // A subset of the files in place is a change too.
+        write_tree(&dir, &[("a.yaml", "a")]).expect("subset");
+        assert_eq!(listing(&dir), ["a.yaml"]);
+        write_tree(&dir, &[]).expect("empty");
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_tree_leaves_nothing_and_leftovers_are_cleared() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("out");
+        write_tree(&dir, &[("a", "1")]).expect("write");
+        // As an interrupted run leaves them.
+        std::fs::create_dir_all(root.path().join(".out.new/x")).expect("leftover");
+        std::fs::create_dir_all(root.path().join(".out.old")).expect("leftover");
+
+        let writer = TreeWriter::start(dir.clone());
+        writer.send("a".into(), b"2".to_vec());
+        writer.send("b".into(), b"3".to_vec());
+        drop(writer);
+        assert_eq!(listing(root.path()), ["out"]);
+        assert_eq!(std::fs::read_to_string(dir.join("a")).expect("a"), "1");
+    }
 }

@@ -100,6 +100,12 @@ pub fn run(
             Manifest::Mesh(m) => meshes.push((l.input, m)),
         }
     }
+    let writes = matches!(action, Action::Write | Action::WriteForDelivery);
+    if writes && meshes.len() > 1 {
+        return Err(CliError::ManyMeshes(
+            meshes.iter().map(|(input, _)| input.name.clone()).collect(),
+        ));
+    }
     if !args.mrenclaves.is_empty() && services.len() != 1 {
         return Err(CliError::AmbiguousMrenclave(services.len()));
     }
@@ -129,7 +135,7 @@ pub fn run(
         digests,
     };
     let mut compiled = Vec::new();
-    let mut policies: Vec<BTreeMap<String, Vec<u8>>> = Vec::new();
+    let mut policies = None;
     for (input, mesh) in &meshes {
         let dir = mesh_dir(&input.name);
         let read = |rel: &str| -> Result<String, String> {
@@ -143,17 +149,25 @@ pub fn run(
             }
         }
         let result = if action == Action::Write {
-            // Only files to write: each session becomes text as soon as it is made.
-            let mut files = BTreeMap::new();
+            // Only files to write: each session becomes text as soon as it is made, and is
+            // written while the rest compiles.
+            let writer = fsutil::TreeWriter::start(args.target.join("policies"));
+            let mut sessions = 0;
             let result = meshfile_plan::compile_streaming(
                 mesh,
                 &input.name,
                 &descriptors,
                 &read,
                 &options,
-                &mut |sessions| files.extend(meshfile_plan::parallel::map(&sessions, policy_file)),
+                &mut |batch| {
+                    sessions += batch.len();
+                    meshfile_plan::parallel::map(&batch, |session| {
+                        let (name, text) = policy_file(session);
+                        writer.send(name, text);
+                    });
+                },
             );
-            policies.push(files);
+            policies = Some((writer, sessions));
             result
         } else {
             meshfile_plan::compile(mesh, &input.name, &descriptors, &read, &options)
@@ -173,7 +187,9 @@ pub fn run(
         Action::PrintVariables => print_variables(&meshes, &compiled)?,
         Action::Compile => {}
         Action::Write | Action::WriteForDelivery => {
-            write_outputs(&args.target, &meshes, &compiled, policies, quiet)?;
+            if let (Some((input, _)), Some(c)) = (meshes.first(), compiled.first()) {
+                write_outputs(&args.target, input, c, policies, quiet)?;
+            }
         }
     }
     Ok((exit::OK, Some(compiled)))
@@ -289,35 +305,33 @@ fn update_descriptors<'i>(
     Ok(descriptors)
 }
 
-/// Each mesh's `target/` output; policies already made text while compiling are used as they
-/// are, the others are made from the sessions.
+/// The mesh's `target/` output; policies already being written while it compiled are left
+/// to their writer, otherwise they are made from the sessions.
 fn write_outputs(
     target: &Path,
-    meshes: &[(&Input, MeshManifest)],
-    compiled: &[Compiled],
-    policies: Vec<BTreeMap<String, Vec<u8>>>,
+    input: &Input,
+    c: &Compiled,
+    policies: Option<(fsutil::TreeWriter, usize)>,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let mut streamed = policies.into_iter();
-    for ((input, _), c) in meshes.iter().zip(compiled) {
-        let files = streamed.next().unwrap_or_else(|| {
-            meshfile_plan::parallel::map(&c.sessions, policy_file)
-                .into_iter()
-                .collect()
-        });
-        let sessions = files.len();
-        write_target(target, c, files, &mesh_dir(&input.name))?;
-        if !quiet {
-            eprintln!(
-                "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
-                if sessions == 1 { "y" } else { "ies" },
-                target.join("policies").display(),
-                c.chart.name,
-                c.chart.services.len(),
-                if c.chart.services.len() == 1 { "" } else { "s" },
-                target.join("helm").display()
-            );
+    let (writer, sessions) = policies.unwrap_or_else(|| {
+        let writer = fsutil::TreeWriter::start(target.join("policies"));
+        for (name, text) in meshfile_plan::parallel::map(&c.sessions, policy_file) {
+            writer.send(name, text);
         }
+        (writer, c.sessions.len())
+    });
+    write_target(target, c, writer, &mesh_dir(&input.name))?;
+    if !quiet {
+        eprintln!(
+            "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({} service{}) to {}",
+            if sessions == 1 { "y" } else { "ies" },
+            target.join("policies").display(),
+            c.chart.name,
+            c.chart.services.len(),
+            if c.chart.services.len() == 1 { "" } else { "s" },
+            target.join("helm").display()
+        );
     }
     Ok(())
 }
@@ -509,47 +523,45 @@ fn policy_file(session: &meshfile_session::Document) -> (String, Vec<u8>) {
     )
 }
 
-/// `target/policies/<session name>.yaml` and `target/helm/...`, each directory swapped in whole.
+/// `target/policies/<session name>.yaml` (being written by `policies`) and `target/helm/...`,
+/// each directory swapped in whole once both are written.
 fn write_target(
     target: &Path,
     compiled: &Compiled,
-    policies: BTreeMap<String, Vec<u8>>,
+    policies: fsutil::TreeWriter,
     mesh_dir: &Path,
 ) -> Result<(), CliError> {
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_chart_dir(&mesh_dir.join(rel));
-    // The umbrella's values (one long file) are made while the sub-charts are packaged.
-    let (packed, values) = std::thread::scope(|scope| {
+    let helm = fsutil::TreeWriter::start(target.join("helm"));
+    // Each sub-chart is written as soon as it is packaged; the umbrella's values (one long
+    // file) are made meanwhile.
+    let (dependencies, values) = std::thread::scope(|scope| {
         let values = scope.spawn(|| meshfile_chart::umbrella_values(model));
-        let packed = meshfile_plan::parallel::map(&model.services, |s| {
+        let dependencies = meshfile_plan::parallel::map(&model.services, |s| {
             let chart = meshfile_chart::subchart(model, s, &read_chart)?;
-            Ok((
-                chart.dependency.clone(),
-                chart.archive_path(),
-                chart.archive(),
-            ))
+            helm.send(chart.archive_path(), chart.archive());
+            Ok(chart.dependency)
         });
         let values = values
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (packed, values)
+        (dependencies, values)
     });
-    let packed: Vec<(meshfile_chart::Dependency, String, Vec<u8>)> = packed
+    let dependencies: Vec<meshfile_chart::Dependency> = dependencies
         .into_iter()
         .collect::<Result<_, String>>()
         .map_err(CliError::Chart)?;
-    let dependencies: Vec<_> = packed.iter().map(|(d, _, _)| d.clone()).collect();
-    let mut helm: BTreeMap<String, Vec<u8>> =
-        meshfile_chart::umbrella(model, &dependencies, values)
-            .map_err(CliError::Chart)?
-            .into_iter()
-            .map(|(rel, text)| (rel, text.into_bytes()))
-            .collect();
-    helm.extend(packed.into_iter().map(|(_, path, bytes)| (path, bytes)));
-    fsutil::replace_dirs(&[
-        (target.join("policies").as_path(), &policies),
-        (target.join("helm").as_path(), &helm),
-    ])
+    let umbrella =
+        meshfile_chart::umbrella(model, &dependencies, values).map_err(CliError::Chart)?;
+    for (relative, text) in umbrella {
+        helm.send(relative, text.into_bytes());
+    }
+    let staged: Vec<fsutil::Staged> = [policies.finish()?, helm.finish()?]
+        .into_iter()
+        .flatten()
+        .collect();
+    fsutil::commit(&staged)
 }
 
 /// A user's chart directory (`helm_chart`): every file `helm package` would take, by relative

@@ -359,6 +359,27 @@ fn compile_errors_are_located_and_say_what_to_do() {
 }
 
 #[test]
+fn two_meshes_cannot_share_one_target_directory() {
+    let mesh = MESH.replace("$CAS_HOST", "cas.example");
+    let out = Test::new()
+        .file("a.yaml", &mesh)
+        .file("b.yaml", &mesh)
+        .args(&["template", "-f", "a.yaml", "-f", "b.yaml"])
+        .run();
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 meshes were given (a.yaml, b.yaml)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("with its own `-t DIR`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn missing_measurement_says_how_to_give_one() {
     let t = Test::new().file("service.yaml", SERVICE);
     let out = t.args(&["apply", "-f", "service.yaml"]).run();
