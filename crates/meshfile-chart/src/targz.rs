@@ -146,6 +146,27 @@ const LENGTH_EXTRA: [u32; 29] = [
 ];
 const END_OF_BLOCK: u32 = 256;
 
+/// The fixed literal/length code (RFC 1951, 3.2.6) of every symbol, bits in writing order.
+const FIXED_CODES: [(u16, u8); 288] = {
+    let mut codes = [(0, 0); 288];
+    let mut symbol = 0;
+    while symbol < 288 {
+        let (code, count) = match symbol {
+            0..=143 => (0x30 + symbol, 8),
+            144..=255 => (0x190 + symbol - 144, 9),
+            256..=279 => (symbol - 256, 7),
+            _ => (0xc0 + symbol - 280, 8),
+        };
+        codes[symbol as usize] = (reversed(code, count) as u16, count as u8);
+        symbol += 1;
+    }
+    codes
+};
+
+const fn reversed(code: u32, count: u32) -> u32 {
+    code.reverse_bits() >> (32 - count)
+}
+
 impl Bits {
     fn new(bytes: Vec<u8>) -> Self {
         Bits {
@@ -167,17 +188,13 @@ impl Bits {
 
     /// A Huffman code: stored most significant bit first.
     fn put_code(&mut self, code: u32, count: u32) {
-        self.put(code.reverse_bits() >> (32 - count), count);
+        self.put(reversed(code, count), count);
     }
 
-    /// A literal/length symbol in the fixed code (RFC 1951, 3.2.6).
+    /// A literal/length symbol in the fixed code.
     fn symbol(&mut self, symbol: u32) {
-        match symbol {
-            0..=143 => self.put_code(0x30 + symbol, 8),
-            144..=255 => self.put_code(0x190 + symbol - 144, 9),
-            256..=279 => self.put_code(symbol - 256, 7),
-            _ => self.put_code(0xc0 + symbol - 280, 8),
-        }
+        let (bits, count) = FIXED_CODES[symbol as usize];
+        self.put(u32::from(bits), u32::from(count));
     }
 
     /// A back-reference of `length` (3 to 258) bytes at distance 1: the last byte repeated.

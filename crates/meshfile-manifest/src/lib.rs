@@ -22,11 +22,13 @@ use serde::Serialize;
 
 use decode::Cx;
 
+/// A loaded manifest. Boxed: a large mesh loads thousands, and they move between
+/// collections as they are sorted out; moving a pointer is cheaper than moving the model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Manifest {
-    Mesh(MeshManifest),
-    Service(ServiceManifest),
+    Mesh(Box<MeshManifest>),
+    Service(Box<ServiceManifest>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,8 +153,10 @@ pub fn parse_diagnostic(e: &meshfile_yaml::Error) -> Diagnostic {
 pub fn load_node(node: &Node) -> Loaded {
     let mut cx = Cx::default();
     let manifest = match detect_kind(&mut cx, node) {
-        Some(ManifestKind::Mesh) => mesh::decode(&mut cx, node).map(Manifest::Mesh),
-        Some(ManifestKind::Service) => service::decode(&mut cx, node).map(Manifest::Service),
+        Some(ManifestKind::Mesh) => mesh::decode(&mut cx, node).map(|m| Manifest::Mesh(m.into())),
+        Some(ManifestKind::Service) => {
+            service::decode(&mut cx, node).map(|s| Manifest::Service(s.into()))
+        }
         None => None,
     };
     let mut diagnostics = cx.diagnostics;

@@ -90,15 +90,20 @@ pub fn entry(image: &str, descriptor: &Descriptor) -> String {
 /// The descriptors file from its entries in image order: [`write_set`], for callers that
 /// build the entries of a large set on several threads.
 pub fn assemble(entries: impl IntoIterator<Item = String>) -> String {
-    let mut out = String::from(
-        "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n",
-    );
-    let header = out.len();
-    out.extend(entries);
-    if out.len() == header {
-        out.push_str("{}\n");
+    parts(entries.into_iter().collect()).concat()
+}
+
+/// The descriptors file as the pieces [`assemble`] joins: a large set's file (megabytes) can be
+/// written piece by piece instead of copied into one string first.
+pub fn parts(entries: Vec<String>) -> Vec<String> {
+    let header = "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n";
+    let mut parts = Vec::with_capacity(entries.len() + 1);
+    parts.push(header.to_owned());
+    if entries.is_empty() {
+        parts.push("{}\n".to_owned());
     }
-    out
+    parts.extend(entries);
+    parts
 }
 
 /// A descriptors file written by [`write_set`], split into its entries without parsing them:
@@ -220,7 +225,7 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                     Descriptor {
                         image,
                         mrenclaves,
-                        manifest,
+                        manifest: *manifest,
                         file: file.to_owned(),
                         digest,
                     },
@@ -311,7 +316,7 @@ mod tests {
         Descriptor {
             image: image.into(),
             mrenclaves: vec!["ab".repeat(32)],
-            manifest,
+            manifest: *manifest,
             file: "svc.yaml".into(),
             digest: (image == "b").then(|| format!("sha256:{}", "0f".repeat(32))),
         }

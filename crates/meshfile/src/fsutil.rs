@@ -38,7 +38,12 @@ fn sync_dir(dir: &Path) -> Result<(), CliError> {
 /// Writes `contents` to `path` through a temporary file in the same directory, fsynced, then
 /// renamed; a file that already holds exactly `contents` is left alone.
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
-    if std::fs::read(path).is_ok_and(|old| old == contents) {
+    write_parts(path, &[contents])
+}
+
+/// [`write_file`] of the concatenation of `parts`, without joining them in memory first.
+pub fn write_parts(path: &Path, parts: &[impl AsRef<[u8]>]) -> Result<(), CliError> {
+    if std::fs::read(path).is_ok_and(|old| holds(&old, parts)) {
         return Ok(());
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -47,11 +52,56 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
         ".{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
     ));
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(contents).map_err(io(&tmp))?;
+    let mut file =
+        std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    for part in parts {
+        file.write_all(part.as_ref()).map_err(io(&tmp))?;
+    }
+    let file = file.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     sync_dir(dir)
+}
+
+/// Whether `bytes` is the concatenation of `parts`.
+fn holds(mut bytes: &[u8], parts: &[impl AsRef<[u8]>]) -> bool {
+    for part in parts {
+        let Some(rest) = bytes.strip_prefix(part.as_ref()) else {
+            return false;
+        };
+        bytes = rest;
+    }
+    bytes.is_empty()
+}
+
+/// [`write_parts`] on a thread of its own, while other work goes on. Dropped without
+/// [`PendingWrite::finish`] (the run failed anyway), it still completes, quietly.
+pub struct PendingWrite(Option<std::thread::JoinHandle<Result<(), CliError>>>);
+
+impl PendingWrite {
+    pub fn start(path: PathBuf, parts: Vec<String>) -> Self {
+        PendingWrite(Some(std::thread::spawn(move || write_parts(&path, &parts))))
+    }
+
+    /// Waits for the write; its error, if it failed.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        self.join().unwrap_or(Ok(()))
+    }
+
+    fn join(&mut self) -> Option<Result<(), CliError>> {
+        let thread = self.0.take()?;
+        Some(
+            thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
 }
 
 /// A directory's new contents, written beside it by a thread of its own as files arrive.

@@ -93,6 +93,6 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     #[test]
     fn generated_meshes_round_trip(m in mesh()) {
-        round_trip(&Manifest::Mesh(m));
+        round_trip(&Manifest::Mesh(m.into()));
     }
 }

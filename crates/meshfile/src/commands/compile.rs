@@ -92,12 +92,12 @@ pub fn run(
         return Ok((exit::INVALID, None));
     }
 
-    let mut services: Vec<(&Input, ServiceManifest)> = Vec::new();
+    let mut services: Vec<(&Input, Box<ServiceManifest>)> = Vec::new();
     let mut meshes: Vec<(&Input, MeshManifest)> = Vec::new();
     for l in loaded {
         match l.manifest {
             Manifest::Service(s) => services.push((l.input, s)),
-            Manifest::Mesh(m) => meshes.push((l.input, m)),
+            Manifest::Mesh(m) => meshes.push((l.input, *m)),
         }
     }
     let writes = matches!(action, Action::Write | Action::WriteForDelivery);
@@ -119,7 +119,8 @@ pub fn run(
             .chain(services.iter().map(|(_, s)| s.build.to.as_str()));
         resolve_digests(images)
     };
-    let descriptors = update_descriptors(args, services, &meshes, &digests, &mut report, quiet)?;
+    let (descriptors, descriptors_written) =
+        update_descriptors(args, services, &meshes, &digests, &mut report, quiet)?;
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -192,6 +193,9 @@ pub fn run(
             }
         }
     }
+    if let Some(written) = descriptors_written {
+        written.finish()?;
+    }
     Ok((exit::OK, Some(compiled)))
 }
 
@@ -231,12 +235,12 @@ fn load_manifests<'i>(
 /// needs one that this run did not record; otherwise they are carried over as text.
 fn update_descriptors<'i>(
     args: &CompileArgs,
-    services: Vec<(&'i Input, ServiceManifest)>,
+    services: Vec<(&'i Input, Box<ServiceManifest>)>,
     meshes: &[(&'i Input, MeshManifest)],
     digests: &BTreeMap<String, String>,
     report: &mut Report<'i>,
     quiet: bool,
-) -> Result<BTreeMap<String, Descriptor>, CliError> {
+) -> Result<(BTreeMap<String, Descriptor>, Option<fsutil::PendingWrite>), CliError> {
     let descriptors_file = args.target.join("descriptors.yaml");
     let mut measurements = Measurements::default();
     let recorded_any = !services.is_empty();
@@ -283,6 +287,7 @@ fn update_descriptors<'i>(
                 .and_then(|old| old.digest),
         };
     }
+    let mut written = None;
     if recorded_any && !report.has_errors() {
         let mut entries: BTreeMap<&str, Result<&Descriptor, &str>> = stored_entries
             .iter()
@@ -292,17 +297,18 @@ fn update_descriptors<'i>(
         entries.extend(descriptors.iter().map(|(i, d)| (i.as_str(), Ok(d))));
         entries.extend(recorded.iter().map(|(i, d)| (i.as_str(), Ok(d))));
         let entries: Vec<_> = entries.into_iter().collect();
-        let text = descriptor::assemble(meshfile_plan::parallel::map(
+        let parts = descriptor::parts(meshfile_plan::parallel::map(
             &entries,
             |(image, d)| match d {
                 Ok(d) => descriptor::entry(image, d),
                 Err(text) => (*text).to_owned(),
             },
         ));
-        fsutil::write_file(&descriptors_file, text.as_bytes())?;
+        // Written while the meshes compile.
+        written = Some(fsutil::PendingWrite::start(descriptors_file, parts));
     }
     descriptors.extend(recorded);
-    Ok(descriptors)
+    Ok((descriptors, written))
 }
 
 /// The mesh's `target/` output; policies already being written while it compiled are left
@@ -456,7 +462,7 @@ impl Measurements {
 fn record(
     args: &CompileArgs,
     input: &Input,
-    manifest: ServiceManifest,
+    manifest: Box<ServiceManifest>,
     measurements: &mut Measurements,
     report: &mut Report,
 ) -> Option<Descriptor> {
@@ -509,7 +515,7 @@ fn record(
     Some(Descriptor {
         image,
         mrenclaves,
-        manifest,
+        manifest: *manifest,
         file: input.name.clone(),
         digest: None,
     })
