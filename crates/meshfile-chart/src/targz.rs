@@ -60,15 +60,18 @@ pub fn tar_gz<'a>(files: impl IntoIterator<Item = (String, Contents<'a>)>) -> Ve
     let mut deflated: Vec<(usize, usize, Cow<'_, [u8]>)> = Vec::new();
     for (path, contents) in files {
         let data = contents.data();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        // Writing into memory cannot fail; callers pass paths a tar can hold.
-        let _ = tar.append_data(&mut header, path, data);
+        match short_header(&path, data.len()) {
+            Some(header) => {
+                let out = tar.get_mut();
+                out.extend_from_slice(&header);
+                out.extend_from_slice(data);
+                out.resize(out.len() + padded(data.len()) - data.len(), 0);
+            }
+            None => {
+                // Writing into memory cannot fail; callers pass paths a tar can hold.
+                let _ = tar.append_data(&mut regular_file(data.len()), path, data);
+            }
+        }
         let end = tar.get_ref().len();
         let start = end - padded(data.len());
         match contents {
@@ -104,6 +107,54 @@ pub fn tar_gz<'a>(files: impl IntoIterator<Item = (String, Contents<'a>)>) -> Ve
     archive
 }
 
+/// The header of a regular file as the tar crate writes it (GNU format, mode 0644, owner 0,
+/// time 0), without its help (it formats each number through a string).
+fn regular_file(size: usize) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+/// [`regular_file`]'s header with `path` in it, built directly: `None` for a path the name
+/// field cannot hold (the tar crate then adds a GNU long-name entry) or a size it cannot.
+fn short_header(path: &str, size: usize) -> Option<[u8; BLOCK]> {
+    const NAME: usize = 100;
+    const SIZE: std::ops::Range<usize> = 124..136;
+    const CHECKSUM: std::ops::Range<usize> = 148..156;
+    static TEMPLATE: std::sync::LazyLock<[u8; BLOCK]> = std::sync::LazyLock::new(|| {
+        let mut bytes = [0; BLOCK];
+        bytes.copy_from_slice(regular_file(0).as_bytes());
+        bytes
+    });
+    if path.len() > NAME || path.is_empty() || size >= 1 << 33 {
+        return None;
+    }
+    let mut header = *TEMPLATE;
+    header[..path.len()].copy_from_slice(path.as_bytes());
+    octal(&mut header[SIZE], size as u64);
+    header[CHECKSUM].fill(b' ');
+    let checksum: u64 = header.iter().map(|&b| u64::from(b)).sum();
+    octal(&mut header[CHECKSUM], checksum);
+    Some(header)
+}
+
+/// `value` in octal, zero-padded, ending with a NUL, as tar's numeric fields are written.
+fn octal(field: &mut [u8], mut value: u64) {
+    let Some((last, digits)) = field.split_last_mut() else {
+        return;
+    };
+    *last = 0;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value & 7) as u8;
+        value >>= 3;
+    }
+}
+
 fn padded(len: usize) -> usize {
     len.div_ceil(BLOCK) * BLOCK
 }
@@ -127,6 +178,20 @@ fn deflate_padded(data: &[u8], level: flate2::Compression) -> Vec<u8> {
         let _ = compress.compress_vec(&[], &mut out, flate2::FlushCompress::Sync);
     }
     out
+}
+
+/// How many bytes `data` starts with that equal `byte`, eight at a time where it can (tar
+/// pads with long runs of zeros).
+fn run_length(data: &[u8], byte: u8) -> usize {
+    let eight = u64::from_ne_bytes([byte; 8]);
+    let whole = data
+        .chunks_exact(8)
+        .take_while(|&chunk| {
+            <[u8; 8]>::try_from(chunk).is_ok_and(|c| u64::from_ne_bytes(c) == eight)
+        })
+        .count()
+        * 8;
+    whole + data[whole..].iter().take_while(|&&b| b == byte).count()
 }
 
 /// A deflate bit stream being written, least significant bit first.
@@ -216,7 +281,7 @@ impl Bits {
         let mut i = 0;
         while i < data.len() {
             let byte = data[i];
-            let run = data[i..].iter().take_while(|&&b| b == byte).count();
+            let run = run_length(&data[i..], byte);
             self.symbol(u32::from(byte));
             let mut rest = run - 1;
             while rest >= 3 {
@@ -311,6 +376,26 @@ mod tests {
             let archive = tar_gz([("f".to_owned(), Contents::Bytes(&data))]);
             assert_eq!(unpack(&archive), vec![("f".to_owned(), data)], "run {run}");
         }
+    }
+
+    #[test]
+    fn headers_are_the_tar_crates() {
+        for (path, size) in [
+            ("a", 0),
+            ("chart/templates/deployment.yaml", 1648),
+            (&*"x".repeat(100), 512),
+            ("ü/é", 1 << 30),
+        ] {
+            let mut theirs = regular_file(size);
+            theirs.set_path(path).expect("path");
+            theirs.set_cksum();
+            assert_eq!(
+                short_header(path, size).expect("fits")[..],
+                theirs.as_bytes()[..],
+                "{path}"
+            );
+        }
+        assert_eq!(short_header(&"x".repeat(101), 1), None);
     }
 
     #[test]

@@ -23,9 +23,11 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CliError> {
         if path.as_os_str() == "-" {
             inputs.push(Input {
                 name: "<stdin>".into(),
-                bytes: read_limited(std::io::stdin().lock()).map_err(|source| CliError::Read {
-                    path: path.clone(),
-                    source,
+                bytes: read_limited(std::io::stdin().lock(), 0).map_err(|source| {
+                    CliError::Read {
+                        path: path.clone(),
+                        source,
+                    }
                 })?,
             });
             continue;
@@ -104,7 +106,10 @@ fn read_file(path: &Path) -> Result<Input, CliError> {
         path: path.to_owned(),
         source,
     })?;
-    let bytes = read_limited(file).map_err(|source| CliError::Read {
+    // Its size, when known, sizes the buffer: the file is then read with one call, not a
+    // series of growing ones.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let bytes = read_limited(file, size).map_err(|source| CliError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -112,9 +117,9 @@ fn read_file(path: &Path) -> Result<Input, CliError> {
 }
 
 /// Reads at most the manifest size limit, so a huge input costs neither time nor memory.
-fn read_limited(reader: impl Read) -> std::io::Result<Result<Vec<u8>, Diagnostic>> {
+fn read_limited(reader: impl Read, size_hint: u64) -> std::io::Result<Result<Vec<u8>, Diagnostic>> {
     let limit = meshfile_manifest::limits().max_bytes;
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(size_hint.min(limit + 1) as usize);
     reader.take(limit + 1).read_to_end(&mut bytes)?;
     // Thousands of manifests stay in memory for error snippets; no growth slack for each.
     bytes.shrink_to_fit();
