@@ -129,9 +129,6 @@ struct Compiler<'a> {
     errors: Vec<Located>,
 }
 
-/// Units compiled between two hand-overs to the sink.
-const BATCH: usize = 512;
-
 /// What one unit compiles to.
 struct UnitOutput {
     session: Option<Document>,
@@ -156,10 +153,8 @@ pub fn compile(
     read: Reader<'_>,
     options: &Options,
 ) -> Result<Compiled, Vec<Located>> {
-    let mut sessions = Vec::new();
-    let mut compiled = compile_streaming(mesh, mesh_file, descriptors, read, options, &mut |d| {
-        sessions.extend(d)
-    })?;
+    let (mut compiled, mut sessions) =
+        compile_streaming(mesh, mesh_file, descriptors, read, options, &|d| d)?;
     // The namespace session comes first; then exporters before importers.
     let services_sessions = order_exporters_first(sessions.split_off(1.min(sessions.len())));
     sessions.extend(services_sessions);
@@ -167,19 +162,19 @@ pub fn compile(
     Ok(compiled)
 }
 
-/// [`compile`], handing the sessions to `sink` a batch at a time as soon as they are made (the
-/// namespace session first, then mesh order) and returning everything else with `sessions`
-/// empty. For writing files, where order does not matter: a large mesh need not hold every
-/// session tree at once. On errors the sink may have seen some sessions; the errors say they
-/// are not to be used.
-pub fn compile_streaming(
+/// [`compile`], passing each session through `each` on the thread that made it, as soon as
+/// it is made; returns everything else (with `sessions` empty) and what `each` returned, in
+/// mesh order (the namespace session first). For writing files: a large mesh's sessions
+/// become text at once, and their trees are never all held. On errors `each` may have seen
+/// some sessions; the errors say they are not to be used.
+pub fn compile_streaming<T: Send>(
     mesh: &MeshManifest,
     mesh_file: &str,
     descriptors: &BTreeMap<String, Descriptor>,
     read: Reader<'_>,
     options: &Options,
-    sink: &mut dyn FnMut(Vec<Document>),
-) -> Result<Compiled, Vec<Located>> {
+    each: &(dyn Fn(Document) -> T + Sync),
+) -> Result<(Compiled, Vec<T>), Vec<Located>> {
     let mut c = Compiler {
         mesh,
         mesh_file,
@@ -191,21 +186,24 @@ pub fn compile_streaming(
     let units = c.units();
     let namespace = mesh.policy.namespace.as_str().to_owned();
     let owners = c.secret_owners(&units);
-    sink(vec![namespace_session(&namespace)]);
-    let mut services = Vec::new();
+    let mut made = vec![each(namespace_session(&namespace))];
+    let mut services = Vec::with_capacity(units.len());
     let mut variables = Vec::new();
-    // Units are independent: a batch at a time on all cores, handed on in mesh order, so at
-    // most one batch of session trees exists at once.
-    for batch in units.chunks(BATCH) {
-        let outputs = parallel::map(batch, |unit| c.fork().unit(unit, &owners));
-        let mut sessions = Vec::with_capacity(outputs.len());
-        for output in outputs {
-            c.errors.extend(output.errors);
-            services.push(output.service);
-            variables.extend(output.variables);
-            sessions.extend(output.session);
-        }
-        sink(sessions);
+    // Units are independent: all cores at once, each session handed on where it is made.
+    let outputs = parallel::map(&units, |unit| {
+        let output = c.fork().unit(unit, &owners);
+        (
+            output.session.map(each),
+            output.service,
+            output.variables,
+            output.errors,
+        )
+    });
+    for (session, service, unit_variables, errors) in outputs {
+        c.errors.extend(errors);
+        services.push(service);
+        variables.extend(unit_variables);
+        made.extend(session);
     }
     if !c.errors.is_empty() {
         c.errors.sort_by(|a, b| {
@@ -226,14 +224,15 @@ pub fn compile_streaming(
     let cas_key = cas_for_role(mesh, "cas")
         .and_then(|c| c.cas_key.as_ref())
         .map(|k| k.as_str().to_owned());
-    Ok(Compiled {
+    let compiled = Compiled {
         sessions: Vec::new(),
         chart,
         variables,
         mode,
         cas_url,
         cas_key,
-    })
+    };
+    Ok((compiled, made))
 }
 
 fn injection_files_contents(files: &[InjectionFile]) -> Vec<String> {

@@ -153,23 +153,21 @@ pub fn run(
             // Only files to write: each session becomes text as soon as it is made, and is
             // written while the rest compiles.
             let writer = fsutil::TreeWriter::start(args.target.join("policies"));
-            let mut sessions = 0;
             let result = meshfile_plan::compile_streaming(
                 mesh,
                 &input.name,
                 &descriptors,
                 &read,
                 &options,
-                &mut |batch| {
-                    sessions += batch.len();
-                    meshfile_plan::parallel::map(&batch, |session| {
-                        let (name, text) = policy_file(session);
-                        writer.send(name, text);
-                    });
+                &|session| {
+                    let (name, text) = policy_file(&session);
+                    writer.send(name, text);
                 },
             );
-            policies = Some((writer, sessions));
-            result
+            result.map(|(compiled, sessions)| {
+                policies = Some((writer, sessions.len()));
+                compiled
+            })
         } else {
             meshfile_plan::compile(mesh, &input.name, &descriptors, &read, &options)
         };
