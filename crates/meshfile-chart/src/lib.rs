@@ -122,37 +122,70 @@ fn values_schema() -> Value {
     })
 }
 
-/// The umbrella's `values.yaml`, where one file shows and overrides every service's settings:
-/// each generated sub-chart's values under its name, with
-/// `helm_extra_values` deep-merged. Built entry by entry, so a mesh of thousands of services
-/// never holds all their values at once; the text is that of merging into one mapping.
-pub fn umbrella_values(model: &ChartModel) -> String {
-    let extra = &model.extra_values;
+/// Service `s`'s entry in the umbrella's values (for [`umbrella_values_from`]), from the
+/// sub-chart [`subchart`] made for it: `None` for a user's own chart, which has none.
+pub fn umbrella_entry(model: &ChartModel, s: &ChartService, chart: &SubChart) -> Option<String> {
+    if s.chart_dir.is_some() {
+        return None;
+    }
+    let values = chart.files.get("values.yaml")?;
+    Some(entry(model, s, &String::from_utf8_lossy(values.bytes())))
+}
+
+/// A generated service's entry in the umbrella's values, from its sub-chart's `values.yaml`
+/// text (which is the entry's value as it is, unless `helm_extra_values` changes it): made
+/// while the sub-charts are packaged, without building the values again.
+fn entry(model: &ChartModel, s: &ChartService, values_yaml: &str) -> String {
     let node = meshfile_manifest::helm_values::from_json;
-    let services = model
-        .services
-        .iter()
-        .filter(|s| s.chart_dir.is_none())
-        .map(|s| {
+    match model.extra_values.get(&s.chart) {
+        None => meshfile_yaml::emit_mapping_entry(&s.chart, values_yaml),
+        Some(extra) => {
             let mut values = values(&model.name, s);
-            match (&mut values, extra.get(&s.chart)) {
-                (Value::Object(base), Some(Value::Object(more))) => deep_merge(base, more),
-                (_, Some(replacement)) => values = replacement.clone(),
-                (_, None) => {}
+            match (&mut values, extra) {
+                (Value::Object(base), Value::Object(more)) => deep_merge(base, more),
+                (_, replacement) => values = replacement.clone(),
             }
-            (s.chart.clone(), node(&values))
-        });
+            meshfile_yaml::emit_entries([(s.chart.clone(), node(&values))])
+        }
+    }
+}
+
+/// The umbrella's `values.yaml` from the generated services' entries (in the model's order):
+/// the text of merging into one mapping, without holding every service's values at once.
+pub fn umbrella_values_from(
+    model: &ChartModel,
+    entries: impl IntoIterator<Item = String>,
+) -> String {
+    let mut out: String = entries.into_iter().collect();
     let generated: std::collections::BTreeSet<&str> = model
         .services
         .iter()
         .filter(|s| s.chart_dir.is_none())
         .map(|s| s.chart.as_str())
         .collect();
-    let others = extra
+    let others: Vec<(String, meshfile_yaml::Node)> = model
+        .extra_values
         .iter()
         .filter(|(key, _)| !generated.contains(key.as_str()))
-        .map(|(key, value)| (key.clone(), node(value)));
-    meshfile_yaml::emit_entries(services.chain(others))
+        .map(|(key, value)| {
+            (
+                key.clone(),
+                meshfile_manifest::helm_values::from_json(value),
+            )
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push_str(&meshfile_yaml::emit_entries(others));
+    }
+    if out.is_empty() {
+        out.push_str("{}\n");
+    }
+    out
+}
+
+/// A generated sub-chart's `values.yaml`.
+fn values_yaml(model: &ChartModel, s: &ChartService) -> String {
+    yaml(&values(&model.name, s))
 }
 
 /// Merges `extra` into `base`: mappings key by key, anything else replaced.
@@ -315,7 +348,7 @@ pub fn subchart(
     );
     files.insert(
         "values.yaml".to_owned(),
-        ChartFile::Own(yaml(&values(&model.name, s)).into_bytes()),
+        ChartFile::Own(values_yaml(model, s).into_bytes()),
     );
     let dependency = Dependency {
         service: s.mesh_service.clone(),
@@ -326,7 +359,7 @@ pub fn subchart(
 }
 
 /// The umbrella chart's own files, given the sub-charts (from [`subchart`], one per service
-/// in the model's order) and its `values.yaml` (from [`umbrella_values`]; the two can be made
+/// in the model's order) and its `values.yaml` (from [`umbrella_values_from`]; the two can be made
 /// at the same time).
 pub fn umbrella(
     model: &ChartModel,
@@ -377,6 +410,18 @@ mod tests {
             port: Some(443),
             chart_dir: chart_dir.map(str::to_owned),
         }
+    }
+
+    /// The umbrella's values as `template` makes them: each service's entry from its sub-chart.
+    fn umbrella_values(model: &ChartModel) -> String {
+        let no_user_charts = |_: &str| Err("not read here".to_owned());
+        umbrella_values_from(
+            model,
+            model.services.iter().filter_map(|s| {
+                let chart = subchart(model, s, &no_user_charts).ok()?;
+                umbrella_entry(model, s, &chart)
+            }),
+        )
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn stage(dir: PathBuf, received: &mpsc::Receiver<Message>) -> Result<Option<Stag
     let mut tree = Staging {
         staged: &staged,
         made_dirs: HashSet::new(),
+        last_dir: PathBuf::new(),
         previous: staged.dir.is_dir(),
         unchanged: Vec::new(),
         writing: false,
@@ -201,7 +202,10 @@ fn stage(dir: PathBuf, received: &mpsc::Receiver<Message>) -> Result<Option<Stag
                 if let Err(e) = tree.add(&relative, &contents) {
                     break Err(Some(e));
                 }
-                names.insert(relative);
+                // Names matter only to tell an unchanged tree, while nothing was written.
+                if !tree.writing {
+                    names.insert(relative);
+                }
             }
             Ok(Message::Done) => break Ok(()),
             // The sender gave up (an error elsewhere): leave no staging tree behind.
@@ -230,6 +234,7 @@ fn stage(dir: PathBuf, received: &mpsc::Receiver<Message>) -> Result<Option<Stag
 struct Staging<'a> {
     staged: &'a Staged,
     made_dirs: HashSet<PathBuf>,
+    last_dir: PathBuf,
     /// Whether a tree is in place to compare with.
     previous: bool,
     /// Files seen so far that equal the tree in place, while nothing needed writing.
@@ -279,10 +284,15 @@ impl Staging<'_> {
     }
 
     fn make_dir(&mut self, dir: &Path) -> Result<(), CliError> {
+        // Files mostly come one directory at a time: compare with the last one first.
+        if self.last_dir.as_os_str() == dir.as_os_str() {
+            return Ok(());
+        }
         if !self.made_dirs.contains(dir) {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
             self.made_dirs.insert(dir.to_path_buf());
         }
+        dir.clone_into(&mut self.last_dir);
         Ok(())
     }
 }

@@ -538,24 +538,25 @@ fn write_target(
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_chart_dir(&mesh_dir.join(rel));
     let helm = fsutil::TreeWriter::start(target.join("helm"));
-    // Each sub-chart is written as soon as it is packaged; the umbrella's values (one long
-    // file) are made meanwhile.
-    let (dependencies, values) = std::thread::scope(|scope| {
-        let values = scope.spawn(|| meshfile_chart::umbrella_values(model));
-        let dependencies = meshfile_plan::parallel::map(&model.services, |s| {
-            let chart = meshfile_chart::subchart(model, s, &read_chart)?;
-            helm.send(chart.archive_path(), chart.archive());
-            Ok(chart.dependency)
-        });
-        let values = values
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (dependencies, values)
+    // Each sub-chart is written as soon as it is packaged; its entry in the umbrella's values
+    // (one long file) is made from its values meanwhile.
+    let packed = meshfile_plan::parallel::map(&model.services, |s| {
+        let chart = meshfile_chart::subchart(model, s, &read_chart)?;
+        let entry = meshfile_chart::umbrella_entry(model, s, &chart);
+        helm.send(chart.archive_path(), chart.archive());
+        Ok((chart.dependency, entry))
     });
-    let dependencies: Vec<meshfile_chart::Dependency> = dependencies
+    let packed: Vec<(meshfile_chart::Dependency, Option<String>)> = packed
         .into_iter()
         .collect::<Result<_, String>>()
         .map_err(CliError::Chart)?;
+    let mut dependencies = Vec::with_capacity(packed.len());
+    let mut entries = Vec::with_capacity(packed.len());
+    for (dependency, entry) in packed {
+        dependencies.push(dependency);
+        entries.extend(entry);
+    }
+    let values = meshfile_chart::umbrella_values_from(model, entries);
     let umbrella =
         meshfile_chart::umbrella(model, &dependencies, values).map_err(CliError::Chart)?;
     for (relative, text) in umbrella {
