@@ -138,18 +138,59 @@ pub fn split_entries(text: &str) -> Option<BTreeMap<String, &str>> {
         if !field.value.is_null() {
             return None;
         }
-        if let Some((image, start)) = current.take() {
-            entries.insert(image, &text[start..at]);
+        if let Some((image, start)) = current.take()
+            && entries.insert(image, &text[start..at]).is_some()
+        {
+            // An image twice: only a whole parse reports that properly.
+            return None;
         }
         current = Some((field.key_text().to_owned(), at));
     }
     let (image, start) = current?;
-    entries.insert(image, &text[start..]);
-    Some(entries)
+    entries
+        .insert(image, &text[start..])
+        .is_none()
+        .then_some(entries)
 }
 
-/// Reads a descriptors file written by [`write_set`].
+/// Reads a descriptors file written by [`write_set`]. Its entries are read on all cores when
+/// it is laid out as written (a large mesh's file holds thousands), positions still those of
+/// the file.
 pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
+    let Some(entries) = split_entries(text).filter(|e| e.len() > 1) else {
+        return read_entries(file, text, 0);
+    };
+    // Each entry with the number of lines before it, counted in one pass over the file.
+    let mut starts: Vec<(usize, &str)> = entries
+        .values()
+        .map(|entry| (entry.as_ptr() as usize - text.as_ptr() as usize, *entry))
+        .collect();
+    starts.sort_unstable_by_key(|(offset, _)| *offset);
+    let (mut lines, mut at) = (0, 0);
+    let jobs: Vec<(u32, &str)> = starts
+        .into_iter()
+        .map(|(offset, entry)| {
+            lines += text.as_bytes()[at..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u32;
+            at = offset;
+            (lines, entry)
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for read in crate::parallel::map(&jobs, |(lines, entry)| read_entries(file, entry, *lines)) {
+        out.extend(read?);
+    }
+    Ok(out)
+}
+
+/// The descriptors in `text`, which starts `lines_before` lines into `file`.
+fn read_entries(
+    file: &str,
+    text: &str,
+    lines_before: u32,
+) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
     let fail = |span: meshfile_yaml::Span, message: String| {
         vec![Located::new(
             file,
@@ -157,12 +198,17 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
                 .with_hint("delete the file and record the services again with `meshfile apply -f <service manifest>`"),
         )]
     };
-    let node = meshfile_yaml::parse(text, &meshfile_manifest::limits()).map_err(|e| {
+    let mut node = meshfile_yaml::parse(text, &meshfile_manifest::limits()).map_err(|e| {
+        let mut pos = e.pos;
+        pos.line += lines_before;
         fail(
-            meshfile_yaml::Span::at(e.pos),
+            meshfile_yaml::Span::at(pos),
             format!("unreadable descriptors file: {}", e.kind),
         )
     })?;
+    if lines_before > 0 {
+        shift_lines(&mut node, lines_before);
+    }
     let Value::Mapping(images) = &node.value else {
         return Err(fail(
             node.span,
@@ -241,6 +287,22 @@ pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, 
         }
     }
     Ok(out)
+}
+
+/// Moves every position in `node` down by `lines`.
+fn shift_lines(node: &mut Node, lines: u32) {
+    node.span.start.line += lines;
+    node.span.end.line += lines;
+    match &mut node.value {
+        Value::Scalar { .. } => {}
+        Value::Sequence(items) => items.iter_mut().for_each(|n| shift_lines(n, lines)),
+        Value::Mapping(entries) => {
+            for entry in entries {
+                shift_lines(&mut entry.key, lines);
+                shift_lines(&mut entry.value, lines);
+            }
+        }
+    }
 }
 
 /// A committed measurements file (`measurements.yaml` next to service manifests):
@@ -346,6 +408,36 @@ mod tests {
             read_set("descriptors.yaml", &write_set(&BTreeMap::new())),
             Ok(BTreeMap::new())
         );
+    }
+
+    #[test]
+    fn entries_read_apart_keep_the_files_positions() {
+        let set: BTreeMap<String, Descriptor> = ["a", "b", "c"]
+            .into_iter()
+            .map(|image| (image.to_owned(), descriptor(image)))
+            .collect();
+        let text = write_set(&set);
+        let apart = read_set("d.yaml", &text).expect("reads");
+        let whole = read_entries("d.yaml", &text, 0).expect("reads");
+        for (image, d) in &whole {
+            let span = |d: &Descriptor| d.manifest.build.to.span;
+            assert_eq!(span(&apart[image]), span(d), "{image}");
+        }
+        // A bad value in the last entry is reported at its line in the file.
+        let last = text.rfind("kind: python").expect("a kind");
+        let broken = format!("{}kind: [python]{}", &text[..last], &text[last + 12..]);
+        let at = |r: Result<_, Vec<Located>>| r.err().map(|e| e[0].diagnostic.line);
+        let line = broken
+            .lines()
+            .position(|l| l.contains("[python]"))
+            .map(|i| i as u32 + 1);
+        assert!(line > Some(30), "{broken}");
+        assert_eq!(at(read_set("d.yaml", &broken)), line);
+        assert_eq!(at(read_entries("d.yaml", &broken, 0)), line);
+        // An image twice is not split (the whole parse reports it).
+        let twice = format!("{text}{}", entry("a", &set["a"]));
+        assert_eq!(split_entries(&twice), None);
+        assert!(read_set("d.yaml", &twice).is_err());
     }
 
     #[test]
