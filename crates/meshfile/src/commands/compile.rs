@@ -83,6 +83,12 @@ pub fn run(
     action: Action,
     quiet: bool,
 ) -> Result<(u8, Option<Vec<Compiled>>), CliError> {
+    // Measurement files beside the inputs are read while the manifests load.
+    let measurements = if args.mrenclaves.is_empty() {
+        Measurements::read_ahead(&args.inputs.files)
+    } else {
+        Measurements::default()
+    };
     let inputs = read_inputs(&args.inputs.files)?;
     let env = env_lookup(&args.set)?;
     let mut report = Report::default();
@@ -119,8 +125,15 @@ pub fn run(
             .chain(services.iter().map(|(_, s)| s.build.to.as_str()));
         resolve_digests(images)
     };
-    let (descriptors, descriptors_written) =
-        update_descriptors(args, services, &meshes, &digests, &mut report, quiet)?;
+    let (descriptors, descriptors_written) = update_descriptors(
+        args,
+        services,
+        &meshes,
+        &digests,
+        measurements,
+        &mut report,
+        quiet,
+    )?;
     if report.has_errors() {
         report.print()?;
         return Ok((exit::INVALID, None));
@@ -236,13 +249,13 @@ fn update_descriptors<'i>(
     services: Vec<(&'i Input, Box<ServiceManifest>)>,
     meshes: &[(&'i Input, MeshManifest)],
     digests: &BTreeMap<String, String>,
+    mut measurements: Measurements,
     report: &mut Report<'i>,
     quiet: bool,
 ) -> Result<(BTreeMap<String, Descriptor>, Option<fsutil::PendingWrite>), CliError> {
     let descriptors_file = args.target.join("descriptors.yaml");
-    let mut measurements = Measurements::default();
     let recorded_any = !services.is_empty();
-    let mut recorded = BTreeMap::new();
+    let mut made = Vec::with_capacity(services.len());
     for (input, manifest) in services {
         if let Some(mut d) = record(args, input, manifest, &mut measurements, report) {
             d.digest = digests.get(&d.image).cloned();
@@ -255,8 +268,17 @@ fn update_descriptors<'i>(
                     if n == 1 { "" } else { "s" }
                 );
             }
-            recorded.insert(d.image.clone(), d);
+            made.push(d);
         }
+    }
+    // Into the map in image order (sorted by index: a descriptor is large, and so is moving it
+    // around, in a sort or inside the map's nodes when inserted in file order).
+    let mut order: Vec<usize> = (0..made.len()).collect();
+    order.sort_unstable_by(|&a, &b| made[a].image.cmp(&made[b].image));
+    let mut made: Vec<Option<Descriptor>> = made.into_iter().map(Some).collect();
+    let mut recorded = BTreeMap::new();
+    for d in order.into_iter().filter_map(|i| made[i].take()) {
+        recorded.insert(d.image.clone(), d);
     }
     let stored = std::fs::read_to_string(&descriptors_file).ok();
     let stored_entries = stored.as_deref().and_then(descriptor::split_entries);
@@ -431,29 +453,73 @@ fn read_descriptors(
 #[derive(Default)]
 struct Measurements {
     by_dir: BTreeMap<PathBuf, Option<BTreeMap<String, Vec<String>>>>,
+    /// The files beside the inputs, being read and parsed on a thread of their own.
+    ahead: Option<std::thread::JoinHandle<BTreeMap<PathBuf, Option<MeasurementsFile>>>>,
+    read_ahead: BTreeMap<PathBuf, Option<MeasurementsFile>>,
 }
 
+/// A measurements file's text and what it says.
+type MeasurementsFile = (String, Result<BTreeMap<String, Vec<String>>, Vec<Located>>);
+
 impl Measurements {
+    /// Starts reading the measurements files of the directories the inputs are in (a large
+    /// one takes a while to parse, and nothing needs it before the manifests are loaded).
+    fn read_ahead(inputs: &[PathBuf]) -> Self {
+        let dirs: std::collections::BTreeSet<PathBuf> = inputs
+            .iter()
+            .map(|path| {
+                if path.is_dir() {
+                    path.clone()
+                } else {
+                    mesh_dir(&path.display().to_string())
+                }
+            })
+            .collect();
+        let ahead = std::thread::spawn(move || {
+            dirs.into_iter()
+                .map(|dir| {
+                    let file = read_measurements(&dir.join("measurements.yaml"));
+                    (dir, file)
+                })
+                .collect()
+        });
+        Measurements {
+            ahead: Some(ahead),
+            ..Measurements::default()
+        }
+    }
+
     fn of(
         &mut self,
         dir: PathBuf,
         report: &mut Report,
     ) -> (PathBuf, Option<&BTreeMap<String, Vec<String>>>) {
+        if let Some(ahead) = self.ahead.take() {
+            self.read_ahead = ahead
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
         let file = dir.join("measurements.yaml");
-        let entry = self.by_dir.entry(dir).or_insert_with(|| {
-            let name = file.display().to_string();
-            let text = std::fs::read_to_string(&file).ok()?;
-            report.sources.insert(name.clone(), text.clone().into());
-            match descriptor::parse_measurements(&name, &text) {
-                Ok(map) => Some(map),
-                Err(problems) => {
-                    report.problems.extend(problems);
-                    None
-                }
-            }
+        let read_ahead = &mut self.read_ahead;
+        let entry = self.by_dir.entry(dir).or_insert_with_key(|dir| {
+            let (text, parsed) = read_ahead
+                .remove(dir)
+                .unwrap_or_else(|| read_measurements(&file))?;
+            report
+                .sources
+                .insert(file.display().to_string(), text.into());
+            parsed
+                .map_err(|problems| report.problems.extend(problems))
+                .ok()
         });
         (file, entry.as_ref())
     }
+}
+
+fn read_measurements(file: &Path) -> Option<MeasurementsFile> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let parsed = descriptor::parse_measurements(&file.display().to_string(), &text);
+    Some((text, parsed))
 }
 
 /// A service manifest and its measurements, from `--mrenclave` or a `measurements.yaml` beside it.
