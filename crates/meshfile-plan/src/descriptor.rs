@@ -157,7 +157,16 @@ pub fn split_entries(text: &str) -> Option<BTreeMap<String, &str>> {
 /// it is laid out as written (a large mesh's file holds thousands), positions still those of
 /// the file.
 pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
-    let Some(entries) = split_entries(text).filter(|e| e.len() > 1) else {
+    read_split(file, text, split_entries(text).as_ref())
+}
+
+/// [`read_set`] for a caller that already split `text` with [`split_entries`].
+pub fn read_split(
+    file: &str,
+    text: &str,
+    entries: Option<&BTreeMap<String, &str>>,
+) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
+    let Some(entries) = entries.filter(|e| e.len() > 1) else {
         return read_entries(file, text, 0);
     };
     // Each entry with the number of lines before it, counted in one pass over the file.

@@ -74,21 +74,17 @@ fn holds(mut bytes: &[u8], parts: &[impl AsRef<[u8]>]) -> bool {
     bytes.is_empty()
 }
 
-/// [`write_parts`] on a thread of its own, while other work goes on. Dropped without
-/// [`PendingWrite::finish`] (the run failed anyway), it still completes, quietly.
-pub struct PendingWrite(Option<std::thread::JoinHandle<Result<(), CliError>>>);
+/// A thread whose result is waited for: by `finish`, or, if dropped first (the run failed
+/// anyway), quietly, so that no work is cut off half done.
+struct Background<T>(Option<std::thread::JoinHandle<T>>);
 
-impl PendingWrite {
-    pub fn start(path: PathBuf, parts: Vec<String>) -> Self {
-        PendingWrite(Some(std::thread::spawn(move || write_parts(&path, &parts))))
+impl<T: Send + 'static> Background<T> {
+    fn start(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        Background(Some(std::thread::spawn(work)))
     }
 
-    /// Waits for the write; its error, if it failed.
-    pub fn finish(mut self) -> Result<(), CliError> {
-        self.join().unwrap_or(Ok(()))
-    }
-
-    fn join(&mut self) -> Option<Result<(), CliError>> {
+    /// The thread's result; `None` once taken.
+    fn join(&mut self) -> Option<T> {
         let thread = self.0.take()?;
         Some(
             thread
@@ -98,17 +94,35 @@ impl PendingWrite {
     }
 }
 
-impl Drop for PendingWrite {
+impl<T> Drop for Background<T> {
     fn drop(&mut self) {
-        let _ = self.join();
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// [`write_parts`] on a thread of its own, while other work goes on.
+pub struct PendingWrite(Background<Result<(), CliError>>);
+
+impl PendingWrite {
+    pub fn start(path: PathBuf, parts: Vec<String>) -> Self {
+        PendingWrite(Background::start(move || write_parts(&path, &parts)))
+    }
+
+    /// Waits for the write; its error, if it failed.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        self.0.join().unwrap_or(Ok(()))
     }
 }
 
 /// A directory's new contents, written beside it by a thread of its own as files arrive.
 /// Dropped without [`TreeWriter::finish`], it removes what it wrote.
 pub struct TreeWriter {
+    // Declared first, so dropped first: the thread sees the abandonment and cleans up, then
+    // `thread` waits for it.
     files: Option<mpsc::Sender<Message>>,
-    thread: Option<std::thread::JoinHandle<Result<Option<Staged>, CliError>>>,
+    thread: Background<Result<Option<Staged>, CliError>>,
 }
 
 enum Message {
@@ -127,10 +141,9 @@ impl TreeWriter {
     /// Starts replacing `dir` with exactly the files that will be [`send`](Self::send).
     pub fn start(dir: PathBuf) -> Self {
         let (files, received) = mpsc::channel();
-        let thread = std::thread::spawn(move || stage(dir, &received));
         TreeWriter {
             files: Some(files),
-            thread: Some(thread),
+            thread: Background::start(move || stage(dir, &received)),
         }
     }
 
@@ -148,24 +161,7 @@ impl TreeWriter {
         if let Some(files) = self.files.take() {
             let _ = files.send(Message::Done);
         }
-        self.join().unwrap_or(Ok(None))
-    }
-
-    fn join(&mut self) -> Option<Result<Option<Staged>, CliError>> {
-        self.files = None;
-        let thread = self.thread.take()?;
-        Some(
-            thread
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-        )
-    }
-}
-
-impl Drop for TreeWriter {
-    fn drop(&mut self) {
-        // Abandoned: the thread removes its staging tree before it ends.
-        let _ = self.join();
+        self.thread.join().unwrap_or(Ok(None))
     }
 }
 

@@ -288,7 +288,7 @@ fn update_descriptors<'i>(
         .any(|s| !recorded.contains_key(s.image.as_str()));
     let mut descriptors = match &stored {
         Some(text) if needs_stored || stored_entries.is_none() => {
-            read_descriptors(&descriptors_file, text.clone(), report)
+            read_descriptors(&descriptors_file, text, stored_entries.as_ref(), report)
         }
         _ => BTreeMap::new(),
     };
@@ -434,18 +434,19 @@ fn mesh_dir(name: &str) -> PathBuf {
 
 fn read_descriptors(
     file: &Path,
-    text: String,
+    text: &str,
+    entries: Option<&BTreeMap<String, &str>>,
     report: &mut Report,
 ) -> BTreeMap<String, Descriptor> {
     let name = file.display().to_string();
-    let set = match descriptor::read_set(&name, &text) {
+    let set = match descriptor::read_split(&name, text, entries) {
         Ok(set) => set,
         Err(problems) => {
             report.problems.extend(problems);
             BTreeMap::new()
         }
     };
-    report.sources.insert(name, text.into());
+    report.sources.insert(name, text.to_owned().into());
     set
 }
 
