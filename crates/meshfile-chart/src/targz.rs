@@ -56,7 +56,7 @@ impl Contents<'_> {
 /// owner, mode and time fixed, gzip-compressed without a timestamp.
 pub fn tar_gz<'a>(files: impl IntoIterator<Item = (String, Contents<'a>)>) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    // Where data that is deflated on its own sits in the tar: (start, its deflate).
+    // Where data deflated on its own sits in the tar: (start, end, its deflate).
     let mut deflated: Vec<(usize, usize, Cow<'_, [u8]>)> = Vec::new();
     for (path, contents) in files {
         let data = contents.data();
