@@ -1,7 +1,9 @@
 //! Helm chart files for a compiled mesh: an umbrella chart with one sub-chart per service.
 //!
-//! Output is data (sorted maps of relative paths to contents, sub-charts packaged by
-//! [`SubChart::archive`]), so writing it is the caller's job and two runs give the same bytes.
+//! Every generated service is the same chart ([`service_chart`], packaged once) deployed under
+//! the service's name with the service's values; a service with its own `helm_chart` brings
+//! its chart. Output is data (sorted maps of relative paths to contents, sub-charts packaged
+//! by [`SubChart::archive`]), so writing it is the caller's job and two runs give the same bytes.
 
 use std::collections::BTreeMap;
 
@@ -16,14 +18,19 @@ const DEPLOYMENT: &str = include_str!("templates/deployment.yaml");
 const SERVICE: &str = include_str!("templates/service.yaml");
 const NOTES: &str = include_str!("templates/NOTES.txt");
 
+const SERVICE_VALUES: &str = include_str!("templates/service-values.yaml");
+
 /// The chart's version; the services' images carry their own versions.
 pub const CHART_VERSION: &str = "0.1.0";
+
+/// The name of the chart that deploys every generated service ([`service_chart`]).
+pub const SERVICE_CHART: &str = "meshfile-service";
 
 fn yaml(value: &Value) -> String {
     meshfile_yaml::emit(&meshfile_manifest::helm_values::from_json(value))
 }
 
-fn chart_yaml(name: &str, description: &str, dependencies: &[(String, String)]) -> String {
+fn chart_yaml(name: &str, description: &str, dependencies: &[Dependency]) -> String {
     let mut chart = json!({
         "apiVersion": "v2",
         "name": name,
@@ -36,13 +43,16 @@ fn chart_yaml(name: &str, description: &str, dependencies: &[(String, String)]) 
         // Sub-charts ship in charts/ as archives; without a repository Helm takes them from there.
         chart["dependencies"] = dependencies
             .iter()
-            .map(|(name, version)| json!({"name": name, "version": version}))
+            .map(|d| match &d.alias {
+                Some(alias) => json!({"name": d.name, "version": d.version, "alias": alias}),
+                None => json!({"name": d.name, "version": d.version}),
+            })
             .collect();
     }
     yaml(&chart)
 }
 
-/// A sub-chart's default values: public facts only.
+/// A generated service's values: public facts only.
 fn values(mesh: &str, s: &ChartService) -> Value {
     json!({
         "replicaCount": 1,
@@ -71,12 +81,15 @@ fn values(mesh: &str, s: &ChartService) -> Value {
     })
 }
 
-/// JSON Schema of a sub-chart's values: Helm checks it at lint, install and upgrade.
+/// JSON Schema of a service's values: Helm checks it at lint, install and upgrade. The
+/// chart's own defaults name no service (nothing renders from them); once values name a
+/// session, they must also name an image and a CAS.
 fn values_schema() -> Value {
     let string = json!({"type": "string"});
+    let non_empty = json!({"minLength": 1});
     json!({
         "$schema": "https://json-schema.org/draft-07/schema#",
-        "title": "values of a meshfile service sub-chart",
+        "title": "values of a service of a meshfile mesh",
         "type": "object",
         "required": ["image", "scone", "service", "replicaCount"],
         "properties": {
@@ -85,7 +98,7 @@ fn values_schema() -> Value {
                 "type": "object",
                 "required": ["repository", "pullPolicy"],
                 "properties": {
-                    "repository": {"type": "string", "minLength": 1},
+                    "repository": string,
                     "tag": string,
                     "digest": {"type": "string", "pattern": "^(|[a-z0-9]+:[a-f0-9]{32,})$"},
                     "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
@@ -103,8 +116,8 @@ fn values_schema() -> Value {
                 "properties": {
                     "mesh": string,
                     "service": string,
-                    "configId": {"type": "string", "pattern": "^[^/]+(/[^/]+)+$"},
-                    "casAddr": {"type": "string", "minLength": 1},
+                    "configId": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
+                    "casAddr": string,
                 },
             },
             "service": {
@@ -119,33 +132,31 @@ fn values_schema() -> Value {
             "resources": {"type": "object"},
             "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
         },
+        "if": {"properties": {"scone": {"properties": {"configId": non_empty}}}},
+        "then": {
+            "properties": {
+                "image": {"properties": {"repository": non_empty}},
+                "scone": {"properties": {"casAddr": non_empty}},
+            },
+        },
     })
 }
 
-/// Service `s`'s entry in the umbrella's values (for [`umbrella_values_from`]), from the
-/// sub-chart [`subchart`] made for it: `None` for a user's own chart, which has none.
-pub fn umbrella_entry(model: &ChartModel, s: &ChartService, chart: &SubChart) -> Option<String> {
-    if s.chart_dir.is_some() {
-        return None;
-    }
-    let values = chart.files.get("values.yaml")?;
-    Some(entry(model, s, &String::from_utf8_lossy(values.bytes())))
-}
-
-/// A generated service's entry in the umbrella's values, from its sub-chart's `values.yaml`
-/// text (which is the entry's value as it is, unless `helm_extra_values` changes it): made
-/// while the sub-charts are packaged, without building the values again.
-fn entry(model: &ChartModel, s: &ChartService, values_yaml: &str) -> String {
-    let node = meshfile_manifest::helm_values::from_json;
+/// A generated service's entry in the umbrella's values: its values as [`values`] gives them,
+/// with `helm_extra_values` for it merged over them.
+fn entry(model: &ChartModel, s: &ChartService) -> String {
     match model.extra_values.get(&s.chart) {
-        None => meshfile_yaml::emit_mapping_entry(&s.chart, values_yaml),
+        None => meshfile_yaml::emit_mapping_entry(&s.chart, &yaml(&values(&model.name, s))),
         Some(extra) => {
             let mut values = values(&model.name, s);
             match (&mut values, extra) {
                 (Value::Object(base), Value::Object(more)) => deep_merge(base, more),
                 (_, replacement) => values = replacement.clone(),
             }
-            meshfile_yaml::emit_entries([(s.chart.clone(), node(&values))])
+            meshfile_yaml::emit_entries([(
+                s.chart.clone(),
+                meshfile_manifest::helm_values::from_json(&values),
+            )])
         }
     }
 }
@@ -183,11 +194,6 @@ pub fn umbrella_values_from(
     out
 }
 
-/// A generated sub-chart's `values.yaml`.
-fn values_yaml(model: &ChartModel, s: &ChartService) -> String {
-    yaml(&values(&model.name, s))
-}
-
 /// Merges `extra` into `base`: mappings key by key, anything else replaced.
 pub fn deep_merge(base: &mut Map<String, Value>, extra: &Map<String, Value>) {
     for (key, value) in extra {
@@ -219,67 +225,49 @@ fn chart_identity(chart_yaml: &[u8]) -> Option<(String, String)> {
     Some((get("name")?, get("version")?))
 }
 
-/// Which chart deploys a service: what the umbrella's `dependencies` list.
+/// Which chart deploys a service: an entry of the umbrella's `dependencies`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dependency {
     /// The mesh service it deploys.
     pub service: String,
     pub name: String,
     pub version: String,
+    /// The name Helm deploys the chart under, when it is not the chart's own: a generated
+    /// service's name, as every generated service deploys with the one [`SERVICE_CHART`].
+    pub alias: Option<String>,
 }
 
-/// A chart a service deploys with: packaged into the umbrella's `charts/` as one archive,
-/// the form `helm dependency build` leaves there. One file per service instead of a
-/// directory tree keeps a large mesh's output small and fast to write.
+impl Dependency {
+    /// The sub-chart's name in Helm: its key in the umbrella's values, its resources' name.
+    pub fn key(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A chart packaged into the umbrella's `charts/` as one archive, the form `helm dependency
+/// build` leaves there.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubChart {
-    pub dependency: Dependency,
+    pub name: String,
+    pub version: String,
     /// Its files, by path relative to the sub-chart's root.
-    pub files: BTreeMap<String, ChartFile>,
-}
-
-/// A file of a sub-chart: its own bytes, or a file every generated sub-chart has (its
-/// compression is made once and shared).
-#[derive(Clone, Debug)]
-pub enum ChartFile {
-    Own(Vec<u8>),
-    Common(&'static targz::Segment),
-}
-
-impl ChartFile {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            ChartFile::Own(bytes) => bytes,
-            ChartFile::Common(segment) => segment.data(),
-        }
-    }
-}
-
-impl PartialEq for ChartFile {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes() == other.bytes()
-    }
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl SubChart {
     /// Where the archive goes in the umbrella chart: `charts/<name>-<version>.tgz`.
     pub fn archive_path(&self) -> String {
-        format!(
-            "charts/{}-{}.tgz",
-            self.dependency.name, self.dependency.version
-        )
+        format!("charts/{}-{}.tgz", self.name, self.version)
     }
 
     /// The sub-chart as a gzip-compressed tar, files under `<name>/` as Helm packages them.
     /// Owner, mode and time are fixed: the same files give the same bytes.
     pub fn archive(&self) -> Vec<u8> {
-        targz::tar_gz(self.files.iter().map(|(path, file)| {
-            let contents = match file {
-                ChartFile::Own(bytes) => targz::Contents::Bytes(bytes),
-                ChartFile::Common(segment) => targz::Contents::Shared(segment),
-            };
-            (format!("{}/{path}", self.dependency.name), contents)
-        }))
+        targz::tar_gz(
+            self.files
+                .iter()
+                .map(|(path, bytes)| (format!("{}/{path}", self.name), bytes.as_slice())),
+        )
     }
 }
 
@@ -292,104 +280,144 @@ fn is_archivable(path: &str) -> bool {
             .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
-/// The files every generated sub-chart has, the same text in each (their named templates
-/// too: Helm's template names are global, and identical definitions under one name are
-/// harmless, as with library charts), each compressed once.
-static COMMON_FILES: std::sync::LazyLock<[(&str, targz::Segment); 4]> =
-    std::sync::LazyLock::new(|| {
-        let schema = serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n";
-        [
-            ("templates/_helpers.tpl", HELPERS.as_bytes().to_vec()),
-            ("templates/deployment.yaml", DEPLOYMENT.as_bytes().to_vec()),
-            ("templates/service.yaml", SERVICE.as_bytes().to_vec()),
-            ("values.schema.json", schema.into_bytes()),
-        ]
-        .map(|(path, data)| (path, targz::Segment::new(data)))
-    });
+/// The chart of every generated service. The umbrella lists it once per service, under the
+/// service's name (a dependency `alias`), and gives each its values: Helm renders one
+/// sub-chart per service from one archive, so a mesh of thousands of services is not
+/// thousands of copies of the same templates.
+pub fn service_chart() -> SubChart {
+    let schema = serde_json::to_string_pretty(&values_schema()).unwrap_or_default() + "\n";
+    let files = [
+        (
+            "Chart.yaml",
+            chart_yaml(
+                SERVICE_CHART,
+                "A SCONE service of a mesh generated by meshfile, deployed once per service under the service's name",
+                &[],
+            ),
+        ),
+        ("values.yaml", SERVICE_VALUES.to_owned()),
+        ("values.schema.json", schema),
+        ("templates/_helpers.tpl", HELPERS.to_owned()),
+        ("templates/deployment.yaml", DEPLOYMENT.to_owned()),
+        ("templates/service.yaml", SERVICE.to_owned()),
+    ];
+    SubChart {
+        name: SERVICE_CHART.to_owned(),
+        version: CHART_VERSION.to_owned(),
+        files: files
+            .into_iter()
+            .map(|(path, text)| (path.to_owned(), text.into_bytes()))
+            .collect(),
+    }
+}
 
-/// The chart that deploys service `s`: generated, or the user's `helm_chart` as it is.
-pub fn subchart(
+/// How a service is deployed, for the umbrella chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceChart {
+    pub dependency: Dependency,
+    /// A generated service's entry in the umbrella's values (for [`umbrella_values_from`]).
+    pub values_entry: Option<String>,
+    /// A user's own chart (`helm_chart`), to package into `charts/`.
+    pub own_chart: Option<SubChart>,
+}
+
+/// How service `s` is deployed: by [`service_chart`] with its values, or by the user's
+/// `helm_chart` as it is.
+pub fn service(
     model: &ChartModel,
     s: &ChartService,
     read_chart: ChartReader<'_>,
-) -> Result<SubChart, String> {
-    if let Some(path) = &s.chart_dir {
-        let files = read_chart(path)
-            .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?;
-        let (name, version) = files
-            .get("Chart.yaml")
-            .and_then(|c| chart_identity(c))
-            .ok_or_else(|| format!("helm_chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`", s.mesh_service))?;
-        if let Some(bad) = files.keys().find(|rel| !is_archivable(rel)) {
-            return Err(format!(
-                "helm_chart `{path}` of service `{}`: `{bad}` cannot be packaged",
+) -> Result<ServiceChart, String> {
+    let Some(path) = &s.chart_dir else {
+        return Ok(ServiceChart {
+            dependency: Dependency {
+                service: s.mesh_service.clone(),
+                name: SERVICE_CHART.to_owned(),
+                version: CHART_VERSION.to_owned(),
+                alias: Some(s.chart.clone()),
+            },
+            values_entry: Some(entry(model, s)),
+            own_chart: None,
+        });
+    };
+    let files = read_chart(path)
+        .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?;
+    let (name, version) = files
+        .get("Chart.yaml")
+        .and_then(|c| chart_identity(c))
+        .ok_or_else(|| {
+            format!(
+                "helm_chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`",
                 s.mesh_service
-            ));
-        }
-        let dependency = Dependency {
+            )
+        })?;
+    if let Some(bad) = files.keys().find(|rel| !is_archivable(rel)) {
+        return Err(format!(
+            "helm_chart `{path}` of service `{}`: `{bad}` cannot be packaged",
+            s.mesh_service
+        ));
+    }
+    Ok(ServiceChart {
+        dependency: Dependency {
             service: s.mesh_service.clone(),
+            name: name.clone(),
+            version: version.clone(),
+            alias: None,
+        },
+        values_entry: None,
+        own_chart: Some(SubChart {
             name,
             version,
-        };
-        let files = files
-            .into_iter()
-            .map(|(path, bytes)| (path, ChartFile::Own(bytes)))
-            .collect();
-        return Ok(SubChart { dependency, files });
-    }
-    let description = format!("SCONE service `{}` of mesh {}", s.mesh_service, model.name);
-    let mut files: BTreeMap<String, ChartFile> = COMMON_FILES
-        .iter()
-        .map(|(path, segment)| ((*path).to_owned(), ChartFile::Common(segment)))
-        .collect();
-    files.insert(
-        "Chart.yaml".to_owned(),
-        ChartFile::Own(chart_yaml(&s.chart, &description, &[]).into_bytes()),
-    );
-    files.insert(
-        "values.yaml".to_owned(),
-        ChartFile::Own(values_yaml(model, s).into_bytes()),
-    );
-    let dependency = Dependency {
-        service: s.mesh_service.clone(),
-        name: s.chart.clone(),
-        version: CHART_VERSION.to_owned(),
-    };
-    Ok(SubChart { dependency, files })
+            files,
+        }),
+    })
 }
 
-/// The umbrella chart's own files, given the sub-charts (from [`subchart`], one per service
-/// in the model's order) and its `values.yaml` (from [`umbrella_values_from`]; the two can be made
-/// at the same time).
+/// The umbrella chart's own files and [`service_chart`]'s archive if a service uses it, given
+/// the services' dependencies (from [`service`], in the model's order) and its `values.yaml`
+/// (from [`umbrella_values_from`]).
 pub fn umbrella(
     model: &ChartModel,
     dependencies: &[Dependency],
     values: String,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut by_name: BTreeMap<&str, &str> = BTreeMap::new();
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut by_key: BTreeMap<&str, &str> = BTreeMap::new();
     for d in dependencies {
-        if let Some(first) = by_name.insert(&d.name, &d.service) {
+        if let Some(first) = by_key.insert(d.key(), &d.service) {
             return Err(format!(
-                "services `{first}` and `{}` both deploy a chart named `{}`; Helm tells sub-charts apart by name: give their charts distinct names",
-                d.service, d.name
+                "services `{first}` and `{}` are both deployed as sub-chart `{}`; Helm tells sub-charts apart by name: rename one service, or give its `helm_chart` another name",
+                d.service,
+                d.key()
             ));
         }
     }
-    let listed: Vec<(String, String)> = dependencies
-        .iter()
-        .map(|d| (d.name.clone(), d.version.clone()))
-        .collect();
+    let generated = dependencies.iter().any(|d| d.alias.is_some());
+    if generated
+        && let Some(own) = dependencies
+            .iter()
+            .find(|d| d.alias.is_none() && d.name == SERVICE_CHART)
+    {
+        return Err(format!(
+            "the `helm_chart` of service `{}` is named `{SERVICE_CHART}`, the name of the chart meshfile generates for the other services: give it another name in its Chart.yaml",
+            own.service
+        ));
+    }
     let mut files = BTreeMap::new();
     files.insert(
         "Chart.yaml".into(),
         chart_yaml(
             &model.name,
             "Confidential service mesh generated by meshfile; policies live in CAS",
-            &listed,
-        ),
+            dependencies,
+        )
+        .into_bytes(),
     );
-    files.insert("templates/NOTES.txt".into(), NOTES.to_owned());
-    files.insert("values.yaml".into(), values);
+    files.insert("templates/NOTES.txt".into(), NOTES.as_bytes().to_vec());
+    files.insert("values.yaml".into(), values.into_bytes());
+    if generated {
+        let chart = service_chart();
+        files.insert(chart.archive_path(), chart.archive());
+    }
     Ok(files)
 }
 
@@ -397,7 +425,7 @@ pub fn umbrella(
 mod tests {
     use super::*;
 
-    fn service(chart: &str, chart_dir: Option<&str>) -> ChartService {
+    fn chart_service(chart: &str, chart_dir: Option<&str>) -> ChartService {
         ChartService {
             chart: chart.into(),
             mesh_service: chart.into(),
@@ -412,16 +440,80 @@ mod tests {
         }
     }
 
-    /// The umbrella's values as `template` makes them: each service's entry from its sub-chart.
+    fn no_user_charts(_: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        Err("not read here".to_owned())
+    }
+
+    /// The umbrella's values as `template` makes them: each generated service's entry.
     fn umbrella_values(model: &ChartModel) -> String {
-        let no_user_charts = |_: &str| Err("not read here".to_owned());
         umbrella_values_from(
             model,
-            model.services.iter().filter_map(|s| {
-                let chart = subchart(model, s, &no_user_charts).ok()?;
-                umbrella_entry(model, s, &chart)
-            }),
+            model
+                .services
+                .iter()
+                .filter(|s| s.chart_dir.is_none())
+                .filter_map(|s| service(model, s, &no_user_charts).ok()?.values_entry),
         )
+    }
+
+    fn model(services: Vec<ChartService>) -> ChartModel {
+        ChartModel {
+            name: "mesh".into(),
+            services,
+            extra_values: Map::new(),
+        }
+    }
+
+    #[test]
+    fn generated_services_share_one_chart_under_their_names() {
+        let model = model(vec![
+            chart_service("svc-a", None),
+            chart_service("svc-b", None),
+        ]);
+        let dependencies: Vec<Dependency> = (model.services.iter())
+            .map(|s| {
+                service(&model, s, &no_user_charts)
+                    .expect("generated")
+                    .dependency
+            })
+            .collect();
+        let files = umbrella(&model, &dependencies, umbrella_values(&model)).expect("umbrella");
+        let archives: Vec<&String> = files.keys().filter(|k| k.starts_with("charts/")).collect();
+        assert_eq!(archives, ["charts/meshfile-service-0.1.0.tgz"]);
+        let chart = String::from_utf8_lossy(&files["Chart.yaml"]).into_owned();
+        assert!(
+            chart.contains("- name: meshfile-service\n  version: \"0.1.0\"\n  alias: svc-a\n- name: meshfile-service\n  version: \"0.1.0\"\n  alias: svc-b\n"),
+            "{chart}"
+        );
+        assert_eq!(files[archives[0]], service_chart().archive());
+    }
+
+    #[test]
+    fn sub_chart_names_must_differ() {
+        let model = model(vec![chart_service("svc-a", None)]);
+        let generated = service(&model, &model.services[0], &no_user_charts)
+            .expect("generated")
+            .dependency;
+        let own = |service: &str, name: &str| Dependency {
+            service: service.into(),
+            name: name.into(),
+            version: "1.0.0".into(),
+            alias: None,
+        };
+        let clash = umbrella(
+            &model,
+            &[generated.clone(), own("b", "svc-a")],
+            String::new(),
+        );
+        assert!(
+            clash.is_err_and(
+                |e| e.contains("`svc-a` and `b` are both deployed as sub-chart `svc-a`")
+            )
+        );
+        let taken = umbrella(&model, &[generated, own("b", SERVICE_CHART)], String::new());
+        assert!(taken.is_err_and(|e| e.contains("service `b` is named `meshfile-service`")));
+        // Without generated services, a user's chart may have that name.
+        assert!(umbrella(&model, &[own("b", SERVICE_CHART)], String::new()).is_ok());
     }
 
     #[test]
@@ -435,10 +527,10 @@ mod tests {
         let model = ChartModel {
             name: "mesh".into(),
             services: vec![
-                service("svc-a", None),
-                service("svc-b", None),
-                service("custom", Some("charts/custom")),
-                service("svc-c", None),
+                chart_service("svc-a", None),
+                chart_service("svc-b", None),
+                chart_service("custom", Some("charts/custom")),
+                chart_service("svc-c", None),
             ],
             extra_values: extra.as_object().cloned().unwrap_or_default(),
         };

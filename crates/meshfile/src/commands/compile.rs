@@ -605,29 +605,30 @@ fn write_target(
     let model = &compiled.chart;
     let read_chart = |rel: &str| read_chart_dir(&mesh_dir.join(rel));
     let helm = fsutil::TreeWriter::start(target.join("helm"));
-    // Each sub-chart is written as soon as it is packaged; its entry in the umbrella's values
-    // (one long file) is made from its values meanwhile.
-    let packed = meshfile_plan::parallel::map(&model.services, |s| {
-        let chart = meshfile_chart::subchart(model, s, &read_chart)?;
-        let entry = meshfile_chart::umbrella_entry(model, s, &chart);
-        helm.send(chart.archive_path(), chart.archive());
-        Ok((chart.dependency, entry))
+    // A user's chart is written as soon as it is packaged; each generated service's entry in
+    // the umbrella's values (one long file) is made meanwhile.
+    let services = meshfile_plan::parallel::map(&model.services, |s| {
+        let mut service = meshfile_chart::service(model, s, &read_chart)?;
+        if let Some(chart) = service.own_chart.take() {
+            helm.send(chart.archive_path(), chart.archive());
+        }
+        Ok((service.dependency, service.values_entry))
     });
-    let packed: Vec<(meshfile_chart::Dependency, Option<String>)> = packed
+    let services: Vec<(meshfile_chart::Dependency, Option<String>)> = services
         .into_iter()
         .collect::<Result<_, String>>()
         .map_err(CliError::Chart)?;
-    let mut dependencies = Vec::with_capacity(packed.len());
-    let mut entries = Vec::with_capacity(packed.len());
-    for (dependency, entry) in packed {
+    let mut dependencies = Vec::with_capacity(services.len());
+    let mut entries = Vec::with_capacity(services.len());
+    for (dependency, entry) in services {
         dependencies.push(dependency);
         entries.extend(entry);
     }
     let values = meshfile_chart::umbrella_values_from(model, entries);
     let umbrella =
         meshfile_chart::umbrella(model, &dependencies, values).map_err(CliError::Chart)?;
-    for (relative, text) in umbrella {
-        helm.send(relative, text.into_bytes());
+    for (relative, bytes) in umbrella {
+        helm.send(relative, bytes);
     }
     let staged: Vec<fsutil::Staged> = [policies.finish()?, helm.finish()?]
         .into_iter()

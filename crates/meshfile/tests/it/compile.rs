@@ -115,8 +115,12 @@ fn every_tutorial_mesh_compiles_to_sessions_and_a_chart() {
         let (t, out) = template(&dir);
         assert_eq!(out.status, 0, "{}:\n{}", dir.display(), out.stderr);
         let policies = files(&t.dir().join("target/policies"));
-        let services = std::fs::read_dir(t.dir().join("target/helm/charts"))
-            .expect("charts")
+        // One sub-chart per service: an entry of the umbrella's dependencies.
+        let umbrella =
+            std::fs::read_to_string(t.dir().join("target/helm/Chart.yaml")).expect("umbrella");
+        let services = umbrella
+            .lines()
+            .filter(|l| l.starts_with("- name: "))
             .count();
         assert_eq!(
             policies.len(),
@@ -160,6 +164,22 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
             t.dir(),
         );
         assert!(ok, "helm template {}:\n{rendered}", dir.display());
+        // The shared service chart's schema checks each service's values.
+        let umbrella =
+            std::fs::read_to_string(t.dir().join("target/helm/Chart.yaml")).expect("umbrella");
+        if let Some(alias) = umbrella.lines().find_map(|l| l.strip_prefix("  alias: ")) {
+            let unset = format!("{alias}.image.repository=");
+            let (ok, text) = run(
+                &helm4,
+                &["template", "release", &chart, "--set", &unset],
+                t.dir(),
+            );
+            assert!(
+                !ok && text.contains(&format!("{alias}:")),
+                "{}:\n{text}",
+                dir.display()
+            );
+        }
         let manifests = t.dir().join("rendered.yaml");
         std::fs::write(&manifests, &rendered).expect("write rendered");
         let (ok, text) = run(
