@@ -1,74 +1,65 @@
 //! Per-service work of a large mesh (compiling here; reading, packaging and writing at the
 //! edge) spread over the cores. Results keep the items' order: output stays deterministic.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// Below this many items a second thread costs more than it saves.
 const MIN_PER_THREAD: usize = 32;
+
+/// Most items a thread takes at once: neighbours (files of one directory) stay together, and
+/// the last runs are short enough that no thread waits long for another, even when other
+/// work (a thread writing files) takes a core for a while.
+const MOST_PER_RUN: usize = 64;
 
 /// `f` applied to every item on a few threads (one per core); results in the items' order.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    map_on(cores.clamp(1, 8), MIN_PER_THREAD, Deal::InRuns, items, f)
+    let threads = cores.clamp(1, 8).min(items.len().div_ceil(MIN_PER_THREAD)).max(1);
+    let run = (items.len() / (threads * 8)).clamp(1, MOST_PER_RUN);
+    map_on(threads, run, items, f)
 }
 
 /// [`map`] for work that mostly waits on the network (one request per item): more threads
-/// than cores, and one per item for short lists.
+/// than cores, each taking one item at a time, so slow items spread over all of them.
 pub fn map_waiting<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    map_on(16, 1, Deal::InTurn, items, f)
+    map_on(16.min(items.len()), 1, items, f)
 }
 
-/// How items are shared out among threads.
-#[derive(Clone, Copy)]
-enum Deal {
-    /// Consecutive runs: neighbouring items (files of one directory) stay on one thread.
-    InRuns,
-    /// One at a time in turn: slow items (one server's answers) spread over all threads.
-    InTurn,
-}
-
+/// Threads take runs of `run` consecutive items, the next one free, until none is left.
 fn map_on<T: Sync, R: Send>(
-    most: usize,
-    min_per_thread: usize,
-    deal: Deal,
+    threads: usize,
+    run: usize,
     items: &[T],
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
-    let threads = most.min(items.len().div_ceil(min_per_thread)).max(1);
-    if threads == 1 {
+    if threads <= 1 {
         return items.iter().map(f).collect();
     }
-    let run = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
+    let next = AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut runs: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|worker| {
+            .map(|_| {
                 scope.spawn(move || {
-                    let indices: Box<dyn Iterator<Item = usize>> = match deal {
-                        Deal::InRuns => {
-                            Box::new(worker * run..((worker + 1) * run).min(items.len()))
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(run, Ordering::Relaxed);
+                        if start >= items.len() {
+                            break done;
                         }
-                        Deal::InTurn => Box::new((worker..items.len()).step_by(threads)),
-                    };
-                    indices.map(|i| f(&items[i])).collect::<Vec<R>>()
+                        let end = (start + run).min(items.len());
+                        done.push((start, items[start..end].iter().map(f).collect()));
+                    }
                 })
             })
             .collect();
-        let mut done: Vec<std::vec::IntoIter<R>> = workers
+        workers
             .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                    .into_iter()
-            })
-            .collect();
-        match deal {
-            // Runs in worker order are the items' order.
-            Deal::InRuns => done.into_iter().flatten().collect(),
-            // Item i was worker i % threads's (i / threads)-th.
-            Deal::InTurn => (0..items.len())
-                .filter_map(|i| done[i % threads].next())
-                .collect(),
-        }
-    })
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    runs.sort_unstable_by_key(|(start, _)| *start);
+    runs.into_iter().flat_map(|(_, results)| results).collect()
 }
 
 #[cfg(test)]
@@ -88,6 +79,16 @@ mod tests {
         assert_eq!(
             super::map_waiting(&items, |i| i * 3),
             (0..1000).map(|i| i * 3).collect::<Vec<_>>()
+        );
+        // Runs of uneven cost still come back in order.
+        assert_eq!(
+            super::map(&items, |i| {
+                if i % 97 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                i + 7
+            }),
+            (0..1000).map(|i| i + 7).collect::<Vec<_>>()
         );
     }
 }
