@@ -14,7 +14,10 @@ const MOST_PER_RUN: usize = 64;
 /// `f` applied to every item on a few threads (one per core); results in the items' order.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.clamp(1, 8).min(items.len().div_ceil(MIN_PER_THREAD)).max(1);
+    let threads = cores
+        .clamp(1, 8)
+        .min(items.len().div_ceil(MIN_PER_THREAD))
+        .max(1);
     let run = (items.len() / (threads * 8)).clamp(1, MOST_PER_RUN);
     map_on(threads, run, items, f)
 }

@@ -292,20 +292,33 @@ fn update_descriptors<'i>(
         }
         _ => BTreeMap::new(),
     };
-    // Recorded again without asking the registry (`-n`, `plan`): the digest recorded before
-    // for the same image stays (read from the descriptor parsed above, or from its entry alone).
-    for d in recorded.values_mut().filter(|d| d.digest.is_none()) {
-        d.digest = match descriptors.get(&d.image) {
+    // Recorded again without a digest from the registry (`-n`, `plan`, or it could not be
+    // reached): the digest recorded before for the same image stays, read from the descriptor
+    // parsed above or from its entry alone (on all cores; an entry that does not mention a
+    // digest has none, and most have none: they are not parsed).
+    let old_digests = {
+        let lacking: Vec<&str> = (recorded.values())
+            .filter(|d| d.digest.is_none())
+            .map(|d| d.image.as_str())
+            .collect();
+        meshfile_plan::parallel::map(&lacking, |image| match descriptors.get(*image) {
             Some(old) => old.digest.clone(),
             None => stored_entries
                 .as_ref()
-                .and_then(|entries| entries.get(&d.image))
+                .and_then(|entries| entries.get(*image))
+                .filter(|entry| entry.contains("digest"))
                 .and_then(|entry| {
                     descriptor::read_set(&descriptors_file.display().to_string(), entry).ok()
                 })
                 .and_then(|set| set.into_values().next())
                 .and_then(|old| old.digest),
-        };
+        })
+    };
+    for (d, digest) in (recorded.values_mut())
+        .filter(|d| d.digest.is_none())
+        .zip(old_digests)
+    {
+        d.digest = digest;
     }
     let mut written = None;
     if recorded_any && !report.has_errors() {
