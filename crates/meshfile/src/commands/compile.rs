@@ -643,6 +643,7 @@ fn write_target(
     for (relative, bytes) in umbrella {
         helm.send(relative, bytes);
     }
+    let _writeback = fsutil::Writeback::start(target);
     let staged: Vec<fsutil::Staged> = [policies.finish()?, helm.finish()?]
         .into_iter()
         .flatten()
