@@ -145,20 +145,16 @@ fn values_schema() -> Value {
 /// A generated service's entry in the umbrella's values: its values as [`values`] gives them,
 /// with `helm_extra_values` for it merged over them.
 fn entry(model: &ChartModel, s: &ChartService) -> String {
-    match model.extra_values.get(&s.chart) {
-        None => meshfile_yaml::emit_mapping_entry(&s.chart, &yaml(&values(&model.name, s))),
-        Some(extra) => {
-            let mut values = values(&model.name, s);
-            match (&mut values, extra) {
-                (Value::Object(base), Value::Object(more)) => deep_merge(base, more),
-                (_, replacement) => values = replacement.clone(),
-            }
-            meshfile_yaml::emit_entries([(
-                s.chart.clone(),
-                meshfile_manifest::helm_values::from_json(&values),
-            )])
-        }
+    let mut values = values(&model.name, s);
+    match (&mut values, model.extra_values.get(&s.chart)) {
+        (Value::Object(base), Some(Value::Object(more))) => deep_merge(base, more),
+        (_, Some(replacement)) => values = replacement.clone(),
+        (_, None) => {}
     }
+    meshfile_yaml::emit_entries([(
+        s.chart.clone(),
+        meshfile_manifest::helm_values::from_json(&values),
+    )])
 }
 
 /// The umbrella's `values.yaml` from the generated services' entries (in the model's order):

@@ -79,22 +79,23 @@ impl Descriptor {
 /// The descriptors file (`target/descriptors.yaml`): every recorded image, sorted, in one
 /// file that is rewritten atomically, like a lockfile of measurements.
 pub fn write_set(descriptors: &BTreeMap<String, Descriptor>) -> String {
-    assemble(descriptors.iter().map(|(image, d)| entry(image, d)))
+    parts(
+        descriptors
+            .iter()
+            .map(|(image, d)| entry(image, d))
+            .collect(),
+    )
+    .concat()
 }
 
-/// One image's entry of the descriptors file (see [`assemble`]).
+/// One image's entry of the descriptors file (see [`parts`]).
 pub fn entry(image: &str, descriptor: &Descriptor) -> String {
     meshfile_yaml::emit_entries([(image.to_owned(), descriptor.to_node())])
 }
 
-/// The descriptors file from its entries in image order: [`write_set`], for callers that
-/// build the entries of a large set on several threads.
-pub fn assemble(entries: impl IntoIterator<Item = String>) -> String {
-    parts(entries.into_iter().collect()).concat()
-}
-
-/// The descriptors file as the pieces [`assemble`] joins: a large set's file (megabytes) can be
-/// written piece by piece instead of copied into one string first.
+/// The descriptors file as pieces, from its entries in image order: what [`write_set`] joins,
+/// for callers that build a large set's entries on several threads and write the file
+/// (megabytes) piece by piece instead of copying it into one string first.
 pub fn parts(entries: Vec<String>) -> Vec<String> {
     let header = "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n";
     let mut parts = Vec::with_capacity(entries.len() + 1);

@@ -33,27 +33,6 @@ pub fn emit_entries(entries: impl IntoIterator<Item = (String, Node)>) -> String
     out
 }
 
-/// The entry `key:` of a top-level mapping whose value is the mapping that [`emit`] gave as
-/// `mapping` (its text, nested one level): what [`emit_entries`] writes for the entry, made
-/// from text already emitted instead of the tree again.
-pub fn emit_mapping_entry(key: &str, mapping: &str) -> String {
-    let mut out = String::with_capacity(key.len() + mapping.len() + mapping.len() / 8 + 4);
-    string(&mut out, key, 0, true);
-    out.push(':');
-    if mapping == "{}\n" {
-        out.push_str(" {}\n");
-        return out;
-    }
-    out.push('\n');
-    for line in mapping.split_inclusive('\n') {
-        if line != "\n" {
-            pad(&mut out, 2);
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 fn is_empty_collection(node: &Node) -> Option<&'static str> {
     match &node.value {
         Value::Sequence(items) if items.is_empty() => Some("[]"),
@@ -368,17 +347,6 @@ mod tests {
             prop_assert_eq!(emit_entries(entries.clone()), emit(&Node::mapping(entries)));
         }
 
-        #[test]
-        fn a_mapping_entry_from_text_is_the_entry_emitted(
-            key in arb_text(),
-            entries in prop::collection::btree_map(arb_text(), arb_node(), 0..5)
-        ) {
-            let mapping = Node::mapping(entries.into_iter().collect());
-            prop_assert_eq!(
-                emit_mapping_entry(&key, &emit(&mapping)),
-                emit_entries([(key, mapping)])
-            );
-        }
     }
 
     fn normalise(node: Node) -> Node {

@@ -8,7 +8,7 @@
 mod emit;
 mod parse;
 
-pub use emit::{emit, emit_entries, emit_mapping_entry};
+pub use emit::{emit, emit_entries};
 pub use parse::{Limits, parse, parse_bytes};
 
 use std::fmt;
