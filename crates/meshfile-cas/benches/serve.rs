@@ -27,6 +27,10 @@ fn creations(c: &mut Criterion) {
     let read = |name: &str| std::fs::read_to_string(state.path().join(name)).expect("state file");
     let client =
         Client::new(&addr.to_string(), &read("ca.pem"), &read("owner.pem")).expect("client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut round = 0;
     let mut group = c.benchmark_group("cas");
     group.sample_size(10);
@@ -36,12 +40,13 @@ fn creations(c: &mut Criterion) {
             for _ in 0..iterations {
                 round += 1;
                 let namespace = format!("bench{round}");
-                client.write(&format!("name: {namespace}\n")).expect("namespace");
+                runtime
+                    .block_on(client.write(&format!("name: {namespace}\n")))
+                    .expect("namespace");
                 let start = Instant::now();
                 for i in 0..1_000 {
-                    client
-                        .write(&format!("name: {namespace}/s{i}\nversion: \"0.3.10\"\nsecrets:\n  - name: pw\n    kind: ascii\n"))
-                        .expect("create");
+                    let session = format!("name: {namespace}/s{i}\nversion: \"0.3.10\"\nsecrets:\n  - name: pw\n    kind: ascii\n");
+                    runtime.block_on(client.write(&session)).expect("create");
                 }
                 total += start.elapsed();
             }

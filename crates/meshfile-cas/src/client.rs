@@ -1,30 +1,54 @@
 //! A typed client for a CAS over mTLS (ours, or SCONE's REST surface that we follow).
+//!
+//! Asynchronous: a caller keeps many requests in flight on one connection pool (a CAS far
+//! away answers each in tens of milliseconds). Answers become the domain's [`Error`].
 
 use serde::Deserialize;
 
-use crate::{Preview, Written};
+use crate::{Error, Preview, Written};
 
-/// Why a request failed: the server's answer, or the transport (with the whole cause chain).
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("CAS answered {status}: {message}")]
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-        active_hash: Option<String>,
-    },
-    #[error("cannot reach CAS at {url}: {detail}")]
-    Transport { url: String, detail: String },
-    #[error("{0}")]
-    Setup(String),
-}
-
+/// The JSON error body of our server; SCONE's `{msg}` and anything else fall back to the
+/// status and the text.
 #[derive(Deserialize)]
 struct ErrorBody {
     code: String,
     message: String,
+    session: Option<String>,
+    operation: Option<String>,
+    caller: Option<String>,
     active_hash: Option<String>,
+    predecessor: Option<String>,
+}
+
+impl ErrorBody {
+    /// The domain error the server meant, when the body says enough to rebuild it.
+    fn into_error(self, status: u16) -> Error {
+        let ErrorBody {
+            code,
+            message,
+            session,
+            operation,
+            caller,
+            active_hash,
+            predecessor,
+        } = self;
+        match (code.as_str(), session, active_hash) {
+            ("invalid", _, _) => Error::Invalid(message),
+            ("not_found", _, _) => Error::NotFound(message),
+            ("forbidden", Some(session), _) => Error::Forbidden {
+                session,
+                operation: operation.unwrap_or_else(|| "access".into()),
+                caller: caller.unwrap_or_default(),
+            },
+            ("exists", Some(name), Some(active)) => Error::Exists { name, active },
+            ("conflict", Some(name), Some(active)) => Error::Conflict {
+                name,
+                active,
+                given: predecessor.unwrap_or_default(),
+            },
+            _ => Error::Server { status, message },
+        }
+    }
 }
 
 /// A session version as read back.
@@ -36,17 +60,19 @@ pub struct ReadSession {
 }
 
 /// Hashes and measurements are hex; anything else would need escaping in a URL.
-fn hex_only(value: &str) -> Result<&str, ClientError> {
+fn hex_only(value: &str) -> Result<&str, Error> {
     if value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value)
     } else {
-        Err(ClientError::Setup(format!("`{value}` is not hexadecimal")))
+        Err(Error::Invalid(format!("`{value}` is not hexadecimal")))
     }
 }
 
+#[derive(Clone)]
 pub struct Client {
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
     base: String,
+    address: String,
     /// The key hash the server presented, when its identity is not checked ([`Trust::AnyServer`]).
     observed_key: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
 }
@@ -131,15 +157,15 @@ impl rustls::client::danger::ServerCertVerifier for ServerKey {
     }
 }
 
-fn setup_error(what: &str, e: &dyn std::fmt::Display) -> ClientError {
-    ClientError::Setup(format!("{what}: {e}"))
+fn setup_error(what: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::Setup(format!("{what}: {e}"))
 }
 
 fn key_checking_tls(
     pin: Option<&str>,
     seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     identity_pem: &str,
-) -> Result<rustls::ClientConfig, ClientError> {
+) -> Result<rustls::ClientConfig, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -163,10 +189,14 @@ fn key_checking_tls(
         .map_err(|e| setup_error("client identity", &e))
 }
 
+/// Most requests a client keeps in flight: enough to hide a far CAS's latency, few enough
+/// that a CAS serving a team is not swamped by one apply.
+pub const IN_FLIGHT: usize = 64;
+
 impl Client {
     /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate;
     /// `identity_pem` the client certificate and key (one PEM text).
-    pub fn new(address: &str, ca_pem: &str, identity_pem: &str) -> Result<Client, ClientError> {
+    pub fn new(address: &str, ca_pem: &str, identity_pem: &str) -> Result<Client, Error> {
         Client::with_trust(address, Trust::Ca(ca_pem), identity_pem)
     }
 
@@ -174,7 +204,7 @@ impl Client {
         address: &str,
         trust: Trust<'_>,
         identity_pem: &str,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<Client, Error> {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let observed_key = matches!(trust, Trust::AnyServer).then(|| seen.clone());
         let builder = match trust {
@@ -183,25 +213,31 @@ impl Client {
                     .map_err(|e| setup_error("CA certificate", &chain(&e)))?;
                 let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
                     .map_err(|e| setup_error("client identity", &chain(&e)))?;
-                reqwest::blocking::Client::builder()
+                reqwest::Client::builder()
                     .tls_certs_only([ca])
                     .identity(identity)
             }
-            Trust::PinnedKey(pin) => reqwest::blocking::Client::builder()
+            Trust::PinnedKey(pin) => reqwest::Client::builder()
                 .tls_backend_preconfigured(key_checking_tls(Some(pin), seen, identity_pem)?),
-            Trust::AnyServer => reqwest::blocking::Client::builder()
+            Trust::AnyServer => reqwest::Client::builder()
                 .tls_backend_preconfigured(key_checking_tls(None, seen, identity_pem)?),
         };
         let http = builder
             .timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(IN_FLIGHT)
             .build()
             .map_err(|e| setup_error("HTTPS client", &chain(&e)))?;
         Ok(Client {
             http,
             base: format!("https://{address}"),
+            address: address.to_owned(),
             observed_key,
         })
+    }
+
+    /// `host:port` of the CAS.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// With [`Trust::AnyServer`]: the key hash of the server answered last (once connected).
@@ -211,92 +247,103 @@ impl Client {
             .and_then(|seen| seen.lock().ok().and_then(|k| k.clone()))
     }
 
+    fn transport(&self, e: &reqwest::Error) -> Error {
+        let detail = chain(e);
+        // A certificate the configured trust refuses is no network failure: retrying will not
+        // make it trusted.
+        let untrusted = [
+            "certificate",
+            "pin mismatch",
+            "UnknownIssuer",
+            "NotValidForName",
+        ]
+        .iter()
+        .any(|word| detail.contains(word));
+        if untrusted {
+            Error::Untrusted {
+                address: self.address.clone(),
+                detail,
+            }
+        } else {
+            Error::Unreachable {
+                address: self.address.clone(),
+                detail,
+            }
+        }
+    }
+
     /// Sends a request; a GET whose pooled connection the server had closed is sent once more.
-    fn send<T: serde::de::DeserializeOwned>(
+    async fn send<T: serde::de::DeserializeOwned>(
         &self,
-        request: reqwest::blocking::RequestBuilder,
-        url: &str,
-    ) -> Result<T, ClientError> {
-        let transport = |e: reqwest::Error| ClientError::Transport {
-            url: url.to_owned(),
-            detail: chain(&e),
-        };
-        let retry = request
-            .try_clone()
-            .filter(|_| !url.ends_with("/v1/sessions"));
-        let response = match (request.send(), retry) {
+        request: reqwest::RequestBuilder,
+        idempotent: bool,
+    ) -> Result<T, Error> {
+        let retry = request.try_clone().filter(|_| idempotent);
+        let response = match (request.send().await, retry) {
             (Ok(response), _) => response,
-            (Err(_), Some(again)) => again.send().map_err(transport)?,
-            (Err(e), None) => return Err(transport(e)),
+            (Err(_), Some(again)) => again.send().await.map_err(|e| self.transport(&e))?,
+            (Err(e), None) => return Err(self.transport(&e)),
         };
         let status = response.status();
-        let bytes = response.bytes().map_err(|e| ClientError::Transport {
-            url: url.to_owned(),
-            detail: chain(&e),
-        })?;
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Transport {
-                url: url.to_owned(),
-                detail: format!("unexpected answer: {e}"),
+            return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
+                status: status.as_u16(),
+                message: format!("an answer this client does not understand: {e}"),
             });
         }
-        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-            code: "http".into(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            active_hash: None,
-        });
-        Err(ClientError::Refused {
-            status: status.as_u16(),
-            code: body.code,
-            message: body.message,
-            active_hash: body.active_hash,
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => body.into_error(status.as_u16()),
+            Err(_) => Error::Server {
+                status: status.as_u16(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            },
         })
     }
 
     /// Creates or updates (with `predecessor`) a session.
-    pub fn write(&self, session_yaml: &str) -> Result<Written, ClientError> {
+    pub async fn write(&self, session_yaml: &str) -> Result<Written, Error> {
         let url = format!("{}/v1/sessions", self.base);
-        self.send(
-            self.http
-                .post(&url)
-                .header("content-type", "application/yaml")
-                .body(session_yaml.to_owned()),
-            &url,
-        )
+        let request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/yaml")
+            .body(session_yaml.to_owned());
+        self.send(request, false).await
     }
 
-    pub fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, ClientError> {
+    pub async fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, Error> {
         let mut url = format!("{}/v1/sessions/{name}", self.base);
         if let Some(h) = hash {
             url = format!("{url}?hash={}", hex_only(h)?);
         }
-        self.send(self.http.get(&url), &url)
+        self.send(self.http.get(&url), true).await
     }
 
-    pub fn preview(&self, config_id: &str, mrenclave: &str) -> Result<Preview, ClientError> {
+    pub async fn preview(&self, config_id: &str, mrenclave: &str) -> Result<Preview, Error> {
         let url = format!(
             "{}/v1/preview/{config_id}?mrenclave={}",
             self.base,
             hex_only(mrenclave)?
         );
-        self.send(self.http.get(&url), &url)
+        self.send(self.http.get(&url), true).await
     }
 
-    pub fn values(
+    pub async fn values(
         &self,
         session: &str,
         secret: Option<&str>,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<serde_json::Value, Error> {
         let spec = match secret {
             Some(s) => format!("session={session},secret={s}"),
             None => format!("session={session}"),
         };
         let url = format!("{}/v1/values/{spec}", self.base);
-        self.send(self.http.get(&url), &url)
+        self.send(self.http.get(&url), true).await
     }
 
-    pub fn version(&self) -> Result<serde_json::Value, ClientError> {
+    pub async fn version(&self) -> Result<serde_json::Value, Error> {
         let url = format!("{}/v1/version", self.base);
-        self.send(self.http.get(&url), &url)
+        self.send(self.http.get(&url), true).await
     }
 }

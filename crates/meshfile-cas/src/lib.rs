@@ -20,25 +20,31 @@ pub use store::{Store, Version, Written};
 
 use std::path::PathBuf;
 
-/// Why the store refused or failed; each maps to one HTTP status.
+/// Why a CAS operation failed: one type for the embedded store, the server that serves it and
+/// the client that talks to a CAS over the network, so callers decide on the domain's terms
+/// (not found, conflict, forbidden, ...) and never on HTTP status codes.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
+    /// The request or the session is malformed; sending it again will not help.
     #[error("{0}")]
     Invalid(String),
+    /// The caller's key hash is not admitted by the access policy.
     #[error(
         "client key {caller} may not {operation} session `{session}`; add its key hash to the session's access_policy"
     )]
     Forbidden {
         session: String,
-        operation: &'static str,
+        operation: String,
         caller: String,
     },
     #[error("{0}")]
     NotFound(String),
+    /// A create of a session that exists.
     #[error(
         "session `{name}` exists (active version {active}); to update it, name that hash as `predecessor`"
     )]
     Exists { name: String, active: String },
+    /// An update whose predecessor is no longer the active version: someone else wrote first.
     #[error(
         "session `{name}` changed: its active version is {active}, not the predecessor {given}; read it again and retry"
     )]
@@ -53,24 +59,66 @@ pub enum Error {
     Storage(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// No answer: the CAS is down, the address is wrong, or the network is (worth retrying).
+    #[error("cannot reach CAS at {address}: {detail}")]
+    Unreachable { address: String, detail: String },
+    /// The server is not the CAS the client trusts (certificate, pin); retrying will not help.
+    #[error("CAS at {address} is not trusted: {detail}")]
+    Untrusted { address: String, detail: String },
+    /// The CAS answered with an error this client does not otherwise understand.
+    #[error("CAS answered {status}: {message}")]
+    Server { status: u16, message: String },
+    /// The client could not be set up (identity, CA file, TLS configuration).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl Error {
+    /// The HTTP status the server answers with.
     pub fn status(&self) -> u16 {
         match self {
             Error::Invalid(_) => 400,
             Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
             Error::Exists { .. } | Error::Conflict { .. } => 409,
-            Error::Locked(_) | Error::Storage(_) | Error::Internal(_) => 500,
+            Error::Server { status, .. } => *status,
+            Error::Unreachable { .. } | Error::Untrusted { .. } => 502,
+            Error::Locked(_) | Error::Storage(_) | Error::Internal(_) | Error::Setup(_) => 500,
         }
     }
 
-    /// The active hash a 409 reports, for clients that retry.
+    /// The stable code of the JSON error body, by which the client knows the error again.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid",
+            Error::Forbidden { .. } => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Exists { .. } => "exists",
+            Error::Conflict { .. } => "conflict",
+            Error::Locked(_)
+            | Error::Storage(_)
+            | Error::Internal(_)
+            | Error::Server { .. }
+            | Error::Unreachable { .. }
+            | Error::Untrusted { .. }
+            | Error::Setup(_) => "internal",
+        }
+    }
+
+    /// The active hash a conflict reports, for clients that retry.
     pub fn active_hash(&self) -> Option<&str> {
         match self {
             Error::Exists { active, .. } | Error::Conflict { active, .. } => Some(active),
             _ => None,
+        }
+    }
+
+    /// Whether the same request may succeed later (the CAS was down or overloaded).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } => true,
+            Error::Server { status, .. } => *status >= 500 || *status == 408,
+            _ => false,
         }
     }
 }

@@ -53,7 +53,7 @@ impl Store {
         if !measured.iter().any(|m| m.eq_ignore_ascii_case(mrenclave)) {
             return Err(Error::Forbidden {
                 session: session_name.to_owned(),
-                operation: "receive the configuration of",
+                operation: "receive the configuration of".into(),
                 caller: format!("a program with MRENCLAVE {mrenclave}"),
             });
         }

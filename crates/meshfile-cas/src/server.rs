@@ -183,20 +183,36 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
-/// The JSON error body: `{code, message}`, plus the active hash on 409.
+/// The JSON error body: `{code, message}` and the fields that let a client rebuild the
+/// [`Error`] (the active hash of a conflict, the session and operation a caller was refused).
 fn error_response(e: &Error) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let code = match e {
-        Error::Invalid(_) => "invalid",
-        Error::Forbidden { .. } => "forbidden",
-        Error::NotFound(_) => "not_found",
-        Error::Exists { .. } => "exists",
-        Error::Conflict { .. } => "conflict",
-        _ => "internal",
-    };
-    let mut body = json!({ "code": code, "message": e.to_string() });
-    if let Some(active) = e.active_hash() {
-        body["active_hash"] = json!(active);
+    let mut body = json!({ "code": e.code(), "message": e.to_string() });
+    match e {
+        Error::Forbidden {
+            session,
+            operation,
+            caller,
+        } => {
+            body["session"] = json!(session);
+            body["operation"] = json!(operation);
+            body["caller"] = json!(caller);
+        }
+        Error::Exists { name, active } => {
+            body["session"] = json!(name);
+            body["active_hash"] = json!(active);
+        }
+        Error::Conflict {
+            name,
+            active,
+            given,
+        } => {
+            body["session"] = json!(name);
+            body["active_hash"] = json!(active);
+            body["predecessor"] = json!(given);
+        }
+        Error::Invalid(message) | Error::NotFound(message) => body["message"] = json!(message),
+        _ => {}
     }
     (status, axum::Json(body)).into_response()
 }

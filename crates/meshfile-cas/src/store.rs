@@ -134,7 +134,7 @@ impl Store {
                         ) {
                             return Err(Error::Forbidden {
                                 session: parent.to_owned(),
-                                operation: "create_sessions",
+                                operation: "create_sessions".into(),
                                 caller: caller.to_owned(),
                             });
                         }
@@ -157,7 +157,7 @@ impl Store {
                     ) {
                         return Err(Error::Forbidden {
                             session: name,
-                            operation: "update",
+                            operation: "update".into(),
                             caller: caller.to_owned(),
                         });
                     }
@@ -256,7 +256,7 @@ impl Store {
         if !allows(&active.tree()?, &active.creator, caller, Operation::Read) {
             return Err(Error::Forbidden {
                 session: name.to_owned(),
-                operation: "read",
+                operation: "read".into(),
                 caller: caller.to_owned(),
             });
         }
@@ -320,7 +320,7 @@ impl Store {
         {
             return Err(Error::Forbidden {
                 session: name.to_owned(),
-                operation: "read a non-public secret of",
+                operation: "read a non-public secret of".into(),
                 caller: "anyone".into(),
             });
         }

@@ -3,7 +3,7 @@
 //! Pure: the current state comes in as data (what CAS holds per session name), the decision
 //! and a readable, secret-free difference come out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_session::Document;
 use meshfile_yaml::{Limits, Node, Value};
@@ -27,6 +27,9 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Step {
     pub session: String,
+    /// Sessions that must be in CAS before this one: its namespace and its exporters.
+    #[serde(skip)]
+    pub after: BTreeSet<String>,
     #[serde(flatten)]
     pub action: Action,
     /// One line per difference, e.g. `~ services[python3].environment.API_USER: "a" -> "b"`.
@@ -98,10 +101,15 @@ fn shown(path: &str, value: &str) -> String {
 
 /// The differences between two sessions' meanings, one line each, in path order.
 pub fn semantic_diff(old: &str, new: &str) -> Vec<String> {
-    let (Some(old), Some(new)) = (parse(old), parse(new)) else {
-        return vec!["~ (the stored session is not readable YAML)".into()];
-    };
-    let (old, new) = (leaves(&old), leaves(&new));
+    match (parse(old), parse(new)) {
+        (Some(old), Some(new)) => diff_trees(&old, &new),
+        _ => vec!["~ (the stored session is not readable YAML)".into()],
+    }
+}
+
+/// [`semantic_diff`] of two trees.
+fn diff_trees(old: &Node, new: &Node) -> Vec<String> {
+    let (old, new) = (leaves(old), leaves(new));
     let mut out = Vec::new();
     for (path, value) in &new {
         match old.get(path) {
@@ -123,44 +131,65 @@ pub fn semantic_diff(old: &str, new: &str) -> Vec<String> {
     out
 }
 
-/// Decides, per desired session, whether to create, update (naming the active hash) or skip it.
+/// Decides, per desired session, whether to create, update (naming the active hash) or skip
+/// it. `current` is what CAS answered (its text, read from the network); the desired sessions
+/// are compared as the trees they are.
 pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<Step> {
+    let empty = Node::mapping(Vec::new());
     desired
         .iter()
         .map(|doc| {
             let yaml = doc.to_yaml();
-            match current.get(&doc.name) {
-                None => Step {
-                    session: doc.name.clone(),
-                    action: Action::Create,
-                    changes: semantic_diff("{}", &yaml),
-                    yaml,
-                },
+            let mut after = doc.imports.clone();
+            if let Some((namespace, _)) = doc.name.rsplit_once('/') {
+                after.insert(namespace.to_owned());
+            }
+            let (action, changes, yaml) = match current.get(&doc.name) {
+                None => (Action::Create, diff_trees(&empty, &doc.node), yaml),
                 Some(cur) => {
-                    let changes = semantic_diff(&cur.session, &yaml);
+                    let changes = match parse(&cur.session) {
+                        Some(old) => diff_trees(&old, &doc.node),
+                        None => vec!["~ (the stored session is not readable YAML)".into()],
+                    };
                     if changes.is_empty() {
-                        Step {
-                            session: doc.name.clone(),
-                            action: Action::Unchanged {
-                                hash: cur.hash.clone(),
-                            },
-                            changes,
-                            yaml,
-                        }
+                        let hash = cur.hash.clone();
+                        (Action::Unchanged { hash }, changes, yaml)
                     } else {
-                        Step {
-                            session: doc.name.clone(),
-                            action: Action::Update {
-                                predecessor: cur.hash.clone(),
-                            },
-                            changes,
-                            yaml: format!("predecessor: {}\n{yaml}", cur.hash),
-                        }
+                        let predecessor = cur.hash.clone();
+                        let yaml = format!("predecessor: {predecessor}\n{yaml}");
+                        (Action::Update { predecessor }, changes, yaml)
                     }
                 }
+            };
+            Step {
+                session: doc.name.clone(),
+                after,
+                action,
+                changes,
+                yaml,
             }
         })
         .collect()
+}
+
+/// The steps (in plan order: namespace first, exporters before importers) grouped into
+/// levels: a session comes after every earlier session it must follow (see [`Step::after`]);
+/// sessions of one level are independent.
+pub fn levels(steps: &[Step]) -> Vec<Vec<usize>> {
+    let mut level_of: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let level = (step.after.iter())
+            .filter_map(|d| level_of.get(d.as_str()))
+            .max()
+            .map_or(0, |l| l + 1);
+        level_of.insert(&step.session, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(i);
+    }
+    levels
 }
 
 #[cfg(test)]
@@ -187,5 +216,22 @@ mod tests {
             ]
         );
         assert!(!diff.concat().contains("hunter"));
+    }
+
+    #[test]
+    fn levels_put_namespaces_and_exporters_first() {
+        let doc = |name: &str, imports: &[&str]| Document {
+            name: name.into(),
+            imports: imports.iter().map(|s| (*s).to_owned()).collect(),
+            node: Node::mapping(Vec::new()),
+        };
+        let docs = [
+            doc("ns", &[]),
+            doc("ns/a", &[]),
+            doc("ns/b", &["ns/a"]),
+            doc("ns/c", &["elsewhere"]),
+        ];
+        let steps = plan(&docs, &BTreeMap::new());
+        assert_eq!(levels(&steps), [vec![0], vec![1, 3], vec![2]]);
     }
 }

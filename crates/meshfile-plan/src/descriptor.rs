@@ -1,12 +1,16 @@
 //! Service descriptors: what a mesh needs to know about one confidential image.
 //!
 //! SCONE's build measures each image (MRENCLAVE); `meshfile apply -f service.yaml` records the
-//! manifest and those measurements so that a mesh can be compiled later, offline.
+//! manifest and those measurements in the descriptor store (`target/descriptors.json`) so
+//! that a mesh can be compiled later, offline. The store is read and written through serde;
+//! each stored manifest is kept as its canonical YAML, parsed only when a mesh uses it.
 
 use std::collections::BTreeMap;
 
 use meshfile_manifest::{Code, Diagnostic, Manifest, ServiceManifest};
-use meshfile_yaml::{Node, Style, Value};
+use meshfile_yaml::{Node, Value};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::Located;
 
@@ -24,213 +28,189 @@ pub struct Descriptor {
     pub digest: Option<String>,
 }
 
-/// A file-system-safe name for an image's descriptor file.
-pub fn file_name(image: &str) -> String {
-    let safe: String = image
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{safe}.yaml")
-}
-
 /// An MRENCLAVE: 32 bytes as 64 hex digits.
 pub fn is_mrenclave(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-impl Descriptor {
-    fn to_node(&self) -> Node {
-        let manifest_node = meshfile_manifest::to_node(&self.manifest);
-        let mut fields = vec![
-            (
-                "source".into(),
-                Node::scalar(self.file.clone(), Style::DoubleQuoted),
-            ),
-            (
-                "mrenclaves".into(),
-                Node::sequence(
-                    self.mrenclaves
-                        .iter()
-                        .map(|m| Node::scalar(m.clone(), Style::DoubleQuoted))
-                        .collect(),
-                ),
-            ),
-            ("manifest".into(), manifest_node),
-        ];
-        if let Some(digest) = &self.digest {
-            fields.insert(
-                2,
-                (
-                    "digest".into(),
-                    Node::scalar(digest.clone(), Style::DoubleQuoted),
-                ),
-            );
+/// The format tag of the store file; a file with another tag is refused, not guessed at.
+pub const STORE_FORMAT: &str = "meshfile-descriptors/2";
+
+/// One recorded image as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub mrenclaves: Vec<String>,
+    /// The service manifest file it was recorded from.
+    pub source: String,
+    /// The manifest in canonical YAML, one line per item (so the file reads and diffs well).
+    pub manifest: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    format: String,
+    descriptors: Vec<Entry>,
+}
+
+impl Entry {
+    /// What the store keeps of a descriptor.
+    pub fn new(descriptor: &Descriptor) -> Entry {
+        let yaml = meshfile_yaml::emit(&meshfile_manifest::to_node(&descriptor.manifest));
+        Entry {
+            image: descriptor.image.clone(),
+            digest: descriptor.digest.clone(),
+            mrenclaves: descriptor.mrenclaves.clone(),
+            source: descriptor.file.clone(),
+            manifest: yaml.lines().map(str::to_owned).collect(),
         }
-        Node::mapping(fields)
     }
-}
 
-/// The descriptors file (`target/descriptors.yaml`): every recorded image, sorted, in one
-/// file that is rewritten atomically, like a lockfile of measurements.
-pub fn write_set(descriptors: &BTreeMap<String, Descriptor>) -> String {
-    parts(
-        descriptors
-            .iter()
-            .map(|(image, d)| entry(image, d))
-            .collect(),
-    )
-    .concat()
-}
-
-/// One image's entry of the descriptors file (see [`parts`]).
-pub fn entry(image: &str, descriptor: &Descriptor) -> String {
-    meshfile_yaml::emit_entries([(image.to_owned(), descriptor.to_node())])
-}
-
-/// The descriptors file as pieces, from its entries in image order: what [`write_set`] joins,
-/// for callers that build a large set's entries on several threads and write the file
-/// (megabytes) piece by piece instead of copying it into one string first.
-pub fn parts(entries: Vec<String>) -> Vec<String> {
-    let header = "# Service descriptors recorded by `meshfile apply -f <service manifest>`: per image, its\n# MRENCLAVEs and manifest. Meshes that use these images compile against them.\n";
-    let mut parts = Vec::with_capacity(entries.len() + 1);
-    parts.push(header.to_owned());
-    if entries.is_empty() {
-        parts.push("{}\n".to_owned());
+    /// The manifest's text; diagnostics about it point into this text.
+    pub fn manifest_text(&self) -> String {
+        let mut text = self.manifest.join("\n");
+        text.push('\n');
+        text
     }
-    parts.extend(entries);
-    parts
-}
 
-/// A descriptors file written by [`write_set`], split into its entries without parsing them:
-/// image to the entry's text. Entries nobody asks for are carried over byte for byte, so
-/// recording a few images does not parse and re-emit thousands of others. `None` when the
-/// text is not laid out as [`write_set`] writes it (then read it whole with [`read_set`]).
-pub fn split_entries(text: &str) -> Option<BTreeMap<String, &str>> {
-    let mut entries = BTreeMap::new();
-    let mut current: Option<(String, usize)> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let at = offset;
-        offset += line.len();
-        if line.starts_with('#') && current.is_none() {
-            continue;
-        }
-        if current.is_none() && entries.is_empty() && line.trim_end() == "{}" {
-            return (offset == text.len()).then_some(entries);
-        }
-        if line.starts_with(' ') {
-            current.as_ref()?;
-            continue;
-        }
-        // A top-level key on a line of its own: `image:` (plain or quoted, as emitted).
-        let key = meshfile_yaml::parse(line, &meshfile_manifest::limits()).ok()?;
-        let Value::Mapping(fields) = &key.value else {
-            return None;
+    /// The name diagnostics about the stored manifest use: the store file and the image.
+    pub fn location(&self, store_file: &str) -> String {
+        format!("{store_file}#{}", self.image)
+    }
+
+    /// The descriptor, its manifest parsed and validated again (a hand-edited store is
+    /// checked like any manifest).
+    pub fn descriptor(&self, store_file: &str) -> Result<Descriptor, Vec<Located>> {
+        let file = self.location(store_file);
+        let bad = |message: String| {
+            vec![Located::new(
+                &file,
+                Diagnostic::new(Code::MissingDescriptor, Default::default(), "", message)
+                    .with_hint(REMAKE_HINT),
+            )]
         };
-        let [field] = fields.as_slice() else {
-            return None;
-        };
-        if !field.value.is_null() {
-            return None;
+        if let Some(m) = self.mrenclaves.iter().find(|m| !is_mrenclave(m)) {
+            return Err(bad(format!("`{m}` is not an MRENCLAVE (64 hex digits)")));
         }
-        if let Some((image, start)) = current.take()
-            && entries.insert(image, &text[start..at]).is_some()
+        if let Some(d) = self
+            .digest
+            .as_deref()
+            .filter(|d| !meshfile_manifest::mesh::is_digest(d))
         {
-            // An image twice: only a whole parse reports that properly.
-            return None;
+            return Err(bad(format!("`{d}` is not `sha256:` and 64 hex digits")));
         }
-        current = Some((field.key_text().to_owned(), at));
+        let loaded = meshfile_manifest::load(self.manifest_text().as_bytes());
+        match loaded.manifest {
+            Some(Manifest::Service(manifest)) if !loaded.has_errors() => Ok(Descriptor {
+                image: self.image.clone(),
+                mrenclaves: self.mrenclaves.clone(),
+                manifest: *manifest,
+                file,
+                digest: self.digest.clone(),
+            }),
+            _ => Err(loaded
+                .diagnostics
+                .into_iter()
+                .map(|d| Located::new(&file, d))
+                .collect()),
+        }
     }
-    let (image, start) = current?;
-    entries
-        .insert(image, &text[start..])
-        .is_none()
-        .then_some(entries)
 }
 
-/// Reads a descriptors file written by [`write_set`]. Its entries are read on all cores when
-/// it is laid out as written (a large mesh's file holds thousands), positions still those of
-/// the file.
-pub fn read_set(file: &str, text: &str) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
-    read_split(file, text, split_entries(text).as_ref())
-}
+const REMAKE_HINT: &str =
+    "delete the file and record the services again with `meshfile apply -f <service manifest>`";
 
-/// [`read_set`] for a caller that already split `text` with [`split_entries`].
-pub fn read_split(
-    file: &str,
-    text: &str,
-    entries: Option<&BTreeMap<String, &str>>,
-) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
-    let Some(entries) = entries.filter(|e| e.len() > 1) else {
-        return read_entries(file, text, 0);
+/// The store file's bytes: every entry, sorted by image. Same entries, same bytes.
+pub fn to_json(entries: &BTreeMap<String, Entry>) -> Vec<u8> {
+    let file = StoreFile {
+        format: STORE_FORMAT.into(),
+        descriptors: entries.values().cloned().collect(),
     };
-    // Each entry with the number of lines before it, counted in one pass over the file.
-    let mut starts: Vec<(usize, &str)> = entries
-        .values()
-        .map(|entry| (entry.as_ptr() as usize - text.as_ptr() as usize, *entry))
-        .collect();
-    starts.sort_unstable_by_key(|(offset, _)| *offset);
-    let (mut lines, mut at) = (0, 0);
-    let jobs: Vec<(u32, &str)> = starts
-        .into_iter()
-        .map(|(offset, entry)| {
-            lines += text.as_bytes()[at..offset]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u32;
-            at = offset;
-            (lines, entry)
-        })
-        .collect();
+    let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads a store file: image to entry. Manifests stay unparsed until asked for.
+pub fn from_json(file: &str, bytes: &[u8]) -> Result<BTreeMap<String, Entry>, Vec<Located>> {
+    let fail = |line: usize, column: usize, message: String| {
+        let pos = meshfile_yaml::Pos {
+            line: u32::try_from(line).unwrap_or(u32::MAX).max(1),
+            column: u32::try_from(column).unwrap_or(u32::MAX).max(1),
+        };
+        vec![Located::new(
+            file,
+            Diagnostic::new(
+                Code::MissingDescriptor,
+                meshfile_yaml::Span::at(pos),
+                "",
+                message,
+            )
+            .with_hint(REMAKE_HINT),
+        )]
+    };
+    let store: StoreFile = serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            e.line(),
+            e.column(),
+            format!("unreadable descriptor store: {e}"),
+        )
+    })?;
+    if store.format != STORE_FORMAT {
+        return Err(fail(
+            1,
+            1,
+            format!(
+                "descriptor store of format `{}`; this meshfile reads `{STORE_FORMAT}`",
+                store.format
+            ),
+        ));
+    }
     let mut out = BTreeMap::new();
-    for read in crate::parallel::map(&jobs, |(lines, entry)| read_entries(file, entry, *lines)) {
-        out.extend(read?);
+    for entry in store.descriptors {
+        let image = entry.image.clone();
+        if out.insert(image.clone(), entry).is_some() {
+            return Err(fail(1, 1, format!("image `{image}` is recorded twice")));
+        }
     }
     Ok(out)
 }
 
-/// The descriptors in `text`, which starts `lines_before` lines into `file`.
-fn read_entries(
-    file: &str,
-    text: &str,
-    lines_before: u32,
-) -> Result<BTreeMap<String, Descriptor>, Vec<Located>> {
+/// Reads the store's former format, `descriptors.yaml` (a YAML mapping of image to `source`,
+/// `digest`, `mrenclaves` and `manifest`), so that it can be migrated.
+pub fn from_legacy_yaml(file: &str, text: &str) -> Result<BTreeMap<String, Entry>, Vec<Located>> {
     let fail = |span: meshfile_yaml::Span, message: String| {
         vec![Located::new(
             file,
-            Diagnostic::new(Code::MissingDescriptor, span, "", message)
-                .with_hint("delete the file and record the services again with `meshfile apply -f <service manifest>`"),
+            Diagnostic::new(Code::MissingDescriptor, span, "", message).with_hint(REMAKE_HINT),
         )]
     };
-    let mut node = meshfile_yaml::parse(text, &meshfile_manifest::limits()).map_err(|e| {
-        let mut pos = e.pos;
-        pos.line += lines_before;
+    let node = meshfile_yaml::parse(text, &meshfile_manifest::limits()).map_err(|e| {
         fail(
-            meshfile_yaml::Span::at(pos),
+            meshfile_yaml::Span::at(e.pos),
             format!("unreadable descriptors file: {}", e.kind),
         )
     })?;
-    if lines_before > 0 {
-        shift_lines(&mut node, lines_before);
-    }
-    let Value::Mapping(images) = &node.value else {
-        return Err(fail(
-            node.span,
-            "a descriptors file maps images to descriptors".into(),
-        ));
+    let images = match &node.value {
+        Value::Mapping(images) => images.as_slice(),
+        Value::Scalar { .. } if node.is_null() => &[],
+        _ => {
+            return Err(fail(
+                node.span,
+                "a descriptors file maps images to descriptors".into(),
+            ));
+        }
     };
-    let mut out = BTreeMap::new();
-    for entry in images {
+    let read = |entry: &meshfile_yaml::Entry| -> Result<Entry, Vec<Located>> {
+        let image = entry.key_text().to_owned();
         let Value::Mapping(fields) = &entry.value.value else {
             return Err(fail(
                 entry.value.span,
-                format!("`{}`: a descriptor is a mapping", entry.key_text()),
+                format!("`{image}`: a descriptor is a mapping"),
             ));
         };
         let get = |key: &str| {
@@ -239,6 +219,7 @@ fn read_entries(
                 .find(|e| e.key_text() == key)
                 .map(|e| &e.value)
         };
+        let scalar = |key: &str| get(key).and_then(Node::as_scalar).map(str::to_owned);
         let mrenclaves = match get("mrenclaves").map(|n| &n.value) {
             Some(Value::Sequence(items)) => items
                 .iter()
@@ -247,72 +228,27 @@ fn read_entries(
             _ => {
                 return Err(fail(
                     entry.value.span,
-                    format!("`{}` has no `mrenclaves`", entry.key_text()),
+                    format!("`{image}` has no `mrenclaves`"),
                 ));
             }
         };
-        let digest = match get("digest") {
-            None => None,
-            Some(node) => match node.as_scalar() {
-                Some(d) if meshfile_manifest::mesh::is_digest(d) => Some(d.to_owned()),
-                _ => {
-                    return Err(fail(
-                        node.span,
-                        format!(
-                            "`{}`: `digest` is not `sha256:` and 64 hex digits",
-                            entry.key_text()
-                        ),
-                    ));
-                }
-            },
-        };
-        let Some(manifest_node) = get("manifest") else {
+        let Some(manifest) = get("manifest") else {
             return Err(fail(
                 entry.value.span,
-                format!("`{}` has no `manifest`", entry.key_text()),
+                format!("`{image}` has no `manifest`"),
             ));
         };
-        let loaded = meshfile_manifest::load_node(manifest_node);
-        match loaded.manifest {
-            Some(Manifest::Service(manifest)) if !loaded.has_errors() => {
-                let image = entry.key_text().to_owned();
-                out.insert(
-                    image.clone(),
-                    Descriptor {
-                        image,
-                        mrenclaves,
-                        manifest: *manifest,
-                        file: file.to_owned(),
-                        digest,
-                    },
-                );
-            }
-            _ => {
-                return Err(loaded
-                    .diagnostics
-                    .into_iter()
-                    .map(|d| Located::new(file, d))
-                    .collect());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Moves every position in `node` down by `lines`.
-fn shift_lines(node: &mut Node, lines: u32) {
-    node.span.start.line += lines;
-    node.span.end.line += lines;
-    match &mut node.value {
-        Value::Scalar { .. } => {}
-        Value::Sequence(items) => items.iter_mut().for_each(|n| shift_lines(n, lines)),
-        Value::Mapping(entries) => {
-            for entry in entries {
-                shift_lines(&mut entry.key, lines);
-                shift_lines(&mut entry.value, lines);
-            }
-        }
-    }
+        let yaml = meshfile_yaml::emit(manifest);
+        Ok(Entry {
+            digest: scalar("digest"),
+            mrenclaves,
+            source: scalar("source").unwrap_or_else(|| file.to_owned()),
+            manifest: yaml.lines().map(str::to_owned).collect(),
+            image,
+        })
+    };
+    let entries: Vec<Entry> = images.par_iter().map(read).collect::<Result<_, _>>()?;
+    Ok(entries.into_iter().map(|e| (e.image.clone(), e)).collect())
 }
 
 /// A committed measurements file (`measurements.yaml` next to service manifests):
@@ -394,80 +330,66 @@ mod tests {
         }
     }
 
+    fn store(images: &[&str]) -> BTreeMap<String, Entry> {
+        images
+            .iter()
+            .map(|image| ((*image).to_owned(), Entry::new(&descriptor(image))))
+            .collect()
+    }
+
     #[test]
-    fn descriptors_file_round_trips_and_reads_as_one_mapping() {
-        let set: BTreeMap<String, Descriptor> =
-            ["registry.example.com/a:1", "registry.example.com/b:2"]
-                .into_iter()
-                .map(|image| (image.to_owned(), descriptor(image)))
-                .collect();
-        let text = write_set(&set);
-        let whole = Node::mapping(
-            set.iter()
-                .map(|(image, d)| (image.clone(), d.to_node()))
-                .collect(),
-        );
-        assert!(text.ends_with(&meshfile_yaml::emit(&whole)), "{text}");
-        // Read back, positions point into the descriptors file.
-        let mut expected = set;
-        expected
-            .values_mut()
-            .for_each(|d| d.file = "descriptors.yaml".into());
-        assert_eq!(read_set("descriptors.yaml", &text), Ok(expected));
+    fn the_store_round_trips_and_its_manifests_parse_again() {
+        let entries = store(&["registry.example.com/a:1", "b"]);
+        let bytes = to_json(&entries);
+        assert_eq!(to_json(&entries), bytes, "deterministic");
+        let read = from_json("d.json", &bytes).expect("reads");
+        assert_eq!(read, entries);
+        let again = read["b"].descriptor("d.json").expect("parses");
+        let original = descriptor("b");
         assert_eq!(
-            read_set("descriptors.yaml", &write_set(&BTreeMap::new())),
+            again.manifest.build.command,
+            original.manifest.build.command
+        );
+        assert_eq!(again.digest, original.digest);
+        assert_eq!(again.file, "d.json#b");
+        assert_eq!(Entry::new(&again).manifest, entries["b"].manifest);
+        assert_eq!(
+            from_json("d.json", &to_json(&BTreeMap::new())),
             Ok(BTreeMap::new())
         );
     }
 
     #[test]
-    fn entries_read_apart_keep_the_files_positions() {
-        let set: BTreeMap<String, Descriptor> = ["a", "b", "c"]
-            .into_iter()
-            .map(|image| (image.to_owned(), descriptor(image)))
-            .collect();
-        let text = write_set(&set);
-        let apart = read_set("d.yaml", &text).expect("reads");
-        let whole = read_entries("d.yaml", &text, 0).expect("reads");
-        for (image, d) in &whole {
-            let span = |d: &Descriptor| d.manifest.build.to.span;
-            assert_eq!(span(&apart[image]), span(d), "{image}");
-        }
-        // A bad value in the last entry is reported at its line in the file.
-        let last = text.rfind("kind: python").expect("a kind");
-        let broken = format!("{}kind: [python]{}", &text[..last], &text[last + 12..]);
+    fn a_damaged_store_is_located_and_refused() {
         let at = |r: Result<_, Vec<Located>>| r.err().map(|e| e[0].diagnostic.line);
-        let line = broken
-            .lines()
-            .position(|l| l.contains("[python]"))
-            .map(|i| i as u32 + 1);
-        assert!(line > Some(30), "{broken}");
-        assert_eq!(at(read_set("d.yaml", &broken)), line);
-        assert_eq!(at(read_entries("d.yaml", &broken, 0)), line);
-        // An image twice is not split (the whole parse reports it).
-        let twice = format!("{text}{}", entry("a", &set["a"]));
-        assert_eq!(split_entries(&twice), None);
-        assert!(read_set("d.yaml", &twice).is_err());
+        assert_eq!(at(from_json("d.json", b"{\n  \"format\": 3\n}")), Some(2));
+        let other = br#"{"format": "x/9", "descriptors": []}"#;
+        assert!(from_json("d.json", other).is_err());
+        let mut entries = store(&["a"]);
+        entries.get_mut("a").expect("a").manifest[1] = "kind: [genservice]".into();
+        assert!(entries["a"].descriptor("d.json").is_err());
+        entries.get_mut("a").expect("a").mrenclaves = vec!["zz".into()];
+        assert!(entries["a"].descriptor("d.json").is_err());
     }
 
     #[test]
-    fn entries_split_without_parsing_are_the_written_ones() {
-        let set: BTreeMap<String, Descriptor> = ["registry.example.com/a:1", "b"]
-            .into_iter()
-            .map(|image| (image.to_owned(), descriptor(image)))
-            .collect();
-        let text = write_set(&set);
-        let split = split_entries(&text).expect("our own layout");
-        assert_eq!(split.len(), 2);
-        for (image, d) in &set {
-            assert_eq!(split[image.as_str()], entry(image, d));
-        }
-        assert_eq!(
-            split_entries(&write_set(&BTreeMap::new())),
-            Some(BTreeMap::new())
+    fn the_former_yaml_store_migrates() {
+        let d = descriptor("b");
+        let legacy = format!(
+            "# comment\n\"b\":\n  source: \"svc.yaml\"\n  mrenclaves:\n    - \"{}\"\n  digest: \"{}\"\n  manifest:\n{}",
+            d.mrenclaves[0],
+            d.digest.clone().expect("digest"),
+            meshfile_yaml::emit(&meshfile_manifest::to_node(&d.manifest))
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
         );
-        assert_eq!(split_entries("a: 1\n"), None);
-        assert_eq!(split_entries("- a\n"), None);
-        assert_eq!(split_entries("  stray: indent\n"), None);
+        let migrated = from_legacy_yaml("descriptors.yaml", &legacy).expect("reads");
+        assert_eq!(migrated, store(&["b"]));
+        assert_eq!(
+            from_legacy_yaml("descriptors.yaml", "{}\n"),
+            Ok(BTreeMap::new())
+        );
+        assert!(from_legacy_yaml("descriptors.yaml", "- a\n").is_err());
     }
 }

@@ -6,7 +6,6 @@
 pub mod chart;
 pub mod delivery;
 pub mod descriptor;
-pub mod parallel;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +20,7 @@ use meshfile_session::{
     Session, Value,
 };
 use meshfile_yaml::{Span, Style};
+use rayon::prelude::*;
 
 pub use chart::{ChartModel, ChartService};
 pub use descriptor::Descriptor;
@@ -73,6 +73,8 @@ pub struct Compiled {
     pub variables: Vec<ServiceVariables>,
     /// How the CAS holding the application's policies wants them delivered (`None`: Upload).
     pub mode: Option<meshfile_manifest::mesh::CasMode>,
+    /// Where the Meshfile says so, for diagnostics about the mode.
+    pub mode_span: Option<Span>,
     /// Where that CAS is: `embedded`, or `host[:port]`.
     pub cas_url: String,
     /// The key that CAS must present, when the Meshfile says (`cas_key`).
@@ -146,6 +148,9 @@ struct Unit<'a> {
     env_file: String,
 }
 
+/// Compiles a mesh: the namespace session first, then one session per service (exporters
+/// before importers), the chart model, and with [`Options::report_variables`] each service's
+/// variables. Every problem found is returned, located; nothing is partly compiled.
 pub fn compile(
     mesh: &MeshManifest,
     mesh_file: &str,
@@ -153,28 +158,6 @@ pub fn compile(
     read: Reader<'_>,
     options: &Options,
 ) -> Result<Compiled, Vec<Located>> {
-    let (mut compiled, mut sessions) =
-        compile_streaming(mesh, mesh_file, descriptors, read, options, &|d| d)?;
-    // The namespace session comes first; then exporters before importers.
-    let services_sessions = order_exporters_first(sessions.split_off(1.min(sessions.len())));
-    sessions.extend(services_sessions);
-    compiled.sessions = sessions;
-    Ok(compiled)
-}
-
-/// [`compile`], passing each session through `each` on the thread that made it, as soon as
-/// it is made; returns everything else (with `sessions` empty) and what `each` returned, in
-/// mesh order (the namespace session first). For writing files: a large mesh's sessions
-/// become text at once, and their trees are never all held. On errors `each` may have seen
-/// some sessions; the errors say they are not to be used.
-pub fn compile_streaming<T: Send>(
-    mesh: &MeshManifest,
-    mesh_file: &str,
-    descriptors: &BTreeMap<String, Descriptor>,
-    read: Reader<'_>,
-    options: &Options,
-    each: &(dyn Fn(Document) -> T + Sync),
-) -> Result<(Compiled, Vec<T>), Vec<Located>> {
     let mut c = Compiler {
         mesh,
         mesh_file,
@@ -186,24 +169,19 @@ pub fn compile_streaming<T: Send>(
     let units = c.units();
     let namespace = mesh.policy.namespace.as_str().to_owned();
     let owners = c.secret_owners(&units);
-    let mut made = vec![each(namespace_session(&namespace))];
+    // Units are independent: all cores at once; results come back in mesh order.
+    let outputs: Vec<UnitOutput> = units
+        .par_iter()
+        .map(|unit| c.fork().unit(unit, &owners))
+        .collect();
+    let mut service_sessions = Vec::with_capacity(units.len());
     let mut services = Vec::with_capacity(units.len());
     let mut variables = Vec::new();
-    // Units are independent: all cores at once, each session handed on where it is made.
-    let outputs = parallel::map(&units, |unit| {
-        let output = c.fork().unit(unit, &owners);
-        (
-            output.session.map(each),
-            output.service,
-            output.variables,
-            output.errors,
-        )
-    });
-    for (session, service, unit_variables, errors) in outputs {
-        c.errors.extend(errors);
-        services.push(service);
-        variables.extend(unit_variables);
-        made.extend(session);
+    for output in outputs {
+        c.errors.extend(output.errors);
+        services.push(output.service);
+        variables.extend(output.variables);
+        service_sessions.extend(output.session);
     }
     if !c.errors.is_empty() {
         c.errors.sort_by(|a, b| {
@@ -215,24 +193,22 @@ pub fn compile_streaming<T: Send>(
         });
         return Err(c.errors);
     }
+    let mut sessions = Vec::with_capacity(service_sessions.len() + 1);
+    sessions.push(namespace_session(&namespace));
+    sessions.extend(order_exporters_first(service_sessions));
     let chart = ChartModel::new(mesh, options.release.as_deref(), services);
-    let mode = cas_for_role(mesh, "cas")
-        .and_then(|c| c.mode.as_ref())
-        .map(|m| m.value);
-    let cas_url =
-        cas_for_role(mesh, "cas").map_or_else(String::new, |c| c.cas_url.as_str().to_owned());
-    let cas_key = cas_for_role(mesh, "cas")
-        .and_then(|c| c.cas_key.as_ref())
-        .map(|k| k.as_str().to_owned());
-    let compiled = Compiled {
-        sessions: Vec::new(),
+    let cas = cas_for_role(mesh, "cas");
+    Ok(Compiled {
+        sessions,
         chart,
         variables,
-        mode,
-        cas_url,
-        cas_key,
-    };
-    Ok((compiled, made))
+        mode: cas.and_then(|c| c.mode.as_ref()).map(|m| m.value),
+        mode_span: cas.and_then(|c| c.mode.as_ref()).map(|m| m.span),
+        cas_url: cas.map_or_else(String::new, |c| c.cas_url.as_str().to_owned()),
+        cas_key: cas
+            .and_then(|c| c.cas_key.as_ref())
+            .map(|k| k.as_str().to_owned()),
+    })
 }
 
 fn injection_files_contents(files: &[InjectionFile]) -> Vec<String> {
@@ -263,7 +239,7 @@ fn order_exporters_first(sessions: Vec<Document>) -> Vec<Document> {
     let mut waiting_for = vec![0usize; sessions.len()];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); sessions.len()];
     for (i, d) in sessions.iter().enumerate() {
-        for exporter in imported_sessions(&d.node) {
+        for exporter in &d.imports {
             if let Some(&j) = index.get(exporter.as_str()) {
                 waiting_for[i] += 1;
                 dependents[j].push(i);
@@ -301,34 +277,6 @@ fn order_exporters_first(sessions: Vec<Document>) -> Vec<Document> {
     }
     let mut slots: Vec<Option<Document>> = sessions.into_iter().map(Some).collect();
     order.iter().filter_map(|&i| slots[i].take()).collect()
-}
-
-/// The sessions a session imports secrets from.
-pub fn imported_sessions(node: &meshfile_yaml::Node) -> BTreeSet<String> {
-    use meshfile_yaml::Value as V;
-    let mut out = BTreeSet::new();
-    let mut todo = vec![node];
-    while let Some(n) = todo.pop() {
-        match &n.value {
-            V::Mapping(entries) => {
-                for e in entries {
-                    if e.key_text() == "import"
-                        && let V::Mapping(fields) = &e.value.value
-                        && let Some(s) = fields
-                            .iter()
-                            .find(|f| f.key_text() == "session")
-                            .and_then(|f| f.value.as_scalar())
-                    {
-                        out.insert(s.to_owned());
-                    }
-                    todo.push(&e.value);
-                }
-            }
-            V::Sequence(items) => todo.extend(items),
-            V::Scalar { .. } => {}
-        }
-    }
-    out
 }
 
 impl<'a> Compiler<'a> {
@@ -775,10 +723,7 @@ impl<'a> Compiler<'a> {
                 value: meshfile_yaml::Node::scalar(session_name, Style::DoubleQuoted),
             },
         );
-        Some(Document {
-            name: session_name.to_owned(),
-            node,
-        })
+        Some(Document::from_tree(session_name.to_owned(), node))
     }
 
     /// Reads a text template named in the Meshfile, substitutes `{{name}}`, then parses it.
@@ -869,10 +814,10 @@ mod ordering_tests {
         } else {
             text
         };
-        Document {
-            name: name.into(),
-            node: meshfile_yaml::parse(&text, &meshfile_manifest::limits()).expect("yaml"),
-        }
+        Document::from_tree(
+            name.into(),
+            meshfile_yaml::parse(&text, &meshfile_manifest::limits()).expect("yaml"),
+        )
     }
 
     fn order(sessions: Vec<Document>) -> Vec<String> {

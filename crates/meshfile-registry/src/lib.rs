@@ -168,7 +168,7 @@ impl Credentials {
 
 /// Asks registries for digests; one per run, its connections reused.
 pub struct Resolver {
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
     credentials: Credentials,
 }
 
@@ -194,7 +194,7 @@ fn challenge_params(text: &str) -> BTreeMap<String, String> {
 
 impl Resolver {
     pub fn new(credentials: Credentials) -> Result<Resolver, RegistryError> {
-        let http = reqwest::blocking::Client::builder()
+        let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")))
@@ -207,7 +207,7 @@ impl Resolver {
     }
 
     /// The digest (`sha256:...`) of the manifest the reference's tag names now.
-    pub fn digest(&self, reference: &Reference) -> Result<String, RegistryError> {
+    pub async fn digest(&self, reference: &Reference) -> Result<String, RegistryError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
             reference.base(),
@@ -216,7 +216,9 @@ impl Resolver {
         );
         let image = reference.to_string();
         let mut authorization = self.credentials.basic(&reference.registry);
-        let mut response = self.request(reqwest::Method::HEAD, &url, &authorization, reference)?;
+        let mut response = self
+            .request(reqwest::Method::HEAD, &url, &authorization, reference)
+            .await?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
             let challenge = response
                 .headers()
@@ -224,8 +226,10 @@ impl Resolver {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            authorization = Some(self.authorize(reference, &challenge)?);
-            response = self.request(reqwest::Method::HEAD, &url, &authorization, reference)?;
+            authorization = Some(self.authorize(reference, &challenge).await?);
+            response = self
+                .request(reqwest::Method::HEAD, &url, &authorization, reference)
+                .await?;
         }
         let status = response.status();
         match status.as_u16() {
@@ -256,8 +260,10 @@ impl Resolver {
         }
         // No digest header: the digest is the hash of the manifest as served.
         let body = self
-            .request(reqwest::Method::GET, &url, &authorization, reference)?
+            .request(reqwest::Method::GET, &url, &authorization, reference)
+            .await?
             .bytes()
+            .await
             .map_err(|e| RegistryError::Protocol {
                 image: image.clone(),
                 detail: e.to_string(),
@@ -268,13 +274,13 @@ impl Resolver {
         ))
     }
 
-    fn request(
+    async fn request(
         &self,
         method: reqwest::Method,
         url: &str,
         authorization: &Option<String>,
         reference: &Reference,
-    ) -> Result<reqwest::blocking::Response, RegistryError> {
+    ) -> Result<reqwest::Response, RegistryError> {
         let mut request = self
             .http
             .request(method, url)
@@ -282,15 +288,22 @@ impl Resolver {
         if let Some(value) = authorization {
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
-        request.send().map_err(|e| RegistryError::Unreachable {
-            registry: reference.registry.clone(),
-            detail: root_cause(&e),
-        })
+        request
+            .send()
+            .await
+            .map_err(|e| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                detail: root_cause(&e),
+            })
     }
 
     /// The `Authorization` value a challenge asks for: Basic from stored credentials, or a
     /// bearer token fetched from the realm it names (anonymously when nothing is stored).
-    fn authorize(&self, reference: &Reference, challenge: &str) -> Result<String, RegistryError> {
+    async fn authorize(
+        &self,
+        reference: &Reference,
+        challenge: &str,
+    ) -> Result<String, RegistryError> {
         let image = reference.to_string();
         let denied = || RegistryError::Denied {
             image: image.clone(),
@@ -321,17 +334,21 @@ impl Resolver {
         if let Some(basic) = self.credentials.basic(&reference.registry) {
             request = request.header(reqwest::header::AUTHORIZATION, basic);
         }
-        let response = request.send().map_err(|e| RegistryError::Unreachable {
-            registry: reference.registry.clone(),
-            detail: root_cause(&e),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                detail: root_cause(&e),
+            })?;
         if !response.status().is_success() {
             return Err(denied());
         }
-        let body: serde_json::Value = response.json().map_err(|e| RegistryError::Protocol {
-            image: image.clone(),
-            detail: format!("token: {e}"),
-        })?;
+        let body: serde_json::Value =
+            response.json().await.map_err(|e| RegistryError::Protocol {
+                image: image.clone(),
+                detail: format!("token: {e}"),
+            })?;
         let token = body["token"]
             .as_str()
             .or_else(|| body["access_token"].as_str())

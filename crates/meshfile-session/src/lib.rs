@@ -4,7 +4,7 @@
 //! injected files and secrets. Canonical means: same session, same bytes (fields in a fixed
 //! order, lists in the order given, strings quoted only where YAML needs it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_yaml::{Node, Style};
 
@@ -138,24 +138,69 @@ impl Value {
     }
 }
 
-/// A session ready to upload: its name and its YAML tree. Generated sessions and sessions
-/// from a user's policy template (`image_policy`) both end up as documents.
+/// A session ready to upload: its name, the sessions it imports secrets from, and its YAML
+/// tree. Generated sessions and sessions from a user's policy template (`image_policy`) both
+/// end up as documents; the imports travel as data, so ordering and delivery never read the
+/// tree again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub name: String,
+    pub imports: BTreeSet<String>,
     pub node: Node,
 }
 
 impl Document {
+    /// A document from a session tree written by hand (a template): its imports are read from
+    /// every `import: {session: ...}` in it.
+    pub fn from_tree(name: String, node: Node) -> Document {
+        Document {
+            imports: imported_sessions(&node),
+            name,
+            node,
+        }
+    }
+
     pub fn to_yaml(&self) -> String {
         meshfile_yaml::emit(&self.node)
     }
+}
+
+/// The sessions a session tree imports secrets from.
+fn imported_sessions(node: &Node) -> BTreeSet<String> {
+    use meshfile_yaml::Value as V;
+    let mut out = BTreeSet::new();
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        match &n.value {
+            V::Mapping(entries) => {
+                for e in entries {
+                    if e.key_text() == "import"
+                        && let V::Mapping(fields) = &e.value.value
+                        && let Some(s) = fields
+                            .iter()
+                            .find(|f| f.key_text() == "session")
+                            .and_then(|f| f.value.as_scalar())
+                    {
+                        out.insert(s.to_owned());
+                    }
+                    todo.push(&e.value);
+                }
+            }
+            V::Sequence(items) => todo.extend(items),
+            V::Scalar { .. } => {}
+        }
+    }
+    out
 }
 
 impl Session {
     pub fn to_document(&self) -> Document {
         Document {
             name: self.name.clone(),
+            imports: (self.secrets.iter())
+                .filter_map(|s| s.import.as_ref())
+                .map(|i| i.session.clone())
+                .collect(),
             node: self.to_node(),
         }
     }

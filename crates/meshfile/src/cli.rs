@@ -30,7 +30,7 @@ pub enum Command {
     Lint(LintArgs),
     /// Compile a mesh into CAS session policies and a Helm chart under the target directory;
     /// nothing is uploaded. Service manifests given too are recorded as descriptors first.
-    Template(CompileArgs),
+    Template(TemplateArgs),
     /// Apply manifests: record service manifests (with their MRENCLAVEs) as descriptors, and
     /// compile meshes into `target/policies` and `target/helm`.
     Apply(ApplyArgs),
@@ -89,6 +89,7 @@ pub struct CheckArgs {
     pub dump: bool,
 }
 
+/// How a mesh compiles; shared by every command that compiles one.
 #[derive(Debug, Args)]
 pub struct CompileArgs {
     #[command(flatten)]
@@ -115,12 +116,25 @@ pub struct CompileArgs {
     /// Give `$NAME` a value, before the process environment.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// MRENCLAVE of the service manifest being applied (64 hex digits; repeat for several).
-    #[arg(long = "mrenclave", value_name = "HEX")]
-    pub mrenclaves: Vec<String>,
     /// Print nothing but problems.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Service manifests given to a command that records them.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// MRENCLAVE of the service manifest being applied (64 hex digits; repeat for several).
+    #[arg(long = "mrenclave", value_name = "HEX")]
+    pub mrenclaves: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// How to reach and trust the CAS a mesh names.
@@ -163,6 +177,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub compile: CompileArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
     #[command(flatten)]
     pub cas: CasArgs,
     /// Print every variable each service of the mesh needs, its value and where it comes from,

@@ -1,26 +1,58 @@
-//! Diagnostics for people: `FILE:LINE:COL: error[CODE]: message`, the source line, a marker.
+//! The one renderer for people: manifest diagnostics and command errors alike, as
+//! `FILE:LINE:COL: error[CODE]: message`, the source line with a marker, and `= help:` lines.
 
-use std::fmt::Write;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
+use meshfile_app::{Error, Report};
 use meshfile_manifest::{Diagnostic, Severity};
 
-/// Renders one diagnostic with a snippet of `source` (the file's text, if it could be read).
-pub fn human(file: &str, source: Option<&str>, d: &Diagnostic) -> String {
-    let severity = match d.severity {
+fn severity(s: Severity) -> &'static str {
+    match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
-    };
+    }
+}
+
+/// A file's text with the start of each line, found once: rendering many diagnostics of one
+/// file stays linear in their number.
+pub struct Source<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(text: &'a str) -> Source<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source { text, starts }
+    }
+
+    /// Line `n` (1-based) without its line break.
+    fn line(&self, n: u32) -> Option<&'a str> {
+        let i = usize::try_from(n).ok()?.checked_sub(1)?;
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).map_or(self.text.len(), |e| e - 1);
+        self.text.get(start..end)
+    }
+}
+
+/// One diagnostic with a snippet of its file, if the text is at hand.
+pub fn diagnostic(file: &str, source: Option<&Source<'_>>, d: &Diagnostic) -> String {
     let mut out = format!(
-        "{file}:{}:{}: {severity}[{}]: {}\n",
+        "{file}:{}:{}: {}[{}]: {}\n",
         d.line,
         d.column,
+        severity(d.severity),
         d.code.as_str(),
         d.message
     );
-    let line_text = source.and_then(|s| s.lines().nth((d.line as usize).saturating_sub(1)));
-    if let Some(text) = line_text {
+    let mut gutter = "  ".to_owned();
+    if let Some(text) = source.and_then(|s| s.line(d.line)) {
         let number = d.line.to_string();
-        let gutter = " ".repeat(number.len());
+        gutter = " ".repeat(number.len());
         let text = text.trim_end();
         let col = (d.column as usize).max(1);
         let width =
@@ -37,19 +69,55 @@ pub fn human(file: &str, source: Option<&str>, d: &Diagnostic) -> String {
             " ".repeat(col - 1),
             "^".repeat(width.min(120))
         );
-        if !d.path.is_empty() {
-            let _ = writeln!(out, "{gutter} = at: {}", d.path);
-        }
-        if let Some(hint) = &d.hint {
-            let _ = writeln!(out, "{gutter} = help: {hint}");
-        }
-    } else {
-        if !d.path.is_empty() {
-            let _ = writeln!(out, "  = at: {}", d.path);
-        }
-        if let Some(hint) = &d.hint {
-            let _ = writeln!(out, "  = help: {hint}");
-        }
+        gutter.push(' ');
+    }
+    if !d.path.is_empty() {
+        let _ = writeln!(out, "{gutter}= at: {}", d.path);
+    }
+    if let Some(hint) = &d.hint {
+        let _ = writeln!(out, "{gutter}= help: {hint}");
     }
     out
+}
+
+/// A command's error: its code, its message with the cause chain once, what to do.
+pub fn error(e: &Error) -> String {
+    let mut out = format!("error[{}]: {}", e.code.as_str(), e.message);
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source.as_deref().map(|s| s as _);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            let _ = write!(out, ": {text}");
+        }
+        cause = c.source();
+    }
+    out.push('\n');
+    for hint in &e.hints {
+        let _ = writeln!(out, "  = help: {hint}");
+    }
+    out
+}
+
+/// Every problem of a report, in order, with snippets.
+pub fn report(report: &Report) -> String {
+    let sources: BTreeMap<&str, Source<'_>> = report
+        .sources
+        .iter()
+        .map(|(file, text)| (file.as_str(), Source::new(text)))
+        .collect();
+    let mut out = String::new();
+    for p in &report.problems {
+        out.push_str(&diagnostic(
+            &p.file,
+            sources.get(p.file.as_str()),
+            &p.diagnostic,
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes to standard error; a closed stderr is not worth failing for.
+pub fn eprint(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -138,26 +138,17 @@ fn namespaces_and_access_policies() {
     namespace(&store, "ns");
     assert!(matches!(
         store.write(OTHER, APP),
-        Err(Error::Forbidden {
-            operation: "create_sessions",
-            ..
-        })
+        Err(Error::Forbidden { operation, .. }) if operation == "create_sessions"
     ));
     let created = store.write(OWNER, APP).expect("owner creates");
     assert!(matches!(
         store.read(OTHER, "ns/app", None),
-        Err(Error::Forbidden {
-            operation: "read",
-            ..
-        })
+        Err(Error::Forbidden { operation, .. }) if operation == "read"
     ));
     let update = format!("predecessor: {}\n{}", created.hash, APP);
     assert!(matches!(
         store.write(OTHER, &update),
-        Err(Error::Forbidden {
-            operation: "update",
-            ..
-        })
+        Err(Error::Forbidden { operation, .. }) if operation == "update"
     ));
     // ANY opens reading to every caller.
     let open = format!(

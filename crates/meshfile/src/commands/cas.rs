@@ -2,10 +2,11 @@
 
 use std::io::Write;
 
-use crate::cli::CasCommand;
-use crate::error::{CliError, exit};
+use meshfile_app::{Error, Exit, Stop};
 
-pub fn run(command: CasCommand) -> Result<u8, CliError> {
+use crate::cli::CasCommand;
+
+pub fn run(command: CasCommand) -> Result<Exit, Stop> {
     match command {
         CasCommand::Serve {
             listen,
@@ -60,16 +61,16 @@ pub fn run(command: CasCommand) -> Result<u8, CliError> {
                     }
                     let _ = out.flush();
                 },
-            )?;
-            Ok(exit::OK)
+            )
+            .map_err(|e| Error::cas("the development CAS", &e))?;
+            Ok(Exit::Ok)
         }
         CasCommand::KeyHash { file } => {
-            let pem = std::fs::read_to_string(&file).map_err(|source| CliError::Read {
-                path: file.clone(),
-                source,
-            })?;
-            println!("{}", meshfile_cas::pki::key_hash_of_pem(&pem)?);
-            Ok(exit::OK)
+            let pem = std::fs::read_to_string(&file).map_err(|e| Error::read(&file, e))?;
+            let hash = meshfile_cas::pki::key_hash_of_pem(&pem)
+                .map_err(|e| Error::cas(&file.display().to_string(), &e))?;
+            crate::commands::print(&format!("{hash}\n"))?;
+            Ok(Exit::Ok)
         }
     }
 }

@@ -1,5 +1,92 @@
+//! One file per command; what several share (compiling, printing) is here.
+
 pub mod apply;
 pub mod cas;
-pub mod check;
-pub mod compile;
+mod delivery;
 pub mod explain;
+pub mod plan;
+pub mod schema;
+pub mod template;
+pub mod validate;
+
+use std::io::Write;
+
+use meshfile_app::compile::{Compilation, Request};
+use meshfile_app::{Error, Stop};
+use meshfile_manifest::Code;
+
+use crate::cli::{CompileArgs, Mode};
+use crate::render;
+
+/// What a command needs of the compile pipeline.
+pub struct Purpose<'a> {
+    /// The output is written (`template`, `apply`): registries are asked for digests.
+    pub writes: bool,
+    /// `apply -p`: each service's variables.
+    pub report_variables: bool,
+    pub mrenclaves: &'a [String],
+}
+
+/// Runs the compile pipeline; prints its notes, warnings and what it recorded.
+pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, Stop> {
+    let request = Request {
+        inputs: args.inputs.files.clone(),
+        target: args.target.clone(),
+        options: meshfile_plan::Options {
+            mode: match args.mode {
+                Mode::Production => meshfile_plan::Mode::Production,
+                Mode::Debug => meshfile_plan::Mode::Debug,
+            },
+            release: args.release.clone(),
+            report_variables: purpose.report_variables,
+            digests: Default::default(),
+        },
+        sets: args.set.clone(),
+        mrenclaves: purpose.mrenclaves.to_vec(),
+        pull: purpose.writes && !args.no_pull,
+        writes: purpose.writes,
+    };
+    let compilation = meshfile_app::compile::compile(&request)?;
+    for note in &compilation.notes {
+        render::eprint(&format!("warning: {note}\n"));
+    }
+    render::eprint(&render::report(&compilation.report));
+    if !args.quiet {
+        for r in &compilation.recorded {
+            let plural = if r.mrenclaves == 1 { "" } else { "s" };
+            render::eprint(&format!(
+                "recorded {} (image {}, {} MRENCLAVE{plural})\n",
+                r.file, r.image, r.mrenclaves
+            ));
+        }
+    }
+    Ok(compilation)
+}
+
+/// Writes a compiled run's `target/` and says what was written.
+pub fn write_target(args: &CompileArgs, compilation: &Compilation) -> Result<(), Error> {
+    for mesh in &compilation.meshes {
+        meshfile_app::write_target(mesh, &args.target)?;
+        if !args.quiet {
+            let sessions = mesh.compiled.sessions.len();
+            let services = mesh.compiled.chart.services.len();
+            render::eprint(&format!(
+                "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({services} service{}) to {}\n",
+                if sessions == 1 { "y" } else { "ies" },
+                args.target.join("policies").display(),
+                mesh.compiled.chart.name,
+                if services == 1 { "" } else { "s" },
+                args.target.join("helm").display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` to standard output.
+pub fn print(text: &str) -> Result<(), Error> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::new(Code::WriteFailed, "cannot write to standard output").caused_by(e))
+}

@@ -42,7 +42,7 @@ fn meshes() -> Vec<PathBuf> {
 }
 
 fn template(dir: &Path) -> (Test, crate::Output) {
-    let mut args = vec!["template", "-f"];
+    let mut args = vec!["template", "-n", "-f"];
     let dir = dir.display().to_string();
     args.push(&dir);
     args.extend(SETS);
@@ -282,6 +282,44 @@ fn output_is_deterministic() {
     }
 }
 
+/// Every file `template` writes for the examples and the tutorial meshes, byte for byte as
+/// the compiler wrote them before its renovation (SHA-256 per file in `target-bytes.txt`):
+/// restructuring the code changes no output. A deliberate output change updates the list.
+#[test]
+fn tutorial_meshes_write_the_bytes_they_always_did() {
+    use sha2::Digest;
+    let root = workspace();
+    let mut got = String::new();
+    for dir in meshes() {
+        let (t, out) = template(&dir);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let name = dir
+            .strip_prefix(&root)
+            .expect("in the workspace")
+            .display()
+            .to_string();
+        let target = t.dir().join("target");
+        let mut written: Vec<(String, Vec<u8>)> = ["policies", "helm"]
+            .iter()
+            .flat_map(|sub| {
+                raw_files(&target.join(sub))
+                    .into_iter()
+                    .map(move |(rel, bytes)| (format!("{sub}/{rel}"), bytes))
+            })
+            .collect();
+        written.sort();
+        for (file, bytes) in written {
+            let hash = hex::encode(sha2::Sha256::digest(&bytes));
+            got.push_str(&format!("{name} {file} {hash}\n"));
+        }
+    }
+    let expected = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/target-bytes.txt"),
+    )
+    .expect("target-bytes.txt");
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn golden_sessions_and_charts_of_the_examples() {
     for example in ["hello-world", "flask-redis"] {
@@ -317,7 +355,7 @@ fn debug_mode_tolerates_debug_enclaves() {
         .join("examples/hello-world")
         .display()
         .to_string();
-    let t = Test::new().args(&["template", "--mode", "debug", "-f", &dir]);
+    let t = Test::new().args(&["template", "-n", "--mode", "debug", "-f", &dir]);
     let out = t.run();
     assert_eq!(out.status, 0, "{}", out.stderr);
     let session = std::fs::read_to_string(
@@ -336,6 +374,7 @@ fn template_service_and_mesh(extra: &[&str]) -> crate::Output {
     let mrenclave = "ab".repeat(32);
     let mut args = vec![
         "template",
+        "-n",
         "-f",
         "service.yaml",
         "-f",
@@ -384,7 +423,7 @@ fn two_meshes_cannot_share_one_target_directory() {
     let out = Test::new()
         .file("a.yaml", &mesh)
         .file("b.yaml", &mesh)
-        .args(&["template", "-f", "a.yaml", "-f", "b.yaml"])
+        .args(&["template", "-n", "-f", "a.yaml", "-f", "b.yaml"])
         .run();
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
@@ -402,7 +441,7 @@ fn two_meshes_cannot_share_one_target_directory() {
 #[test]
 fn missing_measurement_says_how_to_give_one() {
     let t = Test::new().file("service.yaml", SERVICE);
-    let out = t.args(&["apply", "-f", "service.yaml"]).run();
+    let out = t.args(&["apply", "-n", "-f", "service.yaml"]).run();
     assert_eq!(out.status, 1);
     assert!(
         out.stderr
@@ -422,6 +461,7 @@ fn descriptors_recorded_by_apply_serve_a_later_compile() {
     let mut t = t;
     let out = t.rerun(&[
         "apply",
+        "-n",
         "-f",
         "service.yaml",
         "--mrenclave",
@@ -429,12 +469,12 @@ fn descriptors_recorded_by_apply_serve_a_later_compile() {
     ]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let recorded =
-        std::fs::read_to_string(t.dir().join("target/descriptors.yaml")).expect("descriptors");
+        std::fs::read_to_string(t.dir().join("target/descriptors.json")).expect("descriptors");
     assert!(
-        recorded.contains("registry.example.com/svc:1:"),
+        recorded.contains("\"image\": \"registry.example.com/svc:1\""),
         "{recorded}"
     );
-    let out = t.rerun(&["template", "-f", "mesh.yaml"]);
+    let out = t.rerun(&["template", "-n", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let session =
         std::fs::read_to_string(t.dir().join("target/policies/ns/svc.yaml")).expect("session");
@@ -451,7 +491,7 @@ fn print_defaults_lists_every_variable_and_its_origin() {
         .join("examples/flask-redis")
         .display()
         .to_string();
-    let t = Test::new().args(&["apply", "-p", "-f", &dir]);
+    let t = Test::new().args(&["apply", "-n", "-p", "-f", &dir]);
     let out = t.run();
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
@@ -517,7 +557,7 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     )
     .expect("binary");
     let mut t = t;
-    let out = t.rerun(&["template", "-f", "service.yaml", "-f", "mesh.yaml"]);
+    let out = t.rerun(&["template", "-n", "-f", "service.yaml", "-f", "mesh.yaml"]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let helm = t.dir().join("target/helm");
     let chart = files(&helm);

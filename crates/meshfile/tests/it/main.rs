@@ -71,9 +71,8 @@ impl Test {
     }
 
     pub fn run(&self) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_meshfile"))
+        let mut child = meshfile(self.dir.path())
             .args(&self.args)
-            .current_dir(self.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -97,6 +96,90 @@ impl Test {
         );
         output
     }
+}
+
+/// The CAS client, blocking: tests read straight down, one request after another.
+pub mod client {
+    use std::sync::Arc;
+
+    pub use meshfile_cas::Error;
+    pub use meshfile_cas::client::{ReadSession, Trust};
+
+    #[derive(Clone)]
+    pub struct Client {
+        runtime: Arc<tokio::runtime::Runtime>,
+        inner: meshfile_cas::client::Client,
+    }
+
+    impl Client {
+        pub fn new(address: &str, ca: &str, identity: &str) -> Result<Client, Error> {
+            Client::with_trust(address, Trust::Ca(ca), identity)
+        }
+
+        pub fn with_trust(
+            address: &str,
+            trust: Trust<'_>,
+            identity: &str,
+        ) -> Result<Client, Error> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            Ok(Client {
+                runtime: Arc::new(runtime),
+                inner: meshfile_cas::client::Client::with_trust(address, trust, identity)?,
+            })
+        }
+
+        pub fn write(&self, yaml: &str) -> Result<meshfile_cas::Written, Error> {
+            self.runtime.block_on(self.inner.write(yaml))
+        }
+
+        pub fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, Error> {
+            self.runtime.block_on(self.inner.read(name, hash))
+        }
+
+        pub fn values(
+            &self,
+            session: &str,
+            secret: Option<&str>,
+        ) -> Result<serde_json::Value, Error> {
+            self.runtime.block_on(self.inner.values(session, secret))
+        }
+
+        pub fn version(&self) -> Result<serde_json::Value, Error> {
+            self.runtime.block_on(self.inner.version())
+        }
+
+        pub fn preview(
+            &self,
+            config_id: &str,
+            mrenclave: &str,
+        ) -> Result<meshfile_cas::Preview, Error> {
+            self.runtime
+                .block_on(self.inner.preview(config_id, mrenclave))
+        }
+    }
+}
+
+/// The meshfile binary, run in `dir` with a home, Docker and XDG configuration of its own
+/// under `dir`: nothing of the user's is read or changed.
+pub fn meshfile(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meshfile"));
+    command.current_dir(dir);
+    isolate(&mut command, dir);
+    command
+}
+
+/// Points HOME, DOCKER_CONFIG and XDG_CONFIG_HOME of `command` below `dir`.
+pub fn isolate(command: &mut Command, dir: &Path) {
+    let home = dir.join(".home");
+    command
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CACHE_HOME");
 }
 
 /// The repository's root.

@@ -31,7 +31,9 @@ impl Registry {
             ),
         )
         .expect("config");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        crate::isolate(&mut command, state.path());
+        let child = command
             .arg("serve")
             .arg(&config)
             .stdout(std::process::Stdio::null())
@@ -145,9 +147,9 @@ fn charts_pin_the_digest_the_registry_serves() {
 
     // The digest is recorded with the service: offline (-n, no registry asked) it still pins.
     let descriptors =
-        std::fs::read_to_string(t.dir().join("target/descriptors.yaml")).expect("descriptors");
+        std::fs::read_to_string(t.dir().join("target/descriptors.json")).expect("descriptors");
     assert!(
-        descriptors.contains(&format!("digest: {digest}\n")),
+        descriptors.contains(&format!("\"digest\": \"{digest}\"")),
         "{descriptors}"
     );
     let values_of = |t: &Test| {

@@ -1,0 +1,367 @@
+//! Stage 7, deliver: make a CAS hold exactly a compiled mesh's sessions.
+//!
+//! Convergent: each session's active version is read first; a session whose meaning is
+//! unchanged is skipped, a missing one created, a changed one updated naming the hash just
+//! read as predecessor (so a concurrent change is a conflict, never a lost update). Requests
+//! run on the async runtime, many in flight; namespace first, exporters before importers.
+//! Rerunning after an interruption picks up where it stopped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use meshfile_cas::client::{Client, Trust};
+use meshfile_cas::target::Target;
+use meshfile_manifest::Code;
+use meshfile_plan::Compiled;
+use meshfile_plan::delivery::{self, Action, Current, Step};
+
+use crate::Error;
+
+/// The caller the embedded store knows: whoever runs meshfile on this target directory.
+const EMBEDDED_OWNER: &str = "embedded-owner";
+/// The CAS client API's port when `cas_url` names none.
+pub const CAS_PORT: u16 = 8081;
+/// Attempts of a request that failed for a passing reason (CAS down, overloaded).
+const ATTEMPTS: u32 = 4;
+
+/// How to reach and trust a CAS.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Client identity (certificate and key, PEM); default: the user's, made on first use.
+    pub identity: Option<PathBuf>,
+    pub cas_ca: Option<PathBuf>,
+    pub cas_pin: Option<String>,
+    pub insecure: bool,
+}
+
+/// What happens during delivery, for whoever shows it (traces, a progress bar).
+pub trait Observer: Sync {
+    /// One request finished: `read` or `write`, the session, its outcome, its time.
+    fn request(&self, _what: &str, _session: &str, _outcome: &str, _elapsed: Duration) {}
+    /// One session was written, or failed to be.
+    fn written(&self, _step: &Step, _outcome: &Outcome) {}
+    /// A level of sessions is done: what became of each, in plan order.
+    fn level(&self, _done: &[(&Step, &Outcome)]) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// A connected CAS (or the embedded store) and the runtime its requests run on.
+pub struct Cas {
+    runtime: tokio::runtime::Runtime,
+    target: Target,
+}
+
+/// What a connection had to say before anything was sent (warnings, a new identity).
+pub type Notices = Vec<String>;
+
+impl Cas {
+    /// Connects to the CAS that holds the mesh's policies (`cas_url`).
+    pub fn connect(
+        settings: &Settings,
+        compiled: &Compiled,
+        target_dir: &Path,
+    ) -> Result<(Cas, Notices), Error> {
+        let runtime = crate::runtime()?;
+        let mut notices = Vec::new();
+        let cas_url = compiled.cas_url.as_str();
+        if cas_url == "embedded" {
+            let store = meshfile_cas::Store::open(&target_dir.join("cas"))
+                .map_err(|e| Error::cas("the embedded development store", &e))?;
+            let target = Target::Embedded {
+                store,
+                caller: EMBEDDED_OWNER.into(),
+            };
+            return Ok((Cas { runtime, target }, notices));
+        }
+        let address = with_port(cas_url);
+        let identity = identity(settings, &mut notices)?;
+        let pinned = meshfile_pin(compiled.cas_key.as_deref());
+        if let (Some(pin), Some(given)) = (pinned, &settings.cas_pin)
+            && !pin.eq_ignore_ascii_case(given)
+        {
+            return Err(Error::new(
+                Code::BadArguments,
+                format!("the Meshfile's cas_key {pin} differs from --cas-pin {given}"),
+            )
+            .hint("the CAS must present the key the Meshfile names; check which one is right"));
+        }
+        let ca;
+        let trust = match (&settings.cas_ca, settings.cas_pin.as_deref().or(pinned)) {
+            // The Meshfile's cas_key is a pin: `--insecure` never weakens it.
+            (_, Some(pin)) => Trust::PinnedKey(pin),
+            (Some(path), None) => {
+                ca = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+                Trust::Ca(&ca)
+            }
+            (None, None) if settings.insecure => Trust::AnyServer,
+            (None, None) => {
+                return Err(Error::new(
+                    Code::BadArguments,
+                    format!("meshfile does not know how to trust CAS `{address}`"),
+                )
+                .hint("pass `--cas-ca FILE` (the CA that signed its certificate) or `--cas-pin HASH` (its key hash); to learn the key hash of a development CAS, run once with `--insecure`; never plaintext"));
+            }
+        };
+        let unchecked = matches!(trust, Trust::AnyServer);
+        let client = Client::with_trust(&address, trust, &identity)
+            .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
+        if unchecked {
+            notices.push(format!(
+                "WARNING: --insecure: the identity of the CAS at {address} is NOT checked. The connection is \
+                 encrypted, but whoever answers gets your policies and can change what you read."
+            ));
+            runtime
+                .block_on(client.version())
+                .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
+            if let Some(key) = client.unverified_server_key() {
+                notices.push(format!(
+                    "WARNING: the server presented the key hash {key}. If that is your CAS, pass \
+                     `--cas-pin {key}` (or set `cas_key: {key}` in the Meshfile) instead of --insecure."
+                ));
+            }
+        }
+        let target = Target::Remote { client };
+        Ok((Cas { runtime, target }, notices))
+    }
+
+    pub fn describe(&self) -> String {
+        self.target.describe()
+    }
+
+    /// What CAS holds now of each session, read [`Target::in_flight`] at a time.
+    pub fn current(
+        &self,
+        compiled: &Compiled,
+        observer: &dyn Observer,
+    ) -> Result<BTreeMap<String, Current>, Error> {
+        let target = &self.target;
+        let reads = self.runtime.block_on(
+            futures_util::stream::iter(&compiled.sessions)
+                .map(|doc| async move {
+                    let found = retried(|| async {
+                        let start = Instant::now();
+                        let found = target.read_active(&doc.name).await;
+                        let outcome = match &found {
+                            Ok(Some(_)) => "found".to_owned(),
+                            Ok(None) => "absent".to_owned(),
+                            Err(e) => short_error(e),
+                        };
+                        observer.request("read", &doc.name, &outcome, start.elapsed());
+                        found
+                    })
+                    .await;
+                    (doc, found)
+                })
+                .buffered(target.in_flight())
+                .collect::<Vec<_>>(),
+        );
+        let mut current = BTreeMap::new();
+        for (doc, found) in reads {
+            let found = found.map_err(|e| {
+                let what = format!("{}: reading `{}`", target.describe(), doc.name);
+                Error::cas(&what, &e)
+            })?;
+            if let Some((session, hash)) = found {
+                current.insert(doc.name.clone(), Current { session, hash });
+            }
+        }
+        Ok(current)
+    }
+
+    /// What delivering the mesh would do, session by session.
+    pub fn plan(&self, compiled: &Compiled, observer: &dyn Observer) -> Result<Vec<Step>, Error> {
+        Ok(delivery::plan(
+            &compiled.sessions,
+            &self.current(compiled, observer)?,
+        ))
+    }
+
+    /// Writes the steps level by level, the sessions of a level concurrently. A refused
+    /// session is reported and the rest go on (an importer of a refused exporter is then
+    /// refused too, and says why); once CAS is unreachable no further write starts.
+    pub fn deliver(&self, steps: &[Step], observer: &dyn Observer) -> Vec<Outcome> {
+        let target = &self.target;
+        let mut outcomes: Vec<Outcome> = steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Unchanged { hash } => Outcome::Unchanged { hash: hash.clone() },
+                _ => Outcome::NotWritten,
+            })
+            .collect();
+        let stop = AtomicBool::new(false);
+        for level in delivery::levels(steps) {
+            let todo: Vec<usize> = level
+                .into_iter()
+                .filter(|&i| !matches!(steps[i].action, Action::Unchanged { .. }))
+                .collect();
+            let stop = &stop;
+            let written: Vec<(usize, Option<Outcome>)> = self.runtime.block_on(
+                futures_util::stream::iter(todo)
+                    .map(|i| async move {
+                        if stop.load(Ordering::Relaxed) {
+                            return (i, None);
+                        }
+                        let step = &steps[i];
+                        let result = retried(|| async {
+                            let start = Instant::now();
+                            let result = target.write(&step.yaml).await;
+                            let outcome = match &result {
+                                Ok(w) => format!("hash {}…", short(&w.hash)),
+                                Err(e) => short_error(e),
+                            };
+                            observer.request("write", &step.session, &outcome, start.elapsed());
+                            result
+                        })
+                        .await;
+                        let outcome = match result {
+                            Ok(w) if matches!(step.action, Action::Create) => {
+                                Outcome::Created { hash: w.hash }
+                            }
+                            Ok(w) => Outcome::Updated { hash: w.hash },
+                            Err(e) => {
+                                if e.is_transient() {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                Outcome::Failed(e)
+                            }
+                        };
+                        observer.written(step, &outcome);
+                        (i, Some(outcome))
+                    })
+                    .buffer_unordered(target.in_flight())
+                    .collect(),
+            );
+            let mut done: Vec<usize> = Vec::with_capacity(written.len());
+            for (i, outcome) in written {
+                if let Some(outcome) = outcome {
+                    outcomes[i] = outcome;
+                    done.push(i);
+                }
+            }
+            done.sort_unstable();
+            let done: Vec<(&Step, &Outcome)> =
+                done.iter().map(|&i| (&steps[i], &outcomes[i])).collect();
+            observer.level(&done);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        outcomes
+    }
+}
+
+/// What became of one session.
+#[derive(Debug)]
+pub enum Outcome {
+    Created {
+        hash: String,
+    },
+    Updated {
+        hash: String,
+    },
+    Unchanged {
+        hash: String,
+    },
+    Failed(meshfile_cas::Error),
+    /// Not attempted: CAS became unreachable first.
+    NotWritten,
+}
+
+/// Runs `op` until it succeeds or fails for good: passing failures (CAS unreachable or
+/// overloaded) are retried with backoff, 100 ms, 400 ms, 1.6 s.
+async fn retried<T, F, Fut>(mut op: F) -> Result<T, meshfile_cas::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, meshfile_cas::Error>>,
+{
+    let mut delay = Duration::from_millis(100);
+    for _ in 1..ATTEMPTS {
+        match op().await {
+            Err(e) if e.is_transient() => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            other => return other,
+        }
+    }
+    op().await
+}
+
+pub fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// A failed request's outcome in a trace line: what kind of failure, no body.
+fn short_error(e: &meshfile_cas::Error) -> String {
+    match e {
+        meshfile_cas::Error::Unreachable { .. } => "unreachable".into(),
+        other => format!("refused ({})", other.status()),
+    }
+}
+
+/// `host[:port]` with the client API's default port.
+fn with_port(cas_url: &str) -> String {
+    let has_port = cas_url
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if has_port {
+        cas_url.to_owned()
+    } else {
+        format!("{cas_url}:{CAS_PORT}")
+    }
+}
+
+/// A Meshfile `cas_key` in this tool's form (hex SHA-256 of the CAS's public key) pins the CAS.
+fn meshfile_pin(cas_key: Option<&str>) -> Option<&str> {
+    cas_key.filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Where the user's client identity lives: `meshfile/identity.pem` in the config directory.
+pub fn default_identity_path() -> Result<PathBuf, Error> {
+    use etcetera::BaseStrategy;
+    let base = etcetera::choose_base_strategy().map_err(|e| {
+        Error::new(
+            Code::ClientIdentity,
+            "no home directory for the client identity",
+        )
+        .hint("pass `--identity FILE`, or set HOME")
+        .caused_by(e)
+    })?;
+    Ok(base.config_dir().join("meshfile").join("identity.pem"))
+}
+
+/// The client identity: the given file, or the user's, created on first use (readable by
+/// its owner only).
+fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error> {
+    let path = match &settings.identity {
+        Some(path) => path.clone(),
+        None => default_identity_path()?,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => Ok(pem),
+        Err(e) if settings.identity.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+            let made = |e: meshfile_cas::Error| {
+                Error::new(
+                    Code::ClientIdentity,
+                    format!("cannot make a client identity: {e}"),
+                )
+            };
+            let pem = meshfile_cas::pki::client_identity("meshfile client", None).map_err(made)?;
+            crate::write::private_file(&path, pem.as_bytes())?;
+            let hash = meshfile_cas::pki::key_hash_of_pem(&pem).map_err(made)?;
+            notices.push(format!(
+                "created the client identity {} (key hash {hash}); put this hash in access policies that should admit you",
+                path.display()
+            ));
+            Ok(pem)
+        }
+        Err(e) => Err(Error::read(&path, e)
+            .hint("pass `--identity FILE` with a client certificate and key (PEM)")),
+    }
+}

@@ -1,0 +1,203 @@
+//! One error type for the whole application: a stable code (the same list as the manifest
+//! diagnostics, so `meshfile explain` knows every code), a message, what to do, and the cause.
+//! The exit status follows from the code, in one exhaustive match.
+
+use std::fmt;
+use std::path::Path;
+
+use meshfile_manifest::Code;
+use meshfile_plan::Located;
+
+/// Exit statuses of the command-line contract (design.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    Ok = 0,
+    /// Invalid input, or refused by CAS.
+    Invalid = 1,
+    Usage = 2,
+    /// The environment failed: files, network, registry, CAS unreachable.
+    Environment = 3,
+}
+
+impl Exit {
+    /// The exit status of a problem with this code.
+    pub fn of(code: Code) -> Exit {
+        match code {
+            Code::BadArguments | Code::NoManifests | Code::InputNotFound => Exit::Usage,
+            Code::ReadFailed
+            | Code::WriteFailed
+            | Code::CasUnreachable
+            | Code::CasUntrusted
+            | Code::CasFailed
+            | Code::ClientIdentity => Exit::Environment,
+            Code::CasForbidden | Code::CasConflict | Code::CasInvalid | Code::ChartFailed => {
+                Exit::Invalid
+            }
+            // Every manifest diagnostic: the input is invalid.
+            _ => Exit::Invalid,
+        }
+    }
+}
+
+/// A failure of a command, rendered once, at the edge.
+#[derive(Debug)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    /// What to do about it, one line each.
+    pub hints: Vec<String>,
+    /// The underlying error; rendered after the message, once.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            hints: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Error {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub fn exit(&self) -> Exit {
+        Exit::of(self.code)
+    }
+
+    /// Reading `path` failed.
+    pub fn read(path: &Path, source: std::io::Error) -> Error {
+        let code = if source.kind() == std::io::ErrorKind::NotFound {
+            Code::InputNotFound
+        } else {
+            Code::ReadFailed
+        };
+        Error::new(code, format!("cannot read `{}`", path.display()))
+            .hint("check the path; `-f -` reads standard input")
+            .caused_by(source)
+    }
+
+    /// Writing `path` failed.
+    pub fn write(path: &Path, source: std::io::Error) -> Error {
+        Error::new(
+            Code::WriteFailed,
+            format!("cannot write `{}`", path.display()),
+        )
+        .hint("check that the target directory is writable and the disk has room")
+        .caused_by(source)
+    }
+
+    /// What CAS (or the embedded store) answered, in the domain's terms.
+    pub fn cas(target: &str, e: &meshfile_cas::Error) -> Error {
+        use meshfile_cas::Error as E;
+        let (code, hint) = match e {
+            E::Unreachable { .. } => (
+                Code::CasUnreachable,
+                "check that the CAS runs and that cas_url names it (host[:port], 8081 by default); rerun apply once it is reachable, it continues where it stopped",
+            ),
+            E::Untrusted { .. } => (
+                Code::CasUntrusted,
+                "check --cas-ca, --cas-pin or the Meshfile's cas_key: the server presented another identity",
+            ),
+            E::Forbidden { .. } => (
+                Code::CasForbidden,
+                "ask the session's owner to add your key hash to its access_policy, or use an identity it lists (--identity)",
+            ),
+            E::Exists { .. } | E::Conflict { .. } => (
+                Code::CasConflict,
+                "someone changed it since it was read; run `meshfile plan` to see the difference, then apply again",
+            ),
+            E::Invalid(_) | E::NotFound(_) => (
+                Code::CasInvalid,
+                "the session as meshfile wrote it is in target/policies/; fix the manifest it comes from",
+            ),
+            E::Setup(_) => (
+                Code::ClientIdentity,
+                "check the client identity (--identity) and the CA file (--cas-ca)",
+            ),
+            E::Locked(_) => (
+                Code::CasFailed,
+                "another meshfile uses this target directory's store; wait for it to finish",
+            ),
+            E::Storage(_) | E::Internal(_) | E::Server { .. } => (
+                Code::CasFailed,
+                "retry; if it persists, the CAS's log says more",
+            ),
+        };
+        Error::new(code, format!("{target}: {e}")).hint(hint)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a command stopped: problems located in the inputs (all of them), or one error.
+#[derive(Debug)]
+pub enum Stop {
+    Invalid(Report),
+    Failed(Error),
+}
+
+impl Stop {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Stop::Invalid(_) => Exit::Invalid,
+            Stop::Failed(e) => e.exit(),
+        }
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+/// Diagnostics found so far, with the text of every file they point into (for snippets).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub sources: std::collections::BTreeMap<String, String>,
+    pub problems: Vec<Located>,
+}
+
+impl Report {
+    pub fn add(
+        &mut self,
+        file: &str,
+        diagnostics: impl IntoIterator<Item = meshfile_manifest::Diagnostic>,
+    ) {
+        self.problems
+            .extend(diagnostics.into_iter().map(|d| Located::new(file, d)));
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.diagnostic.is_error())
+    }
+
+    /// `Err(Stop::Invalid)` with everything found when any of it is an error.
+    pub fn check(&mut self) -> Result<(), Stop> {
+        if self.has_errors() {
+            Err(Stop::Invalid(std::mem::take(self)))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Moves the other report's problems and sources into this one.
+    pub fn absorb(&mut self, other: Report) {
+        self.problems.extend(other.problems);
+        self.sources.extend(other.sources);
+    }
+}

@@ -1,0 +1,40 @@
+//! The meshfile application: the pipeline from Meshfile to written files and delivered
+//! sessions, as named stages a reader follows in order.
+//!
+//! 1. [`inputs::read_inputs`]: the `-f` files and directories, bounded in size.
+//! 2. [`load::load_manifests`]: parsed and validated on all cores, `$VAR` resolved.
+//! 3. [`descriptors::Store`]: service manifests recorded with their MRENCLAVEs, looked up by image.
+//! 4. [`digests::resolve`]: the digest each image's registry serves (not with `-n`).
+//! 5. [`compile::compile`] runs 1-4 and then `meshfile_plan::compile` (pure) per mesh.
+//! 6. [`render::policies`] and [`render::chart`]: sessions and chart as files.
+//! 7. [`write::trees`]: `target/` replaced atomically.
+//! 8. [`deliver::Cas`]: read what CAS holds, plan, write what changed.
+
+pub mod compile;
+pub mod deliver;
+pub mod descriptors;
+pub mod digests;
+mod error;
+pub mod inputs;
+pub mod load;
+pub mod render;
+pub mod write;
+
+pub use error::{Error, Exit, Report, Stop};
+
+use meshfile_manifest::Code;
+
+/// The async runtime network stages run on: one thread, many requests in flight.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(Code::CasFailed, "cannot start the async runtime").caused_by(e))
+}
+
+/// Renders and writes a compiled mesh's `target/policies` and `target/helm`.
+pub fn write_target(mesh: &compile::Mesh, target: &std::path::Path) -> Result<(), Error> {
+    let policies = render::policies(&mesh.compiled, target);
+    let chart = render::chart(&mesh.compiled, &mesh.dir, target)?;
+    write::trees(vec![policies, chart])
+}

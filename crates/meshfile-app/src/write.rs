@@ -1,0 +1,361 @@
+//! Stage 6, write `target/` atomically: a reader sees the old files or the new ones, never a
+//! mix, a half-written file or a missing directory.
+//!
+//! A tree (`target/policies`, `target/helm`) is written beside its destination under a fresh,
+//! unique name, made durable (one `syncfs` on Linux: a large mesh has thousands of files and
+//! one fsync each would dominate the run; elsewhere an fsync per file), then swapped in: on
+//! Linux with one atomic exchange of the two directories, elsewhere with two renames (a reader
+//! may then find the directory missing for that instant). A tree that already holds exactly
+//! the new files is left alone. An interrupted run leaves the old tree and a staging leftover,
+//! which the next run removes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::Error;
+
+/// A directory's complete new contents: `/`-separated relative path and bytes.
+pub struct Tree {
+    pub dir: PathBuf,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory, fsynced, then
+/// renamed; a file that already holds exactly `contents` is left alone. Readable by all.
+pub fn file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    replace(path, contents, 0o644)
+}
+
+/// [`file`] for a private key: readable by its owner only, in a directory only the owner can
+/// enter when meshfile makes it.
+pub fn private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = parent(path);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::write(dir, e))?;
+    replace(path, contents, 0o600)
+}
+
+fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if holds(path, contents) {
+        return Ok(());
+    }
+    let dir = parent(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".meshfile-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::write(dir, e))?;
+    tmp.write_all(contents)
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::write(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::write(path, e.error))?;
+    sync_dir(dir)
+}
+
+/// Replaces each tree's directory with exactly its files; unchanged trees are left alone.
+pub fn trees(trees: Vec<Tree>) -> Result<(), Error> {
+    let mut staged = Vec::new();
+    for tree in trees {
+        if let Some(s) = stage(tree)? {
+            staged.push(s);
+        }
+    }
+    if staged.is_empty() {
+        return Ok(());
+    }
+    durable(&staged)?;
+    staged.iter().try_for_each(Staged::swap)
+}
+
+/// A tree written in full beside the directory it replaces.
+struct Staged {
+    dir: PathBuf,
+    staging: PathBuf,
+    /// Every file and directory written, for systems without `syncfs`.
+    #[cfg_attr(target_os = "linux", expect(dead_code, reason = "syncfs covers them"))]
+    files: Vec<PathBuf>,
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The prefix of a directory's staging trees: `.policies.staging-`.
+fn staging_prefix(dir: &Path) -> String {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    format!(".{name}.staging-")
+}
+
+/// Writes the tree beside its directory, or `None` when the directory holds exactly its files.
+fn stage(tree: Tree) -> Result<Option<Staged>, Error> {
+    let Tree { dir, mut files } = tree;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let previous = dir.is_dir();
+    let unchanged: Vec<bool> = if previous {
+        files
+            .par_iter()
+            .map(|(relative, contents)| holds(&dir.join(relative), contents))
+            .collect()
+    } else {
+        vec![false; files.len()]
+    };
+    if previous && unchanged.iter().all(|u| *u) && holds_exactly(&dir, &files) {
+        return Ok(None);
+    }
+    let parent = parent(&dir).to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
+    remove_leftovers(&parent, &staging_prefix(&dir))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&staging_prefix(&dir))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::write(&parent, e))?;
+    // Directories first, one by one (few), then the files on all cores.
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|(relative, _)| Path::new(relative).parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.dedup();
+    for d in &dirs {
+        let path = staging.path().join(d);
+        std::fs::create_dir_all(&path).map_err(|e| Error::write(&path, e))?;
+    }
+    let written: Vec<PathBuf> = files
+        .par_iter()
+        .zip(unchanged.par_iter())
+        .map(|((relative, contents), &same)| {
+            let path = staging.path().join(relative);
+            // A file identical to its counterpart in place is linked: a rerun with few
+            // changes allocates few new inodes.
+            let linked = same && std::fs::hard_link(dir.join(relative), &path).is_ok();
+            if !linked {
+                std::fs::write(&path, contents).map_err(|e| Error::write(&path, e))?;
+            }
+            Ok(path)
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut all_dirs: Vec<PathBuf> = dirs.iter().map(|d| staging.path().join(d)).collect();
+    all_dirs.push(staging.path().to_path_buf());
+    let mut files = written;
+    files.extend(all_dirs);
+    Ok(Some(Staged {
+        dir,
+        staging: staging.keep(),
+        files,
+    }))
+}
+
+/// Staging trees an interrupted run left beside `parent`'s directory.
+fn remove_leftovers(parent: &Path, prefix: &str) -> Result<(), Error> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix))
+        {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(|e| Error::write(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` holds exactly `contents`. A file of another size is not read:
+/// a rerun in which every file changed then reads none of the old ones.
+fn holds(path: &Path, contents: &[u8]) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if !file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() == contents.len() as u64)
+    {
+        return false;
+    }
+    let mut old = Vec::with_capacity(contents.len());
+    std::io::Read::read_to_end(&mut file, &mut old).is_ok() && old == contents
+}
+
+/// Whether `dir` holds no file other than `files` (whose contents were compared already).
+fn holds_exactly(dir: &Path, files: &[(String, Vec<u8>)]) -> bool {
+    let mut found = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(entry.path());
+            } else {
+                found += 1;
+            }
+        }
+    }
+    found == files.len()
+}
+
+/// Makes the staged trees durable before anything is swapped.
+#[cfg(target_os = "linux")]
+fn durable(staged: &[Staged]) -> Result<(), Error> {
+    let Some(first) = staged.first() else {
+        return Ok(());
+    };
+    let dir = std::fs::File::open(&first.staging).map_err(|e| Error::write(&first.staging, e))?;
+    rustix::fs::syncfs(&dir).map_err(|e| Error::write(&first.staging, e.into()))
+}
+
+/// Makes the staged trees durable before anything is swapped.
+#[cfg(not(target_os = "linux"))]
+fn durable(staged: &[Staged]) -> Result<(), Error> {
+    staged
+        .par_iter()
+        .flat_map(|s| &s.files)
+        .try_for_each(|path| {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::write(path, e))
+        })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::write(dir, e))
+}
+
+impl Staged {
+    /// Puts the staged tree in the directory's place and removes the old one.
+    fn swap(&self) -> Result<(), Error> {
+        let parent = parent(&self.dir);
+        if self.dir.exists() {
+            exchange(&self.staging, &self.dir)?;
+            // The old tree is now at the staging path.
+        } else {
+            std::fs::rename(&self.staging, &self.dir).map_err(|e| Error::write(&self.dir, e))?;
+        }
+        sync_dir(parent)?;
+        if self.staging.exists() {
+            std::fs::remove_dir_all(&self.staging).map_err(|e| Error::write(&self.staging, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Swaps two directories atomically: no moment in which either path is missing.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<(), Error> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| Error::write(b, e.into()))
+}
+
+/// Swaps two directories: `b` moves aside, `a` takes its place, the old `b` ends up at `a`.
+/// Between the two renames `b` is missing; file systems elsewhere offer no atomic exchange.
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> Result<(), Error> {
+    let aside = a.with_extension("old");
+    std::fs::rename(b, &aside).map_err(|e| Error::write(b, e))?;
+    std::fs::rename(a, b).map_err(|e| Error::write(b, e))?;
+    std::fs::rename(&aside, a).map_err(|e| Error::write(a, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn write_tree(dir: &Path, files: &[(&str, &str)]) -> Result<(), Error> {
+        trees(vec![Tree {
+            dir: dir.to_path_buf(),
+            files: files
+                .iter()
+                .map(|(relative, text)| ((*relative).to_owned(), text.as_bytes().to_vec()))
+                .collect(),
+        }])
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn inode(path: &Path) -> u64 {
+        std::fs::metadata(path).expect("stat").ino()
+    }
+
+    #[test]
+    fn a_tree_is_written_replaced_and_left_alone_when_unchanged() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("out");
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "b"), ("c", "c")]).expect("write");
+        assert_eq!(listing(&dir), ["a.yaml", "c", "sub"]);
+        assert_eq!(listing(root.path()), ["out"], "no staging left behind");
+        let a = inode(&dir.join("a.yaml"));
+
+        // The same files: nothing is written, not even the directory.
+        let before = inode(&dir);
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "b"), ("c", "c")]).expect("rerun");
+        assert_eq!(inode(&dir), before);
+
+        // One file changed, one gone: unchanged files keep their inode (linked, not copied).
+        write_tree(&dir, &[("a.yaml", "a"), ("sub/b.yaml", "B")]).expect("change");
+        assert_eq!(listing(&dir), ["a.yaml", "sub"]);
+        assert_eq!(inode(&dir.join("a.yaml")), a);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("sub/b.yaml")).expect("b"),
+            "B"
+        );
+        assert_eq!(listing(root.path()), ["out"]);
+
+        // A subset of the files in place is a change too.
+        write_tree(&dir, &[("a.yaml", "a")]).expect("subset");
+        assert_eq!(listing(&dir), ["a.yaml"]);
+        write_tree(&dir, &[]).expect("empty");
+        assert!(listing(&dir).is_empty());
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_run_are_cleared() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("out");
+        write_tree(&dir, &[("a", "1")]).expect("write");
+        std::fs::create_dir_all(root.path().join(".out.staging-x1/x")).expect("leftover");
+        write_tree(&dir, &[("a", "2")]).expect("write");
+        assert_eq!(listing(root.path()), ["out"]);
+        assert_eq!(std::fs::read_to_string(dir.join("a")).expect("a"), "2");
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole_and_left_alone_when_unchanged() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let path = root.path().join("sub/store.json");
+        file(&path, b"one").expect("write");
+        let before = inode(&path);
+        file(&path, b"one").expect("same");
+        assert_eq!(inode(&path), before);
+        file(&path, b"two").expect("change");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        assert_eq!(listing(&root.path().join("sub")), ["store.json"]);
+    }
+}
