@@ -117,63 +117,105 @@ fn tls_config(files: &StateFiles, client_auth: bool) -> Result<rustls::ServerCon
     builder.with_single_cert(certs, key).map_err(|e| bad(&e))
 }
 
-/// TCP accept plus TLS handshake. On the main listener, connections without a valid client
-/// certificate never reach the router; on the public one, callers are anonymous.
+/// TCP accept plus TLS handshake. Handshakes run concurrently, each with its own deadline,
+/// off the accept path: a client that connects and sends nothing, or a far one whose handshake
+/// takes round trips, delays nobody else. On the main listener, connections without a valid
+/// client certificate never reach the router; on the public one, callers are anonymous.
 struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-    anonymous: bool,
+    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
+    local: Peer,
+    /// Ends the accepting task with the listener.
+    _accepting: tokio::task::JoinHandle<()>,
 }
+
+/// Handshakes in progress at once on one listener; a connection beyond that is closed at once.
+const MAX_HANDSHAKES: usize = 256;
 
 /// The identity of callers on the public listener, which no access policy can name.
 pub const ANONYMOUS: &str = "anonymous";
+
+impl TlsListener {
+    fn new(tcp: TcpListener, acceptor: TlsAcceptor, anonymous: bool) -> std::io::Result<Self> {
+        let local = Peer {
+            addr: tcp.local_addr()?,
+            key_hash: String::new(),
+        };
+        let (done, ready) = tokio::sync::mpsc::channel(64);
+        let accepting = tokio::spawn(async move {
+            let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+            loop {
+                let (tcp, addr) = match tcp.accept().await {
+                    Ok(conn) => conn,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    eprintln!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress");
+                    continue;
+                };
+                let (acceptor, done) = (acceptor.clone(), done.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Some(accepted) = handshake(&acceptor, tcp, addr, anonymous).await {
+                        let _ = done.send(accepted).await;
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            ready,
+            local,
+            _accepting: accepting,
+        })
+    }
+}
+
+/// One TLS handshake within [`HANDSHAKE_TIMEOUT`], and who the caller is.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    anonymous: bool,
+) -> Option<(TlsStream<TcpStream>, Peer)> {
+    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+        eprintln!("{addr}: TLS handshake failed (a client certificate is required)");
+        return None;
+    };
+    if anonymous {
+        let key_hash = ANONYMOUS.into();
+        return Some((tls, Peer { addr, key_hash }));
+    }
+    let key_hash = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| pki::key_hash_of_der(c).ok());
+    match key_hash {
+        Some(key_hash) => Some((tls, Peer { addr, key_hash })),
+        None => {
+            eprintln!("{addr}: client certificate unreadable");
+            None
+        }
+    }
+}
 
 impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (tcp, addr) = match self.tcp.accept().await {
-                Ok(conn) => conn,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await
-            else {
-                eprintln!("{addr}: TLS handshake failed (a client certificate is required)");
-                continue;
-            };
-            let key_hash = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| pki::key_hash_of_der(c).ok());
-            match key_hash {
-                Some(key_hash) if !self.anonymous => return (tls, Peer { addr, key_hash }),
-                _ if self.anonymous => {
-                    return (
-                        tls,
-                        Peer {
-                            addr,
-                            key_hash: ANONYMOUS.into(),
-                        },
-                    );
-                }
-                _ => eprintln!("{addr}: client certificate unreadable"),
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended (it does not, while the listener lives): accept nothing more.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Peer {
-            addr: self.tcp.local_addr()?,
-            key_hash: String::new(),
-        })
+        Ok(self.local.clone())
     }
 }
 
@@ -431,11 +473,8 @@ pub fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let main = axum::serve(
-            TlsListener {
-                tcp,
-                acceptor: TlsAcceptor::from(config),
-                anonymous: false,
-            },
+            TlsListener::new(tcp, TlsAcceptor::from(config), false)
+                .map_err(|e| Error::Internal(e.to_string()))?,
             router(store.clone()).into_make_service_with_connect_info::<Peer>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
@@ -443,11 +482,7 @@ pub fn serve(
             match public {
                 Some((tcp, _)) => {
                     axum::serve(
-                        TlsListener {
-                            tcp,
-                            acceptor: TlsAcceptor::from(public_config),
-                            anonymous: true,
-                        },
+                        TlsListener::new(tcp, TlsAcceptor::from(public_config), true)?,
                         public_router(store.clone()).into_make_service_with_connect_info::<Peer>(),
                     )
                     .with_graceful_shutdown(stopped(stop_rx.clone()))
