@@ -2,7 +2,7 @@
 //! image digests, compile each mesh (pure, `meshfile-plan`). Rendering and writing follow in
 //! [`crate::render`] and [`crate::write`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use meshfile_manifest::Code;
@@ -50,6 +50,8 @@ pub struct Compilation {
     /// Warnings located in the inputs.
     pub report: Report,
     /// Warnings about registries.
+    pub warnings: Vec<String>,
+    /// What was done besides (a store migrated).
     pub notes: Vec<String>,
 }
 
@@ -58,7 +60,21 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let inputs = inputs::read_inputs(&request.inputs)?;
     let variables = Variables::new(&request.sets)?;
     let mut report = Report::default();
-    let manifests = load::load_manifests(&inputs, &variables, &mut report);
+    // The store and the measurements are read while the manifests load.
+    let mut side = Report::default();
+    let (manifests, (store, measurements)) = rayon::join(
+        || load::load_manifests(&inputs, &variables, &mut report),
+        || {
+            let store = Store::open(&request.target, &mut side);
+            let measurements = request
+                .mrenclaves
+                .is_empty()
+                .then(|| Measurements::read(&inputs, &mut side));
+            (store, measurements)
+        },
+    );
+    report.absorb(side);
+    let mut store = store?;
     report.check()?;
     if request.writes && manifests.meshes.len() > 1 {
         let names: Vec<&str> = manifests
@@ -103,15 +119,13 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         digests::Digests::default()
     };
 
-    let mut store = Store::open(&request.target, &mut report)?;
-    let mut measured = if request.mrenclaves.is_empty() {
-        Measured::Beside(Measurements::default())
-    } else {
-        Measured::Given(&request.mrenclaves)
+    let measured = match measurements {
+        Some(m) => Measured::Beside(m),
+        None => Measured::Given(&request.mrenclaves),
     };
     let mut described = Vec::with_capacity(manifests.services.len());
     for service in manifests.services {
-        if let Some(mut d) = descriptors::describe(service, &mut measured, &mut report) {
+        if let Some(mut d) = descriptors::describe(service, &measured, &mut report) {
             // No digest from the registry (`-n`, or it could not be reached): the one
             // recorded before for the image stays.
             d.digest =
@@ -120,8 +134,6 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         }
     }
     report.check()?;
-    store.record_all(&described);
-    store.save()?;
     let recorded = described
         .iter()
         .map(|d| Recorded {
@@ -134,31 +146,45 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     // What this run recorded is at hand (its positions those of the service manifests); the
     // rest comes from the store.
     let images = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
-    let stored: BTreeSet<&str> = {
-        let at_hand: BTreeSet<&str> = described.iter().map(|d| d.image.as_str()).collect();
-        images.difference(&at_hand).copied().collect()
-    };
-    let mut found = store.lookup(&stored, &mut report);
-    found.extend(
-        described
-            .into_iter()
-            .filter(|d| images.contains(d.image.as_str()))
-            .map(|d| (d.image.clone(), d)),
-    );
+    let at_hand: BTreeMap<&str, &meshfile_plan::Descriptor> =
+        described.iter().map(|d| (d.image.as_str(), d)).collect();
+    let stored_images: BTreeSet<&str> = (images.iter().copied())
+        .filter(|image| !at_hand.contains_key(image))
+        .collect();
+    let stored = store.lookup(&stored_images, &mut report);
     report.check()?;
+    let found: meshfile_plan::Descriptors<'_> = (stored.iter())
+        .map(|(image, d)| (image.as_str(), d))
+        .chain(
+            at_hand
+                .into_iter()
+                .filter(|(image, _)| images.contains(image)),
+        )
+        .collect();
 
     let options = Options {
         digests: digests.found,
         ..request.options.clone()
     };
+    // The store is written while the meshes compile.
+    store.record_all(&described);
+    let saving = store.save_in_background();
+    let compiled: Vec<_> = (manifests.meshes.iter())
+        .map(|loaded| {
+            let input: &Input = loaded.input;
+            let dir = input.dir();
+            let read = |rel: &str| -> Result<String, String> {
+                std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
+            };
+            let compiled =
+                meshfile_plan::compile(&loaded.manifest, &input.name, &found, &read, &options);
+            (input, dir, compiled)
+        })
+        .collect();
+    let store = saving.finish()?;
     let mut meshes = Vec::new();
-    for loaded in &manifests.meshes {
-        let input: &Input = loaded.input;
-        let dir = input.dir();
-        let read = |rel: &str| -> Result<String, String> {
-            std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
-        };
-        match meshfile_plan::compile(&loaded.manifest, &input.name, &found, &read, &options) {
+    for (input, dir, compiled) in compiled {
+        match compiled {
             Ok(compiled) => meshes.push(Mesh {
                 file: input.name.clone(),
                 dir,
@@ -173,7 +199,8 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         recorded,
         meshes,
         report,
-        notes: digests.warnings,
+        warnings: digests.warnings,
+        notes: store.migrated.clone().into_iter().collect(),
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Store {
     entries: BTreeMap<String, Entry>,
     /// Whether `entries` differ from the file.
     changed: bool,
+    /// Said once the store was migrated from its former format.
+    pub migrated: Option<String>,
 }
 
 impl Store {
@@ -36,6 +38,7 @@ impl Store {
             path,
             entries: BTreeMap::new(),
             changed: false,
+            migrated: None,
         };
         match std::fs::read(&store.path) {
             Ok(bytes) => match descriptor::from_json(&name, &bytes) {
@@ -67,7 +70,11 @@ impl Store {
                 self.changed = true;
                 self.save()?;
                 std::fs::remove_file(&legacy).map_err(|e| Error::write(&legacy, e))?;
-                eprintln!("migrated {} to {}", legacy.display(), self.path.display());
+                self.migrated = Some(format!(
+                    "migrated {} to {}",
+                    legacy.display(),
+                    self.path.display()
+                ));
             }
             Err(problems) => {
                 report.sources.insert(name, text);
@@ -134,6 +141,11 @@ impl Store {
         self.entries.get(image).map(Entry::manifest_text)
     }
 
+    /// [`Store::save`] while the caller goes on; the store comes back when it is done.
+    pub fn save_in_background(mut self) -> write::Background<Result<Store, Error>> {
+        write::background(move || self.save().map(|()| self))
+    }
+
     /// Writes the store when it changed (atomically).
     pub fn save(&mut self) -> Result<(), Error> {
         if self.changed {
@@ -151,24 +163,46 @@ pub struct Measurements {
 }
 
 impl Measurements {
-    fn of(
-        &mut self,
-        dir: PathBuf,
-        report: &mut Report,
-    ) -> (PathBuf, Option<&BTreeMap<String, Vec<String>>>) {
-        let file = dir.join("measurements.yaml");
-        let entry = self.by_dir.entry(dir).or_insert_with(|| {
-            let text = std::fs::read_to_string(&file).ok()?;
-            let name = file.display().to_string();
-            let parsed = descriptor::parse_measurements(&name, &text);
-            report.sources.insert(name, text);
-            parsed
-                .map_err(|problems| report.problems.extend(problems))
-                .ok()
-        });
-        (file, entry.as_ref())
+    /// Reads the measurements files of the directories the inputs are in (on all cores).
+    pub fn read(inputs: &[crate::inputs::Input], report: &mut Report) -> Measurements {
+        let dirs: BTreeSet<PathBuf> = inputs.iter().map(|i| i.dir()).collect();
+        let read: Vec<(PathBuf, Option<MeasurementsFile>)> = dirs
+            .into_par_iter()
+            .map(|dir| {
+                let file = dir.join("measurements.yaml");
+                let found = std::fs::read_to_string(&file).ok().map(|text| {
+                    let name = file.display().to_string();
+                    let parsed = descriptor::parse_measurements(&name, &text);
+                    (name, text, parsed)
+                });
+                (dir, found)
+            })
+            .collect();
+        let mut by_dir = BTreeMap::new();
+        for (dir, found) in read {
+            let known = found.and_then(|(name, text, parsed)| {
+                report.sources.insert(name, text);
+                parsed
+                    .map_err(|problems| report.problems.extend(problems))
+                    .ok()
+            });
+            by_dir.insert(dir, known);
+        }
+        Measurements { by_dir }
+    }
+
+    fn of(&self, dir: &Path) -> (PathBuf, Option<&BTreeMap<String, Vec<String>>>) {
+        let known = self.by_dir.get(dir).and_then(Option::as_ref);
+        (dir.join("measurements.yaml"), known)
     }
 }
+
+/// A measurements file's name, text and what it says.
+type MeasurementsFile = (
+    String,
+    String,
+    Result<BTreeMap<String, Vec<String>>, Vec<meshfile_plan::Located>>,
+);
 
 /// What measures a service: MRENCLAVEs from `--mrenclave`, else `measurements.yaml` files.
 pub enum Measured<'a> {
@@ -179,7 +213,7 @@ pub enum Measured<'a> {
 /// A service manifest and its measurements: the descriptor to record, or the problem.
 pub fn describe(
     service: Loaded<'_, Box<ServiceManifest>>,
-    measured: &mut Measured<'_>,
+    measured: &Measured<'_>,
     report: &mut Report,
 ) -> Option<Descriptor> {
     let Loaded { input, manifest } = service;
@@ -203,7 +237,7 @@ pub fn describe(
             given.iter().map(|m| m.to_ascii_lowercase()).collect()
         }
         Measured::Beside(measurements) => {
-            let (file, known) = measurements.of(manifest_dir(&input.name), report);
+            let (file, known) = measurements.of(&manifest_dir(&input.name));
             let found = known
                 .and_then(|k| k.get(&image))
                 .cloned()

@@ -34,7 +34,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Renders and writes a compiled mesh's `target/policies` and `target/helm`.
 pub fn write_target(mesh: &compile::Mesh, target: &std::path::Path) -> Result<(), Error> {
-    let policies = render::policies(&mesh.compiled, target);
-    let chart = render::chart(&mesh.compiled, &mesh.dir, target)?;
-    write::trees(vec![policies, chart])
+    // The policies are written while the chart is made; both become durable together.
+    let (policies, chart) = rayon::join(
+        || write::stage(render::policies(&mesh.compiled, target)),
+        || write::stage(render::chart(&mesh.compiled, &mesh.dir, target)?),
+    );
+    write::commit([policies?, chart?].into_iter().flatten().collect())
 }

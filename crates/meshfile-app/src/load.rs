@@ -79,10 +79,14 @@ pub fn load_manifests<'i>(
             }
             (Ok(_), None) => continue,
         };
-        report.sources.insert(
-            input.name.clone(),
-            String::from_utf8_lossy(bytes).into_owned(),
-        );
+        // The text is kept for snippets when there is something to show in it (a file named
+        // by a later diagnostic is read again then); standard input cannot be read again.
+        if !result.diagnostics.is_empty() || input.name == crate::inputs::STDIN {
+            report.sources.insert(
+                input.name.clone(),
+                String::from_utf8_lossy(bytes).into_owned(),
+            );
+        }
         report.add(&input.name, result.diagnostics);
         match result.manifest {
             Some(Manifest::Service(manifest)) => {

@@ -46,8 +46,66 @@ pub struct Entry {
     pub mrenclaves: Vec<String>,
     /// The service manifest file it was recorded from.
     pub source: String,
-    /// The manifest in canonical YAML, one line per item (so the file reads and diffs well).
-    pub manifest: Vec<String>,
+    /// The manifest in canonical YAML; in the file one line per item, so it reads and diffs
+    /// well.
+    #[serde(with = "lines")]
+    pub manifest: String,
+}
+
+/// A text as a JSON array of its lines.
+mod lines {
+    use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for line in text.lines() {
+            seq.serialize_element(line)?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        d.deserialize_seq(Lines)
+    }
+
+    /// Joins the lines into one text as they are read, without a string per line.
+    struct Lines;
+
+    impl<'de> Visitor<'de> for Lines {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of lines")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+            let mut text = String::new();
+            while seq.next_element_seed(Line(&mut text))?.is_some() {}
+            Ok(text)
+        }
+    }
+
+    /// Appends one line (and its line break) to the text.
+    struct Line<'a>(&'a mut String);
+
+    impl<'de> DeserializeSeed<'de> for Line<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Line<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a line of text")
+        }
+        fn visit_str<E: serde::de::Error>(self, line: &str) -> Result<(), E> {
+            self.0.push_str(line);
+            self.0.push('\n');
+            Ok(())
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,15 +124,13 @@ impl Entry {
             digest: descriptor.digest.clone(),
             mrenclaves: descriptor.mrenclaves.clone(),
             source: descriptor.file.clone(),
-            manifest: yaml.lines().map(str::to_owned).collect(),
+            manifest: yaml,
         }
     }
 
     /// The manifest's text; diagnostics about it point into this text.
     pub fn manifest_text(&self) -> String {
-        let mut text = self.manifest.join("\n");
-        text.push('\n');
-        text
+        self.manifest.clone()
     }
 
     /// The name diagnostics about the stored manifest use: the store file and the image.
@@ -103,7 +159,7 @@ impl Entry {
         {
             return Err(bad(format!("`{d}` is not `sha256:` and 64 hex digits")));
         }
-        let loaded = meshfile_manifest::load(self.manifest_text().as_bytes());
+        let loaded = meshfile_manifest::load(self.manifest.as_bytes());
         match loaded.manifest {
             Some(Manifest::Service(manifest)) if !loaded.has_errors() => Ok(Descriptor {
                 image: self.image.clone(),
@@ -238,12 +294,11 @@ pub fn from_legacy_yaml(file: &str, text: &str) -> Result<BTreeMap<String, Entry
                 format!("`{image}` has no `manifest`"),
             ));
         };
-        let yaml = meshfile_yaml::emit(manifest);
         Ok(Entry {
             digest: scalar("digest"),
             mrenclaves,
             source: scalar("source").unwrap_or_else(|| file.to_owned()),
-            manifest: yaml.lines().map(str::to_owned).collect(),
+            manifest: meshfile_yaml::emit(manifest),
             image,
         })
     };
@@ -366,7 +421,8 @@ mod tests {
         let other = br#"{"format": "x/9", "descriptors": []}"#;
         assert!(from_json("d.json", other).is_err());
         let mut entries = store(&["a"]);
-        entries.get_mut("a").expect("a").manifest[1] = "kind: [genservice]".into();
+        let manifest = &mut entries.get_mut("a").expect("a").manifest;
+        *manifest = manifest.replace("kind: genservice", "kind: [genservice]");
         assert!(entries["a"].descriptor("d.json").is_err());
         entries.get_mut("a").expect("a").mrenclaves = vec!["zz".into()];
         assert!(entries["a"].descriptor("d.json").is_err());

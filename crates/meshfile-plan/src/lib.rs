@@ -119,13 +119,16 @@ pub fn program_name(command: &str) -> String {
     }
 }
 
+/// The descriptors a mesh compiles against, by image.
+pub type Descriptors<'a> = BTreeMap<&'a str, &'a Descriptor>;
+
 /// Reads a file named in the Meshfile (relative to it); the caller does the I/O.
 pub type Reader<'a> = &'a (dyn Fn(&str) -> Result<String, String> + Sync);
 
 struct Compiler<'a> {
     mesh: &'a MeshManifest,
     mesh_file: &'a str,
-    descriptors: &'a BTreeMap<String, Descriptor>,
+    descriptors: &'a Descriptors<'a>,
     read: Reader<'a>,
     options: &'a Options,
     errors: Vec<Located>,
@@ -154,7 +157,7 @@ struct Unit<'a> {
 pub fn compile(
     mesh: &MeshManifest,
     mesh_file: &str,
-    descriptors: &BTreeMap<String, Descriptor>,
+    descriptors: &Descriptors<'_>,
     read: Reader<'_>,
     options: &Options,
 ) -> Result<Compiled, Vec<Located>> {
