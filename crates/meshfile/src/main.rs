@@ -4,6 +4,8 @@
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod docs;
 mod render;
 
 use std::process::ExitCode;

@@ -47,8 +47,11 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
         writes: purpose.writes,
     };
     let compilation = meshfile_app::compile::compile(&request)?;
+    for warning in &compilation.warnings {
+        render::eprint(&format!("warning: {warning}\n"));
+    }
     for note in &compilation.notes {
-        render::eprint(&format!("warning: {note}\n"));
+        render::eprint(&format!("note: {note}\n"));
     }
     render::eprint(&render::report(&compilation.report));
     if !args.quiet {
