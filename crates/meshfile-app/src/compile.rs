@@ -2,15 +2,15 @@
 //! image digests, compile each mesh (pure, `meshfile-plan`). Rendering and writing follow in
 //! [`crate::render`] and [`crate::write`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use meshfile_manifest::Code;
-use meshfile_plan::{Compiled, Options};
+use meshfile_manifest::{Code, MeshManifest, ServiceManifest};
+use meshfile_plan::{Compiled, Descriptor, Descriptors, Options};
 
 use crate::descriptors::{self, Measured, Measurements, Store};
 use crate::inputs::{self, Input};
-use crate::load::{self, Variables};
+use crate::load::{self, Loaded, Manifests, Variables};
 use crate::{Error, Report, Stop, digests};
 
 /// What to compile and how.
@@ -60,100 +60,33 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let inputs = inputs::read_inputs(&request.inputs)?;
     let variables = Variables::new(&request.sets)?;
     let mut report = Report::default();
-    // The store and the measurements are read while the manifests load.
-    let mut side = Report::default();
-    let (manifests, (store, measurements)) = rayon::join(
-        || load::load_manifests(&inputs, &variables, &mut report),
-        || {
-            let store = Store::open(&request.target, &mut side);
-            let measurements = request
-                .mrenclaves
-                .is_empty()
-                .then(|| Measurements::read(&inputs, &mut side));
-            (store, measurements)
-        },
-    );
-    report.absorb(side);
-    let mut store = store?;
-    report.check()?;
-    if request.writes && manifests.meshes.len() > 1 {
-        let names: Vec<&str> = manifests
-            .meshes
-            .iter()
-            .map(|m| m.input.name.as_str())
-            .collect();
-        return Err(Error::new(
-            Code::BadArguments,
-            format!(
-                "{} meshes were given ({}), but a target directory holds the output of one",
-                names.len(),
-                names.join(", ")
-            ),
-        )
-        .hint("apply or template each mesh on its own, with its own `-t DIR`")
-        .into());
-    }
-    if !request.mrenclaves.is_empty() && manifests.services.len() != 1 {
-        return Err(Error::new(
-            Code::BadArguments,
-            format!(
-                "`--mrenclave` applies to one service manifest, but {} were given",
-                manifests.services.len()
-            ),
-        )
-        .hint("apply service manifests one at a time, or list measurements in a measurements.yaml next to them")
-        .into());
-    }
-
+    let (manifests, mut store, measurements) = load(request, &inputs, &variables, &mut report)?;
+    check_request(request, &manifests)?;
     let digests = if request.pull {
-        let images = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest))
-            .into_iter()
-            .chain(
-                manifests
-                    .services
-                    .iter()
-                    .map(|s| s.manifest.build.to.as_str()),
-            );
-        digests::resolve(images)
+        let meshes = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
+        let services = (manifests.services.iter()).map(|s| s.manifest.build.to.as_str());
+        digests::resolve(meshes.into_iter().chain(services))
     } else {
         digests::Digests::default()
     };
-
     let measured = match measurements {
         Some(m) => Measured::Beside(m),
         None => Measured::Given(&request.mrenclaves),
     };
-    let mut described = Vec::with_capacity(manifests.services.len());
-    for service in manifests.services {
-        if let Some(mut d) = descriptors::describe(service, &measured, &mut report) {
-            // No digest from the registry (`-n`, or it could not be reached): the one
-            // recorded before for the image stays.
-            d.digest =
-                (digests.found.get(&d.image).cloned()).or_else(|| store.recorded_digest(&d.image));
-            described.push(d);
-        }
-    }
-    report.check()?;
-    let recorded = described
-        .iter()
-        .map(|d| Recorded {
-            file: d.file.clone(),
-            image: d.image.clone(),
-            mrenclaves: d.mrenclaves.len(),
-        })
-        .collect();
+    let described =
+        describe_services(manifests.services, &measured, &digests, &store, &mut report)?;
+    let recorded = described.iter().map(Recorded::of).collect();
 
     // What this run recorded is at hand (its positions those of the service manifests); the
     // rest comes from the store.
     let images = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
-    let at_hand: BTreeMap<&str, &meshfile_plan::Descriptor> =
-        described.iter().map(|d| (d.image.as_str(), d)).collect();
+    let at_hand: Descriptors<'_> = described.iter().map(|d| (d.image.as_str(), d)).collect();
     let stored_images: BTreeSet<&str> = (images.iter().copied())
         .filter(|image| !at_hand.contains_key(image))
         .collect();
     let stored = store.lookup(&stored_images, &mut report);
     report.check()?;
-    let found: meshfile_plan::Descriptors<'_> = (stored.iter())
+    let found: Descriptors<'_> = (stored.iter())
         .map(|(image, d)| (image.as_str(), d))
         .chain(
             at_hand
@@ -162,34 +95,19 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         )
         .collect();
 
+    // The store is written while the meshes compile.
+    store.record_all(&described);
+    let saving = store.save_in_background();
     let options = Options {
         digests: digests.found,
         ..request.options.clone()
     };
-    // The store is written while the meshes compile.
-    store.record_all(&described);
-    let saving = store.save_in_background();
-    let compiled: Vec<_> = (manifests.meshes.iter())
-        .map(|loaded| {
-            let input: &Input = loaded.input;
-            let dir = input.dir();
-            let read = |rel: &str| -> Result<String, String> {
-                std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
-            };
-            let compiled =
-                meshfile_plan::compile(&loaded.manifest, &input.name, &found, &read, &options);
-            (input, dir, compiled)
-        })
-        .collect();
+    let compiled = compile_meshes(&manifests.meshes, &found, &options);
     let store = saving.finish()?;
     let mut meshes = Vec::new();
-    for (input, dir, compiled) in compiled {
-        match compiled {
-            Ok(compiled) => meshes.push(Mesh {
-                file: input.name.clone(),
-                dir,
-                compiled,
-            }),
+    for result in compiled {
+        match result {
+            Ok(mesh) => meshes.push(mesh),
             Err(problems) => report.problems.extend(problems),
         }
     }
@@ -202,6 +120,113 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         warnings: digests.warnings,
         notes: store.migrated.clone().into_iter().collect(),
     })
+}
+
+impl Recorded {
+    fn of(d: &Descriptor) -> Recorded {
+        Recorded {
+            file: d.file.clone(),
+            image: d.image.clone(),
+            mrenclaves: d.mrenclaves.len(),
+        }
+    }
+}
+
+/// The manifests parsed and validated, with the descriptor store and (without
+/// `--mrenclave`) the measurements files beside the inputs, read meanwhile.
+fn load<'i>(
+    request: &Request,
+    inputs: &'i [Input],
+    variables: &Variables,
+    report: &mut Report,
+) -> Result<(Manifests<'i>, Store, Option<Measurements>), Stop> {
+    let mut side = Report::default();
+    let (manifests, (store, measurements)) = rayon::join(
+        || load::load_manifests(inputs, variables, report),
+        || {
+            let store = Store::open(&request.target, &mut side);
+            let measurements =
+                (request.mrenclaves.is_empty()).then(|| Measurements::read(inputs, &mut side));
+            (store, measurements)
+        },
+    );
+    report.absorb(side);
+    let store = store?;
+    report.check()?;
+    Ok((manifests, store, measurements))
+}
+
+/// Refuses arguments that do not fit the manifests given.
+fn check_request(request: &Request, manifests: &Manifests<'_>) -> Result<(), Error> {
+    if request.writes && manifests.meshes.len() > 1 {
+        let names: Vec<&str> = (manifests.meshes.iter())
+            .map(|m| m.input.name.as_str())
+            .collect();
+        let message = format!(
+            "{} meshes were given ({}), but a target directory holds the output of one",
+            names.len(),
+            names.join(", ")
+        );
+        return Err(Error::new(Code::BadArguments, message)
+            .hint("apply or template each mesh on its own, with its own `-t DIR`"));
+    }
+    if !request.mrenclaves.is_empty() && manifests.services.len() != 1 {
+        let message = format!(
+            "`--mrenclave` applies to one service manifest, but {} were given",
+            manifests.services.len()
+        );
+        return Err(Error::new(Code::BadArguments, message).hint(
+            "apply service manifests one at a time, or list measurements in a measurements.yaml next to them",
+        ));
+    }
+    Ok(())
+}
+
+/// Each service manifest with its measurements and digest: the descriptors to record.
+fn describe_services(
+    services: Vec<Loaded<'_, Box<ServiceManifest>>>,
+    measured: &Measured<'_>,
+    digests: &digests::Digests,
+    store: &Store,
+    report: &mut Report,
+) -> Result<Vec<Descriptor>, Stop> {
+    let mut described = Vec::with_capacity(services.len());
+    for service in services {
+        if let Some(mut d) = descriptors::describe(service, measured, report) {
+            // No digest from the registry (`-n`, or it could not be reached): the one
+            // recorded before for the image stays.
+            d.digest =
+                (digests.found.get(&d.image).cloned()).or_else(|| store.recorded_digest(&d.image));
+            described.push(d);
+        }
+    }
+    report.check()?;
+    Ok(described)
+}
+
+/// Each mesh compiled (pure); its relative paths read from its directory.
+fn compile_meshes(
+    meshes: &[Loaded<'_, MeshManifest>],
+    descriptors: &Descriptors<'_>,
+    options: &Options,
+) -> Vec<Result<Mesh, Vec<meshfile_plan::Located>>> {
+    meshes
+        .iter()
+        .map(|loaded| {
+            let input: &Input = loaded.input;
+            let dir = input.dir();
+            let read = |rel: &str| -> Result<String, String> {
+                std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
+            };
+            let compiled =
+                meshfile_plan::compile(&loaded.manifest, &input.name, descriptors, &read, options)?;
+            Ok(Mesh {
+                file: input.name.clone(),
+                dir,
+                compiled,
+            })
+        })
+        .collect()
 }
 
 /// The text of every file a problem points into that the report does not hold yet.

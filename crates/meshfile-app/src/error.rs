@@ -33,8 +33,60 @@ impl Exit {
             Code::CasForbidden | Code::CasConflict | Code::CasInvalid | Code::ChartFailed => {
                 Exit::Invalid
             }
-            // Every manifest diagnostic: the input is invalid.
-            _ => Exit::Invalid,
+            // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
+            Code::Read
+            | Code::Syntax
+            | Code::DuplicateKey
+            | Code::MultipleDocuments
+            | Code::Empty
+            | Code::Limit
+            | Code::WrongType
+            | Code::MissingField
+            | Code::UnknownField
+            | Code::InvalidEnum
+            | Code::ApiVersion
+            | Code::Kind
+            | Code::DuplicateService
+            | Code::InvalidName
+            | Code::UnknownEnvService
+            | Code::InvalidEnvName
+            | Code::MissingCasRole
+            | Code::DuplicateCasRole
+            | Code::InvalidNamespace
+            | Code::InvalidTolerate
+            | Code::InvalidAdvisories
+            | Code::DuplicateCasName
+            | Code::InvalidCasKey
+            | Code::UnknownSecretKind
+            | Code::PrivateKeyRef
+            | Code::IssuerRef
+            | Code::UnknownSecretRef
+            | Code::SecretRefSyntax
+            | Code::DuplicateSecret
+            | Code::InvalidSecretField
+            | Code::VariableSyntax
+            | Code::UndefinedVariable
+            | Code::UndefinedMeshVariable
+            | Code::MissingDescriptor
+            | Code::MissingGlobalValue
+            | Code::UnexportedImport
+            | Code::AmbiguousSecret
+            | Code::MissingMeasurement
+            | Code::OverrideFile
+            | Code::UnsupportedMode
+            | Code::DuplicateEnv
+            | Code::NotSupportedYet
+            | Code::DeprecatedSecretSuffix
+            | Code::UnknownBuildKind
+            | Code::DeprecatedField
+            | Code::UnusedCas
+            | Code::MaaWithoutTolerance
+            | Code::LintDebugTolerance
+            | Code::LintIgnoreAllAdvisories
+            | Code::LintTestingCasTolerance
+            | Code::LintImageTag
+            | Code::LintClearSecret
+            | Code::LintWeakTolerance => Exit::Invalid,
         }
     }
 }
