@@ -95,14 +95,19 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         )
         .collect();
 
-    // The store is written while the meshes compile.
-    store.record_all(&described);
-    let saving = store.save_in_background();
     let options = Options {
         digests: digests.found,
         ..request.options.clone()
     };
-    let compiled = compile_meshes(&manifests.meshes, &found, &options);
+    // The store is recorded and written (on write.rs's background thread) while the meshes
+    // compile.
+    let (saving, compiled) = rayon::join(
+        || {
+            store.record_all(&described);
+            store.save_in_background()
+        },
+        || compile_meshes(&manifests.meshes, &found, &options),
+    );
     let store = saving.finish()?;
     let mut meshes = Vec::new();
     for result in compiled {

@@ -36,7 +36,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn write_target(mesh: &compile::Mesh, target: &std::path::Path) -> Result<(), Error> {
     // The policies are written while the chart is made; both become durable together.
     let (policies, chart) = rayon::join(
-        || write::stage(render::policies(&mesh.compiled, target)),
+        || write::stage_durable(render::policies(&mesh.compiled, target)),
         || write::stage(render::chart(&mesh.compiled, &mesh.dir, target)?),
     );
     write::commit([policies?, chart?].into_iter().flatten().collect())

@@ -2,7 +2,7 @@
 
 pub mod apply;
 pub mod cas;
-mod delivery;
+pub mod delivery;
 pub mod explain;
 pub mod plan;
 pub mod schema;
@@ -84,6 +84,13 @@ pub fn write_target(args: &CompileArgs, compilation: &Compilation) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Lets the process end without freeing a compiled mesh piece by piece: its millions of
+/// small allocations take ~25 ms to free at 10,000 services, and the process is about to
+/// exit, which returns the memory at once.
+pub fn discard(compilation: Compilation) {
+    std::mem::forget(compilation);
 }
 
 /// Writes `text` to standard output.

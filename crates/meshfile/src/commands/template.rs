@@ -13,5 +13,6 @@ pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
     };
     let compilation = commands::compile(&args.compile, purpose)?;
     commands::write_target(&args.compile, &compilation)?;
+    commands::discard(compilation);
     Ok(Exit::Ok)
 }
