@@ -28,11 +28,13 @@ pub const CAS_PORT: u16 = 8081;
 const ATTEMPTS: u32 = 4;
 
 /// How to reach and trust a CAS.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Client identity (certificate and key, PEM); default: the user's, made on first use.
     pub identity: Option<PathBuf>,
     pub cas_ca: Option<PathBuf>,
+    /// The name the CAS's certificate must carry with `cas_ca` (`cas`, as SCONE names it).
+    pub server_name: String,
     pub cas_pin: Option<String>,
     pub insecure: bool,
 }
@@ -97,7 +99,10 @@ impl Cas {
             (_, Some(pin)) => Trust::PinnedKey(pin),
             (Some(path), None) => {
                 ca = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
-                Trust::Ca(&ca)
+                Trust::Ca {
+                    ca: &ca,
+                    name: &settings.server_name,
+                }
             }
             (None, None) if settings.insecure => Trust::AnyServer,
             (None, None) => {
@@ -364,4 +369,72 @@ fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error>
         Err(e) => Err(Error::read(&path, e)
             .hint("pass `--identity FILE` with a client certificate and key (PEM)")),
     }
+}
+
+/// What `meshfile cas probe` finds out about a CAS.
+pub struct Probe {
+    pub address: String,
+    /// The certificates the server presented, end entity first.
+    pub chain: Vec<meshfile_cas::pki::Names>,
+    /// The server's key hash, hex and Base58Check.
+    pub key_hash: Option<(String, String)>,
+    /// What `/v1/version` answered.
+    pub version: Result<serde_json::Value, String>,
+    /// Whether the configured trust accepts the server, and what it checked; `None`: no trust
+    /// was configured.
+    pub trust: Option<Result<String, String>>,
+}
+
+/// Connects to `address` accepting any server (only to look), and checks what it presented
+/// against the configured trust without relying on it.
+pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Error> {
+    let address = with_port(address);
+    let mut notices = Vec::new();
+    let identity = identity(settings, &mut notices)?;
+    let runtime = crate::runtime()?;
+    let client = Client::with_trust(&address, Trust::AnyServer, &identity)
+        .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
+    let version = runtime.block_on(client.version());
+    let presented = client.presented_chain();
+    if presented.is_empty() {
+        let e = version
+            .err()
+            .unwrap_or_else(|| meshfile_cas::Error::Unreachable {
+                address: address.clone(),
+                detail: "no certificate was presented".into(),
+            });
+        return Err(Error::cas(&format!("CAS {address}"), &e));
+    }
+    let chain = (presented.iter())
+        .map(|c| meshfile_cas::pki::names_of_der(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
+    let key_hash = meshfile_cas::pki::key_hash_of_der(&presented[0])
+        .ok()
+        .and_then(|hex| Some((meshfile_cas::pki::base58check(&hex).ok()?, hex)))
+        .map(|(b58, hex)| (hex, b58));
+    let ca;
+    let trust = match (&settings.cas_pin, &settings.cas_ca) {
+        (Some(pin), _) => Some(Trust::PinnedKey(pin)),
+        (None, Some(path)) => {
+            ca = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+            Some(Trust::Ca {
+                ca: &ca,
+                name: &settings.server_name,
+            })
+        }
+        (None, None) => None,
+    };
+    let trust = trust.map(|t| meshfile_cas::client::check_chain(&t, &presented));
+    let version = version.map_err(|e| e.to_string());
+    Ok((
+        Probe {
+            address,
+            chain,
+            key_hash,
+            version,
+            trust,
+        },
+        notices,
+    ))
 }

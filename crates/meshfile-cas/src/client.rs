@@ -5,14 +5,21 @@
 
 use serde::Deserialize;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
 use crate::{Error, Preview, Written};
 
-/// The JSON error body of our server; SCONE's `{msg}` and anything else fall back to the
-/// status and the text.
+/// An error body: ours (`{code, message, ...}`, with SCONE's `msg` beside it) or SCONE CAS's
+/// (`{"msg": ["...", ...]}`); any other body falls back to the status and its text.
 #[derive(Deserialize)]
 struct ErrorBody {
-    code: String,
-    message: String,
+    code: Option<String>,
+    message: Option<String>,
+    /// SCONE's messages: a list of lines (a single string is taken too).
+    msg: Option<serde_json::Value>,
     session: Option<String>,
     operation: Option<String>,
     caller: Option<String>,
@@ -21,34 +28,73 @@ struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// SCONE's `msg` lines, one per line, as they are.
+    fn msg_lines(msg: Option<&serde_json::Value>) -> Option<String> {
+        let lines: Vec<String> = match msg? {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                .collect(),
+            serde_json::Value::String(line) => vec![line.clone()],
+            other => vec![other.to_string()],
+        };
+        Some(lines.join("\n"))
+    }
+
     /// The domain error the server meant, when the body says enough to rebuild it.
     fn into_error(self, status: u16) -> Error {
-        let ErrorBody {
-            code,
-            message,
-            session,
-            operation,
-            caller,
-            active_hash,
-            predecessor,
-        } = self;
-        match (code.as_str(), session, active_hash) {
-            ("invalid", _, _) => Error::Invalid(message),
-            ("not_found", _, _) => Error::NotFound(message),
-            ("forbidden", Some(session), _) => Error::Forbidden {
+        let msg = ErrorBody::msg_lines(self.msg.as_ref());
+        let message = self.message.or(msg).unwrap_or_default();
+        match (self.code.as_deref(), self.session, self.active_hash) {
+            (Some("invalid"), _, _) => Error::Invalid(message),
+            (Some("not_found"), _, _) => Error::NotFound(message),
+            (Some("forbidden"), Some(session), _) => Error::Forbidden {
                 session,
-                operation: operation.unwrap_or_else(|| "access".into()),
-                caller: caller.unwrap_or_default(),
+                operation: self.operation.unwrap_or_else(|| "access".into()),
+                caller: self.caller.unwrap_or_default(),
             },
-            ("exists", Some(name), Some(active)) => Error::Exists { name, active },
-            ("conflict", Some(name), Some(active)) => Error::Conflict {
+            (Some("exists"), Some(name), Some(active)) => Error::Exists { name, active },
+            (Some("conflict"), Some(name), Some(active)) => Error::Conflict {
                 name,
                 active,
-                given: predecessor.unwrap_or_default(),
+                given: self.predecessor.unwrap_or_default(),
             },
             _ => Error::Server { status, message },
         }
     }
+}
+
+/// One secret's value as the values endpoints answer it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct SecretValue {
+    /// The secret's kind (`ascii`, `x509`, ...), where the CAS says.
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub expires: Option<serde_json::Value>,
+    #[serde(default)]
+    pub renew: Option<serde_json::Value>,
+}
+
+/// The values of a values answer, in either of SCONE's shapes: all of a session's
+/// (`{"values": {"<name>": {"value": ...}}}`) or one secret's (`{"kind", "value", "expires",
+/// "renew"}`, named `secret`).
+fn read_values(
+    body: serde_json::Value,
+    secret: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, SecretValue>, String> {
+    #[derive(Deserialize)]
+    struct All {
+        values: std::collections::BTreeMap<String, SecretValue>,
+    }
+    if body.get("values").is_some() {
+        return serde_json::from_value::<All>(body)
+            .map(|all| all.values)
+            .map_err(|e| e.to_string());
+    }
+    let one: SecretValue = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    Ok([(secret.unwrap_or_default().to_owned(), one)].into())
 }
 
 /// A session version as read back.
@@ -73,8 +119,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     address: String,
-    /// The key hash the server presented, when its identity is not checked ([`Trust::AnyServer`]).
-    observed_key: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
+    /// The chain the server presented last (kept by the pinning and unchecked trusts).
+    seen: SeenChain,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -90,65 +136,74 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// How the client trusts the server.
 pub enum Trust<'a> {
-    /// Certificates signed by this CA (PEM).
-    Ca(&'a str),
+    /// A certificate that chains to one in `ca` (PEM; every certificate in it is a trust
+    /// anchor, so the file `scone cas show-certificate` writes serves as it is) and is for
+    /// `name`, the CAS's configured name (`cas` by default, as SCONE names its CAS), not the
+    /// address dialled: SCONE CAS's certificate often names no address at all.
+    Ca { ca: &'a str, name: &'a str },
     /// Exactly the server whose public key has this hash (hex SHA-256 of its SubjectPublicKeyInfo,
     /// as `meshfile cas key-hash` prints it), whoever signed its certificate.
     PinnedKey(&'a str),
     /// Any server (`--insecure`): the connection is still encrypted, but whoever answers is
-    /// believed. The key it presented is kept, so that it can be pinned afterwards.
+    /// believed. The chain it presented is kept, so that it can be pinned afterwards.
     AnyServer,
 }
 
-/// Accepts the server certificate whose key matches the pin, or any with no pin (recording its
-/// key hash); handshake signatures are checked either way.
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
+/// The chain a server presented in the last handshake.
+type SeenChain = Shared<Vec<CertificateDer<'static>>>;
+
+/// Accepts the server certificate whose key matches the pin, or any with no pin (recording the
+/// chain); handshake signatures are checked either way.
 #[derive(Debug)]
 struct ServerKey {
     pin: Option<String>,
-    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    seen: SeenChain,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl rustls::client::danger::ServerCertVerifier for ServerKey {
+impl ServerCertVerifier for ServerKey {
     fn verify_server_cert(
         &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
         _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         let hash = crate::pki::key_hash_of_der(end_entity)
             .map_err(|e| rustls::Error::General(format!("unreadable server certificate: {e}")))?;
-        let accepted = self
-            .pin
-            .as_ref()
-            .is_none_or(|pin| hash.eq_ignore_ascii_case(pin));
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(hash);
+            *seen = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect();
         }
-        if accepted {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("server certificate pin mismatch: the server's key hash differs from the pinned one".into()))
+        match &self.pin {
+            Some(pin) if !hash.eq_ignore_ascii_case(pin) => Err(rustls::Error::General(
+                "server certificate pin mismatch: the server's key hash differs from the pinned one"
+                    .into(),
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
         }
     }
 
     fn verify_tls12_signature(
         &self,
         message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
+        cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
         &self,
         message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
+        cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -157,29 +212,127 @@ impl rustls::client::danger::ServerCertVerifier for ServerKey {
     }
 }
 
+/// Checks the chain against the CA and the certificate against the CAS's configured name,
+/// whatever address was dialled.
+#[derive(Debug)]
+struct NamedServer {
+    chain: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl NamedServer {
+    fn new(
+        ca_pem: &str,
+        name: &str,
+        provider: &std::sync::Arc<CryptoProvider>,
+    ) -> Result<NamedServer, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| setup_error("CA certificate", &e))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(Error::Setup(
+                "the CA file holds no certificate (PEM)".into(),
+            ));
+        }
+        let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| setup_error("CA certificate", &e))?;
+        let name = ServerName::try_from(name.to_owned())
+            .map_err(|_| Error::Setup(format!("`{name}` is not a server name")))?;
+        Ok(NamedServer { chain, name })
+    }
+}
+
+impl ServerCertVerifier for NamedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _dialled: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error as TlsError};
+        self.chain
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+            .map_err(|e| match e {
+                TlsError::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                ) => {
+                    let presented = crate::pki::names_of_der(end_entity)
+                        .map_or_else(|_| "an unreadable certificate".into(), |n| n.to_string());
+                    TlsError::General(format!(
+                        "certificate name mismatch: expected the name `{}`, the CAS presented {presented}; pass --cas-server-name with one of its names",
+                        self.name.to_str()
+                    ))
+                }
+                other => other,
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
 fn setup_error(what: &str, e: &dyn std::fmt::Display) -> Error {
     Error::Setup(format!("{what}: {e}"))
 }
 
-fn key_checking_tls(
-    pin: Option<&str>,
-    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+fn provider() -> std::sync::Arc<CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The TLS configuration for a trust: the verifier, and the client identity presented.
+fn tls_config(
+    trust: &Trust<'_>,
+    seen: SeenChain,
     identity_pem: &str,
 ) -> Result<rustls::ClientConfig, Error> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    use rustls::pki_types::PrivateKeyDer;
+    let provider = provider();
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(identity_pem.as_bytes())
             .collect::<Result<_, _>>()
             .map_err(|e| setup_error("client identity", &e))?;
     let key = PrivateKeyDer::from_pem_slice(identity_pem.as_bytes())
         .map_err(|e| setup_error("client identity key", &e))?;
-    let verifier = std::sync::Arc::new(ServerKey {
-        pin: pin.map(str::to_owned),
-        seen,
-        algorithms: provider.signature_verification_algorithms,
-    });
+    let verifier: std::sync::Arc<dyn ServerCertVerifier> = match trust {
+        Trust::Ca { ca, name } => std::sync::Arc::new(NamedServer::new(ca, name, &provider)?),
+        Trust::PinnedKey(pin) => std::sync::Arc::new(ServerKey {
+            pin: Some((*pin).to_owned()),
+            seen,
+            algorithms: provider.signature_verification_algorithms,
+        }),
+        Trust::AnyServer => std::sync::Arc::new(ServerKey {
+            pin: None,
+            seen,
+            algorithms: provider.signature_verification_algorithms,
+        }),
+    };
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| setup_error("TLS", &e))?
@@ -189,15 +342,48 @@ fn key_checking_tls(
         .map_err(|e| setup_error("client identity", &e))
 }
 
+/// Whether `trust` accepts a chain a server presented (as [`Client::presented_chain`] kept
+/// it): `Ok` with what was checked, or why not.
+pub fn check_chain(trust: &Trust<'_>, chain: &[CertificateDer<'static>]) -> Result<String, String> {
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        return Err("the server presented no certificate".into());
+    };
+    match trust {
+        Trust::Ca { ca, name } => {
+            let verifier = NamedServer::new(ca, name, &provider()).map_err(|e| e.to_string())?;
+            let dialled = ServerName::try_from("cas").map_err(|e| e.to_string())?;
+            verifier
+                .verify_server_cert(end_entity, intermediates, &dialled, &[], UnixTime::now())
+                .map(|_| format!("the chain leads to the CA and the certificate is for `{name}`"))
+                .map_err(|e| e.to_string())
+        }
+        Trust::PinnedKey(pin) => {
+            let hash = crate::pki::key_hash_of_der(end_entity).map_err(|e| e.to_string())?;
+            if hash.eq_ignore_ascii_case(pin) {
+                Ok("the server's key hash is the pinned one".into())
+            } else {
+                Err(format!(
+                    "the server's key hash {hash} is not the pinned {pin}"
+                ))
+            }
+        }
+        Trust::AnyServer => Err("nothing checks who the server is (--insecure)".into()),
+    }
+}
+
 /// Most requests a client keeps in flight: enough to hide a far CAS's latency, few enough
 /// that a CAS serving a team is not swamped by one apply.
 pub const IN_FLIGHT: usize = 64;
 
 impl Client {
-    /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate;
-    /// `identity_pem` the client certificate and key (one PEM text).
+    /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate, which is
+    /// for the name `cas`; `identity_pem` the client certificate and key (one PEM text).
     pub fn new(address: &str, ca_pem: &str, identity_pem: &str) -> Result<Client, Error> {
-        Client::with_trust(address, Trust::Ca(ca_pem), identity_pem)
+        let trust = Trust::Ca {
+            ca: ca_pem,
+            name: crate::pki::CAS_NAME,
+        };
+        Client::with_trust(address, trust, identity_pem)
     }
 
     pub fn with_trust(
@@ -205,24 +391,10 @@ impl Client {
         trust: Trust<'_>,
         identity_pem: &str,
     ) -> Result<Client, Error> {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let observed_key = matches!(trust, Trust::AnyServer).then(|| seen.clone());
-        let builder = match trust {
-            Trust::Ca(ca_pem) => {
-                let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
-                    .map_err(|e| setup_error("CA certificate", &chain(&e)))?;
-                let identity = reqwest::Identity::from_pem(identity_pem.as_bytes())
-                    .map_err(|e| setup_error("client identity", &chain(&e)))?;
-                reqwest::Client::builder()
-                    .tls_certs_only([ca])
-                    .identity(identity)
-            }
-            Trust::PinnedKey(pin) => reqwest::Client::builder()
-                .tls_backend_preconfigured(key_checking_tls(Some(pin), seen, identity_pem)?),
-            Trust::AnyServer => reqwest::Client::builder()
-                .tls_backend_preconfigured(key_checking_tls(None, seen, identity_pem)?),
-        };
-        let http = builder
+        let seen = SeenChain::default();
+        let config = tls_config(&trust, seen.clone(), identity_pem)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
             .timeout(std::time::Duration::from_secs(30))
             .pool_max_idle_per_host(IN_FLIGHT)
             .build()
@@ -231,7 +403,7 @@ impl Client {
             http,
             base: format!("https://{address}"),
             address: address.to_owned(),
-            observed_key,
+            seen,
         })
     }
 
@@ -240,11 +412,16 @@ impl Client {
         &self.address
     }
 
-    /// With [`Trust::AnyServer`]: the key hash of the server answered last (once connected).
+    /// With [`Trust::AnyServer`] or [`Trust::PinnedKey`]: the chain the server presented
+    /// last (once connected), end entity first.
+    pub fn presented_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.seen.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The key hash of the server answered last, as [`Client::presented_chain`] has it.
     pub fn unverified_server_key(&self) -> Option<String> {
-        self.observed_key
-            .as_ref()
-            .and_then(|seen| seen.lock().ok().and_then(|k| k.clone()))
+        let chain = self.presented_chain();
+        crate::pki::key_hash_of_der(chain.first()?).ok()
     }
 
     fn transport(&self, e: &reqwest::Error) -> Error {
@@ -329,21 +506,65 @@ impl Client {
         self.send(self.http.get(&url), true).await
     }
 
+    /// A session's exported values, or one secret's: by name, in either answer's shape.
     pub async fn values(
         &self,
         session: &str,
         secret: Option<&str>,
-    ) -> Result<serde_json::Value, Error> {
+    ) -> Result<std::collections::BTreeMap<String, SecretValue>, Error> {
         let spec = match secret {
             Some(s) => format!("session={session},secret={s}"),
             None => format!("session={session}"),
         };
         let url = format!("{}/v1/values/{spec}", self.base);
-        self.send(self.http.get(&url), true).await
+        let body: serde_json::Value = self.send(self.http.get(&url), true).await?;
+        // A values answer is never shown: it holds secrets.
+        read_values(body, secret).map_err(|e| Error::Server {
+            status: 200,
+            message: format!("a values answer this client does not understand: {e}"),
+        })
     }
 
     pub async fn version(&self) -> Result<serde_json::Value, Error> {
         let url = format!("{}/v1/version", self.base);
         self.send(self.http.get(&url), true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_values_shapes_read_alike() {
+        let all = read_values(json!({"values": {"pw": {"value": "x"}}}), None).expect("all");
+        let one = read_values(
+            json!({"kind": "ascii", "value": "x", "expires": null, "renew": null}),
+            Some("pw"),
+        )
+        .expect("one");
+        assert_eq!(all["pw"].value, one["pw"].value);
+        assert_eq!(one["pw"].kind.as_deref(), Some("ascii"));
+        assert!(read_values(json!({"nothing": 1}), None).is_err());
+    }
+
+    #[test]
+    fn scone_error_bodies_keep_their_messages() {
+        let body: ErrorBody =
+            serde_json::from_value(json!({"msg": ["Session not found", "Try again"]}))
+                .expect("body");
+        assert_eq!(
+            body.into_error(404),
+            Error::Server {
+                status: 404,
+                message: "Session not found\nTry again".into()
+            }
+        );
+        let ours: ErrorBody = serde_json::from_value(
+            json!({"code": "conflict", "message": "m", "msg": ["m"], "session": "a", "active_hash": "h", "predecessor": "p"}),
+        )
+        .expect("body");
+        assert!(matches!(ours.into_error(409), Error::Conflict { active, .. } if active == "h"));
     }
 }

@@ -22,6 +22,71 @@ pub fn key_hash_of_der(cert_der: &[u8]) -> Result<String, Error> {
     Ok(hex::encode(Sha256::digest(cert.public_key().raw)))
 }
 
+/// A key hash (hex SHA-256) in SCONE's Base58Check form: version byte 1, the 32 bytes, and a
+/// 4-byte checksum (the start of the double SHA-256), in the Bitcoin alphabet.
+pub fn base58check(key_hash_hex: &str) -> Result<String, Error> {
+    let bytes = hex::decode(key_hash_hex)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| Error::Invalid(format!("`{key_hash_hex}` is not a 64-digit key hash")))?;
+    Ok(bs58::encode(bytes).with_check_version(1).into_string())
+}
+
+/// What a certificate says it is: its subject's common name and its alternative names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Names {
+    pub subject: String,
+    pub issuer: String,
+    pub alternative: Vec<String>,
+}
+
+impl std::fmt::Display for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.subject)?;
+        if self.alternative.is_empty() {
+            write!(f, " (no alternative names)")
+        } else {
+            write!(f, " (alternative names: {})", self.alternative.join(", "))
+        }
+    }
+}
+
+/// The names in a DER certificate.
+pub fn names_of_der(cert_der: &[u8]) -> Result<Names, Error> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| Error::Invalid(format!("not an X.509 certificate: {e}")))?;
+    let alternative = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    GeneralName::IPAddress(ip) => match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Names {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        alternative,
+    })
+}
+
 /// The key hash of the first certificate in a PEM text.
 pub fn key_hash_of_pem(pem: &str) -> Result<String, Error> {
     let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
@@ -89,8 +154,12 @@ fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(internal)
 }
 
-/// Creates the CA, the server certificate (for `names`) and an owner identity on first
-/// start; returns whether it did.
+/// The name SCONE CAS's certificate carries, and clients check, by default.
+pub const CAS_NAME: &str = "cas";
+
+/// Creates the CA, the server certificate and an owner identity on first start; returns
+/// whether it did. The server certificate is named the way SCONE names its CAS's: common
+/// name `cas`, alternative names `cas` and `localhost`, and `names` (addresses it listens on).
 pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     let files = StateFiles::in_dir(dir);
     if files.ca.exists() && files.server_cert.exists() && files.server_key.exists() {
@@ -107,15 +176,21 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
 
     let server_key = KeyPair::generate().map_err(internal)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
-    params.distinguished_name = name("meshfile development CAS");
+    params.distinguished_name = name(CAS_NAME);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let mut all: Vec<&str> = vec![CAS_NAME, "localhost"];
     for n in names {
+        if !all.contains(&n.as_str()) {
+            all.push(n);
+        }
+    }
+    for n in all {
         params
             .subject_alt_names
             .push(match n.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
                 Err(_) => SanType::DnsName(
-                    n.clone()
+                    n.to_owned()
                         .try_into()
                         .map_err(|_| Error::Invalid(format!("`{n}` is not a host name")))?,
                 ),

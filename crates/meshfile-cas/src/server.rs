@@ -39,7 +39,7 @@ async fn request_timeout(
 ) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({ "code": "timeout", "message": format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()) }))).into_response(),
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({ "code": "timeout", "message": format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()), "msg": [format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())] }))).into_response(),
     }
 }
 
@@ -229,7 +229,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
 /// [`Error`] (the active hash of a conflict, the session and operation a caller was refused).
 fn error_response(e: &Error) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = json!({ "code": e.code(), "message": e.to_string() });
+    // SCONE CAS answers errors as `{"msg": [...]}`; ours carry that and more.
+    let mut body = json!({ "code": e.code(), "message": e.to_string(), "msg": [e.to_string()] });
     match e {
         Error::Forbidden {
             session,
@@ -253,7 +254,10 @@ fn error_response(e: &Error) -> Response {
             body["active_hash"] = json!(active);
             body["predecessor"] = json!(given);
         }
-        Error::Invalid(message) | Error::NotFound(message) => body["message"] = json!(message),
+        Error::Invalid(message) | Error::NotFound(message) => {
+            body["message"] = json!(message);
+            body["msg"] = json!([message]);
+        }
         _ => {}
     }
     (status, axum::Json(body)).into_response()
@@ -344,9 +348,14 @@ async fn values(
     blocking(format!("GET /v1/values/{spec}"), &peer, StatusCode::OK, move || {
         let (session, secret) = parse_value_spec(&spec)?;
         let values = store.public_values(&session, secret.as_deref())?;
+        // SCONE's shapes: one secret as `{kind, value, expires, renew}` (this store keeps no
+        // expiry or renewal, so those are null), all of them as `{"values": {name: {value}}}`.
         Ok(match secret {
-            Some(s) => json!({ "value": values.get(&s) }),
-            None => json!({ "values": values.into_iter().map(|(k, v)| (k, json!({ "value": v }))).collect::<BTreeMap<_, _>>() }),
+            Some(s) => {
+                let (kind, value) = values.get(&s).cloned().unwrap_or_default();
+                json!({ "kind": kind, "value": value, "expires": null, "renew": null })
+            }
+            None => json!({ "values": values.into_iter().map(|(k, (kind, v))| (k, json!({ "kind": kind, "value": v }))).collect::<BTreeMap<_, _>>() }),
         })
     })
     .await

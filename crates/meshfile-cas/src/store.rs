@@ -298,21 +298,23 @@ impl Store {
         &self,
         name: &str,
         secret: Option<&str>,
-    ) -> Result<BTreeMap<String, String>, Error> {
+    ) -> Result<BTreeMap<String, (String, String)>, Error> {
         let (_, version, _) = self.load(name, None)?;
         let tree = version.tree()?;
-        let public: Vec<&str> = list(get(&tree, "secrets"))
+        // Name to kind, of every secret exported to the public.
+        let public: BTreeMap<&str, &str> = list(get(&tree, "secrets"))
             .iter()
             .filter(|s| text(s, "export_public") == Some("true"))
-            .filter_map(|s| text(s, "name"))
+            .filter_map(|s| Some((text(s, "name")?, text(s, "kind").unwrap_or_default())))
             .collect();
         let mut out = BTreeMap::new();
         for (secret_name, value) in &version.secrets {
-            if public.contains(&secret_name.as_str()) && secret.is_none_or(|s| s == secret_name) {
-                out.insert(
-                    secret_name.clone(),
-                    secrets::render(secret_name, value, None, None)?,
-                );
+            let Some(kind) = public.get(secret_name.as_str()) else {
+                continue;
+            };
+            if secret.is_none_or(|s| s == secret_name) {
+                let rendered = secrets::render(secret_name, value, None, None)?;
+                out.insert(secret_name.clone(), ((*kind).to_owned(), rendered));
             }
         }
         if let Some(s) = secret

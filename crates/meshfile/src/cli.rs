@@ -137,16 +137,20 @@ pub struct TemplateArgs {
     pub record: RecordArgs,
 }
 
-/// How to reach and trust the CAS a mesh names.
+/// Who meshfile is to a CAS, and how it knows the CAS.
 #[derive(Debug, Args)]
-pub struct CasArgs {
+pub struct TrustArgs {
     /// Client identity (certificate and key, PEM) for CAS; default: one created on first use
     /// in the user's config directory (`~/.config/meshfile/identity.pem`).
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// The CA certificate (PEM) that signed the CAS's server certificate.
+    /// The CA certificate (PEM) that signed the CAS's server certificate; a file with several
+    /// certificates (as `scone cas show-certificate` writes) trusts each of them.
     #[arg(long = "cas-ca", value_name = "FILE")]
     pub cas_ca: Option<PathBuf>,
+    /// With `--cas-ca`: the name the CAS's certificate must carry, whatever address is dialled.
+    #[arg(long = "cas-server-name", value_name = "NAME", default_value = "cas")]
+    pub cas_server_name: String,
     /// Trust exactly the CAS whose public key has this hash (`meshfile cas key-hash server.pem`).
     #[arg(long = "cas-pin", value_name = "HEX", conflicts_with = "cas_ca")]
     pub cas_pin: Option<String>,
@@ -154,6 +158,13 @@ pub struct CasArgs {
     /// development CAS only. Warns loudly and prints the key hash to pass to `--cas-pin`.
     #[arg(long, conflicts_with_all = ["cas_ca", "cas_pin"])]
     pub insecure: bool,
+}
+
+/// How to reach and trust the CAS a mesh names.
+#[derive(Debug, Args)]
+pub struct CasArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Trace each request to CAS (method, session, status, time; never a body).
     #[arg(short, long)]
     pub verbose: bool,
@@ -208,9 +219,20 @@ pub enum CasCommand {
         /// Directory for the store, the CA and the identities.
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
-        /// Host names and IP addresses the server certificate is for (first start only).
-        #[arg(long = "name", value_name = "HOST", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+        /// Host names and IP addresses the server certificate is for, besides `cas` and
+        /// `localhost`, as SCONE names its CAS (first start only).
+        #[arg(long = "name", value_name = "HOST", default_values_t = ["127.0.0.1".to_string(), "::1".to_string()])]
         names: Vec<String>,
+    },
+    /// Connect to a CAS and say who it is: its certificate chain, its key hash in both forms,
+    /// its version, and whether the given trust accepts it. The first command to run against
+    /// a new CAS.
+    Probe {
+        /// The CAS's client API, `host[:port]` (8081 by default).
+        #[arg(value_name = "HOST[:PORT]")]
+        address: String,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Print the key hash of a certificate (PEM): how access policies name a client.
     KeyHash {

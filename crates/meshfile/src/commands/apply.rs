@@ -40,7 +40,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         if !delivers(&mesh.file, &mesh.compiled, &compilation.report)? {
             continue;
         }
-        let settings = delivery::settings(&args.cas);
+        let settings = delivery::settings(&args.cas.trust);
         let (cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
         delivery::notices(&notices);
         let reading = delivery::Trace::new(cas.describe(), args.cas.verbose, 0, true);

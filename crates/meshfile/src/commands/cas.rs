@@ -41,7 +41,17 @@ pub fn run(command: CasCommand) -> Result<Exit, Stop> {
                         if created { "created" } else { "using" },
                         state.display()
                     );
-                    let _ = writeln!(out, "  trust the server with:  {}", files.ca.display());
+                    let _ = writeln!(out, "  trust the server with:  {} (its certificate is for the name `cas`)", files.ca.display());
+                    if let Some(hash) = std::fs::read_to_string(&files.server_cert)
+                        .ok()
+                        .and_then(|pem| meshfile_cas::pki::key_hash_of_pem(&pem).ok())
+                    {
+                        let b58 = meshfile_cas::pki::base58check(&hash).unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            "  server key hash:        {hash} (Base58Check {b58}; SHA-256 of the certificate's SubjectPublicKeyInfo)"
+                        );
+                    }
                     let _ = writeln!(
                         out,
                         "  owner identity:         {} (key hash {owner})",
@@ -65,6 +75,7 @@ pub fn run(command: CasCommand) -> Result<Exit, Stop> {
             .map_err(|e| Error::cas("the development CAS", &e))?;
             Ok(Exit::Ok)
         }
+        CasCommand::Probe { address, trust } => probe(&address, &trust),
         CasCommand::KeyHash { file } => {
             let pem = std::fs::read_to_string(&file).map_err(|e| Error::read(&file, e))?;
             let hash = meshfile_cas::pki::key_hash_of_pem(&pem)
@@ -73,4 +84,52 @@ pub fn run(command: CasCommand) -> Result<Exit, Stop> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// `cas probe`: who the CAS at `address` is, and whether the given trust accepts it.
+fn probe(address: &str, trust: &crate::cli::TrustArgs) -> Result<Exit, Stop> {
+    let settings = crate::commands::delivery::settings(trust);
+    let (probe, notices) = meshfile_app::deliver::probe(address, &settings)?;
+    crate::commands::delivery::notices(&notices);
+    let mut out = format!(
+        "CAS {}\n  certificate chain (as presented):\n",
+        probe.address
+    );
+    for (i, names) in probe.chain.iter().enumerate() {
+        out.push_str(&format!(
+            "    {i}: {names}\n       issued by {}\n",
+            names.issuer
+        ));
+    }
+    if let Some((hex, b58)) = &probe.key_hash {
+        out.push_str(&format!(
+            "  key hash: {hex}\n            {b58} (Base58Check, as SCONE writes cas_key)\n"
+        ));
+    }
+    match &probe.version {
+        Ok(version) => out.push_str(&format!("  version: {version}\n")),
+        Err(e) => out.push_str(&format!("  version: not answered: {e}\n")),
+    }
+    let exit = match &probe.trust {
+        Some(Ok(checked)) => {
+            out.push_str(&format!("  trust: accepted: {checked}\n"));
+            Exit::Ok
+        }
+        Some(Err(why)) => {
+            out.push_str(&format!("  trust: REFUSED: {why}\n"));
+            Exit::Invalid
+        }
+        None => {
+            let pin = probe
+                .key_hash
+                .as_ref()
+                .map_or("HASH", |(hex, _)| hex.as_str());
+            out.push_str(&format!(
+                "  trust: none given; pass --cas-ca FILE (with --cas-server-name if its certificate is not for `cas`), or --cas-pin {pin} once you know this is your CAS\n"
+            ));
+            Exit::Ok
+        }
+    };
+    crate::commands::print(&out)?;
+    Ok(exit)
 }

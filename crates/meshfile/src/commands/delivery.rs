@@ -8,13 +8,14 @@ use meshfile_app::deliver::{Observer, Outcome, Settings, short};
 use meshfile_plan::delivery::{Action, Step};
 use serde_json::json;
 
-use crate::cli::CasArgs;
+use crate::cli::TrustArgs;
 use crate::render;
 
-pub fn settings(args: &CasArgs) -> Settings {
+pub fn settings(args: &TrustArgs) -> Settings {
     Settings {
         identity: args.identity.clone(),
         cas_ca: args.cas_ca.clone(),
+        server_name: args.cas_server_name.clone(),
         cas_pin: args.cas_pin.clone(),
         insecure: args.insecure,
     }

@@ -20,7 +20,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
         let (cas, notices) = Cas::connect(
-            &delivery::settings(&args.cas),
+            &delivery::settings(&args.cas.trust),
             &mesh.compiled,
             &args.compile.target,
         )?;

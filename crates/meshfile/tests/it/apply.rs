@@ -4,7 +4,7 @@ use crate::cas::Server;
 use crate::{Test, workspace};
 
 /// The multi-service example, pointed at `server`.
-fn example_for(t: &Test, server: &Server) {
+pub fn example_for(t: &Test, server: &Server) {
     let src = workspace().join("examples/flask-redis");
     for entry in std::fs::read_dir(&src).expect("example") {
         let path = entry.expect("entry").path();

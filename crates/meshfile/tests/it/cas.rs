@@ -20,9 +20,15 @@ impl Server {
     }
 
     pub fn start_in(state: tempfile::TempDir) -> Server {
+        Server::start_with(state, &[])
+    }
+
+    /// A server started with further `cas serve` arguments (such as `--name`).
+    pub fn start_with(state: tempfile::TempDir, extra: &[&str]) -> Server {
         let mut child = crate::meshfile(state.path())
             .args(["cas", "serve", "--listen", "127.0.0.1:0", "--state"])
             .arg(state.path())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -148,10 +154,8 @@ fn sessions_over_mtls() {
     assert_eq!(status, 413);
     let values = owner.values("team/app", None).expect("public values");
     assert!(
-        values["values"]["pw"]["value"]
-            .as_str()
-            .is_some_and(|v| v.len() == 20),
-        "{values}"
+        values["pw"].value.as_str().is_some_and(|v| v.len() == 20),
+        "{values:?}"
     );
 }
 

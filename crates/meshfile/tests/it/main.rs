@@ -6,6 +6,7 @@ mod check;
 mod compile;
 mod registry;
 mod tools;
+mod trust;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,11 @@ pub mod client {
 
     impl Client {
         pub fn new(address: &str, ca: &str, identity: &str) -> Result<Client, Error> {
-            Client::with_trust(address, Trust::Ca(ca), identity)
+            let trust = Trust::Ca {
+                ca,
+                name: meshfile_cas::pki::CAS_NAME,
+            };
+            Client::with_trust(address, trust, identity)
         }
 
         pub fn with_trust(
@@ -143,7 +148,8 @@ pub mod client {
             &self,
             session: &str,
             secret: Option<&str>,
-        ) -> Result<serde_json::Value, Error> {
+        ) -> Result<std::collections::BTreeMap<String, meshfile_cas::client::SecretValue>, Error>
+        {
             self.runtime.block_on(self.inner.values(session, secret))
         }
 
