@@ -38,11 +38,14 @@ impl Version {
     }
 }
 
-/// What a successful write reports.
+/// What a successful write reports. SCONE CAS's answer to a write is not public: only the
+/// `hash` is required of it; an answer without one is not taken as success.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Written {
+    #[serde(default)]
     pub name: String,
     pub hash: String,
+    #[serde(default)]
     pub created: bool,
 }
 
