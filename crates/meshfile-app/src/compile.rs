@@ -11,7 +11,7 @@ use meshfile_plan::{Compiled, Descriptor, Descriptors, Options};
 use crate::descriptors::{self, Measured, Measurements, Store};
 use crate::inputs::{self, Input};
 use crate::load::{self, Loaded, Manifests, Variables};
-use crate::{Error, Report, Stop, digests};
+use crate::{Error, Report, Stop, digests, write};
 
 /// What to compile and how.
 pub struct Request {
@@ -53,6 +53,8 @@ pub struct Compilation {
     pub warnings: Vec<String>,
     /// What was done besides (a store migrated).
     pub notes: Vec<String>,
+    /// The policy files being made ahead, for [`crate::write_target`].
+    pub prepared: Option<write::Background<Result<Option<write::Prepared>, Error>>>,
 }
 
 /// Runs the pipeline up to compiled meshes. Every problem in the inputs is reported at once.
@@ -62,6 +64,15 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let mut report = Report::default();
     let (manifests, mut store, measurements) = load(request, &inputs, &variables, &mut report)?;
     check_request(request, &manifests)?;
+    // The one mesh's policy files are made, empty, while it compiles.
+    let prepared = match (request.writes, manifests.meshes.as_slice()) {
+        (true, [mesh]) => {
+            let names = meshfile_plan::session_names(&mesh.manifest);
+            let files = names.into_iter().map(|n| format!("{n}.yaml")).collect();
+            Some(write::prepare(request.target.join("policies"), files))
+        }
+        _ => None,
+    };
     let digests = if request.pull {
         let meshes = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
         let services = (manifests.services.iter()).map(|s| s.manifest.build.to.as_str());
@@ -124,6 +135,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         report,
         warnings: digests.warnings,
         notes: store.migrated.clone().into_iter().collect(),
+        prepared,
     })
 }
 

@@ -32,12 +32,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::new(Code::CasFailed, "cannot start the async runtime").caused_by(e))
 }
 
-/// Renders and writes a compiled mesh's `target/policies` and `target/helm`.
-pub fn write_target(mesh: &compile::Mesh, target: &std::path::Path) -> Result<(), Error> {
+/// Renders and writes a compiled mesh's `target/policies` (into the files `prepared` made
+/// ahead, if any) and `target/helm`.
+pub fn write_target(
+    mesh: &compile::Mesh,
+    target: &std::path::Path,
+    prepared: Option<write::Prepared>,
+) -> Result<(), Error> {
     // The policies are written while the chart is made; both become durable together.
     let (policies, chart) = rayon::join(
-        || write::stage_durable(render::policies(&mesh.compiled, target)),
-        || write::stage(render::chart(&mesh.compiled, &mesh.dir, target)?),
+        || write::stage_durable(render::policies(&mesh.compiled, target), prepared),
+        || write::stage(render::chart(&mesh.compiled, &mesh.dir, target)?, None),
     );
     write::commit([policies?, chart?].into_iter().flatten().collect())
 }

@@ -96,11 +96,41 @@ fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     sync_dir(dir)
 }
 
+/// A new tree's files made ahead, empty, while their contents are still being computed: on a
+/// cold disk creating thousands of files is most of writing them, and a mesh's policy file
+/// names are known before it compiles. [`stage`] then fills them in.
+pub struct Prepared {
+    dir: PathBuf,
+    staging: PathBuf,
+    made: Vec<String>,
+}
+
+/// Makes `names` (relative paths) empty in a staging tree for `dir`, on the background thread;
+/// nothing when `dir` exists (a tree in place is compared with, not written anew).
+pub fn prepare(dir: PathBuf, names: Vec<String>) -> Background<Result<Option<Prepared>, Error>> {
+    background(move || {
+        if dir.exists() {
+            return Ok(None);
+        }
+        let staging = new_staging(&dir)?;
+        make_dirs(&staging, names.iter().map(String::as_str))?;
+        for name in &names {
+            let path = staging.join(name);
+            std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?;
+        }
+        Ok(Some(Prepared {
+            dir,
+            staging,
+            made: names,
+        }))
+    })
+}
+
 /// Replaces each tree's directory with exactly its files; unchanged trees are left alone.
 pub fn trees(trees: Vec<Tree>) -> Result<(), Error> {
     let staged = trees
         .into_iter()
-        .map(stage)
+        .map(|t| stage(t, None))
         .collect::<Result<Vec<_>, _>>()?;
     commit(staged.into_iter().flatten().collect())
 }
@@ -117,8 +147,8 @@ pub fn commit(staged: Vec<Staged>) -> Result<(), Error> {
 /// [`stage`], then made durable at once: the disk writes a large tree back while the caller
 /// makes the rest, and [`commit`] finds little left to wait for (10,000 policies: the
 /// `syncfs` after the chart then waits ~50 ms less).
-pub fn stage_durable(tree: Tree) -> Result<Option<Staged>, Error> {
-    let staged = stage(tree)?;
+pub fn stage_durable(tree: Tree, prepared: Option<Prepared>) -> Result<Option<Staged>, Error> {
+    let staged = stage(tree, prepared)?;
     if let Some(s) = &staged {
         durable(std::slice::from_ref(s))?;
     }
@@ -147,8 +177,39 @@ fn staging_prefix(dir: &Path) -> String {
     format!(".{name}.staging-")
 }
 
-/// Writes the tree beside its directory, or `None` when the directory holds exactly its files.
-pub fn stage(tree: Tree) -> Result<Option<Staged>, Error> {
+/// A fresh staging directory beside `dir`, leftovers of interrupted runs removed first.
+fn new_staging(dir: &Path) -> Result<PathBuf, Error> {
+    let parent = parent(dir).to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
+    remove_leftovers(&parent, &staging_prefix(dir))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&staging_prefix(dir))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::write(&parent, e))?;
+    Ok(staging.keep())
+}
+
+/// The directories the files at `relative` paths need under `root`.
+fn make_dirs<'a>(
+    root: &Path,
+    relative: impl Iterator<Item = &'a str>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut dirs: Vec<PathBuf> = relative
+        .filter_map(|r| Path::new(r).parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        let path = root.join(d);
+        std::fs::create_dir_all(&path).map_err(|e| Error::write(&path, e))?;
+    }
+    Ok(dirs)
+}
+
+/// Writes the tree beside its directory (into `prepared` files where they were made ahead),
+/// or `None` when the directory holds exactly its files.
+pub fn stage(tree: Tree, prepared: Option<Prepared>) -> Result<Option<Staged>, Error> {
     let Tree { dir, mut files } = tree;
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let previous = dir.is_dir();
@@ -163,29 +224,18 @@ pub fn stage(tree: Tree) -> Result<Option<Staged>, Error> {
     if previous && unchanged.iter().all(|u| *u) && holds_exactly(&dir, &files) {
         return Ok(None);
     }
-    let parent = parent(&dir).to_path_buf();
-    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
-    remove_leftovers(&parent, &staging_prefix(&dir))?;
-    let staging = tempfile::Builder::new()
-        .prefix(&staging_prefix(&dir))
-        .tempdir_in(&parent)
-        .map_err(|e| Error::write(&parent, e))?;
-    // Directories first, then the files on all cores (the chart is made meanwhile).
-    let mut dirs: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|(relative, _)| Path::new(relative).parent().map(Path::to_path_buf))
-        .filter(|d| !d.as_os_str().is_empty())
-        .collect();
-    dirs.dedup();
-    for d in &dirs {
-        let path = staging.path().join(d);
-        std::fs::create_dir_all(&path).map_err(|e| Error::write(&path, e))?;
-    }
+    let prepared = prepared.filter(|p| p.dir == dir && !previous);
+    let staging = match &prepared {
+        Some(p) => p.staging.clone(),
+        None => new_staging(&dir)?,
+    };
+    let dirs = make_dirs(&staging, files.iter().map(|(r, _)| r.as_str()))?;
+    // The files on all cores (the chart is made meanwhile).
     let written: Vec<PathBuf> = files
         .par_iter()
         .zip(unchanged.par_iter())
         .map(|((relative, contents), &same)| {
-            let path = staging.path().join(relative);
+            let path = staging.join(relative);
             // A file identical to its counterpart in place is linked: a rerun with few
             // changes allocates few new inodes.
             let linked = same && std::fs::hard_link(dir.join(relative), &path).is_ok();
@@ -195,14 +245,22 @@ pub fn stage(tree: Tree) -> Result<Option<Staged>, Error> {
             Ok(path)
         })
         .collect::<Result<_, Error>>()?;
-    let mut all_dirs: Vec<PathBuf> = dirs.iter().map(|d| staging.path().join(d)).collect();
-    all_dirs.push(staging.path().to_path_buf());
-    let mut files = written;
-    files.extend(all_dirs);
+    // Files made ahead for sessions the mesh did not produce.
+    if let Some(p) = &prepared {
+        let wanted: std::collections::HashSet<&str> =
+            files.iter().map(|(r, _)| r.as_str()).collect();
+        for name in p.made.iter().filter(|n| !wanted.contains(n.as_str())) {
+            let path = staging.join(name);
+            std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+        }
+    }
+    let mut all: Vec<PathBuf> = dirs.iter().map(|d| staging.join(d)).collect();
+    all.push(staging.clone());
+    all.extend(written);
     Ok(Some(Staged {
         dir,
-        staging: staging.keep(),
-        files,
+        staging,
+        files: all,
     }))
 }
 

@@ -218,6 +218,20 @@ fn injection_files_contents(files: &[InjectionFile]) -> Vec<String> {
     files.iter().filter_map(|f| f.content.clone()).collect()
 }
 
+/// The session a mesh service's policy is: `<namespace>/<service>`.
+fn service_session_name(namespace: &str, service: &str) -> String {
+    format!("{namespace}/{service}")
+}
+
+/// The names of the sessions [`compile`] makes of a mesh, known before it compiles: the
+/// namespace, then one per service.
+pub fn session_names(mesh: &MeshManifest) -> Vec<String> {
+    let namespace = mesh.policy.namespace.as_str();
+    std::iter::once(namespace.to_owned())
+        .chain((mesh.services.iter()).map(|s| service_session_name(namespace, s.effective_name())))
+        .collect()
+}
+
 fn namespace_session(namespace: &str) -> Document {
     Session {
         name: namespace.to_owned(),
@@ -443,7 +457,7 @@ impl<'a> Compiler<'a> {
         let manifest = &unit.descriptor.manifest;
         let file = unit.descriptor.file.as_str();
         let namespace = self.mesh.policy.namespace.as_str();
-        let session_name = format!("{namespace}/{}", unit.name);
+        let session_name = service_session_name(namespace, &unit.name);
         if let Some(path) = &unit.service.image_policy {
             return self.policy_template(path, scope, &session_name);
         }

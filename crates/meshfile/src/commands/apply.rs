@@ -27,13 +27,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         commands::print(&text)?;
         return Ok(Exit::Ok);
     }
-    let purpose = Purpose {
-        writes: true,
-        report_variables: false,
-        mrenclaves: &args.record.mrenclaves,
-    };
-    let compilation = commands::compile(&args.compile, purpose)?;
-    commands::write_target(&args.compile, &compilation)?;
+    let compilation = commands::compile_and_write(&args.compile, &args.record.mrenclaves)?;
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {

@@ -66,10 +66,32 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
     Ok(compilation)
 }
 
+/// What `template` does and `apply` does first: compile, asking registries for digests, and
+/// write `target/`.
+pub fn compile_and_write(args: &CompileArgs, mrenclaves: &[String]) -> Result<Compilation, Stop> {
+    let purpose = Purpose {
+        writes: true,
+        report_variables: false,
+        mrenclaves,
+    };
+    let mut compilation = compile(args, purpose)?;
+    let prepared = compilation
+        .prepared
+        .take()
+        .map(|p| p.finish())
+        .transpose()?;
+    write_target(args, &compilation, prepared.flatten())?;
+    Ok(compilation)
+}
+
 /// Writes a compiled run's `target/` and says what was written.
-pub fn write_target(args: &CompileArgs, compilation: &Compilation) -> Result<(), Error> {
+fn write_target(
+    args: &CompileArgs,
+    compilation: &Compilation,
+    mut prepared: Option<meshfile_app::write::Prepared>,
+) -> Result<(), Error> {
     for mesh in &compilation.meshes {
-        meshfile_app::write_target(mesh, &args.target)?;
+        meshfile_app::write_target(mesh, &args.target, prepared.take())?;
         if !args.quiet {
             let sessions = mesh.compiled.sessions.len();
             let services = mesh.compiled.chart.services.len();

@@ -3,16 +3,10 @@
 use meshfile_app::{Exit, Stop};
 
 use crate::cli::TemplateArgs;
-use crate::commands::{self, Purpose};
+use crate::commands;
 
 pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
-    let purpose = Purpose {
-        writes: true,
-        report_variables: false,
-        mrenclaves: &args.record.mrenclaves,
-    };
-    let compilation = commands::compile(&args.compile, purpose)?;
-    commands::write_target(&args.compile, &compilation)?;
+    let compilation = commands::compile_and_write(&args.compile, &args.record.mrenclaves)?;
     commands::discard(compilation);
     Ok(Exit::Ok)
 }
