@@ -16,10 +16,10 @@ use rayon::prelude::*;
 
 use crate::Error;
 
-/// Writing that goes on while the caller computes, on the one thread meshfile starts of its
-/// own: a large descriptor store takes ~70 ms to write and make durable at 10,000 services,
-/// most of it waiting for the disk, which would otherwise hold a core the compiler needs.
-/// Joined by [`Background::finish`], or when dropped.
+/// Writing that goes on while the caller computes, on threads only this module starts: a large
+/// descriptor store takes ~70 ms to write and make durable at 10,000 services, and making a
+/// cold run's 10,000 policy files more, most of it waiting on the disk, which would otherwise
+/// hold a core the compiler needs. Joined by [`Background::finish`], or when dropped.
 pub struct Background<T> {
     thread: Option<std::thread::JoinHandle<T>>,
 }
