@@ -126,15 +126,6 @@ pub fn prepare(dir: PathBuf, names: Vec<String>) -> Background<Result<Option<Pre
     })
 }
 
-/// Replaces each tree's directory with exactly its files; unchanged trees are left alone.
-pub fn trees(trees: Vec<Tree>) -> Result<(), Error> {
-    let staged = trees
-        .into_iter()
-        .map(|t| stage(t, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    commit(staged.into_iter().flatten().collect())
-}
-
 /// Makes staged trees durable, all at once, then swaps each in for its directory.
 pub fn commit(staged: Vec<Staged>) -> Result<(), Error> {
     if staged.is_empty() {
@@ -387,13 +378,50 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn write_tree(dir: &Path, files: &[(&str, &str)]) -> Result<(), Error> {
-        trees(vec![Tree {
+        let tree = Tree {
             dir: dir.to_path_buf(),
             files: files
                 .iter()
                 .map(|(relative, text)| ((*relative).to_owned(), text.as_bytes().to_vec()))
                 .collect(),
-        }])
+        };
+        commit(stage(tree, None)?.into_iter().collect())
+    }
+
+    #[test]
+    fn files_made_ahead_are_filled_in_and_extra_ones_removed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("out");
+        let names = vec![
+            "ns.yaml".to_owned(),
+            "ns/a.yaml".to_owned(),
+            "ns/gone.yaml".to_owned(),
+        ];
+        let prepared = prepare(dir.clone(), names).finish().expect("prepared");
+        assert!(prepared.is_some(), "a new tree is prepared");
+        let tree = Tree {
+            dir: dir.clone(),
+            files: vec![
+                ("ns.yaml".into(), b"n".to_vec()),
+                ("ns/a.yaml".into(), b"a".to_vec()),
+                ("ns/new.yaml".into(), b"x".to_vec()),
+            ],
+        };
+        let staged = stage(tree, prepared).expect("stage");
+        commit(staged.into_iter().collect()).expect("commit");
+        assert_eq!(listing(&dir.join("ns")), ["a.yaml", "new.yaml"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("ns.yaml")).expect("ns"),
+            "n"
+        );
+        assert_eq!(listing(root.path()), ["out"]);
+        // A tree in place is compared with, not prepared.
+        assert!(
+            prepare(dir, vec!["x".into()])
+                .finish()
+                .expect("prepare")
+                .is_none()
+        );
     }
 
     fn listing(dir: &Path) -> Vec<String> {
