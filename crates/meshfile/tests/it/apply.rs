@@ -18,7 +18,7 @@ pub fn example_for(t: &Test, server: &Server) {
 
 const CAS: &[&str] = &["--identity", "owner.pem", "--cas-ca", "ca.pem"];
 
-fn args<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+pub fn args<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     // `-n`: no registry is asked; nothing leaves 127.0.0.1.
     let mut v = vec![verb, "-n", "-f", "."];
     v.extend(CAS);

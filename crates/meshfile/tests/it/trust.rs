@@ -2,7 +2,7 @@
 //! (not the address dialled), SCONE's error and values shapes, and `cas probe`.
 
 use crate::Test;
-use crate::apply::example_for;
+use crate::apply::{args, example_for};
 use crate::cas::Server;
 
 /// A served CAS whose certificate, like SCONE CAS's, names `cas` and `localhost` but not the
@@ -55,23 +55,11 @@ fn a_cas_is_trusted_by_its_ca_and_name_not_by_the_address_dialled() {
 
     let mut t = Test::new();
     example_for(&t, &server);
-    let base = [
-        "plan",
-        "-n",
-        "-f",
-        ".",
-        "--identity",
-        "owner.pem",
-        "--cas-ca",
-        "ca.pem",
-    ];
-    let out = t.rerun(&base);
+    let out = t.rerun(&args("plan", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(out.stderr.contains("3 to create"), "{}", out.stderr);
 
-    let mut other = base.to_vec();
-    other.extend(["--cas-server-name", "other"]);
-    let out = t.rerun(&other);
+    let out = t.rerun(&args("plan", &["--cas-server-name", "other"]));
     assert_eq!(out.status, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains("expected the name `other`")
@@ -121,22 +109,19 @@ fn errors_and_values_come_in_scones_shapes() {
     );
     assert!(body["active_hash"].is_string(), "{body}");
 
-    let one: serde_json::Value = http
-        .get(url("/v1/values/session=team/app,secret=pw"))
-        .send()
-        .expect("get")
-        .json()
-        .expect("json");
+    let get = |path: &str| -> serde_json::Value {
+        http.get(url(path))
+            .send()
+            .expect("get")
+            .json()
+            .expect("json")
+    };
+    let one = get("/v1/values/session=team/app,secret=pw");
     for field in ["kind", "value", "expires", "renew"] {
         assert!(one.get(field).is_some(), "{field} in {one}");
     }
     assert_eq!(one["kind"], "ascii");
-    let all: serde_json::Value = http
-        .get(url("/v1/values/session=team/app"))
-        .send()
-        .expect("get")
-        .json()
-        .expect("json");
+    let all = get("/v1/values/session=team/app");
     assert_eq!(all["values"]["pw"]["value"], one["value"], "{all}");
 
     // The client reads both shapes alike.
@@ -153,7 +138,7 @@ fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
         .file("ca.pem", server.file("ca.pem"))
         .file("owner.pem", server.file("owner.pem"));
     let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("hash");
-    let args = [
+    let probe = [
         "cas",
         "probe",
         &server.address,
@@ -162,7 +147,7 @@ fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
         "--cas-ca",
         "ca.pem",
     ];
-    let out = t.rerun(&args);
+    let out = t.rerun(&probe);
     assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout
@@ -199,7 +184,7 @@ fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
         out.stdout
     );
 
-    let mut other = args.to_vec();
+    let mut other = probe.to_vec();
     other.extend(["--cas-server-name", "other"]);
     let out = t.rerun(&other);
     assert_eq!(out.status, 1, "{}{}", out.stdout, out.stderr);
