@@ -12,6 +12,8 @@ use rcgen::{
 };
 use serde::{Deserialize, Serialize};
 
+use meshfile_session::limits;
+
 use crate::Error;
 use crate::session::{get, list, text};
 
@@ -83,24 +85,6 @@ fn key_algorithm(key_type: &str) -> Result<KeyPair, Error> {
     generated.map_err(|e| Error::Internal(format!("key generation failed: {e}")))
 }
 
-/// `90 days`, `1 year`, `59d`, `12 hours`: a duration in seconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let n: i64 = t[..split].parse().ok()?;
-    let unit = t[split..].trim().trim_end_matches('s');
-    let seconds = match unit {
-        "" | "second" => 1,
-        "m" | "minute" | "min" => 60,
-        "h" | "hour" => 3_600,
-        "d" | "day" => 86_400,
-        "w" | "week" => 604_800,
-        "y" | "year" => 31_536_000,
-        _ => return None,
-    };
-    n.checked_mul(seconds)
-}
-
 /// Values for every secret a session defines (imports are resolved when read). `previous`
 /// holds the values of the version being replaced; `imported` finds a secret of another
 /// session (an imported issuer, say).
@@ -170,8 +154,12 @@ fn generate_one(
     let explicit = text(node, "value");
     let size = text(node, "size")
         .map(|s| {
-            s.parse::<usize>().map_err(|_| {
-                Error::Invalid(format!("secret `{}`: size `{s}` is not a number", def.name))
+            limits::secret_size(s).map_err(|_| {
+                Error::Invalid(format!(
+                    "secret `{}`: size `{s}` is not a number from 1 to {}",
+                    def.name,
+                    limits::MAX_SECRET_SIZE
+                ))
             })
         })
         .transpose()?;
@@ -341,9 +329,9 @@ fn certificate(
     params.not_after = match text(node, "valid_for") {
         Some(v) => {
             start
-                + time::Duration::seconds(parse_duration(v).ok_or_else(|| {
+                + time::Duration::seconds(limits::valid_for(v).map_err(|_| {
                     Error::Invalid(format!(
-                        "certificate `{}`: valid_for `{v}` is not a duration such as `90 days`",
+                        "certificate `{}`: valid_for `{v}` is not a duration of at most 100 years, such as `90 days`",
                         def.name
                     ))
                 })?)
@@ -504,12 +492,37 @@ pub fn render(
 mod tests {
     use super::*;
 
+    fn generate_yaml(yaml: &str) -> Result<BTreeMap<String, SecretValue>, Error> {
+        let node = meshfile_yaml::parse(yaml, &meshfile_yaml::Limits::default()).expect("yaml");
+        generate(&node, None, &|_| None)
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90 days"), Some(90 * 86_400));
-        assert_eq!(parse_duration("1 year"), Some(31_536_000));
-        assert_eq!(parse_duration("59d"), Some(59 * 86_400));
-        assert_eq!(parse_duration("soon"), None);
+    fn sizes_and_durations_beyond_the_bounds_are_refused_not_attempted() {
+        for (yaml, field) in [
+            (
+                "secrets: [{name: s, kind: ascii, size: 100000000000}]",
+                "size",
+            ),
+            (
+                "secrets: [{name: s, kind: binary, size: 18446744073709551615}]",
+                "size",
+            ),
+            (
+                "secrets: [{name: s, kind: ascii, size: 4294967295}]",
+                "size",
+            ),
+            (
+                "secrets: [{name: k, kind: private-key}, {name: c, kind: x509-ca, private_key: k, valid_for: 99999999999 years}]",
+                "valid_for",
+            ),
+        ] {
+            let err = generate_yaml(yaml).expect_err(yaml);
+            assert!(matches!(err, Error::Invalid(_)), "{yaml}: {err:?}");
+            assert!(err.to_string().contains(field), "{yaml}: {err}");
+        }
+        let ok = generate_yaml("secrets: [{name: s, kind: ascii, size: 65536}]").expect("bound");
+        assert_eq!(ok["s"].value.len(), 65_536);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use meshfile_session::limits;
 use meshfile_yaml::{Node, Span, Value};
 
 use crate::decode::{Path, Text};
@@ -553,13 +554,39 @@ fn check_secret(
     };
     if let Some(size) = &secret.size
         && !has_references(size.as_str())
-        && !size.as_str().parse::<u32>().is_ok_and(|n| n > 0)
+        && let Err(e) = limits::secret_size(size.as_str())
     {
+        let message = match e {
+            limits::SizeError::TooLarge => format!(
+                "size `{size}` is larger than the {} bytes a CAS generates",
+                limits::MAX_SECRET_SIZE
+            ),
+            _ => format!("size `{size}` is not a positive number of bytes"),
+        };
         out.push(invalid(
             "size",
             size,
-            format!("size `{size}` is not a positive number of bytes"),
-            "write e.g. `size: 32`",
+            message,
+            "write a number from 1 to 65536, e.g. `size: 32`",
+        ));
+    }
+    if let Some(valid_for) = &secret.valid_for
+        && !has_references(valid_for.as_str())
+        && let Err(e) = limits::valid_for(valid_for.as_str())
+    {
+        let message = match e {
+            limits::DurationError::TooLong => {
+                format!("valid_for `{valid_for}` is longer than 100 years")
+            }
+            limits::DurationError::NotADuration => {
+                format!("valid_for `{valid_for}` is not a duration")
+            }
+        };
+        out.push(invalid(
+            "valid_for",
+            valid_for,
+            message,
+            "write a count and a unit (second, minute, hour, day, week, year), e.g. `valid_for: 90 days`",
         ));
     }
     if let Some(kt) = &secret.key_type

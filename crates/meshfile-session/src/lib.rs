@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_yaml::{Node, Style};
 
+pub mod limits;
+
 pub const LANGUAGE_VERSION: &str = "0.3.10";
 
 #[derive(Clone, Debug, Default, PartialEq)]

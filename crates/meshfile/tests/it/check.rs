@@ -163,3 +163,26 @@ fn schema_completions_and_explain() {
     assert!(out.stdout.contains("E012  error"), "{}", out.stdout);
     assert_eq!(Test::new().args(&["explain", "E999"]).run().status, 2);
 }
+
+#[test]
+fn secret_sizes_and_lifetimes_beyond_what_a_cas_generates_do_not_validate() {
+    let service = "apiVersion: scone/5.8\nkind: genservice\nenvironment: {}\nsecrets:\n  global:\n    - name: big\n      kind: ascii\n      size: 4294967295\n    - name: cert\n      kind: x509-ca\n      valid_for: 99999999999 years\n    - name: fine\n      kind: binary\n      size: 65536\nbuild:\n  name: svc\n  kind: python\n  to: registry.example.com/svc:1\n  command: python3 app.py\n";
+    let out = Test::new()
+        .file("service.yaml", service)
+        .args(&["validate", "-f", "service.yaml"])
+        .run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    for expected in [
+        "service.yaml:8:13: error[",
+        "size `4294967295` is larger than the 65536 bytes a CAS generates",
+        "service.yaml:11:18: error[",
+        "valid_for `99999999999 years` is longer than 100 years",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing `{expected}`:\n{}",
+            out.stderr
+        );
+    }
+    assert!(!out.stderr.contains("`65536`"), "{}", out.stderr);
+}
