@@ -348,9 +348,22 @@ fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error>
         Some(path) => path.clone(),
         None => default_identity_path()?,
     };
-    match std::fs::read_to_string(&path) {
+    match read_private(&path) {
         Ok(pem) => Ok(pem),
-        Err(e) if settings.identity.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+        Err(ReadPrivate::Exposed(mode)) => Err(Error::new(
+            Code::ClientIdentity,
+            format!(
+                "{}: the client identity's private key is accessible to others (mode {mode:04o})",
+                path.display()
+            ),
+        )
+        .hint(format!(
+            "run `chmod 600 {}`; a key others can read is not used",
+            path.display()
+        ))),
+        Err(ReadPrivate::Io(e))
+            if settings.identity.is_none() && e.kind() == std::io::ErrorKind::NotFound =>
+        {
             let made = |e: meshfile_cas::Error| {
                 Error::new(
                     Code::ClientIdentity,
@@ -366,9 +379,38 @@ fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error>
             ));
             Ok(pem)
         }
-        Err(e) => Err(Error::read(&path, e)
+        Err(ReadPrivate::Io(e)) => Err(Error::read(&path, e)
             .hint("pass `--identity FILE` with a client certificate and key (PEM)")),
     }
+}
+
+enum ReadPrivate {
+    Io(std::io::Error),
+    /// Group or others may read or write it: the permission bits.
+    Exposed(u32),
+}
+
+/// A file holding a private key, refused (as ssh refuses one) when others may access it. The
+/// mode is read from the open file, so it is the mode of what is read.
+fn read_private(path: &std::path::Path) -> Result<String, ReadPrivate> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(ReadPrivate::Io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .map_err(ReadPrivate::Io)?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(ReadPrivate::Exposed(mode));
+        }
+    }
+    let mut pem = String::new();
+    file.read_to_string(&mut pem).map_err(ReadPrivate::Io)?;
+    Ok(pem)
 }
 
 /// What `meshfile cas probe` finds out about a CAS.

@@ -12,8 +12,13 @@ pub fn example_for(t: &Test, server: &Server) {
         let text = text.replace("cas_url: embedded", &format!("cas_url: {}", server.address));
         std::fs::write(t.dir().join(path.file_name().expect("name")), text).expect("write");
     }
+    trust_files(t, server);
+}
+
+/// The server's CA certificate and the owner's identity, as `ca.pem` and `owner.pem`.
+pub fn trust_files(t: &Test, server: &Server) {
     std::fs::write(t.dir().join("ca.pem"), server.file("ca.pem")).expect("ca");
-    std::fs::write(t.dir().join("owner.pem"), server.file("owner.pem")).expect("owner");
+    t.private_file("owner.pem", server.file("owner.pem"));
 }
 
 const CAS: &[&str] = &["--identity", "owner.pem", "--cas-ca", "ca.pem"];
@@ -126,7 +131,7 @@ fn an_identity_outside_the_policy_is_refused_with_the_hash_to_add() {
     let (_server, mut t, _) = applied_example();
     let stranger = meshfile_cas::pki::client_identity("stranger", None).expect("identity");
     let hash = meshfile_cas::pki::key_hash_of_pem(&stranger).expect("hash");
-    std::fs::write(t.dir().join("stranger.pem"), stranger).expect("write");
+    t.private_file("stranger.pem", stranger);
     let out = t.rerun(&[
         "apply",
         "-n",
@@ -269,8 +274,7 @@ fn big_mesh(t: &Test, server: &Server, n: usize, marker: &str) {
     }
     std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("mesh");
     std::fs::write(t.dir().join("measurements.yaml"), measurements).expect("measurements");
-    std::fs::write(t.dir().join("ca.pem"), server.file("ca.pem")).expect("ca");
-    std::fs::write(t.dir().join("owner.pem"), server.file("owner.pem")).expect("owner");
+    trust_files(t, server);
 }
 
 fn spawn_apply(dir: &std::path::Path) -> std::process::Child {
@@ -467,4 +471,37 @@ fn cas_key_pins_the_server_and_verbose_traces_requests() {
     let out = t.rerun(&["plan", "-n", "-f", ".", "--identity", "owner.pem"]);
     assert_eq!(out.status, 3, "{}", out.stderr);
     assert!(out.stderr.contains("pin mismatch"), "{}", out.stderr);
+}
+
+#[test]
+fn the_users_identity_is_private_and_an_exposed_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let plan = ["plan", "-n", "-f", ".", "--cas-ca", "ca.pem"];
+    let out = t.rerun(&plan);
+    assert!(
+        out.stderr.contains("created the client identity"),
+        "{}",
+        out.stderr
+    );
+    let identity = t.dir().join(".home/.config/meshfile/identity.pem");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("mode").permissions().mode() & 0o777;
+    assert_eq!(mode(&identity), 0o600);
+    assert_eq!(mode(identity.parent().expect("dir")), 0o700);
+
+    std::fs::set_permissions(&identity, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = t.rerun(&plan);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("accessible to others (mode 0644)")
+            && out
+                .stderr
+                .contains(&format!("chmod 600 {}", identity.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("BEGIN"), "{}", out.stderr);
 }

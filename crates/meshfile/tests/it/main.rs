@@ -51,6 +51,20 @@ impl Test {
         self
     }
 
+    /// Writes a private key file readable by its owner only, as meshfile requires of one.
+    pub fn private_file(&self, name: &str, contents: impl AsRef<[u8]>) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(self.dir.path().join(name))
+            .and_then(|mut f| f.write_all(contents.as_ref()))
+            .expect("write private test file");
+    }
+
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
