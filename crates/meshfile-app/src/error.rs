@@ -65,6 +65,7 @@ impl Exit {
             | Code::DuplicateSecret
             | Code::InvalidSecretField
             | Code::VariableSyntax
+            | Code::InvalidImage
             | Code::UndefinedVariable
             | Code::UndefinedMeshVariable
             | Code::MissingDescriptor

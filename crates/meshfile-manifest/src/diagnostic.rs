@@ -64,6 +64,7 @@ codes! {
     DuplicateSecret = "E055", "two secrets share a name";
     InvalidSecretField = "E056", "a secret field has an invalid value";
     VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
+    InvalidImage = "E058", "an image reference that is not a valid OCI reference";
     UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
     UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";
     MissingDescriptor = "E102", "a mesh service whose image has no recorded service descriptor";

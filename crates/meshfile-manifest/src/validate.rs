@@ -205,6 +205,7 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
                 .with_hint("use up to 128 letters, digits, `_`, `-`, `.` or `~`"),
             );
         }
+        check_image(&s.image, Loc::Item("services", i, ".image"), out);
         if let Some((first, j)) = names.get(name) {
             out.push(
                 diag(
@@ -445,6 +446,32 @@ fn check_policy(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// An image reference. `$VAR` and `{{name}}` references in it stand for a valid name part, so
+/// the text around them is checked wherever the value comes from.
+fn check_image(image: &Text, path: impl std::fmt::Display, out: &mut Vec<Diagnostic>) {
+    let Ok(tokens) = refs::scan(image.as_str()) else {
+        return; // a malformed reference is reported as such
+    };
+    let shape: String = tokens
+        .iter()
+        .map(|t| match t {
+            Token::Literal(text) => *text,
+            _ => "x0",
+        })
+        .collect();
+    if let Some(why) = crate::mesh::image_reference_error(&shape) {
+        out.push(
+            diag(
+                Code::InvalidImage,
+                image.span,
+                path.to_string(),
+                format!("{:?} is not an image reference: {why}", image.as_str()),
+            )
+            .with_hint("write `[registry/]repository[:tag][@sha256:digest]`, e.g. `registry.example.com/team/app:1.0`"),
+        );
+    }
+}
+
 pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     check_api_version(&svc.api_version, out);
 
@@ -461,6 +488,10 @@ pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
         env_names.push((&g.name, path));
     }
     duplicates(env_names, Code::DuplicateEnv, "environment name", out);
+    check_image(&svc.build.to, "build.to", out);
+    if let Some(from) = &svc.build.from {
+        check_image(from, "build.from", out);
+    }
 
     // Secrets: unique names, well-formed fields, references between them.
     let defined: HashMap<&str, SecretKind> = svc

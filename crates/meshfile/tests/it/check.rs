@@ -186,3 +186,31 @@ fn secret_sizes_and_lifetimes_beyond_what_a_cas_generates_do_not_validate() {
     }
     assert!(!out.stderr.contains("`65536`"), "{}", out.stderr);
 }
+
+#[test]
+fn image_references_are_checked_against_the_oci_grammar() {
+    let mesh = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: embedded\npolicy:\n  namespace: n\nenv: []\nservices:\n  - name: a\n    image: \"registry.example.com/a:1\\n\"\n  - name: b\n    image: \";rm -rf /\"\n  - name: c\n    image: $(id)\n  - name: d\n    image: registry.example.com/d:1\n";
+    let out = Test::new()
+        .file("mesh.yaml", mesh)
+        .args(&["validate", "-f", "mesh.yaml"])
+        .run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    for expected in [
+        "mesh.yaml:12:12: error[E058]: \"registry.example.com/a:1\\n\" is not an image reference: it contains '\\n'",
+        "mesh.yaml:14:12: error[E058]: \";rm -rf /\" is not an image reference",
+        "mesh.yaml:16:12: error[E058]: \"$(id)\" is not an image reference",
+        "= help: write `[registry/]repository[:tag][@sha256:digest]`",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing `{expected}`:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        out.stderr.matches("error[E058]").count(),
+        3,
+        "{}",
+        out.stderr
+    );
+}

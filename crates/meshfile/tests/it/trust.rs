@@ -134,9 +134,8 @@ fn errors_and_values_come_in_scones_shapes() {
 #[test]
 fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
     let server = named_cas();
-    let mut t = Test::new()
-        .file("ca.pem", server.file("ca.pem"))
-        .file("owner.pem", server.file("owner.pem"));
+    let mut t = Test::new();
+    crate::apply::trust_files(&t, &server);
     let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("hash");
     let probe = [
         "cas",
