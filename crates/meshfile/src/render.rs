@@ -98,7 +98,41 @@ pub fn error(e: &Error) -> String {
     out
 }
 
-/// Every problem of a report, in order, with snippets.
+/// How many diagnostics people are shown in one run; the rest are counted. Past a hundred,
+/// more of them help nobody read the first, and a huge input would flood the terminal.
+pub const SHOWN: usize = 100;
+
+/// Counts diagnostics against [`SHOWN`].
+#[derive(Default)]
+pub struct Shown {
+    shown: usize,
+    hidden: usize,
+}
+
+impl Shown {
+    /// Whether the next diagnostic is shown.
+    pub fn admit(&mut self) -> bool {
+        if self.shown < SHOWN {
+            self.shown += 1;
+            true
+        } else {
+            self.hidden += 1;
+            false
+        }
+    }
+
+    /// The line that says how many were not shown, if any.
+    pub fn remainder(&self) -> Option<String> {
+        (self.hidden > 0).then(|| {
+            format!(
+                "... and {} more not shown (the first {SHOWN} are; `--output json` of `validate` lists all)\n",
+                self.hidden
+            )
+        })
+    }
+}
+
+/// The problems of a report, in order, with snippets: the first [`SHOWN`] and a count.
 pub fn report(report: &Report) -> String {
     let sources: BTreeMap<&str, Source<'_>> = report
         .sources
@@ -106,7 +140,8 @@ pub fn report(report: &Report) -> String {
         .map(|(file, text)| (file.as_str(), Source::new(text)))
         .collect();
     let mut out = String::new();
-    for p in &report.problems {
+    let mut shown = Shown::default();
+    for p in report.problems.iter().filter(|_| shown.admit()) {
         out.push_str(&diagnostic(
             &p.file,
             sources.get(p.file.as_str()),
@@ -114,6 +149,7 @@ pub fn report(report: &Report) -> String {
         ));
         out.push('\n');
     }
+    out.extend(shown.remainder());
     out
 }
 

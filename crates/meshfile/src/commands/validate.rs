@@ -61,9 +61,10 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, St
 
 fn human(all: &[Checked], quiet: bool, errors: usize, warnings: usize) -> String {
     let mut out = String::new();
+    let mut shown = render::Shown::default();
     for c in all {
         let source = c.source.as_deref().map(render::Source::new);
-        for d in &c.diagnostics {
+        for d in c.diagnostics.iter().filter(|_| shown.admit()) {
             out.push_str(&render::diagnostic(&c.file, source.as_ref(), d));
             out.push('\n');
         }
@@ -72,6 +73,7 @@ fn human(all: &[Checked], quiet: bool, errors: usize, warnings: usize) -> String
             let _ = writeln!(out, "{}: valid{summary}", c.file);
         }
     }
+    out.extend(shown.remainder());
     if !quiet && (errors > 0 || warnings > 0) {
         let _ = writeln!(
             out,

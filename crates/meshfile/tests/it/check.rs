@@ -214,3 +214,32 @@ fn image_references_are_checked_against_the_oci_grammar() {
         out.stderr
     );
 }
+
+#[test]
+fn a_flood_of_diagnostics_shows_the_first_hundred_and_counts_the_rest() {
+    let mut mesh = TYPO.replace("servces: []\n", "services: []\n");
+    for i in 0..40_000 {
+        mesh.push_str(&format!("unknown{i}: 1\n"));
+    }
+    let t = Test::new().file("mesh.yaml", &mesh);
+    let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.stderr.matches("error[E012]").count(),
+        100,
+        "{}",
+        &out.stderr[..2000]
+    );
+    assert!(
+        out.stderr.contains("... and 39900 more not shown")
+            && out.stderr.contains("40000 errors, 0 warnings in 1 file"),
+        "{}",
+        &out.stderr[out.stderr.len() - 500..]
+    );
+    let json = Test::new()
+        .file("mesh.yaml", &mesh)
+        .args(&["validate", "-f", "mesh.yaml", "--output", "json"])
+        .run();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(list.as_array().map(Vec::len), Some(40_000));
+}
