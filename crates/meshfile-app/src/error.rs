@@ -181,6 +181,18 @@ impl Error {
                 Code::CasFailed,
                 "another meshfile uses this target directory's store; wait for it to finish",
             ),
+            E::Damaged(_) => (
+                Code::CasFailed,
+                "the CAS refuses to serve data that no longer matches its hash; its operator restores the store (for the development CAS, `meshfile cas check --state DIR` lists the damage)",
+            ),
+            E::QuotaExceeded { .. } => (
+                Code::CasFailed,
+                "this identity has used its storage on this CAS; its operator can raise the quota (`cas serve --quota-mib`)",
+            ),
+            E::TimedOut(_) => (
+                Code::CasFailed,
+                "nothing was committed; apply again when the CAS is less busy",
+            ),
             E::Storage(_) | E::Internal(_) | E::Server { .. } => (
                 Code::CasFailed,
                 "retry; if it persists, the CAS's log says more",

@@ -16,6 +16,7 @@ fn creations(c: &mut Criterion) {
             None,
             &dir,
             &["127.0.0.1".into()],
+            meshfile_cas::server::Bounds::default(),
             |listening| {
                 let _ = tx.send(listening.addr);
             },

@@ -25,6 +25,8 @@ struct ErrorBody {
     caller: Option<String>,
     active_hash: Option<String>,
     predecessor: Option<String>,
+    used: Option<u64>,
+    limit: Option<u64>,
 }
 
 impl ErrorBody {
@@ -48,6 +50,13 @@ impl ErrorBody {
         match (self.code.as_deref(), self.session, self.active_hash) {
             (Some("invalid"), _, _) => Error::Invalid(message),
             (Some("not_found"), _, _) => Error::NotFound(message),
+            (Some("damaged"), _, _) => Error::Damaged(message),
+            (Some("timed_out"), _, _) => Error::TimedOut(message),
+            (Some("quota_exceeded"), _, _) => Error::QuotaExceeded {
+                caller: self.caller.unwrap_or_default(),
+                used: self.used.unwrap_or_default(),
+                limit: self.limit.unwrap_or_default(),
+            },
             (Some("forbidden"), Some(session), _) => Error::Forbidden {
                 session,
                 operation: self.operation.unwrap_or_else(|| "access".into()),

@@ -57,6 +57,21 @@ pub enum Error {
     Locked(PathBuf),
     #[error("storage error: {0}")]
     Storage(String),
+    /// Stored data no longer matches its hash or checksum: never served, always reported.
+    #[error("the store is damaged: {0}")]
+    Damaged(String),
+    /// The identity has written as much as the store keeps for one identity.
+    #[error(
+        "client key {caller} has used {used} of its {limit} bytes of storage; versions are kept forever, so this identity cannot write more here"
+    )]
+    QuotaExceeded {
+        caller: String,
+        used: u64,
+        limit: u64,
+    },
+    /// The request took too long and was not committed; sending it again may succeed.
+    #[error("{0}")]
+    TimedOut(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// No answer: the CAS is down, the address is wrong, or the network is (worth retrying).
@@ -83,7 +98,13 @@ impl Error {
             Error::Exists { .. } | Error::Conflict { .. } => 409,
             Error::Server { status, .. } => *status,
             Error::Unreachable { .. } | Error::Untrusted { .. } => 502,
-            Error::Locked(_) | Error::Storage(_) | Error::Internal(_) | Error::Setup(_) => 500,
+            Error::QuotaExceeded { .. } => 507,
+            Error::TimedOut(_) => 503,
+            Error::Locked(_)
+            | Error::Storage(_)
+            | Error::Damaged(_)
+            | Error::Internal(_)
+            | Error::Setup(_) => 500,
         }
     }
 
@@ -95,6 +116,9 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Exists { .. } => "exists",
             Error::Conflict { .. } => "conflict",
+            Error::Damaged(_) => "damaged",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::TimedOut(_) => "timed_out",
             Error::Locked(_)
             | Error::Storage(_)
             | Error::Internal(_)
@@ -116,7 +140,7 @@ impl Error {
     /// Whether the same request may succeed later (the CAS was down or overloaded).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } => true,
+            Error::Unreachable { .. } | Error::TimedOut(_) => true,
             Error::Server { status, .. } => *status >= 500 || *status == 408,
             _ => false,
         }

@@ -120,6 +120,7 @@ pub fn client_identity(common_name: &str, issuer: Option<(&str, &str)>) -> Resul
 /// The files of a served store's state directory.
 pub struct StateFiles {
     pub ca: PathBuf,
+    pub ca_key: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
     pub owner: PathBuf,
@@ -130,28 +131,50 @@ impl StateFiles {
     pub fn in_dir(dir: &Path) -> StateFiles {
         StateFiles {
             ca: dir.join("ca.pem"),
+            ca_key: dir.join("ca-key.pem"),
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server-key.pem"),
             owner: dir.join("owner.pem"),
             store: dir.join("store"),
         }
     }
+
+    /// The files that make the server's and the owner's identity.
+    pub fn identity(&self) -> [&PathBuf; 5] {
+        [
+            &self.ca,
+            &self.ca_key,
+            &self.server_cert,
+            &self.server_key,
+            &self.owner,
+        ]
+    }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+/// Writes a new file, readable by its owner only when `private`; never replaces one: the
+/// contents go to a temporary file that is then linked under the final name, which fails if
+/// the name exists.
+fn write_new(path: &Path, contents: &str, private: bool) -> Result<(), Error> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".new-")
+        .permissions(std::fs::Permissions::from_mode(if private {
+            0o600
+        } else {
+            0o644
+        }))
+        .tempfile_in(dir)
         .map_err(internal)?;
-    f.write_all(contents.as_bytes()).map_err(internal)?;
-    f.sync_all().map_err(internal)?;
-    std::fs::rename(&tmp, path).map_err(internal)
+    tmp.write_all(contents.as_bytes()).map_err(internal)?;
+    tmp.as_file().sync_all().map_err(internal)?;
+    std::fs::hard_link(tmp.path(), path).map_err(|e| {
+        Error::Setup(format!(
+            "cannot create {}: {e}; meshfile never replaces an identity or CA file",
+            path.display()
+        ))
+    })
 }
 
 /// The name SCONE CAS's certificate carries, and clients check, by default.
@@ -162,8 +185,28 @@ pub const CAS_NAME: &str = "cas";
 /// name `cas`, alternative names `cas` and `localhost`, and `names` (addresses it listens on).
 pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     let files = StateFiles::in_dir(dir);
-    if files.ca.exists() && files.server_cert.exists() && files.server_key.exists() {
+    let identity = files.identity();
+    let present: Vec<&PathBuf> = identity.into_iter().filter(|p| p.exists()).collect();
+    let needed = [&files.server_cert, &files.server_key];
+    if needed.iter().all(|p| p.exists()) {
         return Ok(false);
+    }
+    if !present.is_empty() {
+        let listed = |paths: Vec<&PathBuf>| {
+            paths
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let missing = needed.into_iter().filter(|p| !p.exists()).collect();
+        return Err(Error::Setup(format!(
+            "the state directory {} is incomplete: {} missing, but {} exist. A new CA and owner would lock the owner out of every session, so none is made: restore the missing files from a backup, or start with an empty --state directory",
+            dir.display(),
+            listed(missing),
+            listed(present)
+        )));
     }
     std::fs::create_dir_all(dir).map_err(internal)?;
     let ca_key = KeyPair::generate().map_err(internal)?;
@@ -205,10 +248,11 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
         Some((&ca_pem, &ca_key_pem)),
     )?;
 
-    write_private(&dir.join("ca-key.pem"), &ca_key_pem)?;
-    write_private(&files.server_key, &server_key.serialize_pem())?;
-    write_private(&files.owner, &owner)?;
-    std::fs::write(&files.server_cert, server_cert.pem()).map_err(internal)?;
-    std::fs::write(&files.ca, ca_pem).map_err(internal)?;
+    // The server's certificate last: its presence is what says the identity is made.
+    write_new(&files.ca_key, &ca_key_pem, true)?;
+    write_new(&files.owner, &owner, true)?;
+    write_new(&files.ca, &ca_pem, false)?;
+    write_new(&files.server_key, &server_key.serialize_pem(), true)?;
+    write_new(&files.server_cert, &server_cert.pem(), false)?;
     Ok(true)
 }

@@ -1,18 +1,25 @@
 //! `meshfile cas serve`: the store over HTTPS with mandatory client certificates. A caller is
 //! known by the hash of its certificate's public key, as SCONE CAS knows its clients; any
 //! certificate is accepted (the handshake proves possession of its key), access policies decide.
+//!
+//! Every resource a client can ask for is bounded: handshakes run concurrently with their own
+//! deadline, a connection that sends no complete request head within the idle timeout is
+//! closed, connections are capped in all and per identity, bodies and heads are limited
+//! before they are read, uploads are parsed a few at a time with expansion bounded by their
+//! size, and each identity has a storage quota.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
@@ -21,17 +28,61 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tower::ServiceExt;
 
 use crate::pki::{self, StateFiles};
+use crate::store::{Quota, Upload};
 use crate::{Error, Store};
 
 /// Largest accepted request body: sessions are kilobytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Longest accepted request target (path and query).
+pub const URI_LIMIT: usize = 8 * 1024;
+/// Most bytes of request headers accepted.
+pub const HEADERS_LIMIT: usize = 32 * 1024;
+/// What the HTTP parser buffers of a request head at most; beyond it, hyper itself answers
+/// 431 without a body. Above [`HEADERS_LIMIT`] so that our JSON answer comes first.
+const HEAD_BUFFER: usize = 64 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request (reading its body included) that takes longer is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A write is committed only if it can still be answered within [`REQUEST_TIMEOUT`].
+const COMMIT_MARGIN: Duration = Duration::from_secs(2);
+/// Uploads parsed at once: each may hold a tree about the size of its text.
+const PARSES_AT_ONCE: usize = 4;
+
+/// What the server bounds, set by `cas serve`'s flags.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Connections open at once, handshakes included.
+    pub max_connections: usize,
+    /// Connections open at once by one client identity.
+    pub max_connections_per_identity: usize,
+    /// How long a connection may take to send a request head, and stay idle between requests.
+    pub idle_timeout: Duration,
+    pub quota: Quota,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_connections: 1024,
+            max_connections_per_identity: 64,
+            idle_timeout: Duration::from_secs(10),
+            quota: Quota::default(),
+        }
+    }
+}
+
+fn json_error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(json!({ "code": code, "message": message, "msg": [message] })),
+    )
+        .into_response()
+}
 
 async fn request_timeout(
     request: axum::extract::Request,
@@ -39,8 +90,108 @@ async fn request_timeout(
 ) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({ "code": "timeout", "message": format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()), "msg": [format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())] }))).into_response(),
+        Err(_) => json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "timed_out",
+            format!(
+                "the request took longer than {} s; a write that took this long is not committed",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        ),
     }
+}
+
+/// Refuses what is too big before anything of it is read: a body announced larger than
+/// [`BODY_LIMIT`], a long request target, large headers.
+async fn limit_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+        let mut response = json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body may be at most {BODY_LIMIT} bytes"),
+        );
+        // The connection carries no other request. What the client sends meanwhile is read
+        // and dropped for a while, so that it sees this answer rather than a reset.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        tokio::spawn(discard(request.into_body()));
+        return response;
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > URI_LIMIT {
+        return json_error(
+            StatusCode::URI_TOO_LONG,
+            "too_large",
+            format!("the request target may be at most {URI_LIMIT} bytes"),
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers > HEADERS_LIMIT {
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too_large",
+            format!("the request headers may be at most {HEADERS_LIMIT} bytes"),
+        );
+    }
+    next.run(request).await
+}
+
+/// Reads and drops a refused body: at most twice the limit, for at most 5 s.
+async fn discard(body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut left = 2 * BODY_LIMIT;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len());
+            left = match left.checked_sub(n) {
+                Some(left) => left,
+                None => break,
+            };
+        }
+    })
+    .await;
+}
+
+/// Every error answer is JSON: what the framework answers by itself (a body that is not
+/// UTF-8, a bad query, a body over the limit) is rewrapped as `{code, message, msg}`.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        s if s.is_client_error() => "invalid",
+        _ => "internal",
+    };
+    json_error(status, code, message)
 }
 
 /// Who is calling: the connection's address and the key hash of its client certificate.
@@ -117,59 +268,151 @@ fn tls_config(files: &StateFiles, client_auth: bool) -> Result<rustls::ServerCon
     builder.with_single_cert(certs, key).map_err(|e| bad(&e))
 }
 
-/// TCP accept plus TLS handshake. Handshakes run concurrently, each with its own deadline,
-/// off the accept path: a client that connects and sends nothing, or a far one whose handshake
-/// takes round trips, delays nobody else. On the main listener, connections without a valid
-/// client certificate never reach the router; on the public one, callers are anonymous.
-struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, Peer)>,
-    local: Peer,
-    /// Ends the accepting task with the listener.
-    _accepting: tokio::task::JoinHandle<()>,
-}
-
 /// Handshakes in progress at once on one listener; a connection beyond that is closed at once.
 const MAX_HANDSHAKES: usize = 256;
 
 /// The identity of callers on the public listener, which no access policy can name.
 pub const ANONYMOUS: &str = "anonymous";
 
-impl TlsListener {
-    fn new(tcp: TcpListener, acceptor: TlsAcceptor, anonymous: bool) -> std::io::Result<Self> {
-        let local = Peer {
-            addr: tcp.local_addr()?,
-            key_hash: String::new(),
-        };
-        let (done, ready) = tokio::sync::mpsc::channel(64);
-        let accepting = tokio::spawn(async move {
-            let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-            loop {
-                let (tcp, addr) = match tcp.accept().await {
-                    Ok(conn) => conn,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                    eprintln!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress");
-                    continue;
-                };
-                let (acceptor, done) = (acceptor.clone(), done.clone());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    if let Some(accepted) = handshake(&acceptor, tcp, addr, anonymous).await {
-                        let _ = done.send(accepted).await;
-                    }
-                });
+/// Open connections, in all and per identity.
+struct Connections {
+    total: Arc<Semaphore>,
+    handshakes: Arc<Semaphore>,
+    per_identity: Mutex<HashMap<String, usize>>,
+    bounds: Bounds,
+}
+
+/// One connection's place in the per-identity count, given back when it closes.
+struct Admitted {
+    connections: Arc<Connections>,
+    identity: String,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .per_identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.identity) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.identity);
             }
-        });
-        Ok(TlsListener {
-            ready,
-            local,
-            _accepting: accepting,
+        }
+    }
+}
+
+impl Connections {
+    fn new(bounds: Bounds) -> Arc<Connections> {
+        Arc::new(Connections {
+            total: Arc::new(Semaphore::new(bounds.max_connections)),
+            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES.min(bounds.max_connections))),
+            per_identity: Mutex::new(HashMap::new()),
+            bounds,
         })
     }
+
+    /// A place for one more connection of `identity`, unless it has its share open.
+    fn admit(self: &Arc<Self>, identity: &str) -> Option<Admitted> {
+        let mut open = self.per_identity.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(identity.to_owned()).or_insert(0);
+        if *n >= self.bounds.max_connections_per_identity {
+            return None;
+        }
+        *n += 1;
+        Some(Admitted {
+            connections: self.clone(),
+            identity: identity.to_owned(),
+        })
+    }
+}
+
+/// A key hash as logged: its start.
+fn short(key_hash: &str) -> &str {
+    key_hash.get(..12).unwrap_or(key_hash)
+}
+
+/// Accepts connections until `stop`, each handshaken and served on a task of its own: a
+/// client that connects and sends nothing, or a far one whose handshake takes round trips,
+/// delays nobody else. On the main listener a connection without a valid client certificate
+/// never reaches the router; on the public one callers are anonymous.
+async fn accept_loop(
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    anonymous: bool,
+    app: Router,
+    connections: Arc<Connections>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let (tcp, addr) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait for some to be given back.
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(open) = connections.total.clone().try_acquire_owned() else {
+            eprintln!(
+                "{addr}: closed: {} connections are open, the most this server keeps (--max-connections)",
+                connections.bounds.max_connections
+            );
+            continue;
+        };
+        let Ok(handshaking) = connections.handshakes.clone().try_acquire_owned() else {
+            eprintln!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress");
+            continue;
+        };
+        let (acceptor, app, connections) = (acceptor.clone(), app.clone(), connections.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _open = open;
+            let Some((tls, peer)) = handshake(&acceptor, tcp, addr, anonymous).await else {
+                return;
+            };
+            drop(handshaking);
+            let _admitted = if anonymous {
+                None
+            } else {
+                match connections.admit(&peer.key_hash) {
+                    Some(admitted) => Some(admitted),
+                    None => {
+                        eprintln!(
+                            "{addr}: closed: client {}… has {} connections open, the most one identity may (--max-connections-per-identity)",
+                            short(&peer.key_hash),
+                            connections.bounds.max_connections_per_identity
+                        );
+                        return;
+                    }
+                }
+            };
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer.clone()));
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(connections.bounds.idle_timeout)
+                .max_buf_size(HEAD_BUFFER)
+                .keep_alive(true);
+            let connection = http.serve_connection(TokioIo::new(tls), service);
+            // A connection that ends badly (reset, timeout) concerns only its client.
+            let _ = watcher.watch(connection).await;
+        });
+    }
+    // Requests in flight are finished; idle connections close at once.
+    graceful.shutdown().await;
 }
 
 /// One TLS handshake within [`HANDSHAKE_TIMEOUT`], and who the caller is.
@@ -178,9 +421,12 @@ async fn handshake(
     tcp: TcpStream,
     addr: SocketAddr,
     anonymous: bool,
-) -> Option<(TlsStream<TcpStream>, Peer)> {
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Peer)> {
     let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
-        eprintln!("{addr}: TLS handshake failed (a client certificate is required)");
+        eprintln!(
+            "{addr}: TLS handshake failed or took over {} s (a client certificate is required)",
+            HANDSHAKE_TIMEOUT.as_secs()
+        );
         return None;
     };
     if anonymous {
@@ -199,29 +445,6 @@ async fn handshake(
             eprintln!("{addr}: client certificate unreadable");
             None
         }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accepting task ended (it does not, while the listener lives): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local.clone())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
     }
 }
 
@@ -254,7 +477,16 @@ fn error_response(e: &Error) -> Response {
             body["active_hash"] = json!(active);
             body["predecessor"] = json!(given);
         }
-        Error::Invalid(message) | Error::NotFound(message) => {
+        Error::QuotaExceeded {
+            caller,
+            used,
+            limit,
+        } => {
+            body["caller"] = json!(caller);
+            body["used"] = json!(used);
+            body["limit"] = json!(limit);
+        }
+        Error::Invalid(message) | Error::NotFound(message) | Error::TimedOut(message) => {
             body["message"] = json!(message);
             body["msg"] = json!([message]);
         }
@@ -263,39 +495,86 @@ fn error_response(e: &Error) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-type Shared = Arc<Store>;
+/// What every request handler shares.
+pub struct App {
+    store: Store,
+    /// Permits to parse an upload: bounds the memory parsing takes at once.
+    parses: Semaphore,
+}
 
-/// Runs a store operation off the async threads (redb commits fsync) and logs the outcome:
-/// method, what, status and the caller's key hash; never a body.
+impl App {
+    pub fn new(store: Store) -> Arc<App> {
+        Arc::new(App {
+            store,
+            parses: Semaphore::new(PARSES_AT_ONCE),
+        })
+    }
+}
+
+type Shared = Arc<App>;
+
+/// Runs a store operation off the async threads (redb commits fsync) and logs its outcome,
+/// from the operation's own thread, so that the log says what happened even when the client
+/// was answered 408 before it ended: method, what (escaped), status and the caller's key
+/// hash; never a body.
 async fn blocking<T: serde::Serialize + Send + 'static>(
     what: String,
     peer: &Peer,
     ok: StatusCode,
     op: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Response {
-    let result = tokio::task::spawn_blocking(op)
-        .await
-        .unwrap_or_else(|e| Err(Error::Internal(e.to_string())));
-    let response = match &result {
-        Ok(value) => (ok, axum::Json(value)).into_response(),
-        Err(e) => error_response(e),
-    };
-    let short = peer.key_hash.get(..12).unwrap_or(&peer.key_hash);
-    eprintln!("{what} -> {} (client {short}…)", response.status().as_u16());
-    response
+    let started = Instant::now();
+    let caller = short(&peer.key_hash).to_owned();
+    let task = tokio::task::spawn_blocking(move || {
+        let result = op();
+        let status = result.as_ref().map_or_else(Error::status, |_| ok.as_u16());
+        let late = if started.elapsed() >= REQUEST_TIMEOUT {
+            " (after the client was answered 408)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "{} -> {status}{late} (client {caller}…)",
+            what.escape_debug()
+        );
+        result
+    });
+    match task.await {
+        Ok(Ok(value)) => (ok, axum::Json(value)).into_response(),
+        Ok(Err(e)) => error_response(&e),
+        Err(_) => error_response(&Error::Internal("the operation failed".into())),
+    }
 }
 
 async fn create(
-    State(store): State<Shared>,
+    State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     body: String,
 ) -> Response {
+    let deadline = Instant::now() + REQUEST_TIMEOUT - COMMIT_MARGIN;
     let caller = peer.key_hash.clone();
+    let Ok(permit) = app.parses.acquire().await else {
+        return error_response(&Error::Internal("the server is shutting down".into()));
+    };
+    let parse = tokio::task::spawn_blocking(move || Upload::parse(&body)).await;
+    drop(permit);
+    let upload = match parse {
+        Ok(Ok(upload)) => upload,
+        Ok(Err(e)) => {
+            eprintln!(
+                "POST /v1/sessions -> {} (client {}…)",
+                e.status(),
+                short(&caller)
+            );
+            return error_response(&e);
+        }
+        Err(_) => return error_response(&Error::Internal("parsing failed".into())),
+    };
     blocking(
         "POST /v1/sessions".into(),
         &peer,
         StatusCode::CREATED,
-        move || store.write(&caller, &body),
+        move || app.store.write_upload(&caller, &upload, Some(deadline)),
     )
     .await
 }
@@ -306,14 +585,14 @@ struct HashQuery {
 }
 
 async fn read(
-    State(store): State<Shared>,
+    State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     UrlPath(name): UrlPath<String>,
     Query(q): Query<HashQuery>,
 ) -> Response {
     let caller = peer.key_hash.clone();
     blocking(format!("GET /v1/sessions/{name}"), &peer, StatusCode::OK, move || {
-        let (version, hash) = store.read(&caller, &name, q.hash.as_deref())?;
+        let (version, hash) = app.store.read(&caller, &name, q.hash.as_deref())?;
         Ok(json!({ "session": version.session, "hash": hash, "predecessor": version.predecessor }))
     })
     .await
@@ -341,13 +620,13 @@ fn parse_value_spec(spec: &str) -> Result<(String, Option<String>), Error> {
 }
 
 async fn values(
-    State(store): State<Shared>,
+    State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     UrlPath(spec): UrlPath<String>,
 ) -> Response {
     blocking(format!("GET /v1/values/{spec}"), &peer, StatusCode::OK, move || {
         let (session, secret) = parse_value_spec(&spec)?;
-        let values = store.public_values(&session, secret.as_deref())?;
+        let values = app.store.public_values(&session, secret.as_deref())?;
         // SCONE's shapes: one secret as `{kind, value, expires, renew}` (this store keeps no
         // expiry or renewal, so those are null), all of them as `{"values": {name: {value}}}`.
         Ok(match secret {
@@ -367,7 +646,7 @@ struct PreviewQuery {
 }
 
 async fn preview(
-    State(store): State<Shared>,
+    State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     UrlPath(config_id): UrlPath<String>,
     Query(q): Query<PreviewQuery>,
@@ -377,7 +656,7 @@ async fn preview(
         format!("GET /v1/preview/{config_id}"),
         &peer,
         StatusCode::OK,
-        move || store.preview(&caller, &config_id, &q.mrenclave),
+        move || app.store.preview(&caller, &config_id, &q.mrenclave),
     )
     .await
 }
@@ -402,26 +681,45 @@ fn public_routes() -> Router<Shared> {
         )
 }
 
-/// Limits every request: body size and total time.
-fn limited(routes: Router<Shared>, store: Shared) -> Router {
+/// Bounds every request (size before reading, total time), answers every error as JSON,
+/// routes nothing else (404 and 405 as JSON too).
+fn limited(routes: Router<Shared>, app: Shared) -> Router {
+    let unknown = || async {
+        json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint; see /v1/version".into(),
+        )
+    };
+    let wrong_method = || async {
+        json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take that method".into(),
+        )
+    };
     routes
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .fallback(unknown)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(request_timeout))
-        .with_state(store)
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(limit_request))
+        .with_state(app)
 }
 
 /// The public listener's routes (no client certificate there).
-pub fn public_router(store: Shared) -> Router {
-    limited(public_routes(), store)
+pub fn public_router(app: Shared) -> Router {
+    limited(public_routes(), app)
 }
 
 /// The main listener's routes: sessions and the preview, plus the public ones.
-pub fn router(store: Shared) -> Router {
+pub fn router(app: Shared) -> Router {
     let routes = public_routes()
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{*name}", get(read))
         .route("/v1/preview/{*config_id}", get(preview));
-    limited(routes, store)
+    limited(routes, app)
 }
 
 /// Where the server listens once it runs.
@@ -432,6 +730,10 @@ pub struct Listening<'a> {
     pub files: &'a StateFiles,
     /// Whether this start created the CA, certificates and owner identity.
     pub created: bool,
+    /// The bounds in force (the connection caps may be lowered to the file limit).
+    pub bounds: Bounds,
+    /// What the start-up check of the store found.
+    pub checked: crate::store::Checked,
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
@@ -444,17 +746,99 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     Ok((tcp, bound))
 }
 
+/// Opens the state directory's store, refusing a state that does not add up: a store with
+/// sessions but no identity files (a new owner would hold none of them), identity files but
+/// no store or an empty file (the sessions are gone: never start empty in their place), or
+/// a store whose check finds damage. Identity files are made only in an empty directory.
+pub fn open_state(
+    state: &Path,
+    names: &[String],
+    quota: Quota,
+) -> Result<(Store, bool, crate::store::Checked), Error> {
+    let files = StateFiles::in_dir(state);
+    let store_file = files.store.join("sessions.redb");
+    let has_identity = files.identity().iter().any(|p| p.exists());
+    let store_size = std::fs::metadata(&store_file).map(|m| m.len()).ok();
+    if has_identity && store_size.is_none_or(|n| n == 0) {
+        return Err(Error::Damaged(format!(
+            "{} is {} although the state directory holds its CA and identities; refusing to start with an empty store in place of its sessions: restore the file from a backup, or start with an empty --state directory",
+            store_file.display(),
+            if store_size.is_none() {
+                "missing"
+            } else {
+                "empty"
+            }
+        )));
+    }
+    // The store first: a start interrupted before the identity is made leaves a store
+    // without sessions, which the next start accepts.
+    let store = Store::open_with(&files.store, quota)?;
+    let checked = store.check()?;
+    if let Some(first) = checked.problems.first() {
+        return Err(Error::Damaged(format!(
+            "{} problem(s) in {}, the first: {first}; `meshfile cas check --state {}` lists them all. Nothing is served from a damaged store",
+            checked.problems.len(),
+            store_file.display(),
+            state.display()
+        )));
+    }
+    if !has_identity && checked.sessions > 0 {
+        return Err(Error::Damaged(format!(
+            "{} holds {} session(s) but the state directory has no CA or identity files: a new owner would hold none of them. Restore the files from a backup",
+            store_file.display(),
+            checked.sessions
+        )));
+    }
+    let created = pki::init_state(state, names)?;
+    Ok((store, created, checked))
+}
+
+/// Connection caps that fit the process's file limit: the soft limit is raised to the hard
+/// one, and caps above what it allows are lowered (said once, at start).
+fn fit_to_file_limit(mut bounds: Bounds) -> (Bounds, Option<String>) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+        limit = getrlimit(Resource::Nofile);
+    }
+    // Files beside connections: the store, listeners, standard streams, blocking threads.
+    const RESERVED: u64 = 64;
+    let files = limit.current.unwrap_or(u64::MAX);
+    let room = usize::try_from(files.saturating_sub(RESERVED))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if bounds.max_connections <= room {
+        return (bounds, None);
+    }
+    let asked = bounds.max_connections;
+    bounds.max_connections = room;
+    bounds.max_connections_per_identity = bounds.max_connections_per_identity.min(room);
+    (
+        bounds,
+        Some(format!(
+            "--max-connections {asked} lowered to {room}: the process may open {files} files (ulimit -n)"
+        )),
+    )
+}
+
 /// Serves until SIGTERM or Ctrl-C (finishing requests in flight); calls `ready` once listening.
 pub fn serve(
     listen: SocketAddr,
     public: Option<SocketAddr>,
     state: &Path,
     names: &[String],
+    bounds: Bounds,
     ready: impl FnOnce(Listening<'_>) + Send,
 ) -> Result<(), Error> {
-    let created = pki::init_state(state, names)?;
+    let (store, created, checked) = open_state(state, names, bounds.quota)?;
+    let (bounds, lowered) = fit_to_file_limit(bounds);
+    if let Some(lowered) = lowered {
+        eprintln!("{lowered}");
+    }
     let files = StateFiles::in_dir(state);
-    let store = Arc::new(Store::open(&files.store)?);
+    let app = App::new(store);
     let config = Arc::new(tls_config(&files, true)?);
     let public_config = Arc::new(tls_config(&files, false)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -472,36 +856,40 @@ pub fn serve(
             public: public.as_ref().map(|(_, a)| *a),
             files: &files,
             created,
+            bounds,
+            checked,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let main = axum::serve(
-            TlsListener::new(tcp, TlsAcceptor::from(config), false)
-                .map_err(|e| Error::Internal(e.to_string()))?,
-            router(store.clone()).into_make_service_with_connect_info::<Peer>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let connections = Connections::new(bounds);
+        let main = accept_loop(
+            tcp,
+            TlsAcceptor::from(config),
+            false,
+            router(app.clone()),
+            connections.clone(),
+            stop_rx.clone(),
+        );
         let public = async {
-            match public {
-                Some((tcp, _)) => {
-                    axum::serve(
-                        TlsListener::new(tcp, TlsAcceptor::from(public_config), true)?,
-                        public_router(store.clone()).into_make_service_with_connect_info::<Peer>(),
-                    )
-                    .with_graceful_shutdown(stopped(stop_rx.clone()))
-                    .await
-                }
-                None => Ok(()),
+            if let Some((tcp, _)) = public {
+                let app = public_router(app.clone());
+                let acceptor = TlsAcceptor::from(public_config);
+                accept_loop(
+                    tcp,
+                    acceptor,
+                    true,
+                    app,
+                    connections.clone(),
+                    stop_rx.clone(),
+                )
+                .await;
             }
         };
-        let (main, public) = tokio::join!(main, public);
-        main.and(public).map_err(|e| Error::Internal(e.to_string()))
+        tokio::join!(main, public);
+        Ok(())
     })
 }
 

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use meshfile_yaml::{Limits, Node, Value};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::policy::{Operation, allows};
@@ -18,6 +19,13 @@ use crate::session::{self, get, list, one_or_many, text};
 
 const ACTIVE: TableDefinition<&str, &str> = TableDefinition::new("active");
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
+/// Bytes of stored versions written by each identity (key hash), for its quota.
+const USAGE: TableDefinition<&str, u64> = TableDefinition::new("usage");
+/// Top-level names by their folded form (see [`folded`]), so none can pose as another.
+const FOLDED: TableDefinition<&str, &str> = TableDefinition::new("folded");
+
+/// A stored version starts with this tag and the SHA-256 of the JSON that follows.
+const RECORD_TAG: &[u8] = b"MV2";
 
 /// One version of a session as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,7 +42,47 @@ pub struct Version {
 impl Version {
     fn tree(&self) -> Result<Node, Error> {
         meshfile_yaml::parse(&self.session, &Limits::default())
-            .map_err(|e| Error::Internal(format!("stored session unreadable: {e}")))
+            .map_err(|e| Error::Damaged(format!("stored session unreadable: {e}")))
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, Error> {
+        let json = serde_json::to_vec(self).map_err(storage)?;
+        let mut out = Vec::with_capacity(RECORD_TAG.len() + 32 + json.len());
+        out.extend_from_slice(RECORD_TAG);
+        out.extend_from_slice(&Sha256::digest(&json));
+        out.extend_from_slice(&json);
+        Ok(out)
+    }
+
+    /// The version stored under `hash`, verified: the record's checksum, and the session's
+    /// hash against the key it is stored under. A mismatch is damage, never served.
+    fn decode(hash: &str, bytes: &[u8]) -> Result<Version, Error> {
+        let damaged = |what: &str| {
+            Error::Damaged(format!(
+                "version {hash}: {what}; run `meshfile cas check --state DIR` to list all damage"
+            ))
+        };
+        // Versions written before records carried a checksum start with the JSON itself;
+        // their session hash is still verified below.
+        let json = if bytes.first() == Some(&b'{') {
+            bytes
+        } else {
+            let body = bytes
+                .strip_prefix(RECORD_TAG)
+                .filter(|b| b.len() >= 32)
+                .ok_or_else(|| damaged("the record is not a stored version"))?;
+            let (sum, json) = body.split_at(32);
+            if Sha256::digest(json).as_slice() != sum {
+                return Err(damaged("the record does not match its checksum"));
+            }
+            json
+        };
+        let version: Version =
+            serde_json::from_slice(json).map_err(|_| damaged("the record is unreadable"))?;
+        if session::hash(&version.session) != hash {
+            return Err(damaged("the session does not match its hash"));
+        }
+        Ok(version)
     }
 }
 
@@ -49,41 +97,53 @@ pub struct Written {
     pub created: bool,
 }
 
+/// Bounds a store keeps for every identity.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    /// Bytes of stored versions one identity may write, all versions counted.
+    pub bytes_per_identity: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            bytes_per_identity: 256 * 1024 * 1024,
+        }
+    }
+}
+
 pub struct Store {
     db: Database,
     path: PathBuf,
+    quota: Quota,
 }
 
 fn storage(e: impl std::fmt::Display) -> Error {
     Error::Storage(e.to_string())
 }
 
-impl Store {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, Error> {
-        std::fs::create_dir_all(dir).map_err(storage)?;
-        // The store holds secret values: only its owner may enter the directory.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(storage)?;
-        let path = dir.join("sessions.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.clone()),
-            other => storage(other),
-        })?;
-        let txn = db.begin_write().map_err(storage)?;
-        txn.open_table(ACTIVE).map_err(storage)?;
-        txn.open_table(VERSIONS).map_err(storage)?;
-        txn.commit().map_err(storage)?;
-        Ok(Store { db, path })
-    }
+/// A top-level name as compared for look-alikes: lower case, trailing `.` and `~` dropped.
+fn folded(name: &str) -> String {
+    name.trim_end_matches(['.', '~']).to_ascii_lowercase()
+}
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+/// A session upload, parsed with bounds relative to its size: an alias may not make the tree
+/// much bigger than the text (no alias bombs), and nesting is limited.
+pub struct Upload {
+    node: Node,
+    name: String,
+    predecessor: Option<String>,
+}
 
-    /// Creates a session (no `predecessor`) or updates it (`predecessor` = the active hash).
-    pub fn write(&self, caller: &str, yaml: &str) -> Result<Written, Error> {
-        let node = meshfile_yaml::parse(yaml, &Limits::default())
+impl Upload {
+    pub fn parse(yaml: &str) -> Result<Upload, Error> {
+        let limits = Limits {
+            max_bytes: crate::server::BODY_LIMIT as u64,
+            max_depth: 32,
+            // Without aliases, a tree has at most about one node per byte of text.
+            max_nodes: yaml.len() + 64,
+        };
+        let node = meshfile_yaml::parse(yaml, &limits)
             .map_err(|e| Error::Invalid(format!("the session is not valid YAML: {e}")))?;
         if !matches!(node.value, Value::Mapping(_)) {
             return Err(Error::Invalid("a session is a YAML mapping".into()));
@@ -93,177 +153,438 @@ impl Store {
             .to_owned();
         session::check_name(&name)?;
         let predecessor = text(&node, "predecessor").map(str::to_owned);
+        Ok(Upload {
+            node,
+            name,
+            predecessor,
+        })
+    }
+}
 
-        let txn = self.db.begin_write().map_err(storage)?;
-        let written = {
-            let mut active = txn.open_table(ACTIVE).map_err(storage)?;
-            let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
-            let load = |hash: &str| -> Result<Version, Error> {
-                let bytes = versions
-                    .get(hash)
-                    .map_err(storage)?
-                    .ok_or_else(|| Error::Internal(format!("version {hash} is missing")))?;
-                serde_json::from_slice(bytes.value()).map_err(storage)
-            };
-            let current_hash = active
-                .get(name.as_str())
-                .map_err(storage)?
-                .map(|h| h.value().to_owned());
-            let current = current_hash.as_deref().map(load).transpose()?;
-            let creator = match (&predecessor, &current, &current_hash) {
-                (None, Some(_), Some(hash)) => {
-                    return Err(Error::Exists {
-                        name,
-                        active: hash.clone(),
+/// What a write was decided on: the versions it read. When the write commits, each of them
+/// must still be active, or the write is decided again.
+struct Decision {
+    creator: String,
+    current: Option<Version>,
+    /// Exporters of imported secrets, by `session\0secret`.
+    exporters: BTreeMap<String, Version>,
+    /// `(name, active hash)` of every session the decision read.
+    read: Vec<(String, Option<String>)>,
+}
+
+fn load_from(
+    versions: &impl ReadableTable<&'static str, &'static [u8]>,
+    hash: &str,
+) -> Result<Version, Error> {
+    let bytes = versions
+        .get(hash)
+        .map_err(storage)?
+        .ok_or_else(|| Error::Damaged(format!("version {hash} is missing")))?;
+    Version::decode(hash, bytes.value())
+}
+
+fn active_hash(
+    active: &impl ReadableTable<&'static str, &'static str>,
+    name: &str,
+) -> Result<Option<String>, Error> {
+    Ok(active
+        .get(name)
+        .map_err(storage)?
+        .map(|h| h.value().to_owned()))
+}
+
+/// Whether `caller` may learn if `name` exists: anyone, of a top-level name (they are first
+/// come, first served: a create tells anyway), and whoever may create sessions in its
+/// namespace. Others get the same refusal whether the session exists or not.
+fn may_learn_existence(
+    active: &impl ReadableTable<&'static str, &'static str>,
+    versions: &impl ReadableTable<&'static str, &'static [u8]>,
+    caller: &str,
+    name: &str,
+) -> Result<bool, Error> {
+    let Some(parent) = session::parent(name) else {
+        return Ok(true);
+    };
+    match active_hash(active, parent)? {
+        None => may_learn_existence(active, versions, caller, parent),
+        Some(hash) => {
+            let parent = load_from(versions, &hash)?;
+            Ok(allows(
+                &parent.tree()?,
+                &parent.creator,
+                caller,
+                Operation::CreateSessions,
+            ))
+        }
+    }
+}
+
+/// Checks what `upload` by `caller` may do against the tables as they are.
+fn decide(
+    active: &impl ReadableTable<&'static str, &'static str>,
+    versions: &impl ReadableTable<&'static str, &'static [u8]>,
+    caller: &str,
+    upload: &Upload,
+) -> Result<Decision, Error> {
+    let name = &upload.name;
+    let current_hash = active_hash(active, name)?;
+    let current = current_hash
+        .as_deref()
+        .map(|h| load_from(versions, h))
+        .transpose()?;
+    let mut read = vec![(name.clone(), current_hash.clone())];
+    let forbidden = |session: &str, operation: &str| Error::Forbidden {
+        session: session.to_owned(),
+        operation: operation.to_owned(),
+        caller: caller.to_owned(),
+    };
+    let creator = match (&upload.predecessor, &current, &current_hash) {
+        (None, existing, _) => {
+            if let Some(parent) = session::parent(name) {
+                let parent_hash = active_hash(active, parent)?;
+                read.push((parent.to_owned(), parent_hash.clone()));
+                let Some(parent_hash) = parent_hash else {
+                    return Err(if may_learn_existence(active, versions, caller, parent)? {
+                        Error::NotFound(format!(
+                            "namespace `{parent}` does not exist; create it before `{name}`"
+                        ))
+                    } else {
+                        forbidden(parent, "create_sessions")
                     });
+                };
+                let parent_version = load_from(versions, &parent_hash)?;
+                if !allows(
+                    &parent_version.tree()?,
+                    &parent_version.creator,
+                    caller,
+                    Operation::CreateSessions,
+                ) {
+                    return Err(forbidden(parent, "create_sessions"));
                 }
-                (None, _, _) => {
-                    if let Some(parent) = session::parent(&name) {
-                        let parent_hash = active
-                            .get(parent)
-                            .map_err(storage)?
-                            .map(|h| h.value().to_owned())
-                            .ok_or_else(|| {
-                                Error::NotFound(format!(
-                                    "namespace `{parent}` does not exist; create it before `{name}`"
-                                ))
-                            })?;
-                        let parent_version = load(&parent_hash)?;
-                        if !allows(
-                            &parent_version.tree()?,
-                            &parent_version.creator,
-                            caller,
-                            Operation::CreateSessions,
-                        ) {
-                            return Err(Error::Forbidden {
-                                session: parent.to_owned(),
-                                operation: "create_sessions".into(),
-                                caller: caller.to_owned(),
-                            });
-                        }
-                    }
-                    caller.to_owned()
-                }
-                (Some(given), Some(version), Some(hash)) => {
-                    if given != hash {
-                        return Err(Error::Conflict {
-                            name,
+            }
+            if let (Some(version), Some(hash)) = (existing, &current_hash) {
+                // The active hash is told only to whoever may read the session.
+                return Err(
+                    if allows(&version.tree()?, &version.creator, caller, Operation::Read) {
+                        Error::Exists {
+                            name: name.clone(),
                             active: hash.clone(),
-                            given: given.clone(),
-                        });
-                    }
-                    if !allows(
-                        &version.tree()?,
-                        &version.creator,
-                        caller,
-                        Operation::Update,
-                    ) {
-                        return Err(Error::Forbidden {
-                            session: name,
-                            operation: "update".into(),
-                            caller: caller.to_owned(),
-                        });
-                    }
-                    version.creator.clone()
-                }
-                (Some(_), _, _) => {
-                    return Err(Error::NotFound(format!(
-                        "session `{name}` does not exist; create it without `predecessor`"
-                    )));
-                }
-            };
-
-            // Imports must be exported to this session by their exporter.
-            let mut exporters: BTreeMap<String, Version> = BTreeMap::new();
-            for secret in list(get(&node, "secrets")) {
-                let Some(import) = get(secret, "import") else {
-                    continue;
-                };
-                let (Some(from), Some(what)) = (text(import, "session"), text(import, "secret"))
-                else {
-                    return Err(Error::Invalid(format!(
-                        "secret `{}`: an import names `session` and `secret`",
-                        text(secret, "name").unwrap_or("?")
-                    )));
-                };
-                let hash = active.get(from).map_err(storage)?.map(|h| h.value().to_owned()).ok_or_else(|| {
-                    Error::Invalid(format!("session `{name}` imports secret `{what}` from `{from}`, which does not exist"))
-                })?;
-                let exporter = load(&hash)?;
-                if !exports_to(&exporter.tree()?, what, &name) {
-                    return Err(Error::Invalid(format!(
-                        "session `{name}` imports secret `{what}` from `{from}`, but `{from}` does not export it to `{name}`"
-                    )));
-                }
-                exporters.insert(format!("{from}\u{0}{what}"), exporter);
+                        }
+                    } else {
+                        forbidden(name, "create over the existing")
+                    },
+                );
             }
-            let imported = |secret_name: &str| -> Option<SecretValue> {
-                list(get(&node, "secrets"))
-                    .iter()
-                    .find(|s| text(s, "name") == Some(secret_name))
-                    .and_then(|s| {
-                        let import = get(s, "import")?;
-                        let key = format!(
-                            "{}\u{0}{}",
-                            text(import, "session")?,
-                            text(import, "secret")?
-                        );
-                        exporters
-                            .get(&key)?
-                            .secrets
-                            .get(text(import, "secret")?)
-                            .cloned()
-                    })
-            };
-            let values = secrets::generate(&node, current.as_ref().map(|v| &v.secrets), &imported)?;
+            caller.to_owned()
+        }
+        (Some(given), Some(version), Some(hash)) => {
+            if !allows(
+                &version.tree()?,
+                &version.creator,
+                caller,
+                Operation::Update,
+            ) {
+                return Err(forbidden(name, "update"));
+            }
+            if given != hash {
+                return Err(Error::Conflict {
+                    name: name.clone(),
+                    active: hash.clone(),
+                    given: given.clone(),
+                });
+            }
+            version.creator.clone()
+        }
+        (Some(_), _, _) => {
+            return Err(if may_learn_existence(active, versions, caller, name)? {
+                Error::NotFound(format!(
+                    "session `{name}` does not exist; create it without `predecessor`"
+                ))
+            } else {
+                forbidden(name, "update")
+            });
+        }
+    };
 
-            let canonical = meshfile_yaml::emit(&session::canonical(&node));
+    // Imports must be exported to this session by their exporter.
+    let mut exporters: BTreeMap<String, Version> = BTreeMap::new();
+    for secret in list(get(&upload.node, "secrets")) {
+        let Some(import) = get(secret, "import") else {
+            continue;
+        };
+        let (Some(from), Some(what)) = (text(import, "session"), text(import, "secret")) else {
+            return Err(Error::Invalid(format!(
+                "secret `{}`: an import names `session` and `secret`",
+                text(secret, "name").unwrap_or("?")
+            )));
+        };
+        let hash = active_hash(active, from)?;
+        read.push((from.to_owned(), hash.clone()));
+        let hash = hash.ok_or_else(|| {
+            Error::Invalid(format!(
+                "session `{name}` imports secret `{what}` from `{from}`, which does not exist"
+            ))
+        })?;
+        let exporter = load_from(versions, &hash)?;
+        if !exports_to(&exporter.tree()?, what, name) {
+            return Err(Error::Invalid(format!(
+                "session `{name}` imports secret `{what}` from `{from}`, but `{from}` does not export it to `{name}`"
+            )));
+        }
+        exporters.insert(format!("{from}\u{0}{what}"), exporter);
+    }
+    Ok(Decision {
+        creator,
+        current,
+        exporters,
+        read,
+    })
+}
+
+/// What [`Store::check`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub sessions: usize,
+    pub versions: usize,
+    /// Each problem in a sentence; empty when the store is whole.
+    pub problems: Vec<String>,
+}
+
+/// How often a write is decided again because a session it read changed meanwhile.
+const DECISION_ATTEMPTS: usize = 4;
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with the default quota.
+    pub fn open(dir: &Path) -> Result<Store, Error> {
+        Store::open_with(dir, Quota::default())
+    }
+
+    pub fn open_with(dir: &Path, quota: Quota) -> Result<Store, Error> {
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        // The store holds secret values: only its owner may enter the directory.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(storage)?;
+        let path = dir.join("sessions.redb");
+        // A damaged file can make redb panic rather than fail: that is a storage error too.
+        let opened = std::panic::catch_unwind(|| Database::create(&path))
+            .map_err(|_| Error::Damaged(format!("{} cannot be opened", path.display())))?;
+        let db = opened.map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.clone()),
+            other => Error::Damaged(format!("{}: {other}", path.display())),
+        })?;
+        let txn = db.begin_write().map_err(storage)?;
+        {
+            let active = txn.open_table(ACTIVE).map_err(storage)?;
+            txn.open_table(VERSIONS).map_err(storage)?;
+            txn.open_table(USAGE).map_err(storage)?;
+            let mut folded_names = txn.open_table(FOLDED).map_err(storage)?;
+            // Stores written before look-alike names were refused: index their top-level names.
+            if folded_names.is_empty().map_err(storage)? {
+                for entry in active.iter().map_err(storage)? {
+                    let (name, _) = entry.map_err(storage)?;
+                    let name = name.value();
+                    if session::parent(name).is_none()
+                        && folded_names
+                            .get(folded(name).as_str())
+                            .map_err(storage)?
+                            .is_none()
+                    {
+                        folded_names
+                            .insert(folded(name).as_str(), name)
+                            .map_err(storage)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(storage)?;
+        Ok(Store { db, path, quota })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a session (no `predecessor`) or updates it (`predecessor` = the active hash).
+    pub fn write(&self, caller: &str, yaml: &str) -> Result<Written, Error> {
+        self.write_upload(caller, &Upload::parse(yaml)?, None)
+    }
+
+    /// Writes a parsed upload. Secrets are generated outside the write transaction, so a
+    /// session with many keys to make holds up nobody else; the write then commits only if
+    /// every session it was decided on is unchanged (otherwise it is decided again), and only
+    /// before `deadline`: a write that would be answered too late is not committed at all.
+    pub fn write_upload(
+        &self,
+        caller: &str,
+        upload: &Upload,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Written, Error> {
+        for _ in 0..DECISION_ATTEMPTS {
+            let decision = {
+                let txn = self.db.begin_read().map_err(storage)?;
+                let active = txn.open_table(ACTIVE).map_err(storage)?;
+                let versions = txn.open_table(VERSIONS).map_err(storage)?;
+                decide(&active, &versions, caller, upload)?
+            };
+            let values = self.generate(upload, &decision)?;
+            let canonical = meshfile_yaml::emit(&session::canonical(&upload.node));
             let hash = session::hash(&canonical);
-            if versions.get(hash.as_str()).map_err(storage)?.is_some() {
-                return Err(Error::Invalid(format!(
-                    "a version with hash {hash} exists already; sessions never repeat a hash"
-                )));
-            }
             let version = Version {
-                name: name.clone(),
-                predecessor,
-                creator,
+                name: upload.name.clone(),
+                predecessor: upload.predecessor.clone(),
+                creator: decision.creator.clone(),
                 session: canonical,
                 secrets: values,
             };
-            let bytes = serde_json::to_vec(&version).map_err(storage)?;
-            versions
-                .insert(hash.as_str(), bytes.as_slice())
-                .map_err(storage)?;
-            active
-                .insert(name.as_str(), hash.as_str())
-                .map_err(storage)?;
-            Written {
-                name,
-                hash,
-                created: current.is_none(),
+            let record = version.encode()?;
+
+            let txn = self.db.begin_write().map_err(storage)?;
+            {
+                let mut active = txn.open_table(ACTIVE).map_err(storage)?;
+                let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
+                let mut usage = txn.open_table(USAGE).map_err(storage)?;
+                let mut folded_names = txn.open_table(FOLDED).map_err(storage)?;
+                let unchanged = decision
+                    .read
+                    .iter()
+                    .map(|(name, hash)| Ok(active_hash(&active, name)? == *hash))
+                    .collect::<Result<Vec<bool>, Error>>()?
+                    .into_iter()
+                    .all(|same| same);
+                if !unchanged {
+                    continue; // the transaction is dropped: nothing written
+                }
+                if versions.get(hash.as_str()).map_err(storage)?.is_some() {
+                    return Err(Error::Invalid(format!(
+                        "a version with hash {hash} exists already; sessions never repeat a hash"
+                    )));
+                }
+                let used = usage.get(caller).map_err(storage)?.map_or(0, |u| u.value());
+                let limit = self.quota.bytes_per_identity;
+                if used + record.len() as u64 > limit {
+                    return Err(Error::QuotaExceeded {
+                        caller: caller.to_owned(),
+                        used,
+                        limit,
+                    });
+                }
+                if decision.current.is_none() && session::parent(&upload.name).is_none() {
+                    let key = folded(&upload.name);
+                    if let Some(other) = folded_names.get(key.as_str()).map_err(storage)? {
+                        return Err(Error::Invalid(format!(
+                            "`{}` is too close to the existing top-level session `{}`: names that differ only by case or a trailing `.` or `~` are refused, so that none can pose as another",
+                            upload.name,
+                            other.value()
+                        )));
+                    }
+                    folded_names
+                        .insert(key.as_str(), upload.name.as_str())
+                        .map_err(storage)?;
+                }
+                versions
+                    .insert(hash.as_str(), record.as_slice())
+                    .map_err(storage)?;
+                active
+                    .insert(upload.name.as_str(), hash.as_str())
+                    .map_err(storage)?;
+                usage
+                    .insert(caller, used + record.len() as u64)
+                    .map_err(storage)?;
             }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(Error::TimedOut(format!(
+                    "writing `{}` took too long; it was not committed",
+                    upload.name
+                )));
+            }
+            txn.commit().map_err(storage)?;
+            return Ok(Written {
+                name: upload.name.clone(),
+                hash,
+                created: decision.current.is_none(),
+            });
+        }
+        Err(Error::TimedOut(format!(
+            "`{}` or a session it depends on changed {DECISION_ATTEMPTS} times while it was written; it was not committed, send it again",
+            upload.name
+        )))
+    }
+
+    /// The upload's secret values, from the versions the decision read.
+    fn generate(
+        &self,
+        upload: &Upload,
+        decision: &Decision,
+    ) -> Result<BTreeMap<String, SecretValue>, Error> {
+        let imported = |secret_name: &str| -> Option<SecretValue> {
+            list(get(&upload.node, "secrets"))
+                .iter()
+                .find(|s| text(s, "name") == Some(secret_name))
+                .and_then(|s| {
+                    let import = get(s, "import")?;
+                    let key = format!(
+                        "{}\u{0}{}",
+                        text(import, "session")?,
+                        text(import, "secret")?
+                    );
+                    decision
+                        .exporters
+                        .get(&key)?
+                        .secrets
+                        .get(text(import, "secret")?)
+                        .cloned()
+                })
         };
-        txn.commit().map_err(storage)?;
-        Ok(written)
+        secrets::generate(
+            &upload.node,
+            decision.current.as_ref().map(|v| &v.secrets),
+            &imported,
+        )
     }
 
     /// The active version of `name`, or the version with `hash`; the caller needs `read`.
+    /// A caller who may not learn whether `name` exists is refused alike either way.
     pub fn read(
         &self,
         caller: &str,
         name: &str,
         hash: Option<&str>,
     ) -> Result<(Version, String), Error> {
-        let (active, version, hash) = self.load(name, hash)?;
-        if !allows(&active.tree()?, &active.creator, caller, Operation::Read) {
-            return Err(Error::Forbidden {
-                session: name.to_owned(),
-                operation: "read".into(),
-                caller: caller.to_owned(),
-            });
+        let refused = || Error::Forbidden {
+            session: name.to_owned(),
+            operation: "read".into(),
+            caller: caller.to_owned(),
+        };
+        match self.load(name, hash) {
+            Ok((active, version, hash)) => {
+                if allows(&active.tree()?, &active.creator, caller, Operation::Read) {
+                    Ok((version, hash))
+                } else {
+                    Err(refused())
+                }
+            }
+            // The session or the asked-for version is missing: say so only to who may know.
+            Err(Error::NotFound(message)) => {
+                let may_know = match self.load(name, None) {
+                    Ok((active, _, _)) => {
+                        allows(&active.tree()?, &active.creator, caller, Operation::Read)
+                    }
+                    Err(Error::NotFound(_)) => {
+                        let txn = self.db.begin_read().map_err(storage)?;
+                        let active = txn.open_table(ACTIVE).map_err(storage)?;
+                        let versions = txn.open_table(VERSIONS).map_err(storage)?;
+                        may_learn_existence(&active, &versions, caller, name)?
+                    }
+                    Err(e) => return Err(e),
+                };
+                Err(if may_know {
+                    Error::NotFound(message)
+                } else {
+                    refused()
+                })
+            }
+            Err(e) => Err(e),
         }
-        Ok((version, hash))
     }
 
     /// The active version and the requested one (the same when `hash` is `None`).
@@ -271,29 +592,89 @@ impl Store {
         let txn = self.db.begin_read().map_err(storage)?;
         let active = txn.open_table(ACTIVE).map_err(storage)?;
         let versions = txn.open_table(VERSIONS).map_err(storage)?;
-        let get_version = |h: &str| -> Result<Option<Version>, Error> {
-            versions
-                .get(h)
-                .map_err(storage)?
-                .map(|b| serde_json::from_slice(b.value()).map_err(storage))
-                .transpose()
-        };
-        let active_hash = active
-            .get(name)
-            .map_err(storage)?
-            .map(|h| h.value().to_owned())
+        let active_hash = active_hash(&active, name)?
             .ok_or_else(|| Error::NotFound(format!("session `{name}` does not exist")))?;
-        let current = get_version(&active_hash)?
-            .ok_or_else(|| Error::Internal(format!("version {active_hash} is missing")))?;
+        let current = load_from(&versions, &active_hash)?;
         match hash {
             None => Ok((current.clone(), current, active_hash)),
             Some(h) => {
-                let version = get_version(h)?.filter(|v| v.name == name).ok_or_else(|| {
-                    Error::NotFound(format!("session `{name}` has no version {h}"))
-                })?;
+                let found = versions.get(h).map_err(storage)?.is_some();
+                let version = found
+                    .then(|| load_from(&versions, h))
+                    .transpose()?
+                    .filter(|v| v.name == name)
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("session `{name}` has no version {h}"))
+                    })?;
                 Ok((current, version, h.to_owned()))
             }
         }
+    }
+
+    /// Verifies the whole store: every version against its hash and checksum, every active
+    /// name's history back to its first version, and that no version belongs to no history.
+    /// A damaged file can make redb panic: that is reported as damage too.
+    pub fn check(&self) -> Result<Checked, Error> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.check_unguarded()))
+            .unwrap_or_else(|_| {
+                Err(Error::Damaged(format!(
+                    "{} cannot be read (the database is corrupt)",
+                    self.path.display()
+                )))
+            })
+    }
+
+    fn check_unguarded(&self) -> Result<Checked, Error> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let active = txn.open_table(ACTIVE).map_err(storage)?;
+        let versions = txn.open_table(VERSIONS).map_err(storage)?;
+        let mut report = Checked::default();
+        let mut whole: BTreeMap<String, Version> = BTreeMap::new();
+        for entry in versions.iter().map_err(storage)? {
+            let (hash, bytes) = entry.map_err(storage)?;
+            report.versions += 1;
+            match Version::decode(hash.value(), bytes.value()) {
+                Ok(version) => {
+                    whole.insert(hash.value().to_owned(), version);
+                }
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        let mut reached = std::collections::BTreeSet::new();
+        for entry in active.iter().map_err(storage)? {
+            let (name, hash) = entry.map_err(storage)?;
+            let name = name.value();
+            report.sessions += 1;
+            let mut at = Some(hash.value().to_owned());
+            while let Some(hash) = at.take() {
+                if !reached.insert(hash.clone()) {
+                    report.problems.push(format!(
+                        "session `{name}`: version {hash} appears twice in its history"
+                    ));
+                    break;
+                }
+                match whole.get(&hash) {
+                    Some(v) if v.name == name => at = v.predecessor.clone(),
+                    Some(v) => report.problems.push(format!(
+                        "session `{name}`: version {hash} belongs to `{}`",
+                        v.name
+                    )),
+                    None if versions.get(hash.as_str()).map_err(storage)?.is_none() => {
+                        report.problems.push(format!(
+                            "session `{name}`: version {hash} of its history is missing"
+                        ))
+                    }
+                    None => {} // reported as damaged above
+                }
+            }
+        }
+        let orphans = whole.keys().filter(|h| !reached.contains(*h)).count();
+        if orphans > 0 {
+            report.problems.push(format!(
+                "{orphans} version(s) belong to no session's history"
+            ));
+        }
+        Ok(report)
     }
 
     /// Secrets of `name` marked `export_public: true`, readable by anyone.

@@ -223,6 +223,28 @@ pub enum CasCommand {
         /// `localhost`, as SCONE names its CAS (first start only).
         #[arg(long = "name", value_name = "HOST", default_values_t = ["127.0.0.1".to_string(), "::1".to_string()])]
         names: Vec<String>,
+        /// Connections open at once, TLS handshakes included; lowered to what the file limit
+        /// (`ulimit -n`) allows.
+        #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Connections open at once by one client identity.
+        #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections_per_identity: u32,
+        /// Seconds a connection may take to send a request's head, and stay idle between
+        /// requests, before it is closed.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout: u64,
+        /// Storage one client identity may use, in MiB, every version counted (versions are
+        /// kept forever).
+        #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+        quota_mib: u64,
+    },
+    /// Verify a stopped server's store: every version against its hash and checksum, and
+    /// every session's history back to its first version. Exits 1 on any damage.
+    Check {
+        /// The state directory `cas serve` used.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
     },
     /// Connect to a CAS and say who it is: its certificate chain, its key hash in both forms,
     /// its version, and whether the given trust accepts it. The first command to run against
