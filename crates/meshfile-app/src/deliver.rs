@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use meshfile_cas::client::{Client, Trust};
-use meshfile_cas::target::Target;
+use meshfile_cas::target::{Active, Target};
 use meshfile_manifest::Code;
 use meshfile_plan::Compiled;
 use meshfile_plan::delivery::{self, Action, Current, Step};
@@ -37,6 +37,8 @@ pub struct Settings {
     pub server_name: String,
     pub cas_pin: Option<String>,
     pub insecure: bool,
+    /// How long one request to CAS may take, connecting included.
+    pub timeout: Duration,
 }
 
 /// What happens during delivery, for whoever shows it (traces, a progress bar).
@@ -114,7 +116,7 @@ impl Cas {
             }
         };
         let unchecked = matches!(trust, Trust::AnyServer);
-        let client = Client::with_trust(&address, trust, &identity)
+        let client = Client::with_timeout(&address, trust, &identity, settings.timeout)
             .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
         if unchecked {
             notices.push(format!(
@@ -139,44 +141,55 @@ impl Cas {
         self.target.describe()
     }
 
-    /// What CAS holds now of each session, read [`Target::in_flight`] at a time.
+    /// What CAS holds now of each session. The namespace is read first, alone: a CAS that
+    /// is not trusted, does not answer or refuses stops everything after one request, and a
+    /// namespace that another identity created stops delivery before anything is written.
+    /// The rest are read [`Target::in_flight`] at a time.
     pub fn current(
         &self,
         compiled: &Compiled,
         observer: &dyn Observer,
     ) -> Result<BTreeMap<String, Current>, Error> {
         let target = &self.target;
+        let (first, rest) = match compiled.sessions.split_first() {
+            Some(split) => split,
+            None => return Ok(BTreeMap::new()),
+        };
+        let namespace = self.runtime.block_on(read_one(target, first, observer))?;
+        if let Some(active) = &namespace {
+            self.check_creator(&first.name, active)?;
+        }
         let reads = self.runtime.block_on(
-            futures_util::stream::iter(&compiled.sessions)
-                .map(|doc| async move {
-                    let found = retried(|| async {
-                        let start = Instant::now();
-                        let found = target.read_active(&doc.name).await;
-                        let outcome = match &found {
-                            Ok(Some(_)) => "found".to_owned(),
-                            Ok(None) => "absent".to_owned(),
-                            Err(e) => short_error(e),
-                        };
-                        observer.request("read", &doc.name, &outcome, start.elapsed());
-                        found
-                    })
-                    .await;
-                    (doc, found)
-                })
+            futures_util::stream::iter(rest)
+                .map(|doc| async move { (doc, read_one(target, doc, observer).await) })
                 .buffered(target.in_flight())
                 .collect::<Vec<_>>(),
         );
         let mut current = BTreeMap::new();
-        for (doc, found) in reads {
-            let found = found.map_err(|e| {
-                let what = format!("{}: reading `{}`", target.describe(), doc.name);
-                Error::cas(&what, &e)
-            })?;
-            if let Some((session, hash)) = found {
+        for (doc, found) in std::iter::once((first, Ok(namespace))).chain(reads) {
+            if let Some(active) = found? {
+                let (session, hash) = (active.session, active.hash);
                 current.insert(doc.name.clone(), Current { session, hash });
             }
         }
         Ok(current)
+    }
+
+    /// A namespace another identity created is theirs: its access policy is theirs to change,
+    /// whatever it says today, so nothing is delivered into it.
+    fn check_creator(&self, namespace: &str, active: &Active) -> Result<(), Error> {
+        let me = self.target.caller();
+        match active.creator.as_deref() {
+            Some(creator) if !creator.eq_ignore_ascii_case(me) => Err(Error::new(
+                Code::CasForbidden,
+                format!(
+                    "{}: namespace `{namespace}` was created by the client key {creator}, not by this identity ({me}); its creator decides who may change it and what is created in it",
+                    self.target.describe()
+                ),
+            )
+            .hint("nothing was written. If that key is not yours, the namespace was taken first: choose another policy.namespace, or have the CAS's operator remove it. If it is yours, apply with that identity (--identity)")),
+            _ => Ok(()),
+        }
     }
 
     /// What delivering the mesh would do, session by session.
@@ -213,7 +226,9 @@ impl Cas {
                             return (i, None);
                         }
                         let step = &steps[i];
+                        let sent = std::sync::atomic::AtomicU32::new(0);
                         let result = retried(|| async {
+                            sent.fetch_add(1, Ordering::Relaxed);
                             let start = Instant::now();
                             let result = target.write(&step.yaml).await;
                             let outcome = match &result {
@@ -224,6 +239,28 @@ impl Cas {
                             result
                         })
                         .await;
+                        let result = match result {
+                            // A write sent again after a failure may have committed the first
+                            // time: if CAS holds exactly what was sent, it is this write.
+                            Err(
+                                e @ (meshfile_cas::Error::Exists { .. }
+                                | meshfile_cas::Error::Conflict { .. }),
+                            ) if sent.load(Ordering::Relaxed) > 1 => {
+                                match target.read_active(&step.session).await {
+                                    Ok(Some(active))
+                                        if same_session(&active.session, &step.yaml) =>
+                                    {
+                                        Ok(meshfile_cas::Written {
+                                            name: step.session.clone(),
+                                            hash: active.hash,
+                                            created: matches!(step.action, Action::Create),
+                                        })
+                                    }
+                                    _ => Err(e),
+                                }
+                            }
+                            other => other,
+                        };
                         let outcome = match result {
                             Ok(w) if matches!(step.action, Action::Create) => {
                                 Outcome::Created { hash: w.hash }
@@ -278,6 +315,30 @@ pub enum Outcome {
     NotWritten,
 }
 
+/// One session's active version, retried while the failure is passing.
+async fn read_one(
+    target: &Target,
+    doc: &meshfile_session::Document,
+    observer: &dyn Observer,
+) -> Result<Option<Active>, Error> {
+    let found = retried(|| async {
+        let start = Instant::now();
+        let found = target.read_active(&doc.name).await;
+        let outcome = match &found {
+            Ok(Some(_)) => "found".to_owned(),
+            Ok(None) => "absent".to_owned(),
+            Err(e) => short_error(e),
+        };
+        observer.request("read", &doc.name, &outcome, start.elapsed());
+        found
+    })
+    .await;
+    found.map_err(|e| {
+        let what = format!("{}: reading `{}`", target.describe(), doc.name);
+        Error::cas(&what, &e)
+    })
+}
+
 /// Runs `op` until it succeeds or fails for good: passing failures (CAS unreachable or
 /// overloaded) are retried with backoff, 100 ms, 400 ms, 1.6 s.
 async fn retried<T, F, Fut>(mut op: F) -> Result<T, meshfile_cas::Error>
@@ -296,6 +357,16 @@ where
         }
     }
     op().await
+}
+
+/// Whether two session texts say the same, compared in canonical form.
+fn same_session(a: &str, b: &str) -> bool {
+    let canonical = |text: &str| {
+        meshfile_yaml::parse(text, &meshfile_yaml::Limits::default())
+            .ok()
+            .map(|node| meshfile_yaml::emit(&meshfile_cas::session::canonical(&node)))
+    };
+    matches!((canonical(a), canonical(b)), (Some(a), Some(b)) if a == b)
 }
 
 pub fn short(hash: &str) -> &str {

@@ -157,6 +157,10 @@ impl Error {
                 Code::CasUnreachable,
                 "check that the CAS runs and that cas_url names it (host[:port], 8081 by default); rerun apply once it is reachable, it continues where it stopped",
             ),
+            E::NoAnswer { .. } => (
+                Code::CasUnreachable,
+                "the CAS accepted the connection but did not answer: check that it is not overloaded or stuck; `--cas-timeout SECONDS` waits longer",
+            ),
             E::Untrusted { .. } => (
                 Code::CasUntrusted,
                 "check --cas-ca, --cas-pin or the Meshfile's cas_key: the server presented another identity",

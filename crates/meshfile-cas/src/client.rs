@@ -112,6 +112,10 @@ pub struct ReadSession {
     pub session: String,
     pub hash: String,
     pub predecessor: Option<String>,
+    /// Key hash of the session's creator, where the CAS says (the development CAS does; what
+    /// SCONE CAS answers is not public).
+    #[serde(default)]
+    pub creator: Option<String>,
 }
 
 /// Hashes and measurements are hex; anything else would need escaping in a URL.
@@ -130,6 +134,9 @@ pub struct Client {
     address: String,
     /// The chain the server presented last (kept by the pinning and unchecked trusts).
     seen: SeenChain,
+    /// This client's key hash, as access policies and the CAS name it.
+    key_hash: String,
+    timeout: std::time::Duration,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -384,6 +391,9 @@ pub fn check_chain(trust: &Trust<'_>, chain: &[CertificateDer<'static>]) -> Resu
 /// that a CAS serving a team is not swamped by one apply.
 pub const IN_FLIGHT: usize = 64;
 
+/// How long one request may take by default, connecting included.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Client {
     /// `address` is `host:port`; `ca_pem` the CA that signed the server's certificate, which is
     /// for the name `cas`; `identity_pem` the client certificate and key (one PEM text).
@@ -400,11 +410,28 @@ impl Client {
         trust: Trust<'_>,
         identity_pem: &str,
     ) -> Result<Client, Error> {
+        Client::with_timeout(address, trust, identity_pem, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose every request (connection and handshake included) ends within `timeout`:
+    /// a CAS that accepts and never answers is given up on, not waited for.
+    pub fn with_timeout(
+        address: &str,
+        trust: Trust<'_>,
+        identity_pem: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Client, Error> {
         let seen = SeenChain::default();
         let config = tls_config(&trust, seen.clone(), identity_pem)?;
+        let key_hash = crate::pki::key_hash_of_pem(identity_pem)
+            .map_err(|e| setup_error("the client identity", &e.to_string()))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
+            // Below the development CAS's idle timeout, so that a pooled connection is not
+            // reused just as the server closes it.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .pool_max_idle_per_host(IN_FLIGHT)
             .build()
             .map_err(|e| setup_error("HTTPS client", &chain(&e)))?;
@@ -413,7 +440,14 @@ impl Client {
             base: format!("https://{address}"),
             address: address.to_owned(),
             seen,
+            key_hash,
+            timeout,
         })
+    }
+
+    /// This client's key hash.
+    pub fn key_hash(&self) -> &str {
+        &self.key_hash
     }
 
     /// `host:port` of the CAS.
@@ -434,6 +468,12 @@ impl Client {
     }
 
     fn transport(&self, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::NoAnswer {
+                address: self.address.clone(),
+                seconds: self.timeout.as_secs(),
+            };
+        }
         let detail = chain(e);
         // A certificate the configured trust refuses is no network failure: retrying will not
         // make it trusted.

@@ -77,6 +77,9 @@ pub enum Error {
     /// No answer: the CAS is down, the address is wrong, or the network is (worth retrying).
     #[error("cannot reach CAS at {address}: {detail}")]
     Unreachable { address: String, detail: String },
+    /// The CAS took the connection but did not answer in time; asking again would wait as long.
+    #[error("CAS at {address} did not answer within {seconds} s")]
+    NoAnswer { address: String, seconds: u64 },
     /// The server is not the CAS the client trusts (certificate, pin); retrying will not help.
     #[error("CAS at {address} is not trusted: {detail}")]
     Untrusted { address: String, detail: String },
@@ -98,6 +101,7 @@ impl Error {
             Error::Exists { .. } | Error::Conflict { .. } => 409,
             Error::Server { status, .. } => *status,
             Error::Unreachable { .. } | Error::Untrusted { .. } => 502,
+            Error::NoAnswer { .. } => 504,
             Error::QuotaExceeded { .. } => 507,
             Error::TimedOut(_) => 503,
             Error::Locked(_)
@@ -124,6 +128,7 @@ impl Error {
             | Error::Internal(_)
             | Error::Server { .. }
             | Error::Unreachable { .. }
+            | Error::NoAnswer { .. }
             | Error::Untrusted { .. }
             | Error::Setup(_) => "internal",
         }

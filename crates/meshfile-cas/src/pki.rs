@@ -32,6 +32,27 @@ pub fn base58check(key_hash_hex: &str) -> Result<String, Error> {
     Ok(bs58::encode(bytes).with_check_version(1).into_string())
 }
 
+/// A key hash as people write it, in either form: 64 hex digits, or SCONE's Base58Check
+/// (version byte 1, checksum verified). Returns lower-case hex.
+pub fn parse_key_hash(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(text.to_ascii_lowercase());
+    }
+    match bs58::decode(text).with_check(Some(1)).into_vec() {
+        Ok(bytes) if bytes.len() == 33 => Ok(hex::encode(&bytes[1..])),
+        Ok(_) => Err(format!(
+            "`{text}` is Base58Check, but not of a 32-byte hash"
+        )),
+        Err(bs58::decode::Error::InvalidChecksum { .. }) => Err(format!(
+            "`{text}` has a wrong Base58Check checksum: a character is mistyped"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is neither 64 hex digits nor a Base58Check key hash (`meshfile cas key-hash FILE` prints one)"
+        )),
+    }
+}
+
 /// What a certificate says it is: its subject's common name and its alternative names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Names {

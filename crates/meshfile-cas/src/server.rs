@@ -593,7 +593,7 @@ async fn read(
     let caller = peer.key_hash.clone();
     blocking(format!("GET /v1/sessions/{name}"), &peer, StatusCode::OK, move || {
         let (version, hash) = app.store.read(&caller, &name, q.hash.as_deref())?;
-        Ok(json!({ "session": version.session, "hash": hash, "predecessor": version.predecessor }))
+        Ok(json!({ "session": version.session, "hash": hash, "predecessor": version.predecessor, "creator": version.creator }))
     })
     .await
 }

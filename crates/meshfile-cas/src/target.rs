@@ -4,6 +4,15 @@
 use crate::client::Client;
 use crate::{Error, Store, Written};
 
+/// A session's active version as a target answers it.
+#[derive(Clone, Debug)]
+pub struct Active {
+    pub session: String,
+    pub hash: String,
+    /// Key hash of its creator, when the target tells.
+    pub creator: Option<String>,
+}
+
 pub enum Target {
     /// The development store in-process; the caller is its owner.
     Embedded {
@@ -33,13 +42,31 @@ impl Target {
         }
     }
 
-    /// The active version's YAML and hash, or `None` when the session does not exist.
-    pub async fn read_active(&self, name: &str) -> Result<Option<(String, String)>, Error> {
+    /// The key hash this target writes as.
+    pub fn caller(&self) -> &str {
+        match self {
+            Target::Embedded { caller, .. } => caller,
+            Target::Remote { client } => client.key_hash(),
+        }
+    }
+
+    /// The active version, or `None` when the session does not exist.
+    pub async fn read_active(&self, name: &str) -> Result<Option<Active>, Error> {
         let result = match self {
-            Target::Embedded { store, caller } => store
-                .read(caller, name, None)
-                .map(|(version, hash)| (version.session, hash)),
-            Target::Remote { client } => client.read(name, None).await.map(|r| (r.session, r.hash)),
+            Target::Embedded { store, caller } => {
+                store
+                    .read(caller, name, None)
+                    .map(|(version, hash)| Active {
+                        session: version.session,
+                        hash,
+                        creator: Some(version.creator),
+                    })
+            }
+            Target::Remote { client } => client.read(name, None).await.map(|r| Active {
+                session: r.session,
+                hash: r.hash,
+                creator: r.creator,
+            }),
         };
         match result {
             Ok(found) => Ok(Some(found)),

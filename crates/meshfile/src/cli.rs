@@ -151,9 +151,14 @@ pub struct TrustArgs {
     /// With `--cas-ca`: the name the CAS's certificate must carry, whatever address is dialled.
     #[arg(long = "cas-server-name", value_name = "NAME", default_value = "cas")]
     pub cas_server_name: String,
-    /// Trust exactly the CAS whose public key has this hash (`meshfile cas key-hash server.pem`).
-    #[arg(long = "cas-pin", value_name = "HEX", conflicts_with = "cas_ca")]
+    /// Trust exactly the CAS whose public key has this hash: 64 hex digits or SCONE's
+    /// Base58Check form (`meshfile cas key-hash server.pem` prints it).
+    #[arg(long = "cas-pin", value_name = "HASH", conflicts_with = "cas_ca", value_parser = meshfile_cas::pki::parse_key_hash)]
     pub cas_pin: Option<String>,
+    /// Seconds one request to CAS may take, connecting included; a CAS that accepts and does
+    /// not answer is given up on after this, not retried.
+    #[arg(long = "cas-timeout", value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cas_timeout: u64,
     /// Do not check who the CAS is (TLS still encrypts): for a first contact with a
     /// development CAS only. Warns loudly and prints the key hash to pass to `--cas-pin`.
     #[arg(long, conflicts_with_all = ["cas_ca", "cas_pin"])]

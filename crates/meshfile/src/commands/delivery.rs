@@ -18,6 +18,7 @@ pub fn settings(args: &TrustArgs) -> Settings {
         server_name: args.cas_server_name.clone(),
         cas_pin: args.cas_pin.clone(),
         insecure: args.insecure,
+        timeout: std::time::Duration::from_secs(args.cas_timeout),
     }
 }
 
