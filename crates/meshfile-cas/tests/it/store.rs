@@ -456,3 +456,159 @@ secrets:
         "{err}"
     );
 }
+
+#[test]
+fn alias_bombs_are_refused_before_they_expand() {
+    let (_dir, store) = store();
+    let mut bomb = String::from("name: bomb\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        ));
+    }
+    assert!(bomb.len() < 1024, "a small text: {}", bomb.len());
+    let err = store.write(OWNER, &bomb).expect_err("refused");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    // Six levels: 10^6 nodes from a few hundred bytes, which used to be stored expanded.
+    let six: String = bomb.lines().take(7).map(|l| format!("{l}\n")).collect();
+    assert!(matches!(store.write(OWNER, &six), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn each_identity_has_a_storage_quota() {
+    let dir = tempfile::tempdir().expect("dir");
+    let quota = meshfile_cas::store::Quota {
+        bytes_per_identity: 64 * 1024,
+    };
+    let store = Store::open_with(dir.path(), quota).expect("open");
+    let padding = "x".repeat(20 * 1024);
+    let mut refused = None;
+    for i in 0..10 {
+        match store.write(
+            OWNER,
+            &format!("name: s{i}\n# {padding}\nservices: [{{name: {padding}}}]\n"),
+        ) {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(refused, Some(Error::QuotaExceeded { limit: 65536, .. })),
+        "{refused:?}"
+    );
+    store
+        .write(OTHER, "name: others\n")
+        .expect("another identity still writes");
+}
+
+#[test]
+fn existence_is_told_only_to_who_may_know() {
+    let (_dir, store) = store();
+    namespace(&store, "team");
+    let app = store
+        .write(OWNER, "name: team/app\nversion: \"0.3.10\"\n")
+        .expect("app");
+    fn refusal<T: std::fmt::Debug>(r: Result<T, Error>) -> (String, String) {
+        match r {
+            Err(Error::Forbidden {
+                session, operation, ..
+            }) => (session, operation),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    // A stranger: the same answer whether the session exists or not, and no active hash.
+    assert_eq!(refusal(store.read(OTHER, "team/app", None)).1, "read");
+    assert_eq!(refusal(store.read(OTHER, "team/nothing", None)).1, "read");
+    assert_eq!(
+        refusal(store.write(OTHER, "name: team/app\n")),
+        ("team".into(), "create_sessions".into())
+    );
+    let update = format!("name: team/app\npredecessor: {}\n", "0".repeat(64));
+    let err = store.write(OTHER, &update).expect_err("refused");
+    assert!(!err.to_string().contains(&app.hash), "{err}");
+    // The owner learns both.
+    assert!(matches!(
+        store.read(OWNER, "team/nothing", None),
+        Err(Error::NotFound(_))
+    ));
+    // Top-level names that only differ by case or a trailing `.`/`~` are one name.
+    for look_alike in ["Team", "team.", "TEAM~"] {
+        let err = store
+            .write(OTHER, &format!("name: {look_alike}\n"))
+            .expect_err(look_alike);
+        assert!(err.to_string().contains("too close"), "{look_alike}: {err}");
+    }
+}
+
+#[test]
+fn a_write_past_its_deadline_is_not_committed() {
+    let (_dir, store) = store();
+    let upload = meshfile_cas::store::Upload::parse("name: late\n").expect("parse");
+    let past = std::time::Instant::now();
+    let err = store
+        .write_upload(OWNER, &upload, Some(past))
+        .expect_err("too late");
+    assert!(matches!(err, Error::TimedOut(_)), "{err:?}");
+    assert!(matches!(
+        store.read(OWNER, "late", None),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn key_generation_does_not_hold_up_other_writers() {
+    let (_dir, store) = store();
+    let store = std::sync::Arc::new(store);
+    let keys: String = (0..12)
+        .map(|i| format!("  - name: k{i}\n    kind: private-key\n    key_type: RSA-3072\n"))
+        .collect();
+    let slow = {
+        let store = store.clone();
+        std::thread::spawn(move || store.write(OWNER, &format!("name: keys\nsecrets:\n{keys}")))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    store.write(OTHER, "name: quick\n").expect("quick");
+    assert!(
+        !slow.is_finished(),
+        "the one-line create finished while twelve RSA keys were still being made"
+    );
+    slow.join().expect("thread").expect("keys");
+}
+
+#[test]
+fn damage_is_found_on_read_and_by_check() {
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let store = Store::open(dir.path()).expect("open");
+        namespace(&store, "team");
+        store
+            .write(
+                OWNER,
+                "name: team/app\nsecrets:\n  - name: pw\n    kind: ascii\n",
+            )
+            .expect("app");
+        let checked = store.check().expect("check");
+        assert_eq!(
+            (checked.sessions, checked.versions, checked.problems.len()),
+            (2, 2, 0)
+        );
+    }
+    // One changed character in a stored session.
+    let file = dir.path().join("sessions.redb");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let at = bytes
+        .windows(b"kind: ascii".len())
+        .position(|w| w == b"kind: ascii")
+        .expect("the session text is stored as it is");
+    bytes[at + 6] = b'b';
+    std::fs::write(&file, &bytes).expect("write");
+    let store = Store::open(dir.path()).expect("open");
+    let err = store.read(OWNER, "team/app", None).expect_err("not served");
+    assert!(matches!(err, Error::Damaged(_)), "{err:?}");
+    let checked = store.check().expect("check");
+    assert_eq!(checked.problems.len(), 1, "{:?}", checked.problems);
+}
