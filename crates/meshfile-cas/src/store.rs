@@ -45,6 +45,11 @@ impl Version {
             .map_err(|e| Error::Damaged(format!("stored session unreadable: {e}")))
     }
 
+    /// Whether this version's access policy lets `caller` do `op`.
+    fn allows(&self, caller: &str, op: Operation) -> Result<bool, Error> {
+        Ok(allows(&self.tree()?, &self.creator, caller, op))
+    }
+
     fn encode(&self) -> Result<Vec<u8>, Error> {
         let json = serde_json::to_vec(self).map_err(storage)?;
         let mut out = Vec::with_capacity(RECORD_TAG.len() + 32 + json.len());
@@ -209,12 +214,7 @@ fn may_learn_existence(
         None => may_learn_existence(active, versions, caller, parent),
         Some(hash) => {
             let parent = load_from(versions, &hash)?;
-            Ok(allows(
-                &parent.tree()?,
-                &parent.creator,
-                caller,
-                Operation::CreateSessions,
-            ))
+            Ok(parent.allows(caller, Operation::CreateSessions)?)
         }
     }
 }
@@ -253,37 +253,25 @@ fn decide(
                     });
                 };
                 let parent_version = load_from(versions, &parent_hash)?;
-                if !allows(
-                    &parent_version.tree()?,
-                    &parent_version.creator,
-                    caller,
-                    Operation::CreateSessions,
-                ) {
+                if !parent_version.allows(caller, Operation::CreateSessions)? {
                     return Err(forbidden(parent, "create_sessions"));
                 }
             }
             if let (Some(version), Some(hash)) = (existing, &current_hash) {
                 // The active hash is told only to whoever may read the session.
-                return Err(
-                    if allows(&version.tree()?, &version.creator, caller, Operation::Read) {
-                        Error::Exists {
-                            name: name.clone(),
-                            active: hash.clone(),
-                        }
-                    } else {
-                        forbidden(name, "create over the existing")
-                    },
-                );
+                return Err(if version.allows(caller, Operation::Read)? {
+                    Error::Exists {
+                        name: name.clone(),
+                        active: hash.clone(),
+                    }
+                } else {
+                    forbidden(name, "create over the existing")
+                });
             }
             caller.to_owned()
         }
         (Some(given), Some(version), Some(hash)) => {
-            if !allows(
-                &version.tree()?,
-                &version.creator,
-                caller,
-                Operation::Update,
-            ) {
+            if !version.allows(caller, Operation::Update)? {
                 return Err(forbidden(name, "update"));
             }
             if given != hash {
@@ -557,7 +545,7 @@ impl Store {
         };
         match self.load(name, hash) {
             Ok((active, version, hash)) => {
-                if allows(&active.tree()?, &active.creator, caller, Operation::Read) {
+                if active.allows(caller, Operation::Read)? {
                     Ok((version, hash))
                 } else {
                     Err(refused())
@@ -566,9 +554,7 @@ impl Store {
             // The session or the asked-for version is missing: say so only to who may know.
             Err(Error::NotFound(message)) => {
                 let may_know = match self.load(name, None) {
-                    Ok((active, _, _)) => {
-                        allows(&active.tree()?, &active.creator, caller, Operation::Read)
-                    }
+                    Ok((active, _, _)) => active.allows(caller, Operation::Read)?,
                     Err(Error::NotFound(_)) => {
                         let txn = self.db.begin_read().map_err(storage)?;
                         let active = txn.open_table(ACTIVE).map_err(storage)?;
