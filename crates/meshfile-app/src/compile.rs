@@ -11,6 +11,7 @@ use meshfile_plan::{Compiled, Descriptor, Descriptors, Options};
 use crate::descriptors::{self, Measured, Measurements, Store};
 use crate::inputs::{self, Input};
 use crate::load::{self, Loaded, Manifests, Variables};
+use crate::paths::MeshDir;
 use crate::{Error, Report, Stop, digests, write};
 
 /// What to compile and how.
@@ -26,6 +27,8 @@ pub struct Request {
     pub pull: bool,
     /// The output will be written: one mesh at most per target directory.
     pub writes: bool,
+    /// The files a Meshfile names may lie outside its directory.
+    pub allow_outside: bool,
 }
 
 /// A service manifest recorded in the descriptor store.
@@ -38,8 +41,8 @@ pub struct Recorded {
 /// One compiled mesh and where it came from.
 pub struct Mesh {
     pub file: String,
-    /// The directory its relative paths (`helm_chart`, templates) start from.
-    pub dir: PathBuf,
+    /// The directory its relative paths (`helm_chart`, templates) start from and stay in.
+    pub dir: MeshDir,
     pub compiled: Compiled,
 }
 
@@ -117,7 +120,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
             store.record_all(&described);
             store.save_in_background()
         },
-        || compile_meshes(&manifests.meshes, &found, &options),
+        || compile_meshes(&manifests.meshes, &found, &options, request.allow_outside),
     );
     let store = saving.finish()?;
     let mut meshes = Vec::new();
@@ -226,15 +229,20 @@ fn compile_meshes(
     meshes: &[Loaded<'_, MeshManifest>],
     descriptors: &Descriptors<'_>,
     options: &Options,
+    allow_outside: bool,
 ) -> Vec<Result<Mesh, Vec<meshfile_plan::Located>>> {
     meshes
         .iter()
         .map(|loaded| {
             let input: &Input = loaded.input;
-            let dir = input.dir();
-            let read = |rel: &str| -> Result<String, String> {
-                std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
-            };
+            let dir = MeshDir::new(input.dir(), allow_outside);
+            let outside: Vec<meshfile_plan::Located> = (dir.check(&loaded.manifest).into_iter())
+                .map(|d| meshfile_plan::Located::new(&input.name, d))
+                .collect();
+            if !outside.is_empty() {
+                return Err(outside);
+            }
+            let read = |rel: &str| dir.read_text(rel);
             let compiled =
                 meshfile_plan::compile(&loaded.manifest, &input.name, descriptors, &read, options)?;
             Ok(Mesh {

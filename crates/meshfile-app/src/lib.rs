@@ -17,6 +17,7 @@ pub mod digests;
 mod error;
 pub mod inputs;
 pub mod load;
+pub mod paths;
 pub mod render;
 pub mod write;
 

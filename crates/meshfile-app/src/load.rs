@@ -7,6 +7,7 @@ use meshfile_manifest::{Code, Diagnostic, Manifest, MeshManifest, ServiceManifes
 use rayon::prelude::*;
 
 use crate::inputs::Input;
+use crate::paths::MeshDir;
 use crate::{Error, Report};
 
 /// `$NAME` values: `--set NAME=VALUE` first, then the process environment.
@@ -118,8 +119,9 @@ impl Checked {
 }
 
 /// Validates (with `lint`, also lints) each input as written: `$VAR` is checked for syntax
-/// only, since `validate` must not depend on the environment it runs in.
-pub fn check(inputs: Vec<Input>, lint: bool) -> Vec<Checked> {
+/// only, since `validate` must not depend on the environment it runs in. A Meshfile's paths
+/// are checked to stay in its directory, unless `allow_outside`.
+pub fn check(inputs: Vec<Input>, lint: bool, allow_outside: bool) -> Vec<Checked> {
     inputs
         .into_par_iter()
         .map(|input| {
@@ -136,10 +138,14 @@ pub fn check(inputs: Vec<Input>, lint: bool) -> Vec<Checked> {
             };
             let loaded = meshfile_manifest::load(&bytes);
             let mut diagnostics = loaded.diagnostics;
+            if let Some(Manifest::Mesh(mesh)) = &loaded.manifest {
+                let dir = MeshDir::new(crate::inputs::manifest_dir(&input.name), allow_outside);
+                diagnostics.extend(dir.check(mesh));
+            }
             if lint && let Some(manifest) = &loaded.manifest {
                 diagnostics.extend(meshfile_manifest::lint(manifest));
-                meshfile_manifest::diagnostic::sort(&mut diagnostics);
             }
+            meshfile_manifest::diagnostic::sort(&mut diagnostics);
             Checked {
                 file: input.name,
                 source: String::from_utf8(bytes).ok(),

@@ -72,6 +72,11 @@ pub struct Inputs {
         required = true
     )]
     pub files: Vec<PathBuf>,
+    /// Let a Meshfile name files (`helm_chart`, `image_policy`, `image_secrets`, `env`) outside
+    /// its own directory. Without it such paths are refused, so that a Meshfile from elsewhere
+    /// cannot read your files into a chart or a session.
+    #[arg(long = "allow-outside-mesh-dir")]
+    pub allow_outside: bool,
 }
 
 #[derive(Debug, Args)]

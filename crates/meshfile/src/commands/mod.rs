@@ -45,6 +45,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
         mrenclaves: purpose.mrenclaves.to_vec(),
         pull: purpose.writes && !args.no_pull,
         writes: purpose.writes,
+        allow_outside: args.inputs.allow_outside,
     };
     let compilation = meshfile_app::compile::compile(&request)?;
     for warning in &compilation.warnings {

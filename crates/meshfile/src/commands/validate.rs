@@ -21,7 +21,7 @@ struct JsonDiagnostic<'a> {
 /// Validates (and with `lint`, lints) every input; returns the exit status.
 pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, Stop> {
     let inputs = meshfile_app::inputs::read_inputs(&args.inputs.files)?;
-    let all = meshfile_app::load::check(inputs, lint);
+    let all = meshfile_app::load::check(inputs, lint, args.inputs.allow_outside);
     let count = |severity: Severity| {
         all.iter()
             .flat_map(|c| &c.diagnostics)

@@ -512,25 +512,35 @@ fn print_defaults_lists_every_variable_and_its_origin() {
     );
 }
 
-#[test]
-fn helm_chart_replaces_the_generated_sub_chart() {
+/// The hello-world example in `t`'s directory, its one service given `field: value`.
+fn hello_world_with(t: Test, field: &str, value: &str) -> Test {
     let src = workspace().join("examples/hello-world");
-    let t = Test::new()
-        .file("service.yaml", std::fs::read_to_string(src.join("service.yaml")).expect("service"))
-        .file("measurements.yaml", std::fs::read_to_string(src.join("measurements.yaml")).expect("measurements"))
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    t.file("service.yaml", read("service.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"))
         .file(
             "mesh.yaml",
-            std::fs::read_to_string(src.join("mesh.yaml")).expect("mesh").replace(
+            read("mesh.yaml").replace(
                 "    image: registry.example.com/meshfile/python_hello_user:1\n",
-                "    image: registry.example.com/meshfile/python_hello_user:1\n    helm_chart: charts/custom\n",
+                &format!("    image: registry.example.com/meshfile/python_hello_user:1\n    {field}: {value}\n"),
             ),
-        );
-    std::fs::create_dir_all(t.dir().join("charts/custom/templates")).expect("dirs");
+        )
+}
+
+/// A minimal chart named `name` in `dir`.
+fn chart_in(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir.join("templates")).expect("dirs");
     std::fs::write(
-        t.dir().join("charts/custom/Chart.yaml"),
-        "apiVersion: v2\nname: custom-python\ndescription: a user's chart\nversion: 1.2.3\n",
+        dir.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\ndescription: a user's chart\nversion: 1.2.3\n"),
     )
     .expect("chart");
+}
+
+#[test]
+fn helm_chart_replaces_the_generated_sub_chart() {
+    let t = hello_world_with(Test::new(), "helm_chart", "charts/custom");
+    chart_in(&t.dir().join("charts/custom"), "custom-python");
     std::fs::write(
         t.dir().join("charts/custom/values.yaml"),
         "greeting: hello\n",
@@ -602,4 +612,112 @@ fn helm_chart_replaces_the_generated_sub_chart() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn files_a_meshfile_names_stay_in_its_directory_and_charts_hold_only_their_own_files() {
+    const SECRET: &str = "-----BEGIN OPENSSH PRIVATE KEY----- not for a chart";
+    let t = Test::new();
+    let secret = t.dir().join("id_rsa");
+    std::fs::write(&secret, SECRET).expect("secret");
+    std::fs::create_dir_all(t.dir().join("mesh")).expect("mesh dir");
+    let in_mesh = |name: &str| format!("mesh/{name}");
+    let compile = |t: &mut Test, extra: &[&str]| {
+        let mut args = vec!["template", "-n", "-f", "mesh"];
+        args.extend(extra);
+        t.rerun(&args)
+    };
+    let located = |out: &crate::Output, what: &str| {
+        assert_eq!(out.status, 1, "{}", out.stderr);
+        assert!(out.stderr.contains(what), "{}", out.stderr);
+        assert!(!out.stderr.contains(SECRET), "{}", out.stderr);
+    };
+    let no_secret_written = |t: &Test| {
+        for (path, bytes) in raw_files(&t.dir().join("target")) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SECRET),
+                "{path} holds the secret"
+            );
+        }
+    };
+
+    // A chart beside the mesh's directory, and one at an absolute path, are refused, located,
+    // by validate as by template; the flag lets the owner of the Meshfile allow them.
+    let mut t = hello_world_with(t, "helm_chart", "../charts/custom");
+    for name in ["service.yaml", "measurements.yaml", "mesh.yaml"] {
+        std::fs::rename(t.dir().join(name), t.dir().join(in_mesh(name))).expect("move");
+    }
+    chart_in(&t.dir().join("charts/custom"), "custom-python");
+    let out = compile(&mut t, &[]);
+    located(&out, "mesh.yaml:");
+    assert!(
+        out.stderr.contains("error[E107]")
+            && out.stderr.contains("outside the Meshfile's directory")
+            && out.stderr.contains("--allow-outside-mesh-dir"),
+        "{}",
+        out.stderr
+    );
+    let out = t.rerun(&["validate", "-f", "mesh"]);
+    located(&out, "outside the Meshfile's directory");
+    let out = compile(&mut t, &["--allow-outside-mesh-dir"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let mesh_yaml = std::fs::read_to_string(t.dir().join("mesh/mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh/mesh.yaml"),
+        mesh_yaml.replace("../charts/custom", "/etc"),
+    )
+    .expect("mesh");
+    located(&compile(&mut t, &[]), "leads to /etc, outside");
+
+    // Inside the directory, a chart's link that leaves the chart is refused (as helm package
+    // refuses it): the key it points at is never read into the chart.
+    let chart = t.dir().join("mesh/charts/custom");
+    chart_in(&chart, "custom-python");
+    std::fs::write(
+        t.dir().join("mesh/mesh.yaml"),
+        mesh_yaml.replace("../charts/custom", "charts/custom"),
+    )
+    .expect("mesh");
+    assert_eq!(compile(&mut t, &[]).status, 0);
+    std::os::unix::fs::symlink(&secret, chart.join("templates/leak.txt")).expect("link");
+    located(&compile(&mut t, &[]), "`templates/leak.txt` is a link to");
+    no_secret_written(&t);
+    std::fs::remove_file(chart.join("templates/leak.txt")).expect("unlink");
+    std::os::unix::fs::symlink("/dev/zero", chart.join("zero")).expect("link");
+    located(
+        &compile(&mut t, &["--allow-outside-mesh-dir"]),
+        "`zero` is a link to /dev/zero, outside the chart",
+    );
+    std::fs::remove_file(chart.join("zero")).expect("unlink");
+    // Only regular files, each within Helm's own size limit.
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(chart.join("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    located(&compile(&mut t, &[]), "`pipe`: it is not a regular file");
+    std::fs::remove_file(chart.join("pipe")).expect("unlink");
+    std::fs::write(chart.join("big.bin"), vec![0u8; (5 << 20) + 1]).expect("big");
+    located(
+        &compile(&mut t, &[]),
+        "`big.bin`: it holds 5242881 bytes, more than the limit",
+    );
+    std::fs::remove_file(chart.join("big.bin")).expect("remove");
+    // A link inside the chart to another of its files is followed, as helm package does.
+    std::os::unix::fs::symlink("../Chart.yaml", chart.join("templates/chart-copy.txt"))
+        .expect("link");
+    assert_eq!(compile(&mut t, &[]).status, 0);
+
+    // A session's files too: image_secrets that is a link to the key is refused.
+    std::os::unix::fs::symlink(&secret, t.dir().join("mesh/secrets.yaml")).expect("link");
+    std::fs::write(
+        t.dir().join("mesh/mesh.yaml"),
+        mesh_yaml.replace(
+            "helm_chart: ../charts/custom",
+            "image_secrets: secrets.yaml",
+        ),
+    )
+    .expect("mesh");
+    located(&compile(&mut t, &[]), "outside the Meshfile's directory");
+    no_secret_written(&t);
 }

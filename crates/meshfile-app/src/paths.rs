@@ -1,0 +1,221 @@
+//! The files a Meshfile names (`image_policy`, `image_secrets`, `env`, `helm_chart`) lie in
+//! its directory, so that a Meshfile from elsewhere cannot read `~/.ssh` into a session or a
+//! chart. Only regular files are read, each bounded in size; a chart's links stay inside the
+//! chart, as `helm package` requires.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use meshfile_manifest::mesh::MeshManifest;
+use meshfile_manifest::{Code, Diagnostic, Text};
+
+/// The flag that lets a Meshfile name files outside its directory.
+pub const ALLOW_FLAG: &str = "--allow-outside-mesh-dir";
+
+/// The largest file of a chart (Helm's own default limit, `--max-file-size`).
+pub const MAX_CHART_FILE: u64 = 5 << 20;
+/// The largest chart, all files together (Helm's default `--max-chart-size`).
+pub const MAX_CHART_SIZE: u64 = 100 << 20;
+/// The most files and directories a chart may hold.
+pub const MAX_CHART_ENTRIES: usize = 10_000;
+
+/// A Meshfile's directory: where the relative paths it names start, and may lead.
+#[derive(Clone, Debug)]
+pub struct MeshDir {
+    /// As the Meshfile was named (for joining and messages).
+    dir: PathBuf,
+    /// Its canonical form, what resolved paths must start with; `None` when outside paths
+    /// are allowed.
+    confine_to: Option<PathBuf>,
+}
+
+impl MeshDir {
+    /// The directory `dir`; with `allow_outside`, paths may lead anywhere.
+    pub fn new(dir: PathBuf, allow_outside: bool) -> MeshDir {
+        let confine_to = (!allow_outside).then(|| dir.canonicalize().unwrap_or(dir.clone()));
+        MeshDir { dir, confine_to }
+    }
+
+    /// The directory, as named.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `rel` leads, links followed; an error saying why it may not be used.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+        let joined = self.dir.join(rel);
+        let resolved = joined.canonicalize().map_err(|e| e.to_string())?;
+        if let Some(root) = &self.confine_to
+            && !resolved.starts_with(root)
+        {
+            return Err(format!(
+                "it leads to {}, outside the Meshfile's directory {}",
+                resolved.display(),
+                root.display()
+            ));
+        }
+        Ok(resolved)
+    }
+
+    /// The text of the file `rel` names: a regular file in the directory, at most the
+    /// manifest size limit.
+    pub fn read_text(&self, rel: &str) -> Result<String, String> {
+        let path = self.resolve(rel)?;
+        let bytes = read_regular(&path, meshfile_manifest::limits().max_bytes)?;
+        String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+    }
+
+    /// A located error for each path of `mesh` that leads outside the directory; paths that
+    /// do not exist are left to the stage that reads them.
+    pub fn check(&self, mesh: &MeshManifest) -> Vec<Diagnostic> {
+        let Some(root) = &self.confine_to else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for (i, service) in mesh.services.iter().enumerate() {
+            let fields = [
+                ("image_policy", &service.image_policy),
+                ("image_secrets", &service.image_secrets),
+                ("env", &service.env),
+                ("helm_chart", &service.helm_chart),
+            ];
+            for (field, value) in fields {
+                let Some(rel) = value else { continue };
+                let Ok(resolved) = self.dir.join(rel.as_str()).canonicalize() else {
+                    continue;
+                };
+                if !resolved.starts_with(root) {
+                    found.push(outside(
+                        &format!("services[{i}].{field}"),
+                        rel,
+                        &resolved,
+                        root,
+                    ));
+                }
+            }
+        }
+        found
+    }
+}
+
+fn outside(field: &str, rel: &Text, resolved: &Path, root: &Path) -> Diagnostic {
+    let message = format!(
+        "`{rel}` leads to {}, outside the Meshfile's directory {}",
+        resolved.display(),
+        root.display()
+    );
+    Diagnostic::new(Code::OverrideFile, rel.span, field, message).with_hint(format!(
+        "keep the files a Meshfile names beside it, or pass {ALLOW_FLAG} if this Meshfile is yours"
+    ))
+}
+
+/// The bytes of `path`, which must be a regular file of at most `limit` bytes (a device or a
+/// FIFO is refused before it is opened for reading).
+fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".to_owned());
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "it holds {} bytes, more than the limit of {limit}",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("it grew beyond the limit of {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// A user's chart directory (`helm_chart`, resolved): every file `helm package` would take,
+/// by relative path (`/`-separated), leaving out what its `.helmignore` says. A link must
+/// lead inside the chart; only regular files and directories are taken; sizes and the
+/// number of entries are bounded.
+pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    if !root.is_dir() {
+        return Err(format!("{} is not a directory", root.display()));
+    }
+    let ignore = match root.join(".helmignore").symlink_metadata() {
+        Ok(_) => {
+            let bytes = read_member(&root, &root.join(".helmignore"), ".helmignore")?;
+            String::from_utf8(bytes).map_err(|_| ".helmignore is not UTF-8 text".to_owned())?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}/.helmignore: {e}", root.display())),
+    };
+    let rules = meshfile_chart::helmignore::Rules::parse(&ignore)?;
+    let mut out = BTreeMap::new();
+    let mut total = 0u64;
+    let mut entries = 0usize;
+    // Directories entered, by canonical path: a link back up is not followed twice.
+    let mut entered = BTreeSet::from([root.clone()]);
+    let mut todo = vec![(root.clone(), String::new())];
+    while let Some((dir, prefix)) = todo.pop() {
+        let listing =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        for entry in listing {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| format!("{}: a chart's file names are UTF-8", path.display()))?;
+            let rel = format!("{prefix}{name}");
+            entries += 1;
+            if entries > MAX_CHART_ENTRIES {
+                return Err(format!(
+                    "it holds more than {MAX_CHART_ENTRIES} files and directories"
+                ));
+            }
+            let target = inside(&root, &path, &rel)?;
+            let is_dir = target.is_dir();
+            if rules.ignores(&rel, is_dir) {
+                continue;
+            }
+            if is_dir {
+                if !entered.insert(target.clone()) {
+                    return Err(format!("`{rel}` links back to a directory of the chart"));
+                }
+                todo.push((target, format!("{rel}/")));
+                continue;
+            }
+            let bytes = read_member(&root, &target, &rel)?;
+            total += bytes.len() as u64;
+            if total > MAX_CHART_SIZE {
+                return Err(format!(
+                    "its files hold more than the limit of {MAX_CHART_SIZE} bytes"
+                ));
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// Where the chart entry `path` leads, which must be inside the chart `root`.
+fn inside(root: &Path, path: &Path, rel: &str) -> Result<PathBuf, String> {
+    let target = path
+        .canonicalize()
+        .map_err(|e| format!("cannot read `{rel}`: {e}"))?;
+    if !target.starts_with(root) {
+        return Err(format!(
+            "`{rel}` is a link to {}, outside the chart; helm package refuses such links too",
+            target.display()
+        ));
+    }
+    Ok(target)
+}
+
+fn read_member(root: &Path, target: &Path, rel: &str) -> Result<Vec<u8>, String> {
+    let target = inside(root, target, rel)?;
+    read_regular(&target, MAX_CHART_FILE).map_err(|e| format!("`{rel}`: {e}"))
+}
