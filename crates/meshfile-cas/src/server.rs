@@ -755,21 +755,8 @@ pub fn open_state(
     names: &[String],
     quota: Quota,
 ) -> Result<(Store, bool, crate::store::Checked), Error> {
-    let files = StateFiles::in_dir(state);
+    let (files, has_identity) = state_in_place(state)?;
     let store_file = files.store.join("sessions.redb");
-    let has_identity = files.identity().iter().any(|p| p.exists());
-    let store_size = std::fs::metadata(&store_file).map(|m| m.len()).ok();
-    if has_identity && store_size.is_none_or(|n| n == 0) {
-        return Err(Error::Damaged(format!(
-            "{} is {} although the state directory holds its CA and identities; refusing to start with an empty store in place of its sessions: restore the file from a backup, or start with an empty --state directory",
-            store_file.display(),
-            if store_size.is_none() {
-                "missing"
-            } else {
-                "empty"
-            }
-        )));
-    }
     // The store first: a start interrupted before the identity is made leaves a store
     // without sessions, which the next start accepts.
     let store = Store::open_with(&files.store, quota)?;
@@ -791,6 +778,34 @@ pub fn open_state(
     }
     let created = pki::init_state(state, names)?;
     Ok((store, created, checked))
+}
+
+/// The state directory's files, and whether it holds identity files, unless it holds them
+/// with a missing or empty store: then its sessions are gone, and neither a start nor a check
+/// may take an empty store in their place.
+fn state_in_place(state: &Path) -> Result<(StateFiles, bool), Error> {
+    let files = StateFiles::in_dir(state);
+    let store_file = files.store.join("sessions.redb");
+    let has_identity = files.identity().iter().any(|p| p.exists());
+    let store_size = std::fs::metadata(&store_file).map(|m| m.len()).ok();
+    if has_identity && store_size.is_none_or(|n| n == 0) {
+        return Err(Error::Damaged(format!(
+            "{} is {} although the state directory holds its CA and identities: its sessions are gone, and an empty store does not stand in for them. Restore the file from a backup, or start with an empty --state directory",
+            store_file.display(),
+            if store_size.is_none() {
+                "missing"
+            } else {
+                "empty"
+            }
+        )));
+    }
+    Ok((files, has_identity))
+}
+
+/// `cas check`: the store of a stopped server's state directory, verified, changing nothing.
+pub fn check_state(state: &Path) -> Result<crate::store::Checked, Error> {
+    let (files, _) = state_in_place(state)?;
+    Store::open_existing(&files.store)?.check()
 }
 
 /// Connection caps that fit the process's file limit: the soft limit is raised to the hard

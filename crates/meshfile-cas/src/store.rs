@@ -338,6 +338,36 @@ pub struct Checked {
     pub problems: Vec<String>,
 }
 
+/// A write transaction that commits in two phases: its pages are on disk before the header
+/// names it. A last commit that then fails verification can only be damage, and redb refuses
+/// to open the file, where a one-phase store would fall back to the commit before it and
+/// silently lose an acknowledged write.
+fn begin_write(db: &Database) -> Result<redb::WriteTransaction, Error> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_two_phase_commit(true);
+    Ok(txn)
+}
+
+/// Runs `f`, a call into redb that a damaged file can make panic; `None` if it did. The panic
+/// is not printed: the caller reports the damage, once, as an error a user can act on.
+fn damage_may_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    use std::cell::Cell;
+    thread_local!(static EXPECTED: Cell<bool> = const { Cell::new(false) });
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !EXPECTED.with(Cell::get) {
+                previous(info)
+            }
+        }));
+    });
+    EXPECTED.with(|e| e.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    EXPECTED.with(|e| e.set(false));
+    result
+}
+
 /// How often a write is decided again because a session it read changed meanwhile.
 const DECISION_ATTEMPTS: usize = 4;
 
@@ -352,15 +382,39 @@ impl Store {
         // The store holds secret values: only its owner may enter the directory.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(storage)?;
+        Store::open_at(dir, quota, |path| Database::create(path))
+    }
+
+    /// Opens the store in `dir` only if one is there, for a check: a missing or empty file
+    /// is damage to report, never a new store to make in its place.
+    pub fn open_existing(dir: &Path) -> Result<Store, Error> {
         let path = dir.join("sessions.redb");
-        // A damaged file can make redb panic rather than fail: that is a storage error too.
-        let opened = std::panic::catch_unwind(|| Database::create(&path))
-            .map_err(|_| Error::Damaged(format!("{} cannot be opened", path.display())))?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > 0 => {
+                Store::open_at(dir, Quota::default(), |path| Database::open(path))
+            }
+            Ok(_) => Err(Error::Damaged(format!(
+                "{} is empty: it holds no store",
+                path.display()
+            ))),
+            Err(e) => Err(Error::Damaged(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    fn open_at(
+        dir: &Path,
+        quota: Quota,
+        open: impl FnOnce(&Path) -> Result<Database, redb::DatabaseError>,
+    ) -> Result<Store, Error> {
+        let path = dir.join("sessions.redb");
+        // A damaged file can make redb panic rather than fail: that is damage too.
+        let opened = damage_may_panic(|| open(&path))
+            .ok_or_else(|| Error::Damaged(format!("{} cannot be opened", path.display())))?;
         let db = opened.map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.clone()),
             other => Error::Damaged(format!("{}: {other}", path.display())),
         })?;
-        let txn = db.begin_write().map_err(storage)?;
+        let txn = begin_write(&db)?;
         {
             let active = txn.open_table(ACTIVE).map_err(storage)?;
             txn.open_table(VERSIONS).map_err(storage)?;
@@ -426,7 +480,7 @@ impl Store {
             };
             let record = version.encode()?;
 
-            let txn = self.db.begin_write().map_err(storage)?;
+            let txn = begin_write(&self.db)?;
             {
                 let mut active = txn.open_table(ACTIVE).map_err(storage)?;
                 let mut versions = txn.open_table(VERSIONS).map_err(storage)?;
@@ -601,13 +655,12 @@ impl Store {
     /// name's history back to its first version, and that no version belongs to no history.
     /// A damaged file can make redb panic: that is reported as damage too.
     pub fn check(&self) -> Result<Checked, Error> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.check_unguarded()))
-            .unwrap_or_else(|_| {
-                Err(Error::Damaged(format!(
-                    "{} cannot be read (the database is corrupt)",
-                    self.path.display()
-                )))
-            })
+        damage_may_panic(|| self.check_unguarded()).unwrap_or_else(|| {
+            Err(Error::Damaged(format!(
+                "{} cannot be read (the database is corrupt)",
+                self.path.display()
+            )))
+        })
     }
 
     fn check_unguarded(&self) -> Result<Checked, Error> {

@@ -5,21 +5,14 @@ use std::path::Path;
 use meshfile_app::{Error, Exit, Stop};
 
 pub fn run(state: &Path) -> Result<Exit, Stop> {
-    let files = meshfile_cas::pki::StateFiles::in_dir(state);
-    let store_file = files.store.join("sessions.redb");
-    if !store_file.exists() {
-        return Err(Error::cas(
-            &store_file.display().to_string(),
-            &meshfile_cas::Error::NotFound(format!("{} does not exist", store_file.display())),
+    let store_file = meshfile_cas::pki::StateFiles::in_dir(state)
+        .store
+        .join("sessions.redb");
+    let checked = meshfile_cas::server::check_state(state).map_err(|e| {
+        Error::cas(&store_file.display().to_string(), &e).hint(
+            "pass the --state directory that `meshfile cas serve` uses; nothing in it was changed",
         )
-        .hint("pass the --state directory that `meshfile cas serve` uses")
-        .into());
-    }
-    let store = meshfile_cas::Store::open(&files.store)
-        .map_err(|e| Error::cas(&store_file.display().to_string(), &e))?;
-    let checked = store
-        .check()
-        .map_err(|e| Error::cas(&store_file.display().to_string(), &e))?;
+    })?;
     let mut out = String::new();
     for problem in &checked.problems {
         out.push_str(&format!("damaged: {problem}\n"));

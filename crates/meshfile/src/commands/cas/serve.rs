@@ -85,11 +85,14 @@ fn banner(state: &Path, listening: &Listening<'_>) {
             "  server key hash:        {hash} (Base58Check {b58}; SHA-256 of the certificate's SubjectPublicKeyInfo)"
         );
     }
+    let owner = key_hash_of(&files.owner).map_or_else(
+        || "missing or unreadable: the owner's own copy of the key still works".to_owned(),
+        |hash| format!("key hash {hash}"),
+    );
     let _ = writeln!(
         out,
-        "  owner identity:         {} (key hash {})",
-        files.owner.display(),
-        key_hash_of(&files.owner).unwrap_or_default()
+        "  owner identity:         {} ({owner})",
+        files.owner.display()
     );
     let _ = writeln!(
         out,
