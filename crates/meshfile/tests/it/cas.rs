@@ -12,6 +12,16 @@ pub struct Server {
     child: Child,
     pub address: String,
     pub state: tempfile::TempDir,
+    /// What the server wrote to stderr: its log.
+    log: tempfile::NamedTempFile,
+}
+
+/// A server that did not start: its exit status and what it said.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: i32,
+    pub stderr: String,
+    pub state: tempfile::TempDir,
 }
 
 impl Server {
@@ -25,12 +35,19 @@ impl Server {
 
     /// A server started with further `cas serve` arguments (such as `--name`).
     pub fn start_with(state: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::try_start(state, extra)
+            .unwrap_or_else(|r| panic!("the server did not start: {r:?}"))
+    }
+
+    /// A server, or why it refused to start.
+    pub fn try_start(state: tempfile::TempDir, extra: &[&str]) -> Result<Server, Refused> {
+        let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = crate::meshfile(state.path())
             .args(["cas", "serve", "--listen", "127.0.0.1:0", "--state"])
             .arg(state.path())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("log"))
             .spawn()
             .expect("start server");
         let stdout = child.stdout.take().expect("stdout");
@@ -38,6 +55,16 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("server says where it listens");
+        if first.is_empty() {
+            let status = child.wait().expect("wait").code().unwrap_or(-1);
+            let stderr = std::fs::read_to_string(log.path()).expect("log");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            return Err(Refused {
+                status,
+                stderr,
+                state,
+            });
+        }
         let address = first
             .trim()
             .rsplit("https://")
@@ -48,11 +75,22 @@ impl Server {
             address.starts_with("127.0.0.1:"),
             "unexpected first line: {first}"
         );
-        Server {
+        Ok(Server {
             child,
             address,
             state,
-        }
+            log,
+        })
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).expect("log")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn file(&self, name: &str) -> String {
@@ -365,6 +403,9 @@ fn killed_at_random_moments_loses_no_acknowledged_version() {
             .read(name, Some(hash))
             .unwrap_or_else(|e| panic!("{name} {hash}: {e}"));
     }
+    // The state as the kills left it, damaged in copies: each a clear refusal or a whole store.
+    let state = server.kill();
+    crate::hostile::damaged_copies_end_clearly(state.path(), &acknowledged);
 }
 
 #[test]
