@@ -74,7 +74,7 @@ impl Cas {
         let runtime = crate::runtime()?;
         let mut notices = Vec::new();
         let cas_url = compiled.cas_url.as_str();
-        if cas_url == "embedded" {
+        if cas_url == meshfile_plan::EMBEDDED_CAS {
             let store = meshfile_cas::Store::open(&target_dir.join("cas"))
                 .map_err(|e| Error::cas("the embedded development store", &e))?;
             let target = Target::Embedded {

@@ -69,7 +69,7 @@ fn values(mesh: &str, s: &ChartService) -> Value {
             "mesh": mesh,
             "service": s.mesh_service,
             "configId": s.config_id,
-            "casAddr": s.cas_addr,
+            "casAddr": s.cas_addr.clone().unwrap_or_default(),
         },
         "service": {
             "enabled": s.port.is_some(),
@@ -136,7 +136,6 @@ fn values_schema() -> Value {
         "then": {
             "properties": {
                 "image": {"properties": {"repository": non_empty}},
-                "scone": {"properties": {"casAddr": non_empty}},
             },
         },
     })
@@ -170,16 +169,22 @@ pub fn umbrella_values_from(
         .filter(|s| s.chart_dir.is_none())
         .map(|s| s.chart.as_str())
         .collect();
-    let others: Vec<(String, meshfile_yaml::Node)> = model
+    // A mapping under `global` stands where the user put it, with the generated one merged in;
+    // without one, the generated `global` comes last.
+    let mut global = global_values(model);
+    let mut others: Vec<(String, Value)> = model
         .extra_values
         .iter()
         .filter(|(key, _)| !generated.contains(key.as_str()))
-        .map(|(key, value)| {
-            (
-                key.clone(),
-                meshfile_manifest::helm_values::from_json(value),
-            )
+        .map(|(key, value)| match (key.as_str(), value) {
+            (GLOBAL, Value::Object(_)) => (key.clone(), global.take().unwrap_or(value.clone())),
+            _ => (key.clone(), value.clone()),
         })
+        .collect();
+    others.extend(global.map(|global| (GLOBAL.to_owned(), global)));
+    let others: Vec<(String, meshfile_yaml::Node)> = others
+        .into_iter()
+        .map(|(key, value)| (key, meshfile_manifest::helm_values::from_json(&value)))
         .collect();
     if !others.is_empty() {
         out.push_str(&meshfile_yaml::emit_entries(others));
@@ -188,6 +193,28 @@ pub fn umbrella_values_from(
         out.push_str("{}\n");
     }
     out
+}
+
+/// The umbrella values every sub-chart sees as `.Values.global`.
+const GLOBAL: &str = "global";
+
+/// The umbrella's `global` values: `casAddr`, empty, for the install to set when a generated
+/// service has no CAS address of its own (a mesh on the embedded store), and what
+/// `helm_extra_values` gives under `global` when that is a mapping (anything else is left
+/// as written).
+fn global_values(model: &ChartModel) -> Option<Value> {
+    let mut global = Map::new();
+    if model
+        .services
+        .iter()
+        .any(|s| s.chart_dir.is_none() && s.cas_addr.is_none())
+    {
+        global.insert("casAddr".into(), Value::String(String::new()));
+    }
+    if let Some(Value::Object(extra)) = model.extra_values.get(GLOBAL) {
+        deep_merge(&mut global, extra);
+    }
+    (!global.is_empty()).then_some(Value::Object(global))
 }
 
 /// Merges `extra` into `base`: mappings key by key, anything else replaced.
@@ -429,7 +456,7 @@ mod tests {
             tag: Some("1".into()),
             digest: None,
             config_id: format!("ns/{chart}/python3"),
-            cas_addr: "cas".into(),
+            cas_addr: Some("cas".into()),
             image_pull_secrets: vec!["pull".into()],
             port: Some(443),
             chart_dir: chart_dir.map(str::to_owned),
@@ -482,6 +509,31 @@ mod tests {
             "{chart}"
         );
         assert_eq!(files[archives[0]], service_chart().archive());
+    }
+
+    #[test]
+    fn a_service_without_a_cas_address_leaves_global_cas_addr_to_the_install() {
+        let mut embedded = chart_service("svc-a", None);
+        embedded.cas_addr = None;
+        let mut model = model(vec![embedded, chart_service("svc-b", None)]);
+        let values = umbrella_values(&model);
+        assert!(values.contains("  casAddr: \"\"\n"), "{values}");
+        assert!(values.ends_with("global:\n  casAddr: \"\"\n"), "{values}");
+        // helm_extra_values' own `global` mapping is merged into it, once.
+        model.extra_values = json!({"global": {"team": "blue"}})
+            .as_object()
+            .cloned()
+            .expect("mapping");
+        let values = umbrella_values(&model);
+        assert!(
+            values.ends_with("global:\n  casAddr: \"\"\n  team: blue\n")
+                && values.matches("global:").count() == 1,
+            "{values}"
+        );
+        // With an address everywhere, no `global` is made.
+        model.extra_values = Map::new();
+        model.services[0].cas_addr = Some("cas".into());
+        assert!(!umbrella_values(&model).contains("global:"));
     }
 
     #[test]

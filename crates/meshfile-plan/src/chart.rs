@@ -26,12 +26,37 @@ pub struct ChartService {
     pub digest: Option<String>,
     /// `SCONE_CONFIG_ID`: `<namespace>/<service>/<program>`.
     pub config_id: String,
-    /// `SCONE_CAS_ADDR`: the CAS serving the `security` role.
-    pub cas_addr: String,
+    /// `SCONE_CAS_ADDR`: the host of the CAS serving the `security` role, as the runtime
+    /// takes it (it adds the enclave port, 18765); `None` for meshfile's embedded store,
+    /// which no pod can reach: the chart then requires `global.casAddr` at install.
+    pub cas_addr: Option<String>,
     pub image_pull_secrets: Vec<String>,
     pub port: Option<u16>,
     /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
     pub chart_dir: Option<String>,
+}
+
+/// The address the SCONE runtime in a pod is given for a CAS whose `cas_url` is `url`: its
+/// host alone, since the runtime talks to CAS's enclave port and adds it (18765) itself,
+/// while `cas_url`'s port, if any, is the client API's (8081) that delivery uses. A scheme
+/// and a path are dropped; an IPv6 address keeps its brackets. `None` for `embedded`.
+pub fn runtime_cas_address(url: &str) -> Option<String> {
+    let url = url.trim();
+    if url == crate::EMBEDDED_CAS {
+        return None;
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once(']')
+            .map_or(authority, |(h, _)| &authority[..h.len() + 2]),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// A Kubernetes DNS label (RFC 1123): lower case, `[a-z0-9-]`, at most 63 characters.
@@ -67,7 +92,7 @@ pub(crate) fn service(
         digest,
         config_id: format!("{namespace}/{name}/{}", scope.program),
         cas_addr: cas_for_role(mesh, "security")
-            .map_or_else(String::new, |c| c.cas_url.as_str().to_owned()),
+            .and_then(|c| runtime_cas_address(c.cas_url.as_str())),
         image_pull_secrets: value("imagePullSecrets")
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -100,6 +125,20 @@ impl ChartModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pods_get_the_cas_host_without_the_client_port() {
+        for (url, runtime) in [
+            ("cas.default", Some("cas.default")),
+            ("cas.default:8081", Some("cas.default")),
+            ("https://edge.scone-cas.cf:8081/", Some("edge.scone-cas.cf")),
+            ("10.0.0.7:9000", Some("10.0.0.7")),
+            ("[fd00::7]:8081", Some("[fd00::7]")),
+            ("embedded", None),
+        ] {
+            assert_eq!(runtime_cas_address(url).as_deref(), runtime, "{url}");
+        }
+    }
 
     #[test]
     fn dns_labels() {

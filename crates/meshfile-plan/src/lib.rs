@@ -805,6 +805,10 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// The `cas_url` of meshfile's embedded development store: delivered in-process, reachable by
+/// no pod.
+pub const EMBEDDED_CAS: &str = "embedded";
+
 /// The CAS entry serving `role` (validation guarantees exactly one).
 pub fn cas_for_role<'m>(
     mesh: &'m MeshManifest,

@@ -14,7 +14,7 @@ const SETS: &[&str] = &[
     "--set",
     "APP_IMAGE_REPO=registry.scontain.com/cicd",
     "--set",
-    "CAS_URL=cas.default",
+    "CAS_URL=cas.default:8081",
     "--set",
     "RELEASE=demo",
     "--set",
@@ -158,12 +158,49 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
             );
             assert!(ok, "{} lint {}:\n{text}", helm.display(), dir.display());
         }
+        let mesh = std::fs::read_to_string(dir.join("mesh.yaml")).expect("mesh");
+        let embedded = mesh.contains("cas_url: embedded");
+        // The host pods get: the install's for the embedded store, else the cas_url's host.
+        let expected = if embedded {
+            Some("cas.example")
+        } else {
+            mesh.contains("cas_url: $CAS_URL").then_some("cas.default")
+        };
+        let install = ["template", "release", &chart, "--kube-version", "1.35.0"];
+        if embedded {
+            // No pod reaches the embedded store: the install must name the CAS.
+            let (ok, text) = run(&helm4, &install, t.dir());
+            assert!(
+                !ok && text.contains("no CAS address for SCONE_CAS_ADDR")
+                    && text.contains("--set global.casAddr=HOST"),
+                "{}:\n{text}",
+                dir.display()
+            );
+        }
         let (ok, rendered) = run(
             &helm4,
-            &["template", "release", &chart, "--kube-version", "1.35.0"],
+            &[&install[..], &["--set", "global.casAddr=cas.example"]].concat(),
             t.dir(),
         );
         assert!(ok, "helm template {}:\n{rendered}", dir.display());
+        let addresses: Vec<&str> = rendered
+            .split("- name: SCONE_CAS_ADDR\n")
+            .skip(1)
+            .filter_map(|rest| rest.lines().next())
+            .collect();
+        assert!(!addresses.is_empty(), "{}", dir.display());
+        for address in addresses {
+            let host = address
+                .trim()
+                .trim_start_matches("value: ")
+                .trim_matches('"');
+            assert!(
+                expected.map_or(!host.is_empty() && !host.contains(':'), |e| host == e)
+                    && host != "embedded",
+                "{}: pods get the CAS host, never the client port or `embedded`: {host}",
+                dir.display()
+            );
+        }
         // The shared service chart's schema checks each service's values.
         let umbrella =
             std::fs::read_to_string(t.dir().join("target/helm/Chart.yaml")).expect("umbrella");
@@ -171,7 +208,15 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
             let unset = format!("{alias}.image.repository=");
             let (ok, text) = run(
                 &helm4,
-                &["template", "release", &chart, "--set", &unset],
+                &[
+                    "template",
+                    "release",
+                    &chart,
+                    "--set",
+                    &unset,
+                    "--set",
+                    "global.casAddr=cas.example",
+                ],
                 t.dir(),
             );
             assert!(
@@ -283,8 +328,9 @@ fn output_is_deterministic() {
 }
 
 /// Every file `template` writes for the examples and the tutorial meshes, byte for byte as
-/// the compiler wrote them before its renovation (SHA-256 per file in `target-bytes.txt`):
-/// restructuring the code changes no output. A deliberate output change updates the list.
+/// the compiler wrote them last (SHA-256 per file in `target-bytes.txt`): restructuring the
+/// code changes no output. A deliberate output change updates the list
+/// (`MESHFILE_UPDATE_BYTES=1`), and the diff shows which files it changed.
 #[test]
 fn tutorial_meshes_write_the_bytes_they_always_did() {
     use sha2::Digest;
@@ -313,11 +359,15 @@ fn tutorial_meshes_write_the_bytes_they_always_did() {
             got.push_str(&format!("{name} {file} {hash}\n"));
         }
     }
-    let expected = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/target-bytes.txt"),
-    )
-    .expect("target-bytes.txt");
-    assert_eq!(got, expected);
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/target-bytes.txt");
+    if std::env::var("MESHFILE_UPDATE_BYTES").as_deref() == Ok("1") {
+        std::fs::write(&list, &got).expect("write target-bytes.txt");
+    }
+    let expected = std::fs::read_to_string(&list).expect("target-bytes.txt");
+    assert_eq!(
+        got, expected,
+        "the output changed; if deliberately, MESHFILE_UPDATE_BYTES=1 writes the new list"
+    );
 }
 
 #[test]

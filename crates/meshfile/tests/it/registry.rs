@@ -141,7 +141,17 @@ fn charts_pin_the_digest_the_registry_serves() {
     let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
     assert!(values.contains(&digest), "{values}");
     let chart = t.dir().join("target/helm").display().to_string();
-    let rendered = ok(&helm, &["template", "release", &chart], t.dir());
+    let rendered = ok(
+        &helm,
+        &[
+            "template",
+            "release",
+            &chart,
+            "--set",
+            "global.casAddr=cas.example",
+        ],
+        t.dir(),
+    );
     let pinned = format!("image: \"{}/mesh/demo@{digest}\"", server.address);
     assert!(rendered.contains(&pinned), "{rendered}");
 
