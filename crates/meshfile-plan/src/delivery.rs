@@ -37,6 +37,10 @@ pub struct Step {
     /// The YAML to upload (with `predecessor` for an update).
     #[serde(skip)]
     pub yaml: String,
+    /// Unchanged although CAS holds something else than meshfile would create: a namespace
+    /// that exists is kept as it is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kept: bool,
 }
 
 fn parse(yaml: &str) -> Option<Node> {
@@ -136,8 +140,15 @@ pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<St
             if let Some((namespace, _)) = doc.name.rsplit_once('/') {
                 after.insert(namespace.to_owned());
             }
+            let mut kept = false;
             let (action, changes, yaml) = match current.get(&doc.name) {
                 None => (Action::Create, diff_trees(&empty, &doc.node), yaml),
+                Some(cur) if doc.create_only => {
+                    kept = parse(&cur.session)
+                        .is_none_or(|old| !diff_trees(&old, &doc.node).is_empty());
+                    let hash = cur.hash.clone();
+                    (Action::Unchanged { hash }, Vec::new(), yaml)
+                }
                 Some(cur) => {
                     let changes = match parse(&cur.session) {
                         Some(old) => diff_trees(&old, &doc.node),
@@ -159,6 +170,7 @@ pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<St
                 action,
                 changes,
                 yaml,
+                kept,
             }
         })
         .collect()
@@ -220,6 +232,7 @@ mod tests {
             name: name.into(),
             imports: imports.iter().map(|s| (*s).to_owned()).collect(),
             node: Node::mapping(Vec::new()),
+            create_only: false,
         };
         let docs = [
             doc("ns", &[]),

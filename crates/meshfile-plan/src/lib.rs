@@ -232,16 +232,20 @@ pub fn session_names(mesh: &MeshManifest) -> Vec<String> {
         .collect()
 }
 
+/// The namespace session, as meshfile creates it when CAS has none; an existing one is kept.
 fn namespace_session(namespace: &str) -> Document {
-    Session {
-        name: namespace.to_owned(),
-        access_policy: AccessPolicy {
-            create_sessions: Some(vec!["CREATOR".into()]),
-            ..AccessPolicy::default()
-        },
-        ..Session::default()
+    Document {
+        create_only: true,
+        ..Session {
+            name: namespace.to_owned(),
+            access_policy: AccessPolicy {
+                create_sessions: Some(vec!["CREATOR".into()]),
+                ..AccessPolicy::default()
+            },
+            ..Session::default()
+        }
+        .to_document()
     }
-    .to_document()
 }
 
 /// Sessions that import from another session come after it, so a fresh CAS accepts them.

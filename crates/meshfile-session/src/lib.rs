@@ -149,6 +149,10 @@ pub struct Document {
     pub name: String,
     pub imports: BTreeSet<String>,
     pub node: Node,
+    /// Made when CAS holds no such session, never changed once it does: a namespace, whose
+    /// access policy is its creator's (another team's entries, a policy set by hand) and no
+    /// apply's to narrow or widen.
+    pub create_only: bool,
 }
 
 impl Document {
@@ -159,6 +163,7 @@ impl Document {
             imports: imported_sessions(&node),
             name,
             node,
+            create_only: false,
         }
     }
 
@@ -204,6 +209,7 @@ impl Session {
                 .map(|i| i.session.clone())
                 .collect(),
             node: self.to_node(),
+            create_only: false,
         }
     }
 

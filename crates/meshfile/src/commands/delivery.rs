@@ -109,6 +109,11 @@ pub fn steps(steps: &[Step]) -> String {
                 step.session,
                 short(predecessor)
             ),
+            Action::Unchanged { .. } if step.kept => writeln!(
+                out,
+                "unchanged  {}  (exists with another policy and is kept: meshfile creates a namespace but never changes one)",
+                step.session
+            ),
             Action::Unchanged { .. } => writeln!(out, "unchanged  {}", step.session),
         };
         if matches!(step.action, Action::Update { .. }) {

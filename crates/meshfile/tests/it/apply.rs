@@ -505,3 +505,34 @@ fn the_users_identity_is_private_and_an_exposed_key_is_refused() {
     );
     assert!(!out.stderr.contains("BEGIN"), "{}", out.stderr);
 }
+
+#[test]
+fn an_existing_namespace_is_kept_as_cas_holds_it() {
+    let server = Server::start();
+    let owner = server.owner();
+    let other_team = "ab".repeat(32);
+    let namespace = owner
+        .write(&format!(
+            "name: flask-redis-demo\nversion: \"0.3.10\"\naccess_policy:\n  read: [CREATOR, {other_team}]\n  update: [CREATOR]\n  create_sessions: [ANY]\n"
+        ))
+        .expect("the namespace, made by hand with another team's entries");
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let out = t.rerun(&args("plan", &[]));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("unchanged  flask-redis-demo  (exists with another policy and is kept")
+            && !out.stderr.contains("access_policy"),
+        "{}",
+        out.stderr
+    );
+    let out = t.rerun(&args("apply", &[]));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let active = owner.read("flask-redis-demo", None).expect("namespace");
+    assert_eq!(active.hash, namespace.hash, "the namespace was not changed");
+    assert!(active.session.contains(&other_team));
+    owner
+        .read("flask-redis-demo/flask", None)
+        .expect("the services are created in it");
+}
