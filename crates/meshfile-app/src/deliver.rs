@@ -85,7 +85,7 @@ impl Cas {
         }
         let address = with_port(cas_url);
         let identity = identity(settings, &mut notices)?;
-        let pinned = meshfile_pin(compiled.cas_key.as_deref());
+        let pinned = compiled.cas_key.as_deref();
         if let (Some(pin), Some(given)) = (pinned, &settings.cas_pin)
             && !pin.eq_ignore_ascii_case(given)
         {
@@ -391,11 +391,6 @@ fn with_port(cas_url: &str) -> String {
     } else {
         format!("{cas_url}:{CAS_PORT}")
     }
-}
-
-/// A Meshfile `cas_key` in this tool's form (hex SHA-256 of the CAS's public key) pins the CAS.
-fn meshfile_pin(cas_key: Option<&str>) -> Option<&str> {
-    cas_key.filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Where the user's client identity lives: `meshfile/identity.pem` in the config directory.

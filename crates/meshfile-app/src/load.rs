@@ -141,6 +141,7 @@ pub fn check(inputs: Vec<Input>, lint: bool, allow_outside: bool) -> Vec<Checked
             if let Some(Manifest::Mesh(mesh)) = &loaded.manifest {
                 let dir = MeshDir::new(crate::inputs::manifest_dir(&input.name), allow_outside);
                 diagnostics.extend(dir.check(mesh));
+                diagnostics.extend(meshfile_plan::check(mesh));
             }
             if lint && let Some(manifest) = &loaded.manifest {
                 diagnostics.extend(meshfile_manifest::lint(manifest));

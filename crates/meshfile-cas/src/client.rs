@@ -197,10 +197,11 @@ impl ServerCertVerifier for ServerKey {
                 .collect();
         }
         match &self.pin {
-            Some(pin) if !hash.eq_ignore_ascii_case(pin) => Err(rustls::Error::General(
-                "server certificate pin mismatch: the server's key hash differs from the pinned one"
-                    .into(),
-            )),
+            Some(pin) if !hash.eq_ignore_ascii_case(pin) => Err(rustls::Error::General(format!(
+                "server certificate pin mismatch: the server presents the key hash {hash} ({}), the pinned one is {pin} ({})",
+                meshfile_session::key_hash::base58check(&hash).unwrap_or_default(),
+                meshfile_session::key_hash::base58check(pin).unwrap_or_default(),
+            ))),
             _ => Ok(ServerCertVerified::assertion()),
         }
     }

@@ -22,36 +22,13 @@ pub fn key_hash_of_der(cert_der: &[u8]) -> Result<String, Error> {
     Ok(hex::encode(Sha256::digest(cert.public_key().raw)))
 }
 
-/// A key hash (hex SHA-256) in SCONE's Base58Check form: version byte 1, the 32 bytes, and a
-/// 4-byte checksum (the start of the double SHA-256), in the Bitcoin alphabet.
+/// A key hash (hex SHA-256) in SCONE's Base58Check form.
 pub fn base58check(key_hash_hex: &str) -> Result<String, Error> {
-    let bytes = hex::decode(key_hash_hex)
-        .ok()
-        .filter(|b| b.len() == 32)
-        .ok_or_else(|| Error::Invalid(format!("`{key_hash_hex}` is not a 64-digit key hash")))?;
-    Ok(bs58::encode(bytes).with_check_version(1).into_string())
+    meshfile_session::key_hash::base58check(key_hash_hex)
+        .ok_or_else(|| Error::Invalid(format!("`{key_hash_hex}` is not a 64-digit key hash")))
 }
 
-/// A key hash as people write it, in either form: 64 hex digits, or SCONE's Base58Check
-/// (version byte 1, checksum verified). Returns lower-case hex.
-pub fn parse_key_hash(text: &str) -> Result<String, String> {
-    let text = text.trim();
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(text.to_ascii_lowercase());
-    }
-    match bs58::decode(text).with_check(Some(1)).into_vec() {
-        Ok(bytes) if bytes.len() == 33 => Ok(hex::encode(&bytes[1..])),
-        Ok(_) => Err(format!(
-            "`{text}` is Base58Check, but not of a 32-byte hash"
-        )),
-        Err(bs58::decode::Error::InvalidChecksum { .. }) => Err(format!(
-            "`{text}` has a wrong Base58Check checksum: a character is mistyped"
-        )),
-        Err(_) => Err(format!(
-            "`{text}` is neither 64 hex digits nor a Base58Check key hash (`meshfile cas key-hash FILE` prints one)"
-        )),
-    }
-}
+pub use meshfile_session::key_hash::parse as parse_key_hash;
 
 /// What a certificate says it is: its subject's common name and its alternative names.
 #[derive(Clone, Debug, PartialEq)]

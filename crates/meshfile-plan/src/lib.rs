@@ -151,6 +151,21 @@ struct Unit<'a> {
     env_file: String,
 }
 
+/// Checks of a Meshfile that need CAS's vocabulary, made by `validate` and `compile` alike:
+/// each `cas_key` is a key hash, in SCONE's Base58Check form or as 64 hex digits, its
+/// checksum verified. A value holding a `$VAR` is checked once resolved, by `compile`.
+pub fn check(mesh: &MeshManifest) -> Vec<Diagnostic> {
+    let keys = mesh.cas.iter().enumerate().filter_map(|(i, cas)| {
+        let key = cas.cas_key.as_ref().filter(|k| !k.as_str().contains('$'))?;
+        let why = meshfile_session::key_hash::parse(key.as_str()).err()?;
+        Some(
+            Diagnostic::new(Code::InvalidCasKey, key.span, format!("cas[{i}].cas_key"), why)
+                .with_hint("write it as `scone cas show-identification -c` prints it (Base58Check, 50 characters) or as 64 hex digits; `meshfile cas probe HOST` prints both"),
+        )
+    });
+    keys.collect()
+}
+
 /// Compiles a mesh: the namespace session first, then one session per service (exporters
 /// before importers), the chart model, and with [`Options::report_variables`] each service's
 /// variables. Every problem found is returned, located; nothing is partly compiled.
@@ -167,7 +182,9 @@ pub fn compile(
         descriptors,
         read,
         options,
-        errors: Vec::new(),
+        errors: (check(mesh).into_iter())
+            .map(|d| Located::new(mesh_file, d))
+            .collect(),
     };
     let units = c.units();
     let namespace = mesh.policy.namespace.as_str().to_owned();
@@ -208,9 +225,10 @@ pub fn compile(
         mode: cas.and_then(|c| c.mode.as_ref()).map(|m| m.value),
         mode_span: cas.and_then(|c| c.mode.as_ref()).map(|m| m.span),
         cas_url: cas.map_or_else(String::new, |c| c.cas_url.as_str().to_owned()),
+        // Checked above: the hash in hex, whichever form the Meshfile wrote.
         cas_key: cas
             .and_then(|c| c.cas_key.as_ref())
-            .map(|k| k.as_str().to_owned()),
+            .and_then(|k| meshfile_session::key_hash::parse(k.as_str()).ok()),
     })
 }
 

@@ -4,6 +4,7 @@
 //! injected files and secrets. Canonical means: same session, same bytes (fields in a fixed
 //! order, lists in the order given, strings quoted only where YAML needs it).
 
+pub mod key_hash;
 use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_yaml::{Node, Style};

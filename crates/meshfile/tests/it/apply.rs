@@ -536,3 +536,57 @@ fn an_existing_namespace_is_kept_as_cas_holds_it() {
         .read("flask-redis-demo/flask", None)
         .expect("the services are created in it");
 }
+
+#[test]
+fn cas_key_in_scones_base58check_form_pins_the_server_and_a_mistyped_one_is_located() {
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("server key");
+    let scone = meshfile_cas::pki::base58check(&hex).expect("Base58Check");
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let with_key = |key: &str| {
+        mesh.replace(
+            &format!("cas_url: {}", server.address),
+            &format!("cas_url: {}\n    cas_key: {key}", server.address),
+        )
+    };
+    std::fs::write(t.dir().join("mesh.yaml"), with_key(&scone)).expect("write");
+    // No --cas-ca, no --cas-pin: the cas_key as SCONE prints it is the pin.
+    let out = t.rerun(&["apply", "-n", "-f", ".", "--identity", "owner.pem"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    // The key of another CAS: stopped, both hashes named, in both forms.
+    let other_hex = "ab".repeat(32);
+    let other = meshfile_cas::pki::base58check(&other_hex).expect("Base58Check");
+    std::fs::write(t.dir().join("mesh.yaml"), with_key(&other)).expect("write");
+    let out = t.rerun(&["plan", "-n", "-f", ".", "--identity", "owner.pem"]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    for named in [&hex, &scone, &other_hex, &other] {
+        assert!(
+            out.stderr.contains(named.as_str()),
+            "{named}: {}",
+            out.stderr
+        );
+    }
+    // A mistyped character: located, by validate as by plan, before anything is sent.
+    let mistyped = format!(
+        "{}{}",
+        &scone[..49],
+        if scone.ends_with('z') { 'y' } else { 'z' }
+    );
+    std::fs::write(t.dir().join("mesh.yaml"), with_key(&mistyped)).expect("write");
+    for verb in [
+        &["validate", "-f", "."][..],
+        &["plan", "-n", "-f", ".", "--identity", "owner.pem"],
+    ] {
+        let out = t.rerun(verb);
+        assert_eq!(out.status, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("mesh.yaml:")
+                && out.stderr.contains("error[E042]")
+                && out.stderr.contains("checksum"),
+            "{}",
+            out.stderr
+        );
+    }
+}
