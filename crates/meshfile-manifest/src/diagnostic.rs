@@ -70,7 +70,7 @@ codes! {
     MissingDescriptor = "E102", "a mesh service whose image has no recorded service descriptor";
     MissingGlobalValue = "E103", "a global environment name that the Meshfile gives no value";
     UnexportedImport = "E104", "a secret import that no service of the mesh defines";
-    AmbiguousSecret = "E105", "a secret defined by two services of the mesh";
+    AmbiguousSecret = "E105", "a secret import that several services of the mesh could satisfy";
     MissingMeasurement = "E106", "a service manifest without an MRENCLAVE";
     OverrideFile = "E107", "an image_policy, image_secrets, env or helm_chart file that cannot be used";
     UnsupportedMode = "E108", "a CAS mode this tool does not implement yet";

@@ -429,6 +429,8 @@ impl<'a> Compiler<'a> {
     }
 
     /// Which service defines each secret name, after mesh-time substitution of the names.
+    /// Which services define each secret. Several may (each session defines its own, as two
+    /// services of one image do); an import is ambiguous only when it has several to choose from.
     fn secret_owners(&mut self, units: &[Unit<'_>]) -> BTreeMap<String, Vec<String>> {
         let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for unit in units {
@@ -437,23 +439,6 @@ impl<'a> Compiler<'a> {
                 if let Ok(name) = scope.substitute(secret.name.as_str()) {
                     owners.entry(name).or_default().push(unit.name.clone());
                 }
-            }
-        }
-        for (secret, services) in &owners {
-            if services.len() > 1 {
-                let span = self
-                    .mesh
-                    .services
-                    .iter()
-                    .find(|s| s.effective_name() == services[1])
-                    .map_or(Span::default(), |s| s.image.span);
-                self.error(
-                    self.mesh_file,
-                    Code::AmbiguousSecret,
-                    span,
-                    format!("secret `{secret}` is defined by both `{}` and `{}`", services[0], services[1]),
-                    "secret names must be unique in a mesh; prefix them per service (e.g. NGINX_...)",
-                );
             }
         }
         owners
@@ -542,6 +527,10 @@ impl<'a> Compiler<'a> {
         known.extend(secrets.iter().map(|s| (s.name.clone(), None)));
         for import in manifest.secrets_imported() {
             let name = self.substitute(scope, file, import);
+            // An `image_secrets` template that gives this secret says where it comes from.
+            if secrets.iter().any(|s| s.name == name) {
+                continue;
+            }
             match owners.get(&name).map(Vec::as_slice) {
                 Some([owner]) => secrets.push(Secret {
                     name: name.clone(),
@@ -550,7 +539,20 @@ impl<'a> Compiler<'a> {
                     export: Vec::new(),
                     import: Some(Import { session: format!("{namespace}/{owner}"), secret: name.clone() }),
                 }),
-                Some(_) => {} // defined twice: reported once, in secret_owners
+                Some(several) => self.error(
+                    file,
+                    Code::AmbiguousSecret,
+                    import.span,
+                    format!(
+                        "service `{}` imports secret `{name}`, which {} define: which one it gets is not said",
+                        unit.name,
+                        listed(several)
+                    ),
+                    format!(
+                        "rename the secret in all but one of their service manifests, or give `{}` an `image_secrets` file in the Meshfile that imports `{name}` from one session by name (`import: {{session: {namespace}/{}, secret: {name}}}`)",
+                        unit.name, several[0]
+                    ),
+                ),
                 None => self.error(
                     file,
                     Code::UnexportedImport,
@@ -720,9 +722,15 @@ impl<'a> Compiler<'a> {
                 .find(|e| e.key_text() == "kind")
                 .and_then(|e| e.value.as_scalar())
                 .map(str::to_owned);
+            // `import: {session, secret}` is an import, so that delivery orders the sessions.
+            let import = entries
+                .iter()
+                .find(|e| e.key_text() == "import")
+                .and_then(|e| template_import(&e.value));
             let fields = entries
                 .iter()
                 .filter(|e| !matches!(e.key_text(), "name" | "kind"))
+                .filter(|e| import.is_none() || e.key_text() != "import")
                 .map(|e| (e.key_text().to_owned(), Value::Yaml(e.value.clone())))
                 .collect();
             secrets.push(Secret {
@@ -730,7 +738,7 @@ impl<'a> Compiler<'a> {
                 kind,
                 fields,
                 export: Vec::new(),
-                import: None,
+                import,
             });
         }
         Some(secrets)
@@ -825,6 +833,35 @@ impl<'a> Compiler<'a> {
         };
         (security != Security::default()).then_some(security)
     }
+}
+
+/// Names as a sentence lists them: "`a` and `b`", "`a`, `b` and `c`".
+fn listed(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// A template secret's `import: {session, secret}`, when it is one.
+fn template_import(node: &meshfile_yaml::Node) -> Option<Import> {
+    let meshfile_yaml::Value::Mapping(entries) = &node.value else {
+        return None;
+    };
+    let get = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e.key_text() == key)
+            .and_then(|e| e.value.as_scalar())
+            .map(str::to_owned)
+    };
+    (entries.len() == 2).then_some(())?;
+    Some(Import {
+        session: get("session")?,
+        secret: get("secret")?,
+    })
 }
 
 /// The `cas_url` of meshfile's embedded development store: delivered in-process, reachable by

@@ -771,3 +771,68 @@ fn files_a_meshfile_names_stay_in_its_directory_and_charts_hold_only_their_own_f
     located(&compile(&mut t, &[]), "outside the Meshfile's directory");
     no_secret_written(&t);
 }
+
+#[test]
+fn services_may_share_an_image_and_only_an_import_with_two_sources_is_ambiguous() {
+    let src = workspace().join("examples/flask-redis");
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    let mesh = read("mesh.yaml");
+    let replica = "  - name: redis-replica\n    image: registry.example.com/meshfile/redis:1.0\n";
+    let t = Test::new()
+        .file("redis.yaml", read("redis.yaml"))
+        .file("flask.yaml", read("flask.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"));
+    // redis twice, no importer: each session defines its own secrets.
+    let alone = mesh.replace(
+        "  - name: flask\n    image: registry.example.com/meshfile/python_flask_redis:1.0\n",
+        replica,
+    );
+    let mut t = t.file("mesh.yaml", &alone);
+    let out = t.rerun(&["template", "-n", "-f", "redis.yaml", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for session in ["redis", "redis-replica"] {
+        let policy = std::fs::read_to_string(
+            t.dir()
+                .join(format!("target/policies/flask-redis-demo/{session}.yaml")),
+        )
+        .expect("policy");
+        assert!(policy.contains("- name: redis_ca_cert"), "{policy}");
+    }
+    // flask imports redis_ca_cert, which both define: located at the import, both named.
+    std::fs::write(t.dir().join("mesh.yaml"), format!("{mesh}{replica}")).expect("mesh");
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("flask.yaml:")
+            && out.stderr.contains("error[E105]")
+            && out.stderr.contains("`redis` and `redis-replica`")
+            && out.stderr.contains("image_secrets"),
+        "{}",
+        out.stderr
+    );
+    // As the hint says: an image_secrets file choosing the source settles it.
+    std::fs::write(
+        t.dir().join("flask-secrets.yaml"),
+        "- name: api_ca_key\n  kind: private-key\n- name: api_ca_cert\n  kind: x509-ca\n  private_key: api_ca_key\n- name: flask_key\n  kind: private-key\n- name: flask\n  kind: x509\n  private_key: flask_key\n  issuer: api_ca_cert\n  dns: [api]\n- name: redis_ca_cert\n  import:\n    session: flask-redis-demo/redis\n    secret: redis_ca_cert\n- name: redis_client_cert\n  import:\n    session: flask-redis-demo/redis\n    secret: redis_client_cert\n",
+    )
+    .expect("secrets file");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        format!("{mesh}{replica}").replace(
+            "python_flask_redis:1.0\n",
+            "python_flask_redis:1.0\n    image_secrets: flask-secrets.yaml\n",
+        ),
+    )
+    .expect("mesh");
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let flask =
+        std::fs::read_to_string(t.dir().join("target/policies/flask-redis-demo/flask.yaml"))
+            .expect("flask");
+    assert!(
+        flask.contains(
+            "  import:\n    session: flask-redis-demo/redis\n    secret: redis_ca_cert\n"
+        ),
+        "{flask}"
+    );
+}
