@@ -2,7 +2,7 @@
 //! image digests, compile each mesh (pure, `meshfile-plan`). Rendering and writing follow in
 //! [`crate::render`] and [`crate::write`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use meshfile_manifest::{Code, MeshManifest, ServiceManifest};
@@ -91,23 +91,9 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         describe_services(manifests.services, &measured, &digests, &store, &mut report)?;
     let recorded = described.iter().map(Recorded::of).collect();
 
-    // What this run recorded is at hand (its positions those of the service manifests); the
-    // rest comes from the store.
-    let images = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
-    let at_hand: Descriptors<'_> = described.iter().map(|d| (d.image.as_str(), d)).collect();
-    let stored_images: BTreeSet<&str> = (images.iter().copied())
-        .filter(|image| !at_hand.contains_key(image))
-        .collect();
-    let stored = store.lookup(&stored_images, &mut report);
+    let stored = stored_for(&manifests.meshes, &described, &store, &mut report);
     report.check()?;
-    let found: Descriptors<'_> = (stored.iter())
-        .map(|(image, d)| (image.as_str(), d))
-        .chain(
-            at_hand
-                .into_iter()
-                .filter(|(image, _)| images.contains(image)),
-        )
-        .collect();
+    let found = used_by(&manifests.meshes, &described, &stored);
 
     let options = Options {
         digests: digests.found,
@@ -140,6 +126,71 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         notes: store.migrated.clone().into_iter().collect(),
         prepared,
     })
+}
+
+/// What `template` finds wrong with the meshes among `inputs` beyond each file's own checks:
+/// descriptors and measurements, secrets across services, templates, the files a Meshfile
+/// names. For `validate`, so nothing is written, no registry is asked and the descriptor
+/// store under `target` is only read. `Err` with the names of `$VAR`s that have no value in
+/// this environment: the checks need the values, so none are made.
+pub fn mesh_problems(
+    inputs: &[Input],
+    target: &std::path::Path,
+    allow_outside: bool,
+) -> Result<Report, Vec<String>> {
+    let request = Request {
+        inputs: Vec::new(),
+        target: target.to_path_buf(),
+        options: Options::default(),
+        sets: Vec::new(),
+        mrenclaves: Vec::new(),
+        pull: false,
+        writes: false,
+        allow_outside,
+    };
+    let problems = |stop: Stop| match stop {
+        Stop::Invalid(report) => {
+            let mut unset: Vec<String> = Vec::new();
+            for p in &report.problems {
+                if p.diagnostic.code == Code::UndefinedVariable
+                    && !unset.contains(&p.diagnostic.message)
+                {
+                    unset.push(p.diagnostic.message.clone());
+                }
+            }
+            if unset.is_empty() {
+                Ok(report)
+            } else {
+                Err(unset)
+            }
+        }
+        Stop::Failed(e) => Err(vec![e.to_string()]),
+    };
+    let variables = Variables::new(&[]).map_err(|e| vec![e.to_string()])?;
+    let mut report = Report::default();
+    let (manifests, store, measurements) = match load(&request, inputs, &variables, &mut report) {
+        Ok(loaded) => loaded,
+        Err(stop) => return problems(stop),
+    };
+    let measured = match measurements {
+        Some(m) => Measured::Beside(m),
+        None => Measured::Given(&[]),
+    };
+    let digests = digests::Digests::default();
+    let described =
+        match describe_services(manifests.services, &measured, &digests, &store, &mut report) {
+            Ok(described) => described,
+            Err(stop) => return problems(stop),
+        };
+    let stored = stored_for(&manifests.meshes, &described, &store, &mut report);
+    let found = used_by(&manifests.meshes, &described, &stored);
+    for result in compile_meshes(&manifests.meshes, &found, &request.options, allow_outside) {
+        if let Err(found) = result {
+            report.problems.extend(found);
+        }
+    }
+    add_sources(&mut report, &store);
+    Ok(report)
 }
 
 impl Recorded {
@@ -222,6 +273,38 @@ fn describe_services(
     }
     report.check()?;
     Ok(described)
+}
+
+/// The descriptors the meshes use that this run did not describe, from the store.
+fn stored_for(
+    meshes: &[Loaded<'_, MeshManifest>],
+    described: &[Descriptor],
+    store: &Store,
+    report: &mut Report,
+) -> BTreeMap<String, Descriptor> {
+    let images = descriptors::images_of(meshes.iter().map(|m| &m.manifest));
+    let missing: BTreeSet<&str> = (images.into_iter())
+        .filter(|image| !described.iter().any(|d| d.image == *image))
+        .collect();
+    store.lookup(&missing, report)
+}
+
+/// The descriptor of each image the meshes use: what this run described (its positions
+/// those of the service manifests), else what the store holds.
+fn used_by<'d>(
+    meshes: &[Loaded<'_, MeshManifest>],
+    described: &'d [Descriptor],
+    stored: &'d BTreeMap<String, Descriptor>,
+) -> Descriptors<'d> {
+    let images = descriptors::images_of(meshes.iter().map(|m| &m.manifest));
+    (stored.values())
+        .chain(
+            described
+                .iter()
+                .filter(|d| images.contains(d.image.as_str())),
+        )
+        .map(|d| (d.image.as_str(), d))
+        .collect()
 }
 
 /// Each mesh compiled (pure); its relative paths read from its directory.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use meshfile_manifest::{Code, Diagnostic, Manifest, MeshManifest, ServiceManifest};
 use rayon::prelude::*;
 
@@ -121,22 +123,22 @@ impl Checked {
 /// Validates (with `lint`, also lints) each input as written: `$VAR` is checked for syntax
 /// only, since `validate` must not depend on the environment it runs in. A Meshfile's paths
 /// are checked to stay in its directory, unless `allow_outside`.
-pub fn check(inputs: Vec<Input>, lint: bool, allow_outside: bool) -> Vec<Checked> {
+pub fn check(inputs: &[Input], lint: bool, allow_outside: bool) -> Vec<Checked> {
     inputs
-        .into_par_iter()
+        .par_iter()
         .map(|input| {
-            let bytes = match input.bytes {
+            let bytes = match &input.bytes {
                 Ok(bytes) => bytes,
                 Err(d) => {
                     return Checked {
-                        file: input.name,
+                        file: input.name.clone(),
                         source: None,
-                        diagnostics: vec![d],
+                        diagnostics: vec![d.clone()],
                         manifest: None,
                     };
                 }
             };
-            let loaded = meshfile_manifest::load(&bytes);
+            let loaded = meshfile_manifest::load(bytes);
             let mut diagnostics = loaded.diagnostics;
             if let Some(Manifest::Mesh(mesh)) = &loaded.manifest {
                 let dir = MeshDir::new(crate::inputs::manifest_dir(&input.name), allow_outside);
@@ -148,11 +150,66 @@ pub fn check(inputs: Vec<Input>, lint: bool, allow_outside: bool) -> Vec<Checked
             }
             meshfile_manifest::diagnostic::sort(&mut diagnostics);
             Checked {
-                file: input.name,
-                source: String::from_utf8(bytes).ok(),
+                file: input.name.clone(),
+                source: String::from_utf8(bytes.clone()).ok(),
                 diagnostics,
                 manifest: loaded.manifest,
             }
         })
         .collect()
+}
+
+/// What `validate` finds: each file's own problems and, when every file is valid and the
+/// inputs hold a Meshfile and service manifests (a mesh's directory), what `template` would
+/// find across them, each problem in the file it points into.
+pub struct Validation {
+    pub checked: Vec<Checked>,
+    /// Why the checks across files were not made, when they were due: `$VAR`s without a
+    /// value in this environment.
+    pub across_files_skipped: Option<Vec<String>>,
+}
+
+pub fn validate(inputs: &[Input], lint: bool, allow_outside: bool, target: &Path) -> Validation {
+    let mut checked = check(inputs, lint, allow_outside);
+    let has = |wanted: fn(&Manifest) -> bool| {
+        (checked.iter()).any(|c| c.manifest.as_ref().is_some_and(wanted))
+    };
+    let due = checked.iter().all(Checked::is_valid)
+        && has(|m| matches!(m, Manifest::Mesh(_)))
+        && has(|m| matches!(m, Manifest::Service(_)));
+    if !due {
+        return Validation {
+            checked,
+            across_files_skipped: None,
+        };
+    }
+    let report = match crate::compile::mesh_problems(inputs, target, allow_outside) {
+        Ok(report) => report,
+        Err(unset) => {
+            return Validation {
+                checked,
+                across_files_skipped: Some(unset),
+            };
+        }
+    };
+    for problem in report.problems {
+        match checked.iter_mut().find(|c| c.file == problem.file) {
+            // A file's own problems were found by its check already.
+            Some(c) if c.diagnostics.contains(&problem.diagnostic) => {}
+            Some(c) => c.diagnostics.push(problem.diagnostic),
+            None => checked.push(Checked {
+                source: report.sources.get(&problem.file).cloned(),
+                file: problem.file,
+                diagnostics: vec![problem.diagnostic],
+                manifest: None,
+            }),
+        }
+    }
+    for c in &mut checked {
+        meshfile_manifest::diagnostic::sort(&mut c.diagnostics);
+    }
+    Validation {
+        checked,
+        across_files_skipped: None,
+    }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Where `template` and `apply` write, and where `validate` reads recorded descriptors.
+pub const DEFAULT_TARGET: &str = "target";
 #[derive(Debug, Parser)]
 #[command(
     name = "meshfile",
@@ -104,7 +106,7 @@ pub struct CompileArgs {
         short = 't',
         long = "target-directory",
         value_name = "DIR",
-        default_value = "target"
+        default_value = DEFAULT_TARGET
     )]
     pub target: PathBuf,
     /// Helm release name; also names the umbrella chart (default: the policy namespace).

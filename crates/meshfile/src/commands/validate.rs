@@ -21,7 +21,13 @@ struct JsonDiagnostic<'a> {
 /// Validates (and with `lint`, lints) every input; returns the exit status.
 pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, Stop> {
     let inputs = meshfile_app::inputs::read_inputs(&args.inputs.files)?;
-    let all = meshfile_app::load::check(inputs, lint, args.inputs.allow_outside);
+    let validation = meshfile_app::load::validate(
+        &inputs,
+        lint,
+        args.inputs.allow_outside,
+        std::path::Path::new(crate::cli::DEFAULT_TARGET),
+    );
+    let all = validation.checked;
     let count = |severity: Severity| {
         all.iter()
             .flat_map(|c| &c.diagnostics)
@@ -44,6 +50,12 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, St
             print(&(text + "\n"))?;
         }
         OutputFormat::Human => render::eprint(&human(&all, args.quiet, errors, warnings)),
+    }
+    if let Some(unset) = &validation.across_files_skipped {
+        render::eprint(&format!(
+            "note: what `template` checks across the files (descriptors, secrets between services, templates) was not checked: {}; `meshfile template -n --set NAME=VALUE` checks it\n",
+            unset.join("; ")
+        ));
     }
     if args.dump {
         let dumps: String = (all.iter().filter(|c| c.is_valid()))

@@ -798,18 +798,20 @@ fn services_may_share_an_image_and_only_an_import_with_two_sources_is_ambiguous(
         .expect("policy");
         assert!(policy.contains("- name: redis_ca_cert"), "{policy}");
     }
-    // flask imports redis_ca_cert, which both define: located at the import, both named.
+    // flask imports redis_ca_cert, which both define: located at the import, both named, by
+    // validate of the directory as by template.
     std::fs::write(t.dir().join("mesh.yaml"), format!("{mesh}{replica}")).expect("mesh");
-    let out = t.rerun(&["template", "-n", "-f", "."]);
-    assert_eq!(out.status, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("flask.yaml:")
-            && out.stderr.contains("error[E105]")
-            && out.stderr.contains("`redis` and `redis-replica`")
-            && out.stderr.contains("image_secrets"),
-        "{}",
-        out.stderr
-    );
+    for verb in [&["template", "-n", "-f", "."][..], &["validate", "-f", "."]] {
+        let out = t.rerun(verb);
+        assert_eq!(out.status, 1, "{verb:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("flask.yaml:59:7: error[E105]")
+                && out.stderr.contains("`redis` and `redis-replica`")
+                && out.stderr.contains("image_secrets"),
+            "{verb:?}: {}",
+            out.stderr
+        );
+    }
     // As the hint says: an image_secrets file choosing the source settles it.
     std::fs::write(
         t.dir().join("flask-secrets.yaml"),
