@@ -333,6 +333,13 @@ impl<'a> Compiler<'a> {
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        // Pods name the service of the session actually written: a template's own.
+        if unit.service.image_policy.is_some()
+            && let Some(doc) = &session
+            && let Some(program) = template_program(&doc.node)
+        {
+            service.config_id = format!("{}/{program}", doc.name);
+        }
         // A digest in the reference itself, else what the registry serves now, else what it
         // served when the service was recorded.
         if service.digest.is_none() {
@@ -680,7 +687,7 @@ impl<'a> Compiler<'a> {
 
     /// An `image_secrets` template: a YAML list of session secrets, after substitution.
     fn secrets_template(&mut self, path: &Text, scope: &Scope<'_>) -> Option<Vec<Secret>> {
-        let node = self.template(path, scope)?;
+        let (node, _) = self.template(path, scope)?;
         let meshfile_yaml::Value::Sequence(items) = node.value else {
             self.error(
                 self.mesh_file,
@@ -744,6 +751,71 @@ impl<'a> Compiler<'a> {
         Some(secrets)
     }
 
+    /// A session from an `image_policy` template is checked as a generated one is: each
+    /// `$$SCONE::name$$` it holds names a secret it defines or imports, and it declares the
+    /// service its pods run (their `SCONE_CONFIG_ID` names it). Problems are located in the
+    /// template file.
+    fn check_policy_template(&mut self, node: &meshfile_yaml::Node, file: &str, path: &Text) {
+        let field = |name: &str| match &node.value {
+            meshfile_yaml::Value::Mapping(entries) => entries
+                .iter()
+                .find(|e| e.key_text() == name)
+                .map(|e| &e.value),
+            _ => None,
+        };
+        let known: BTreeSet<&str> = match field("secrets").map(|n| &n.value) {
+            Some(meshfile_yaml::Value::Sequence(items)) => items
+                .iter()
+                .filter_map(|item| match &item.value {
+                    meshfile_yaml::Value::Mapping(entries) => entries
+                        .iter()
+                        .find(|e| e.key_text() == "name")
+                        .and_then(|e| e.value.as_scalar()),
+                    _ => None,
+                })
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let mut scalars = vec![node];
+        let mut unknown: Vec<(String, Span)> = Vec::new();
+        while let Some(n) = scalars.pop() {
+            match &n.value {
+                meshfile_yaml::Value::Scalar { text, .. } => {
+                    for token in refs::scan(text).unwrap_or_default() {
+                        if let Token::Scone(r) = token
+                            && !known.contains(r.name)
+                            && !unknown.iter().any(|(name, _)| name == r.name)
+                        {
+                            unknown.push((r.name.to_owned(), n.span));
+                        }
+                    }
+                }
+                meshfile_yaml::Value::Sequence(items) => scalars.extend(items.iter().rev()),
+                meshfile_yaml::Value::Mapping(entries) => {
+                    scalars.extend(entries.iter().rev().map(|e| &e.value))
+                }
+            }
+        }
+        for (name, span) in unknown {
+            self.error(
+                file,
+                Code::UnknownSecretRef,
+                span,
+                format!("the session in `{path}` refers to `$$SCONE::{name}$$`, which its `secrets` neither define nor import"),
+                "add the secret to the template's `secrets` (with `import:` for another session's), or correct the name",
+            );
+        }
+        if template_program(node).is_none() {
+            self.error(
+                file,
+                Code::OverrideFile,
+                node.span,
+                format!("the session in `{path}` declares no service: pods find their configuration by `SCONE_CONFIG_ID`, which names one"),
+                "add `services: [{name: <program>, image_name: ..., mrenclaves: [...], command: ...}]`",
+            );
+        }
+    }
+
     /// An `image_policy` template: a whole session, after substitution; its name is ours.
     fn policy_template(
         &mut self,
@@ -751,7 +823,8 @@ impl<'a> Compiler<'a> {
         scope: &Scope<'_>,
         session_name: &str,
     ) -> Option<Document> {
-        let mut node = self.template(path, scope)?;
+        let (mut node, file) = self.template(path, scope)?;
+        self.check_policy_template(&node, &file, path);
         let meshfile_yaml::Value::Mapping(entries) = &mut node.value else {
             self.error(
                 self.mesh_file,
@@ -774,7 +847,13 @@ impl<'a> Compiler<'a> {
     }
 
     /// Reads a text template named in the Meshfile, substitutes `{{name}}`, then parses it.
-    fn template(&mut self, path: &Text, scope: &Scope<'_>) -> Option<meshfile_yaml::Node> {
+    /// A template file named by the Meshfile, substituted and parsed; with the file's name
+    /// as diagnostics give it.
+    fn template(
+        &mut self,
+        path: &Text,
+        scope: &Scope<'_>,
+    ) -> Option<(meshfile_yaml::Node, String)> {
         let (text, file) = match self.override_text(path) {
             Ok(found) => found,
             Err(errors) => {
@@ -793,7 +872,7 @@ impl<'a> Compiler<'a> {
             }
         };
         match meshfile_yaml::parse(&text, &meshfile_manifest::limits()) {
-            Ok(node) => Some(node),
+            Ok(node) => Some((node, file)),
             Err(e) => {
                 self.errors
                     .push(Located::new(&file, meshfile_manifest::parse_diagnostic(&e)));
@@ -833,6 +912,26 @@ impl<'a> Compiler<'a> {
         };
         (security != Security::default()).then_some(security)
     }
+}
+
+/// The service a session template declares first: the program its pods run, which their
+/// `SCONE_CONFIG_ID` names.
+fn template_program(node: &meshfile_yaml::Node) -> Option<String> {
+    let meshfile_yaml::Value::Mapping(entries) = &node.value else {
+        return None;
+    };
+    let services = entries.iter().find(|e| e.key_text() == "services")?;
+    let meshfile_yaml::Value::Sequence(items) = &services.value.value else {
+        return None;
+    };
+    let meshfile_yaml::Value::Mapping(first) = &items.first()?.value else {
+        return None;
+    };
+    first
+        .iter()
+        .find(|e| e.key_text() == "name")
+        .and_then(|e| e.value.as_scalar())
+        .map(str::to_owned)
 }
 
 /// Names as a sentence lists them: "`a` and `b`", "`a`, `b` and `c`".

@@ -23,7 +23,8 @@ fn valid_directory_exits_zero() {
         .run();
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("was not checked: environment variable `$CAS_URL` is not set"),
+        out.stderr
+            .contains("was not checked: environment variable `$CAS_URL` is not set"),
         "{}",
         out.stderr
     );

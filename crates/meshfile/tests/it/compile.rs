@@ -838,3 +838,40 @@ fn services_may_share_an_image_and_only_an_import_with_two_sources_is_ambiguous(
         "{flask}"
     );
 }
+
+#[test]
+fn an_image_policy_session_is_checked_and_names_the_pods_config_id() {
+    const POLICY: &str = "name: anything\nversion: \"0.3.10\"\nservices:\n  - name: hello\n    image_name: img\n    mrenclaves: [\"0000000000000000000000000000000000000000000000000000000000000000\"]\n    command: python3 hello.py\n    environment:\n      PASSWORD: \"$$SCONE::pw$$\"\nimages:\n  - name: img\n";
+    let mut t =
+        hello_world_with(Test::new(), "image_policy", "policy.yaml").file("policy.yaml", POLICY);
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("policy.yaml:9:")
+            && out.stderr.contains("error[E053]")
+            && out.stderr.contains("`$$SCONE::pw$$`"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(
+        t.dir().join("policy.yaml"),
+        format!("{POLICY}secrets:\n  - name: pw\n    kind: ascii\n"),
+    )
+    .expect("policy");
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(
+        values.contains("configId: hello-world-demo/pythonservice/hello\n"),
+        "the pods name the template's service: {values}"
+    );
+    // A session that declares no service gives pods nothing to name.
+    std::fs::write(
+        t.dir().join("policy.yaml"),
+        "name: x\nversion: \"0.3.10\"\n",
+    )
+    .expect("policy");
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("declares no service"), "{}", out.stderr);
+}
