@@ -87,7 +87,8 @@ impl Exit {
             | Code::LintTestingCasTolerance
             | Code::LintImageTag
             | Code::LintClearSecret
-            | Code::LintWeakTolerance => Exit::Invalid,
+            | Code::LintWeakTolerance
+            | Code::LintNoPwd => Exit::Invalid,
         }
     }
 }

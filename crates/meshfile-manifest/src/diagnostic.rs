@@ -100,6 +100,7 @@ codes! {
     LintImageTag = "W104", "an image without a tag, or tagged `latest`";
     LintClearSecret = "W105", "a secret value written in clear in the manifest";
     LintWeakTolerance = "W106", "services tolerate a weakened platform";
+    LintNoPwd = "W107", "a service manifest without build.pwd: its program runs in `/`";
 }
 
 impl Code {

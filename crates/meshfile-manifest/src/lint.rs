@@ -118,6 +118,12 @@ fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
 
 fn lint_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     check_tag(&svc.build.to, "build.to".into(), out);
+    if svc.build.pwd.is_none() {
+        out.push(
+            Diagnostic::new(Code::LintNoPwd, svc.build.name.span, "build.pwd", "`build.pwd` is not set: the session names `/` as the program's working directory, since SCONE requires one and `/` exists in every image")
+                .with_hint("set `pwd` to the directory the program expects to start in when it opens files by relative paths"),
+        );
+    }
     for (i, secret) in svc.secrets_defined().enumerate() {
         if let Some(value) = &secret.value {
             out.push(

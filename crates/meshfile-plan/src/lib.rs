@@ -500,11 +500,11 @@ impl<'a> Compiler<'a> {
             }
         }
         let command = self.substitute(scope, file, &manifest.build.command);
-        let pwd = manifest
-            .build
-            .pwd
-            .as_ref()
-            .map(|p| self.substitute(scope, file, p));
+        // SCONE requires a working directory; `/` is in every image (lint says so, W107).
+        let pwd = Some(manifest.build.pwd.as_ref().map_or_else(
+            || DEFAULT_PWD.to_owned(),
+            |p| self.substitute(scope, file, p),
+        ));
         let injection_files: Vec<InjectionFile> = manifest
             .injection_files
             .iter()
@@ -962,6 +962,9 @@ fn template_import(node: &meshfile_yaml::Node) -> Option<Import> {
         secret: get("secret")?,
     })
 }
+
+/// The working directory a session names when the service manifest gives none.
+pub const DEFAULT_PWD: &str = "/";
 
 /// The `cas_url` of meshfile's embedded development store: delivered in-process, reachable by
 /// no pod.

@@ -85,6 +85,20 @@ fn usage_errors_exit_two() {
 }
 
 #[test]
+fn lint_says_which_working_directory_a_manifest_without_pwd_gets() {
+    let redis = crate::workspace().join("examples/flask-redis/redis.yaml");
+    let out = Test::new()
+        .args(&["lint", "-f", &redis.display().to_string()])
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[W107]") && out.stderr.contains("names `/`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn lint_warns_and_deny_warnings_fails() {
     let file = corpus("valid")
         .join("software-updates-meshfile2.yaml")

@@ -797,6 +797,8 @@ fn services_may_share_an_image_and_only_an_import_with_two_sources_is_ambiguous(
         )
         .expect("policy");
         assert!(policy.contains("- name: redis_ca_cert"), "{policy}");
+        // redis.yaml names no pwd; SCONE requires one: `/`.
+        assert!(policy.contains("\n  pwd: /\n"), "{policy}");
     }
     // flask imports redis_ca_cert, which both define: located at the import, both named, by
     // validate of the directory as by template.
