@@ -54,7 +54,7 @@ fn chart_yaml(name: &str, description: &str, dependencies: &[Dependency]) -> Str
 
 /// A generated service's values: public facts only.
 fn values(mesh: &str, s: &ChartService) -> Value {
-    json!({
+    let mut values = json!({
         "replicaCount": 1,
         "image": {
             "repository": s.repository,
@@ -78,7 +78,11 @@ fn values(mesh: &str, s: &ChartService) -> Value {
         },
         "resources": { "limits": { "sgx.k8s.io/sgx": 1 } },
         "nodeSelector": { "las.scontain.com/ok": "true" },
-    })
+    });
+    if !s.runtime_env.is_empty() {
+        values["scone"]["env"] = json!(s.runtime_env);
+    }
+    values
 }
 
 /// JSON Schema of a service's values: Helm checks it at lint, install and upgrade. The
@@ -118,6 +122,7 @@ fn values_schema() -> Value {
                     "service": string,
                     "configId": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
                     "casAddr": string,
+                    "env": {"type": "object", "additionalProperties": string},
                 },
             },
             "service": {
@@ -457,6 +462,7 @@ mod tests {
             digest: None,
             config_id: format!("ns/{chart}/python3"),
             cas_addr: Some("cas".into()),
+            runtime_env: BTreeMap::new(),
             image_pull_secrets: vec!["pull".into()],
             port: Some(443),
             chart_dir: chart_dir.map(str::to_owned),

@@ -30,6 +30,8 @@ pub struct ChartService {
     /// takes it (it adds the enclave port, 18765); `None` for meshfile's embedded store,
     /// which no pod can reach: the chart then requires `global.casAddr` at install.
     pub cas_addr: Option<String>,
+    /// The SCONE runtime's own variables for the pod ([`crate::RUNTIME_VARIABLES`]).
+    pub runtime_env: std::collections::BTreeMap<String, String>,
     pub image_pull_secrets: Vec<String>,
     pub port: Option<u16>,
     /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
@@ -93,6 +95,7 @@ pub(crate) fn service(
         config_id: format!("{namespace}/{name}/{}", scope.program),
         cas_addr: cas_for_role(mesh, "security")
             .and_then(|c| runtime_cas_address(c.cas_url.as_str())),
+        runtime_env: std::collections::BTreeMap::new(),
         image_pull_secrets: value("imagePullSecrets")
             .into_iter()
             .filter(|s| !s.is_empty())

@@ -104,6 +104,20 @@ const ENCLAVE_CREATION_VARIABLES: &[&str] = &[
     "SCONE_ALLOW_DLOPEN",
 ];
 
+/// Environment variables the SCONE runtime reads in the pod, not the program from its session:
+/// set there, they would have no effect. SCONE's own service chart sets them in the pod
+/// (`scone_log`, `scone_version`, `SCONE_EDMM_MODE`); none is confidential. `SCONE_CAS_ADDR`
+/// is the pod's CAS address ([`chart::ChartService::cas_addr`]).
+pub const RUNTIME_VARIABLES: &[&str] = &["SCONE_LOG", "SCONE_VERSION", "SCONE_EDMM_MODE"];
+
+/// The runtime's CAS address: given in an environment, it is the pod's `SCONE_CAS_ADDR`.
+const CAS_ADDRESS_VARIABLE: &str = "SCONE_CAS_ADDR";
+
+/// Whether the runtime, not the program, reads `name`: it goes to the pod, not the session.
+fn read_by_runtime(name: &str) -> bool {
+    RUNTIME_VARIABLES.contains(&name) || name == CAS_ADDRESS_VARIABLE
+}
+
 /// The program name of a command line: `python3 x.py` and `/usr/bin/python3 x.py` give `python3`.
 pub fn program_name(command: &str) -> String {
     let first = command.split_whitespace().next().unwrap_or("service");
@@ -333,6 +347,20 @@ impl<'a> Compiler<'a> {
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        // What the runtime reads goes to the pod: the manifest's own value, else the mesh's.
+        for name in RUNTIME_VARIABLES.iter().chain([&CAS_ADDRESS_VARIABLE]) {
+            let local = (unit.environment.local.iter().flatten())
+                .find(|kv| kv.name.as_str() == *name)
+                .map(|kv| self.substitute(&scope, &unit.env_file, &kv.value));
+            let Some(value) = local.or_else(|| scope.lookup(name).map(|(v, _)| v)) else {
+                continue;
+            };
+            if *name == CAS_ADDRESS_VARIABLE {
+                service.cas_addr = Some(value);
+            } else {
+                service.runtime_env.insert((*name).to_owned(), value);
+            }
+        }
         // Pods name the service of the session actually written: a template's own.
         if unit.service.image_policy.is_some()
             && let Some(doc) = &session
@@ -479,13 +507,16 @@ impl<'a> Compiler<'a> {
 
         let mut environment = BTreeMap::new();
         for kv in unit.environment.local.iter().flatten() {
-            if ENCLAVE_CREATION_VARIABLES.contains(&kv.name.as_str()) {
+            let name = kv.name.as_str();
+            if ENCLAVE_CREATION_VARIABLES.contains(&name) || read_by_runtime(name) {
                 continue;
             }
             let value = self.substitute(scope, &unit.env_file, &kv.value);
             environment.insert(kv.name.as_str().to_owned(), value);
         }
-        for g in unit.environment.global.iter().flatten() {
+        for g in
+            (unit.environment.global.iter().flatten()).filter(|g| !read_by_runtime(g.name.as_str()))
+        {
             match scope.lookup(g.name.as_str()) {
                 Some((value, _)) => {
                     environment.insert(g.name.as_str().to_owned(), value);

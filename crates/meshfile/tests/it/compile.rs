@@ -877,3 +877,52 @@ fn an_image_policy_session_is_checked_and_names_the_pods_config_id() {
     assert_eq!(out.status, 1, "{}", out.stderr);
     assert!(out.stderr.contains("declares no service"), "{}", out.stderr);
 }
+
+#[test]
+fn what_the_scone_runtime_reads_goes_to_the_pod_not_the_session() {
+    let src = workspace().join("examples/flask-redis");
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    // SCONE_LOG is flask's own (environment.local); the mesh gives SCONE_VERSION to every
+    // service and flask a CAS address with another enclave port.
+    let mesh = read("mesh.yaml").replace(
+        "    - name: sgxEpcMem\n      value: 128\n",
+        "    - name: sgxEpcMem\n      value: 128\n    - name: SCONE_VERSION\n      value: \"5.9.0\"\n  - service: flask\n    env:\n    - name: SCONE_CAS_ADDR\n      value: cas.example:19000\n",
+    );
+    let mut t = Test::new()
+        .file("redis.yaml", read("redis.yaml"))
+        .file("flask.yaml", read("flask.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"))
+        .file("mesh.yaml", mesh);
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let policies = files(&t.dir().join("target/policies"));
+    for (file, policy) in &policies {
+        for name in ["SCONE_LOG", "SCONE_VERSION", "SCONE_CAS_ADDR"] {
+            assert!(!policy.contains(name), "{file} holds {name}: {policy}");
+        }
+    }
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(
+        values.contains("    casAddr: cas.example:19000\n    env:\n      SCONE_LOG: debug\n      SCONE_VERSION: \"5.9.0\"\n"),
+        "{values}"
+    );
+    assert!(
+        values.contains("    casAddr: \"\"\n    env:\n      SCONE_VERSION: \"5.9.0\"\n"),
+        "redis gets the mesh's SCONE_VERSION: {values}"
+    );
+    if let Some(helm4) = tool("bin/helm4") {
+        let chart = t.dir().join("target/helm").display().to_string();
+        let (ok, rendered) = run(
+            &helm4,
+            &["template", "r", &chart, "--set", "global.casAddr=cas"],
+            t.dir(),
+        );
+        assert!(ok, "{rendered}");
+        assert!(
+            rendered.contains("- name: SCONE_LOG\n              value: \"debug\"")
+                && rendered
+                    .contains("- name: SCONE_CAS_ADDR\n              value: \"cas.example:19000\""),
+            "{rendered}"
+        );
+    }
+}
