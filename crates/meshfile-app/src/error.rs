@@ -88,7 +88,9 @@ impl Exit {
             | Code::LintImageTag
             | Code::LintClearSecret
             | Code::LintWeakTolerance
-            | Code::LintNoPwd => Exit::Invalid,
+            | Code::LintNoPwd
+            | Code::CannotAct
+            | Code::ImageBuilding => Exit::Invalid,
         }
     }
 }

@@ -68,6 +68,7 @@ fn values(mesh: &str, s: &ChartService) -> Value {
         "scone": {
             "mesh": mesh,
             "service": s.mesh_service,
+            "component": s.component,
             "configId": s.config_id,
             "casAddr": s.cas_addr.clone().unwrap_or_default(),
         },
@@ -120,6 +121,7 @@ fn values_schema() -> Value {
                 "properties": {
                     "mesh": string,
                     "service": string,
+                    "component": string,
                     "configId": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
                     "casAddr": string,
                     "env": {"type": "object", "additionalProperties": string},
@@ -457,6 +459,7 @@ mod tests {
         ChartService {
             chart: chart.into(),
             mesh_service: chart.into(),
+            component: "app".into(),
             repository: format!("registry.example.com/{chart}"),
             tag: Some("1".into()),
             digest: None,

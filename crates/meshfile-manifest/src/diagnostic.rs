@@ -94,6 +94,8 @@ codes! {
     DeprecatedField = "W005", "a misspelt or deprecated field that is accepted for compatibility";
     UnusedCas = "W006", "a CAS entry that serves no role";
     MaaWithoutTolerance = "W007", "MAA attestation without the maa-managed-tcb tolerance";
+    CannotAct = "W008", "a field meshfile cannot act on by its nature (it attests no CAS)";
+    ImageBuilding = "W009", "fields that build the image, which meshfile leaves to SCONE's tools";
     LintDebugTolerance = "W101", "services tolerate debug enclaves";
     LintIgnoreAllAdvisories = "W102", "every security advisory is ignored";
     LintTestingCasTolerance = "W103", "the CAS is attested with --only_for_testing tolerances";

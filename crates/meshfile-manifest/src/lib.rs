@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod diagnostic;
 pub mod helm_values;
+pub mod inert;
 mod lint;
 pub mod mesh;
 pub mod refs;
@@ -152,7 +153,8 @@ pub fn parse_diagnostic(e: &meshfile_yaml::Error) -> Diagnostic {
 /// Decodes and validates a parsed document.
 pub fn load_node(node: &Node) -> Loaded {
     let mut cx = Cx::default();
-    let manifest = match detect_kind(&mut cx, node) {
+    let kind = detect_kind(&mut cx, node);
+    let manifest = match kind {
         Some(ManifestKind::Mesh) => mesh::decode(&mut cx, node).map(|m| Manifest::Mesh(m.into())),
         Some(ManifestKind::Service) => {
             service::decode(&mut cx, node).map(|s| Manifest::Service(s.into()))
@@ -160,6 +162,9 @@ pub fn load_node(node: &Node) -> Loaded {
         None => None,
     };
     let mut diagnostics = cx.diagnostics;
+    if let Some(kind) = kind {
+        inert::check(kind, node, &mut diagnostics);
+    }
     validate::check_reference_syntax(node, &mut diagnostics);
     match &manifest {
         Some(Manifest::Mesh(m)) => validate::check_mesh(m, node, &mut diagnostics),

@@ -21,6 +21,8 @@ pub struct ChartService {
     /// The sub-chart's name and directory: the mesh service name made a DNS label.
     pub chart: String,
     pub mesh_service: String,
+    /// The service manifest's `build.name`: what the image is (`app.kubernetes.io/component`).
+    pub component: String,
     pub repository: String,
     pub tag: Option<String>,
     pub digest: Option<String>,
@@ -89,6 +91,7 @@ pub(crate) fn service(
     ChartService {
         chart: dns_label(name),
         mesh_service: name.to_owned(),
+        component: String::new(),
         repository,
         tag,
         digest,

@@ -347,6 +347,7 @@ impl<'a> Compiler<'a> {
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
+        service.component = chart::dns_label(unit.descriptor.manifest.build.name.as_str());
         // What the runtime reads goes to the pod: the manifest's own value, else the mesh's.
         for name in RUNTIME_VARIABLES.iter().chain([&CAS_ADDRESS_VARIABLE]) {
             let local = (unit.environment.local.iter().flatten())

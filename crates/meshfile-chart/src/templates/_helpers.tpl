@@ -26,6 +26,9 @@ helm.sh/chart: {{ include "meshfile-service.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: {{ .Values.scone.mesh | quote }}
+{{- with .Values.scone.component }}
+app.kubernetes.io/component: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* SCONE_CAS_ADDR: the service's scone.casAddr, else the umbrella's global.casAddr; a mesh on meshfile's embedded store has neither until the install gives one. */}}

@@ -53,7 +53,7 @@ fn template(dir: &Path) -> (Test, crate::Output) {
 
 /// Every file under `dir`, by relative path.
 /// Every file under `dir` as raw bytes, by relative path.
-fn raw_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn raw_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {

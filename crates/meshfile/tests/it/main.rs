@@ -4,6 +4,7 @@ mod apply;
 mod cas;
 mod check;
 mod compile;
+mod fields;
 mod hostile;
 mod raw;
 mod registry;

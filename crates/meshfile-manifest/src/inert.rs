@@ -1,0 +1,183 @@
+//! Fields of the specification that meshfile reads but does not act on: each present one gets
+//! a warning at its key saying what happens instead, so that nothing a manifest says is
+//! dropped silently. The walk is over the parsed document, so a warning points at the key.
+
+use meshfile_yaml::{Entry, Node, Value};
+
+use crate::ManifestKind;
+use crate::diagnostic::{Code, Diagnostic};
+
+/// Fields of a service manifest's `build` that say how to build the image `to`, which
+/// SCONE's tools (`sconectl`, `scone-td-build`) do and meshfile does not.
+pub const IMAGE_BUILDING: &[&str] = &[
+    "kind",
+    "from",
+    "copy",
+    "run",
+    "requirements",
+    "binaries",
+    "dirs",
+    "fs_dirs",
+    "fs_files",
+    "host_paths",
+    "host_path",
+    "plain_files",
+    "plains",
+    "stable",
+    "signature",
+];
+
+/// The roles of a CAS that meshfile sends nothing to: sessions go to the `cas` role's CAS,
+/// pods attest with the `security` role's.
+const UNUSED_ROLES: &[&str] = &["image", "access", "attestation"];
+
+fn entries(node: &Node) -> &[Entry] {
+    match &node.value {
+        Value::Mapping(entries) => entries,
+        _ => &[],
+    }
+}
+
+fn get<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
+    entries(node).iter().find(|e| e.key_text() == key)
+}
+
+/// Warnings for the fields of `node` (a manifest of `kind`) that meshfile does not act on.
+pub fn check(kind: ManifestKind, node: &Node, out: &mut Vec<Diagnostic>) {
+    match kind {
+        ManifestKind::Mesh => mesh(node, out),
+        ManifestKind::Service => service(node, out),
+    }
+}
+
+fn warn(out: &mut Vec<Diagnostic>, code: Code, entry: &Entry, path: String, message: String) {
+    out.push(Diagnostic::new(code, entry.key.span, path, message));
+}
+
+fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
+    let cas: &[Node] = match get(node, "cas").map(|e| &e.value.value) {
+        Some(Value::Sequence(items)) => items,
+        _ => &[],
+    };
+    let roles_of = |entry: &Node| -> Vec<String> {
+        let mut roles: Vec<String> = get(entry, "name")
+            .and_then(|e| e.value.as_scalar())
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        if let Some(Value::Sequence(items)) = get(entry, "alias").map(|e| &e.value.value) {
+            roles.extend(items.iter().filter_map(Node::as_scalar).map(str::to_owned));
+        }
+        roles
+    };
+    let delivering = cas
+        .iter()
+        .position(|c| roles_of(c).iter().any(|r| r == "cas"));
+    for (i, entry) in cas.iter().enumerate() {
+        if let Some(e) = get(entry, "tolerance") {
+            warn(out, Code::CannotAct, e, format!("cas[{i}].tolerance"),
+                "`tolerance` sets how `scone cas attest` attests this CAS; meshfile cannot attest a CAS (it verifies no SGX quote), so it is not used: the connection is pinned by `cas_key`, `--cas-ca` or `--cas-pin` instead".into());
+        }
+        let embedded = get(entry, "cas_url").and_then(|e| e.value.as_scalar()) == Some("embedded");
+        if let Some(e) = get(entry, "cas_key").filter(|_| embedded) {
+            warn(out, Code::CannotAct, e, format!("cas[{i}].cas_key"),
+                "`cas_key` pins the CAS a connection reaches; the embedded store is in this process, so there is no connection to pin and it is not used".into());
+        }
+        if let Some(e) = get(entry, "cas_encryption_key") {
+            warn(out, Code::NotSupportedYet, e, format!("cas[{i}].cas_encryption_key"),
+                "`cas_encryption_key` encrypts sessions in the EncryptedManifest and EncryptedOnly modes, which meshfile does not implement yet: it is checked and not used".into());
+        }
+        if Some(i) != delivering {
+            for role in roles_of(entry)
+                .iter()
+                .filter(|r| UNUSED_ROLES.contains(&r.as_str()))
+            {
+                let key = get(entry, "alias").or_else(|| get(entry, "name"));
+                if let Some(e) = key {
+                    warn(
+                        out,
+                        Code::NotSupportedYet,
+                        e,
+                        format!("cas[{i}].alias"),
+                        format!(
+                            "role `{role}` of cas[{i}]: meshfile sends nothing to it; every session goes to the CAS with the `cas` role, and pods attest with the `security` one"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(policy) = get(node, "policy") {
+        for field in [
+            "access_policy_name",
+            "attestation_policy_name",
+            "security_policy_name",
+            "image_policy_namespace",
+        ] {
+            if let Some(e) = get(&policy.value, field) {
+                warn(
+                    out,
+                    Code::NotSupportedYet,
+                    e,
+                    format!("policy.{field}"),
+                    format!(
+                        "`{field}` names a policy that SCONE's tools combine with each session, in a way SCONE has not made public; meshfile does not use it"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(e) = get(node, "repo") {
+        let fields: Vec<&str> = entries(&e.value).iter().map(Entry::key_text).collect();
+        warn(
+            out,
+            Code::NotSupportedYet,
+            e,
+            "repo".into(),
+            format!(
+                "`repo` ({}) pushes, squashes, strips and signs images, which meshfile does not do yet: images are used as they are in their registry",
+                fields.join(", ")
+            ),
+        );
+    }
+}
+
+fn service(node: &Node, out: &mut Vec<Diagnostic>) {
+    let Some(build) = get(node, "build") else {
+        return;
+    };
+    let building: Vec<&str> = entries(&build.value)
+        .iter()
+        .map(Entry::key_text)
+        .filter(|k| IMAGE_BUILDING.contains(k))
+        .collect();
+    if !building.is_empty() {
+        let to = get(&build.value, "to")
+            .and_then(|e| e.value.as_scalar())
+            .unwrap_or("`to`");
+        let listed: Vec<String> = building.iter().map(|k| format!("build.{k}")).collect();
+        warn(
+            out,
+            Code::ImageBuilding,
+            build,
+            "build".into(),
+            format!(
+                "{} say how to build the image, which meshfile leaves to SCONE's tools: it uses `{to}` as they built it, measured by its MRENCLAVE",
+                listed.join(", ")
+            ),
+        );
+    }
+    if let Some(e) = get(&build.value, "gen_policy") {
+        warn(out, Code::NotSupportedYet, e, "build.gen_policy".into(),
+            "`gen_policy` is the template of the policy SCONE's build generates with the image, which meshfile does not do: give the session template in the Meshfile's `image_policy` instead".into());
+    }
+    if let Some(e) = get(&build.value, "volumes") {
+        warn(
+            out,
+            Code::NotSupportedYet,
+            e,
+            "build.volumes".into(),
+            "`volumes` are not written into the session yet: the service gets no volume".into(),
+        );
+    }
+}
