@@ -66,6 +66,7 @@ impl Exit {
             | Code::InvalidSecretField
             | Code::VariableSyntax
             | Code::InvalidImage
+            | Code::InvalidVolume
             | Code::UndefinedVariable
             | Code::UndefinedMeshVariable
             | Code::MissingDescriptor

@@ -171,13 +171,4 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
         warn(out, Code::NotSupportedYet, e, "build.gen_policy".into(),
             "`gen_policy` is the template of the policy SCONE's build generates with the image, which meshfile does not do: give the session template in the Meshfile's `image_policy` instead".into());
     }
-    if let Some(e) = get(&build.value, "volumes") {
-        warn(
-            out,
-            Code::NotSupportedYet,
-            e,
-            "build.volumes".into(),
-            "`volumes` are not written into the session yet: the service gets no volume".into(),
-        );
-    }
 }

@@ -472,8 +472,79 @@ fn check_image(image: &Text, path: impl std::fmt::Display, out: &mut Vec<Diagnos
     }
 }
 
+/// What an exported volume may let its importers do (the session language's `update_policy`).
+pub const VOLUME_UPDATE_POLICIES: &[&str] =
+    &["ephemeral", "rollback_protected", "no_rollback_protection"];
+
+/// Each volume names itself and where the image mounts it; an import names its session and
+/// volume, an export its session; a volume is either imported or defined (and perhaps
+/// exported): one cannot export a volume one has imported.
+fn check_volumes(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
+    for (i, v) in svc.build.volumes.iter().flatten().enumerate() {
+        let at = |field: &str| format!("build.volumes[{i}]{field}");
+        let span = [&v.name, &v.path]
+            .into_iter()
+            .flatten()
+            .map(|t| t.span)
+            .next()
+            .unwrap_or_default();
+        for (field, value) in [("name", &v.name), ("path", &v.path)] {
+            if value.is_none() {
+                out.push(
+                    diag(Code::InvalidVolume, span, at(""), format!("volume {i} has no `{field}`"))
+                        .with_hint("a volume needs `name` (how the session knows it) and `path` (where the image mounts it)"),
+                );
+            }
+        }
+        if let Some(import) = &v.import {
+            for (field, value) in [("session", &import.session), ("volume", &import.volume)] {
+                if value.is_none() {
+                    out.push(diag(
+                        Code::InvalidVolume,
+                        span,
+                        at(".import"),
+                        format!("the import of volume {i} names no `{field}`"),
+                    ));
+                }
+            }
+            if let Some(first) = v.export.iter().flatten().next() {
+                let span = first.session.as_ref().map_or(span, |s| s.span);
+                out.push(
+                    diag(Code::InvalidVolume, span, at(".export"), "a volume that is imported cannot be exported again")
+                        .with_hint("export it from the session that defines it, or define the volume here instead of importing it"),
+                );
+            }
+        }
+        for (j, e) in v.export.iter().flatten().enumerate() {
+            if e.session.is_none() {
+                out.push(diag(
+                    Code::InvalidVolume,
+                    span,
+                    at(&format!(".export[{j}]")),
+                    "an export names no `session`",
+                ));
+            }
+            if let Some(policy) = &e.update_policy
+                && !has_references(policy.as_str())
+                && !VOLUME_UPDATE_POLICIES.contains(&policy.as_str())
+            {
+                out.push(
+                    diag(
+                        Code::InvalidVolume,
+                        policy.span,
+                        at(&format!(".export[{j}].update_policy")),
+                        format!("`{policy}` is not an update policy"),
+                    )
+                    .with_hint(format!("use one of: {}", VOLUME_UPDATE_POLICIES.join(", "))),
+                );
+            }
+        }
+    }
+}
+
 pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     check_api_version(&svc.api_version, out);
+    check_volumes(svc, out);
 
     let env = &svc.environment;
     let mut env_names: Vec<(&Text, Loc)> = Vec::new();

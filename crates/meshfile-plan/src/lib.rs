@@ -609,6 +609,7 @@ impl<'a> Compiler<'a> {
             unit,
         );
 
+        let (volumes, mounts) = self.volumes(manifest, scope, file);
         let session = Session {
             name: session_name,
             services: vec![meshfile_session::Service {
@@ -622,12 +623,61 @@ impl<'a> Compiler<'a> {
             images: vec![Image {
                 name: image_name,
                 injection_files,
+                volumes: mounts,
             }],
+            volumes,
             secrets,
             access_policy: AccessPolicy::default(),
             security: self.security(),
         };
         Some(session.to_document())
+    }
+
+    /// The service manifest's `build.volumes` in the session language's shape: each volume of
+    /// the session (defined, perhaps exported; or imported), and where the image mounts it.
+    /// Validation has checked that each has a name and a path, and is not both imported and
+    /// exported.
+    fn volumes(
+        &mut self,
+        manifest: &meshfile_manifest::service::ServiceManifest,
+        scope: &Scope<'_>,
+        file: &str,
+    ) -> (Vec<meshfile_session::Volume>, Vec<meshfile_session::Mount>) {
+        let mut volumes = Vec::new();
+        let mut mounts = Vec::new();
+        let mut sub = |t: &Text| self.substitute(scope, file, t);
+        for v in manifest.build.volumes.iter().flatten() {
+            let (Some(name), Some(path)) = (&v.name, &v.path) else {
+                continue;
+            };
+            let name = sub(name);
+            let import = v.import.as_ref().and_then(|i| {
+                Some(meshfile_session::VolumeImport {
+                    session: sub(i.session.as_ref()?),
+                    volume: sub(i.volume.as_ref()?),
+                })
+            });
+            let mut export = Vec::new();
+            for e in v.export.iter().flatten() {
+                let Some(session) = &e.session else { continue };
+                export.push(meshfile_session::VolumeExport {
+                    session: sub(session),
+                    session_hash: e.session_hash.as_ref().map(&mut sub),
+                    update_policy: e.update_policy.as_ref().map(&mut sub),
+                    volume_alias: e.volume_alias.as_ref().map(&mut sub),
+                });
+            }
+            mounts.push(meshfile_session::Mount {
+                name: name.clone(),
+                path: sub(path),
+            });
+            volumes.push(meshfile_session::Volume {
+                name,
+                import,
+                export,
+            });
+        }
+        (volumes, mounts)
     }
 
     /// `$$SCONE::name$$` names that were built from mesh-time variables are checked here.

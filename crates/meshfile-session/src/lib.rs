@@ -19,6 +19,7 @@ pub struct Session {
     pub name: String,
     pub services: Vec<Service>,
     pub images: Vec<Image>,
+    pub volumes: Vec<Volume>,
     pub secrets: Vec<Secret>,
     pub access_policy: AccessPolicy,
     pub security: Option<Security>,
@@ -39,6 +40,76 @@ pub struct Service {
 pub struct Image {
     pub name: String,
     pub injection_files: Vec<InjectionFile>,
+    /// Where the image's program finds each volume of the session.
+    pub volumes: Vec<Mount>,
+}
+
+/// A volume mounted into an image: `images[].volumes[]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mount {
+    pub name: String,
+    pub path: String,
+}
+
+/// A volume of the session: defined here (and perhaps exported), or imported from another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub import: Option<VolumeImport>,
+    pub export: Vec<VolumeExport>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeImport {
+    pub session: String,
+    pub volume: String,
+}
+
+/// Another session granted this volume; what it may do and the name it sees it by go under
+/// `to:`, as the session language writes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeExport {
+    pub session: String,
+    pub session_hash: Option<String>,
+    /// `ephemeral`, `rollback_protected` (SCONE's default) or `no_rollback_protection`.
+    pub update_policy: Option<String>,
+    pub volume_alias: Option<String>,
+}
+
+impl Volume {
+    fn to_node(&self) -> Node {
+        let mut fields = vec![entry("name", text(&self.name))];
+        if let Some(import) = &self.import {
+            fields.push(entry(
+                "import",
+                Node::mapping(vec![
+                    entry("session", text(&import.session)),
+                    entry("volume", text(&import.volume)),
+                ]),
+            ));
+        }
+        if !self.export.is_empty() {
+            let exports = self.export.iter().map(|e| {
+                let mut fields = vec![entry("session", text(&e.session))];
+                if let Some(hash) = &e.session_hash {
+                    fields.push(entry("session_hash", text(hash)));
+                }
+                let to: Vec<(String, Node)> = [
+                    ("update_policy", &e.update_policy),
+                    ("volume_alias", &e.volume_alias),
+                ]
+                .into_iter()
+                .filter_map(|(key, value)| Some(entry(key, text(value.as_ref()?))))
+                .collect();
+                if !to.is_empty() {
+                    fields.push(entry("to", Node::mapping(to)));
+                }
+                Node::mapping(fields)
+            });
+            fields.push(entry("export", Node::sequence(exports.collect())));
+        }
+        Node::mapping(fields)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -208,6 +279,11 @@ impl Session {
             imports: (self.secrets.iter())
                 .filter_map(|s| s.import.as_ref())
                 .map(|i| i.session.clone())
+                .chain(
+                    (self.volumes.iter())
+                        .filter_map(|v| v.import.as_ref())
+                        .map(|i| i.session.clone()),
+                )
                 .collect(),
             node: self.to_node(),
             create_only: false,
@@ -230,6 +306,12 @@ impl Session {
             top.push(entry(
                 "images",
                 Node::sequence(self.images.iter().map(Image::to_node).collect()),
+            ));
+        }
+        if !self.volumes.is_empty() {
+            top.push(entry(
+                "volumes",
+                Node::sequence(self.volumes.iter().map(Volume::to_node).collect()),
             ));
         }
         if !self.secrets.is_empty() {
@@ -297,10 +379,20 @@ impl Image {
                 Node::mapping(fields)
             })
             .collect();
-        Node::mapping(vec![
+        let mut fields = vec![
             entry("name", text(&self.name)),
             entry("injection_files", Node::sequence(files)),
-        ])
+        ];
+        if !self.volumes.is_empty() {
+            let mounts = self.volumes.iter().map(|m| {
+                Node::mapping(vec![
+                    entry("name", text(&m.name)),
+                    entry("path", text(&m.path)),
+                ])
+            });
+            fields.push(entry("volumes", Node::sequence(mounts.collect())));
+        }
+        Node::mapping(fields)
     }
 }
 
@@ -392,7 +484,9 @@ mod tests {
             images: vec![Image {
                 name: "api_image".into(),
                 injection_files: vec![],
+                volumes: vec![],
             }],
+            volumes: vec![],
             secrets: vec![Secret {
                 name: "pw".into(),
                 kind: Some("ascii".into()),

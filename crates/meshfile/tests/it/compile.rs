@@ -926,3 +926,46 @@ fn what_the_scone_runtime_reads_goes_to_the_pod_not_the_session() {
         );
     }
 }
+
+#[test]
+fn volumes_are_written_in_the_session_languages_shape() {
+    let volumes = "  volumes:\n    - name: data\n      path: /data\n      export:\n        - session: hello-world-demo/reader\n          update_policy: ephemeral\n          volume_alias: shared\n    - name: config\n      path: /config\n      import:\n        session: hello-world-demo/writer\n        volume: config\n";
+    let src = workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    let service = read("service.yaml").replace("build:\n", &format!("build:\n{volumes}"));
+    let mut t = Test::new()
+        .file("service.yaml", &service)
+        .file("measurements.yaml", read("measurements.yaml"))
+        .file("mesh.yaml", read("mesh.yaml"));
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let policy = std::fs::read_to_string(
+        t.dir()
+            .join("target/policies/hello-world-demo/pythonservice.yaml"),
+    )
+    .expect("policy");
+    assert!(
+        policy.contains("  volumes:\n  - name: data\n    path: /data\n  - name: config\n    path: /config\n")
+            && policy.contains("volumes:\n- name: data\n  export:\n  - session: hello-world-demo/reader\n    to:\n      update_policy: ephemeral\n      volume_alias: shared\n- name: config\n  import:\n    session: hello-world-demo/writer\n    volume: config\n"),
+        "{policy}"
+    );
+    // An imported volume exported again, and an unknown update policy: located.
+    let bad = service
+        .replace(
+            "        volume: config\n",
+            "        volume: config\n      export:\n        - session: x\n",
+        )
+        .replace("update_policy: ephemeral", "update_policy: sometimes");
+    std::fs::write(t.dir().join("service.yaml"), bad).expect("service");
+    let out = t.rerun(&["validate", "-f", "service.yaml"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error[E059]: `sometimes` is not an update policy")
+            && out
+                .stderr
+                .contains("error[E059]: a volume that is imported cannot be exported again"),
+        "{}",
+        out.stderr
+    );
+}
