@@ -67,6 +67,7 @@ impl Exit {
             | Code::VariableSyntax
             | Code::InvalidImage
             | Code::InvalidVolume
+            | Code::InvalidChartValue
             | Code::UndefinedVariable
             | Code::UndefinedMeshVariable
             | Code::MissingDescriptor
@@ -91,7 +92,8 @@ impl Exit {
             | Code::LintWeakTolerance
             | Code::LintNoPwd
             | Code::CannotAct
-            | Code::ImageBuilding => Exit::Invalid,
+            | Code::ImageBuilding
+            | Code::UnusedHelmValues => Exit::Invalid,
         }
     }
 }

@@ -77,13 +77,33 @@ fn values(mesh: &str, s: &ChartService) -> Value {
             "type": "ClusterIP",
             "port": s.port.unwrap_or(443),
         },
-        "resources": { "limits": { "sgx.k8s.io/sgx": 1 } },
+        "resources": sgx_resources(&s.sgx),
         "nodeSelector": { "las.scontain.com/ok": "true" },
     });
+    if !s.wait_for.is_empty() {
+        values["waitFor"] = s
+            .wait_for
+            .iter()
+            .map(|(host, port)| json!({"host": host, "port": port}))
+            .collect();
+    }
     if !s.runtime_env.is_empty() {
         values["scone"]["env"] = json!(s.runtime_env);
     }
     values
+}
+
+/// The resources a pod asks for from the cluster's SGX device plugin, as SCONE's charts do.
+fn sgx_resources(sgx: &meshfile_plan::Sgx) -> Value {
+    use meshfile_plan::Sgx;
+    match sgx {
+        Sgx::Scone => json!({"limits": {"sgx.k8s.io/sgx": 1}}),
+        Sgx::Azure { epc_mib } => {
+            json!({"limits": {"kubernetes.azure.com/sgx_epc_mem_in_MiB": epc_mib}})
+        }
+        Sgx::Intel { epc_mib } => json!({"limits": {"sgx.intel.com/epc": format!("{epc_mib}Mi")}}),
+        Sgx::Disabled => json!({}),
+    }
 }
 
 /// JSON Schema of a service's values: Helm checks it at lint, install and upgrade. The
@@ -137,6 +157,20 @@ fn values_schema() -> Value {
                 },
             },
             "resources": {"type": "object"},
+            "waitFor": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["host", "port"],
+                    "properties": {
+                        "host": {"type": "string", "minLength": 1},
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    },
+                },
+            },
+            "waitImage": string,
+            "tolerations": {"type": "array"},
+            "affinity": {"type": "object"},
             "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
         },
         "if": {"properties": {"scone": {"properties": {"configId": non_empty}}}},
@@ -469,6 +503,8 @@ mod tests {
             image_pull_secrets: vec!["pull".into()],
             port: Some(443),
             chart_dir: chart_dir.map(str::to_owned),
+            sgx: meshfile_plan::Sgx::Scone,
+            wait_for: Vec::new(),
         }
     }
 

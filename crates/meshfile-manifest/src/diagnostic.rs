@@ -75,6 +75,7 @@ codes! {
     MissingMeasurement = "E106", "a service manifest without an MRENCLAVE";
     OverrideFile = "E107", "an image_policy, image_secrets, env or helm_chart file that cannot be used";
     UnsupportedMode = "E108", "a CAS mode this tool does not implement yet";
+    InvalidChartValue = "E109", "an env value the chart uses (useSGXDevPlugin, sgxEpcMem, INIT_CONTAINER<N>) that is not valid";
     ReadFailed = "E200", "an input file or directory cannot be read";
     NoManifests = "E201", "a directory holds no manifest";
     BadArguments = "E202", "command-line arguments that are malformed or do not fit together";
@@ -97,6 +98,7 @@ codes! {
     MaaWithoutTolerance = "W007", "MAA attestation without the maa-managed-tcb tolerance";
     CannotAct = "W008", "a field meshfile cannot act on by its nature (it attests no CAS)";
     ImageBuilding = "W009", "fields that build the image, which meshfile leaves to SCONE's tools";
+    UnusedHelmValues = "W010", "helm_extra_values for a sub-chart the mesh does not have";
     LintDebugTolerance = "W101", "services tolerate debug enclaves";
     LintIgnoreAllAdvisories = "W102", "every security advisory is ignored";
     LintTestingCasTolerance = "W103", "the CAS is attested with --only_for_testing tolerances";

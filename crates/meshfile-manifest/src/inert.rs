@@ -127,6 +127,7 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    helm_extra_values_keys(node, out);
     if let Some(e) = get(node, "repo") {
         let fields: Vec<&str> = entries(&e.value).iter().map(Entry::key_text).collect();
         warn(
@@ -170,5 +171,41 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
     if let Some(e) = get(&build.value, "gen_policy") {
         warn(out, Code::NotSupportedYet, e, "build.gen_policy".into(),
             "`gen_policy` is the template of the policy SCONE's build generates with the image, which meshfile does not do: give the session template in the Meshfile's `image_policy` instead".into());
+    }
+}
+
+/// A `helm_extra_values` key that names no sub-chart of the umbrella (nor `global`) reaches no
+/// chart: Helm ignores it. A service with its own `helm_chart` is keyed by its chart's name,
+/// known once the chart is read, so a mesh with one is not checked here.
+fn helm_extra_values_keys(node: &Node, out: &mut Vec<Diagnostic>) {
+    let services: &[Node] = match get(node, "services").map(|e| &e.value.value) {
+        Some(Value::Sequence(items)) => items,
+        _ => &[],
+    };
+    if services.iter().any(|s| get(s, "helm_chart").is_some()) {
+        return;
+    }
+    let charts: Vec<String> = services
+        .iter()
+        .filter_map(|s| get(s, "name").and_then(|e| e.value.as_scalar()))
+        .map(crate::mesh::dns_label)
+        .collect();
+    let Some(values) = get(node, "helm_extra_values") else {
+        return;
+    };
+    for entry in entries(&values.value) {
+        let key = entry.key_text();
+        if key != "global" && !charts.iter().any(|c| c == key) {
+            warn(
+                out,
+                Code::UnusedHelmValues,
+                entry,
+                format!("helm_extra_values.{key}"),
+                format!(
+                    "`{key}` is no sub-chart of the mesh ({}), nor `global`: Helm gives these values to no chart",
+                    charts.join(", ")
+                ),
+            );
+        }
     }
 }

@@ -501,9 +501,32 @@ fn decode_repo(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Repo> {
     })
 }
 
+/// A Kubernetes DNS label (RFC 1123): lower case, `[a-z0-9-]`, at most 63 characters.
+pub fn dns_label(name: &str) -> String {
+    let mut out: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    out.truncate(63);
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "service".into()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{image_base_name, image_reference_error, is_digest, split_image};
+    use super::{dns_label, image_base_name, image_reference_error, is_digest, split_image};
+
+    #[test]
+    fn dns_labels() {
+        assert_eq!(dns_label("maria_DB"), "maria-db");
+        assert_eq!(dns_label("--x--"), "x");
+        assert_eq!(dns_label(&"a".repeat(80)).len(), 63);
+    }
 
     #[test]
     fn image_references_follow_the_oci_grammar() {

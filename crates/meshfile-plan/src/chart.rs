@@ -38,6 +38,72 @@ pub struct ChartService {
     pub port: Option<u16>,
     /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
     pub chart_dir: Option<String>,
+    /// The SGX resource its pods ask for (`useSGXDevPlugin`, `sgxEpcMem`).
+    pub sgx: Sgx,
+    /// `INIT_CONTAINER<N>` (host) and `INIT_CONTAINER<N>_PORT`: services to wait for before
+    /// starting, in N's order; `INIT_CONTAINER<N>_ENABLE: "false"` leaves one out.
+    pub wait_for: Vec<(String, u16)>,
+}
+
+/// Which SGX device plugin serves the cluster, as SCONE's charts name it (`useSGXDevPlugin`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Sgx {
+    /// SCONE's SGX plugin: `sgx.k8s.io/sgx: 1`.
+    #[default]
+    Scone,
+    /// Azure's: `kubernetes.azure.com/sgx_epc_mem_in_MiB: <sgxEpcMem>`.
+    Azure { epc_mib: u32 },
+    /// Intel's: `sgx.intel.com/epc: <sgxEpcMem>Mi`.
+    Intel { epc_mib: u32 },
+    /// `disabled`: no SGX resource (simulation, or a cluster that injects it itself).
+    Disabled,
+}
+
+/// The EPC memory a pod asks for when `sgxEpcMem` is not given (MiB), as SCONE's charts do.
+pub const DEFAULT_EPC_MIB: u32 = 128;
+
+impl Sgx {
+    /// `useSGXDevPlugin` and `sgxEpcMem` as given; an error says which value is wrong.
+    pub fn from_values(plugin: Option<&str>, epc: Option<&str>) -> Result<Sgx, String> {
+        let epc_mib = match epc {
+            None => DEFAULT_EPC_MIB,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("sgxEpcMem `{text}` is not a number of MiB")),
+            },
+        };
+        match plugin.map(str::trim) {
+            None | Some("scone") => Ok(Sgx::Scone),
+            Some("azure") => Ok(Sgx::Azure { epc_mib }),
+            Some("intel") => Ok(Sgx::Intel { epc_mib }),
+            Some("disabled") => Ok(Sgx::Disabled),
+            Some(other) => Err(format!(
+                "useSGXDevPlugin `{other}` is none of scone, azure, intel, disabled"
+            )),
+        }
+    }
+}
+
+/// The services a pod waits for: `INIT_CONTAINER<N>` hosts with their `_PORT`, N from 1 up.
+pub fn wait_for(value: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, u16)>, String> {
+    let mut out = Vec::new();
+    for n in 1.. {
+        let key = format!("INIT_CONTAINER{n}");
+        let Some(host) = value(&key) else { break };
+        if value(&format!("{key}_ENABLE")).is_some_and(|e| e.trim() == "false") {
+            continue;
+        }
+        let port = value(&format!("{key}_PORT"))
+            .ok_or_else(|| format!("{key} names no port: give {key}_PORT"))?;
+        let port = port
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{key}_PORT `{port}` is not a port"))?;
+        out.push((host, port));
+    }
+    Ok(out)
 }
 
 /// The address the SCONE runtime in a pod is given for a CAS whose `cas_url` is `url`: its
@@ -63,21 +129,7 @@ pub fn runtime_cas_address(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_owned())
 }
 
-/// A Kubernetes DNS label (RFC 1123): lower case, `[a-z0-9-]`, at most 63 characters.
-pub fn dns_label(name: &str) -> String {
-    let mut out: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    out.truncate(63);
-    let trimmed = out.trim_matches('-');
-    if trimmed.is_empty() {
-        "service".into()
-    } else {
-        trimmed.to_owned()
-    }
-}
+pub use meshfile_manifest::mesh::dns_label;
 
 pub(crate) fn service(
     mesh: &MeshManifest,
@@ -105,6 +157,8 @@ pub(crate) fn service(
             .collect(),
         port: value("APP_SERVICE_PORT").and_then(|p| p.parse().ok()),
         chart_dir: service.helm_chart.as_ref().map(|p| p.as_str().to_owned()),
+        sgx: Sgx::default(),
+        wait_for: Vec::new(),
     }
 }
 
@@ -144,12 +198,5 @@ mod tests {
         ] {
             assert_eq!(runtime_cas_address(url).as_deref(), runtime, "{url}");
         }
-    }
-
-    #[test]
-    fn dns_labels() {
-        assert_eq!(dns_label("maria_DB"), "maria-db");
-        assert_eq!(dns_label("--x--"), "x");
-        assert_eq!(dns_label(&"a".repeat(80)).len(), 63);
     }
 }

@@ -22,7 +22,7 @@ use meshfile_session::{
 use meshfile_yaml::{Span, Style};
 use rayon::prelude::*;
 
-pub use chart::{ChartModel, ChartService};
+pub use chart::{ChartModel, ChartService, Sgx};
 pub use descriptor::Descriptor;
 pub use vars::{Origin, Scope};
 
@@ -225,6 +225,9 @@ pub fn compile(
                 b.diagnostic.column,
             ))
         });
+        // A value of the Meshfile that every service uses is wrong once, not once per service.
+        c.errors
+            .dedup_by(|a, b| a.file == b.file && a.diagnostic == b.diagnostic);
         return Err(c.errors);
     }
     let mut sessions = Vec::with_capacity(service_sessions.len() + 1);
@@ -362,6 +365,19 @@ impl<'a> Compiler<'a> {
                 service.runtime_env.insert((*name).to_owned(), value);
             }
         }
+        // The SGX resource and the services to wait for, from the mesh's values.
+        let value = |key: &str| scope.lookup(key).map(|(v, _)| v);
+        match chart::Sgx::from_values(
+            value("useSGXDevPlugin").as_deref(),
+            value("sgxEpcMem").as_deref(),
+        ) {
+            Ok(sgx) => service.sgx = sgx,
+            Err(why) => self.chart_value_error(&why, &["useSGXDevPlugin", "sgxEpcMem"]),
+        }
+        match chart::wait_for(&value) {
+            Ok(wait_for) => service.wait_for = wait_for,
+            Err(why) => self.chart_value_error(&why, &["INIT_CONTAINER"]),
+        }
         // Pods name the service of the session actually written: a template's own.
         if unit.service.image_policy.is_some()
             && let Some(doc) = &session
@@ -403,6 +419,22 @@ impl<'a> Compiler<'a> {
             file,
             Diagnostic::new(code, span, "", message).with_hint(hint),
         ));
+    }
+
+    /// A chart value of the Meshfile's env sections that cannot be used, located at the
+    /// first entry whose name starts with one of `names`.
+    fn chart_value_error(&mut self, why: &str, names: &[&str]) {
+        let span = (self.mesh.env.iter())
+            .flat_map(|e| e.env.iter().flatten())
+            .find(|kv| names.iter().any(|n| kv.name.as_str().starts_with(n)))
+            .map_or(Span::default(), |kv| kv.value.span);
+        self.error(
+            self.mesh_file,
+            Code::InvalidChartValue,
+            span,
+            why.to_owned(),
+            "see the chart guide for the values SCONE's charts take",
+        );
     }
 
     fn units(&mut self) -> Vec<Unit<'a>> {

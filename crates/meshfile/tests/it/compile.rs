@@ -969,3 +969,91 @@ fn volumes_are_written_in_the_session_languages_shape() {
         out.stderr
     );
 }
+
+#[test]
+fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
+    let src = workspace().join("examples/flask-redis");
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    let mesh = |plugin: &str, extra: &str| {
+        read("mesh.yaml")
+            .replace("      value: scone\n", &format!("      value: {plugin}\n"))
+            .replace("\nservices:\n", &format!("{extra}\nservices:\n"))
+            + "helm_extra_values:\n  flask:\n    tolerations:\n      - key: sgx\n        operator: Exists\n"
+    };
+    let wait = "  - service: flask\n    env:\n    - name: INIT_CONTAINER1\n      value: flaskapp-redis\n    - name: INIT_CONTAINER1_PORT\n      value: 6379\n";
+    let mut t = Test::new()
+        .file("redis.yaml", read("redis.yaml"))
+        .file("flask.yaml", read("flask.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"))
+        .file("mesh.yaml", mesh("azure", wait));
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(
+        values.contains(
+            "  resources:\n    limits:\n      kubernetes.azure.com/sgx_epc_mem_in_MiB: 128\n"
+        ) && values.contains("  waitFor:\n  - host: flaskapp-redis\n    port: 6379\n")
+            && !values.contains("sgx.k8s.io/sgx"),
+        "{values}"
+    );
+    if let (Some(helm4), Some(kval)) = (tool("bin/helm4"), tool("kval/bin/kubernetes-validate")) {
+        let chart = t.dir().join("target/helm").display().to_string();
+        let (ok, rendered) = run(
+            &helm4,
+            &[
+                "template",
+                "r",
+                &chart,
+                "--set",
+                "global.casAddr=cas",
+                "--kube-version",
+                "1.35.0",
+            ],
+            t.dir(),
+        );
+        assert!(ok, "{rendered}");
+        assert!(
+            rendered.contains("- 'until nc -z \"$0\" \"$1\"; do echo \"waiting for $0:$1\"; sleep 2; done'\n            - \"flaskapp-redis\"\n            - \"6379\"")
+                && rendered.contains("tolerations:\n        - key: sgx\n          operator: Exists")
+                && !rendered.contains("sgx.k8s.io/sgx"),
+            "{rendered}"
+        );
+        let manifests = t.dir().join("target/rendered.yaml");
+        std::fs::write(&manifests, &rendered).expect("rendered");
+        let (ok, text) = run(
+            &kval,
+            &["--strict", "-k", "1.35", &manifests.display().to_string()],
+            t.dir(),
+        );
+        assert!(ok, "{text}");
+    }
+    for (plugin, limit) in [
+        ("intel", "sgx.intel.com/epc: \"128Mi\""),
+        ("disabled", "resources: {}"),
+    ] {
+        std::fs::write(t.dir().join("mesh.yaml"), mesh(plugin, "")).expect("mesh");
+        let out = t.rerun(&["template", "-n", "-f", "."]);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let values =
+            std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+        assert!(values.contains(limit), "{plugin}: {values}");
+    }
+    // A plugin no chart knows, and a service to wait for without a port: located.
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh(
+            "gramine",
+            &wait.replace("    - name: INIT_CONTAINER1_PORT\n      value: 6379\n", ""),
+        ),
+    )
+    .expect("mesh");
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("mesh.yaml:31:14: error[E109]: useSGXDevPlugin `gramine` is none of scone, azure, intel, disabled")
+            && out.stderr.contains("error[E109]: INIT_CONTAINER1 names no port")
+            && out.stderr.matches("`gramine`").count() == 1,
+        "{}",
+        out.stderr
+    );
+}
