@@ -46,7 +46,7 @@ pub fn chart(compiled: &Compiled, mesh_dir: &MeshDir, target: &Path) -> Result<T
             files.push((own.archive_path(), own.archive()));
         }
         dependencies.push(service.dependency);
-        entries.extend(service.values_entry);
+        entries.push(service.values_entry);
     }
     let values = meshfile_chart::umbrella_values_from(model, entries);
     let umbrella = meshfile_chart::umbrella(model, &dependencies, values).map_err(chart_error)?;

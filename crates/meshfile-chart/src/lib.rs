@@ -182,34 +182,49 @@ fn values_schema() -> Value {
     })
 }
 
-/// A generated service's entry in the umbrella's values: its values as [`values`] gives them,
-/// with `helm_extra_values` for it merged over them.
-fn entry(model: &ChartModel, s: &ChartService) -> String {
-    let mut values = values(&model.name, s);
-    match (&mut values, model.extra_values.get(&s.chart)) {
+/// A service's entry in the umbrella's values: its key (the sub-chart's name) and text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValuesEntry {
+    pub key: String,
+    pub text: String,
+}
+
+/// A service's entry in the umbrella's values, under `key`: `values`, with `helm_extra_values`
+/// for it merged over them.
+fn entry(model: &ChartModel, key: &str, mut values: Value) -> ValuesEntry {
+    match (&mut values, model.extra_values.get(key)) {
         (Value::Object(base), Some(Value::Object(more))) => deep_merge(base, more),
         (_, Some(replacement)) => values = replacement.clone(),
         (_, None) => {}
     }
-    meshfile_yaml::emit_entries([(
-        s.chart.clone(),
-        meshfile_manifest::helm_values::from_json(&values),
-    )])
+    ValuesEntry {
+        key: key.to_owned(),
+        text: meshfile_yaml::emit_entries([(
+            key.to_owned(),
+            meshfile_manifest::helm_values::from_json(&values),
+        )]),
+    }
+}
+
+/// What a user's chart (`helm_chart`) is given, as a generated service is: the `scone` values
+/// (`configId`, `casAddr`, `env`, ...) and the `image`, for its templates to use.
+fn own_chart_values(mesh: &str, s: &ChartService) -> Value {
+    let generated = values(mesh, s);
+    json!({"scone": generated["scone"], "image": generated["image"]})
 }
 
 /// The umbrella's `values.yaml` from the generated services' entries (in the model's order):
 /// the text of merging into one mapping, without holding every service's values at once.
 pub fn umbrella_values_from(
     model: &ChartModel,
-    entries: impl IntoIterator<Item = String>,
+    entries: impl IntoIterator<Item = ValuesEntry>,
 ) -> String {
-    let mut out: String = entries.into_iter().collect();
-    let generated: std::collections::BTreeSet<&str> = model
-        .services
-        .iter()
-        .filter(|s| s.chart_dir.is_none())
-        .map(|s| s.chart.as_str())
-        .collect();
+    let mut out = String::new();
+    let mut generated = std::collections::BTreeSet::new();
+    for entry in entries {
+        out.push_str(&entry.text);
+        generated.insert(entry.key);
+    }
     // A mapping under `global` stands where the user put it, with the generated one merged in;
     // without one, the generated `global` comes last.
     let mut global = global_values(model);
@@ -245,11 +260,7 @@ const GLOBAL: &str = "global";
 /// as written).
 fn global_values(model: &ChartModel) -> Option<Value> {
     let mut global = Map::new();
-    if model
-        .services
-        .iter()
-        .any(|s| s.chart_dir.is_none() && s.cas_addr.is_none())
-    {
+    if model.services.iter().any(|s| s.cas_addr.is_none()) {
         global.insert("casAddr".into(), Value::String(String::new()));
     }
     if let Some(Value::Object(extra)) = model.extra_values.get(GLOBAL) {
@@ -379,8 +390,8 @@ pub fn service_chart() -> SubChart {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceChart {
     pub dependency: Dependency,
-    /// A generated service's entry in the umbrella's values (for [`umbrella_values_from`]).
-    pub values_entry: Option<String>,
+    /// Its entry in the umbrella's values (for [`umbrella_values_from`]).
+    pub values_entry: ValuesEntry,
     /// A user's own chart (`helm_chart`), to package into `charts/`.
     pub own_chart: Option<SubChart>,
 }
@@ -400,7 +411,7 @@ pub fn service(
                 version: CHART_VERSION.to_owned(),
                 alias: Some(s.chart.clone()),
             },
-            values_entry: Some(entry(model, s)),
+            values_entry: entry(model, &s.chart, values(&model.name, s)),
             own_chart: None,
         });
     };
@@ -428,7 +439,7 @@ pub fn service(
             version: version.clone(),
             alias: None,
         },
-        values_entry: None,
+        values_entry: entry(model, &name, own_chart_values(&model.name, s)),
         own_chart: Some(SubChart {
             name,
             version,
@@ -520,7 +531,7 @@ mod tests {
                 .services
                 .iter()
                 .filter(|s| s.chart_dir.is_none())
-                .filter_map(|s| service(model, s, &no_user_charts).ok()?.values_entry),
+                .filter_map(|s| Some(service(model, s, &no_user_charts).ok()?.values_entry)),
         )
     }
 

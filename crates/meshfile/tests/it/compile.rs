@@ -593,12 +593,12 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     chart_in(&t.dir().join("charts/custom"), "custom-python");
     std::fs::write(
         t.dir().join("charts/custom/values.yaml"),
-        "greeting: hello\n",
+        "greeting: hello\n# Given by meshfile in the mesh; defaults so that the chart lints alone.\nscone:\n  configId: \"\"\n  casAddr: \"\"\n",
     )
     .expect("values");
     std::fs::write(
         t.dir().join("charts/custom/templates/configmap.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  configId: {{ .Values.scone.configId | quote }}\n  cas: {{ .Values.scone.casAddr | default (dig \"casAddr\" \"\" (.Values.global | default dict)) | quote }}\n",
     )
     .expect("template");
     // What `helm package` would leave out stays out; binary files go in as they are.
@@ -640,6 +640,31 @@ fn helm_chart_replaces_the_generated_sub_chart() {
         umbrella.contains("- name: custom-python\n  version: \"1.2.3\""),
         "{umbrella}"
     );
+    // The user's chart gets the scone values a generated service gets.
+    let values = std::fs::read_to_string(helm.join("values.yaml")).expect("values");
+    assert!(
+        values.contains("custom-python:\n  scone:\n")
+            && values.contains("    configId: hello-world-demo/pythonservice/python3\n"),
+        "{values}"
+    );
+    if let Some(helm4) = tool("bin/helm4") {
+        let (ok, rendered) = run(
+            &helm4,
+            &[
+                "template",
+                "r",
+                &helm.display().to_string(),
+                "--set",
+                "global.casAddr=cas.example",
+            ],
+            t.dir(),
+        );
+        assert!(
+            ok && rendered.contains("configId: \"hello-world-demo/pythonservice/python3\"")
+                && rendered.contains("cas: \"cas.example\""),
+            "{rendered}"
+        );
+    }
     if let Some(helm4) = tool("bin/helm4") {
         let (ok, text) = run(
             &helm4,
