@@ -58,7 +58,18 @@ impl Store {
             });
         }
         let resolve = |value: &str| -> Result<String, Error> { self.substitute(&version, value) };
-        let command = text(service, "command").map(resolve).transpose()?;
+        // A command given as words is shown as a line, the words resolved one by one.
+        let command = match get(service, "command").map(|n| &n.value) {
+            Some(meshfile_yaml::Value::Sequence(words)) => Some(
+                words
+                    .iter()
+                    .filter_map(meshfile_yaml::Node::as_scalar)
+                    .map(resolve)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(" "),
+            ),
+            _ => text(service, "command").map(resolve).transpose()?,
+        };
         let mut environment = BTreeMap::new();
         if let Some(meshfile_yaml::Value::Mapping(entries)) =
             get(service, "environment").map(|n| &n.value)

@@ -296,14 +296,30 @@ fn certificate(
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
     params.distinguished_name = dn;
-    for d in &dns {
-        let name = d.clone().try_into().map_err(|_| {
+    // `dns` names, and `san` (the 0.3.10 form): `dns:NAME` or `ip:ADDRESS` each.
+    let san = list(get(node, "san")).iter().filter_map(Node::as_scalar);
+    let entries = dns
+        .iter()
+        .map(|d| ("dns", d.as_str()))
+        .chain(san.map(|s| s.split_once(':').unwrap_or(("", s))));
+    for (kind, value) in entries {
+        let bad = || {
             Error::Invalid(format!(
-                "certificate `{}`: `{d}` is not a DNS name",
-                def.name
+                "certificate `{}`: `{value}` is not a {} (san entries are `dns:NAME` or `ip:ADDRESS`)",
+                def.name,
+                if kind == "ip" {
+                    "IP address"
+                } else {
+                    "DNS name"
+                }
             ))
-        })?;
-        params.subject_alt_names.push(SanType::DnsName(name));
+        };
+        let name = match kind {
+            "dns" => SanType::DnsName(value.to_owned().try_into().map_err(|_| bad())?),
+            "ip" => SanType::IpAddress(value.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        };
+        params.subject_alt_names.push(name);
     }
     if def.kind == "x509-ca" {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -45,7 +45,7 @@ pub struct Build {
     /// Name of the generated image.
     pub to: Text,
     /// The command line, copied into the CAS policy.
-    pub command: Text,
+    pub command: Command,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pwd: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +82,40 @@ pub struct Build {
     pub signature: Option<Signature>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
+}
+
+/// `build.command`: a command line, or its words as a list, which the session language takes
+/// since 0.3.5 (beyond the service-manifest specification, which has the line only).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    Line(Text),
+    Words(Vec<Text>),
+}
+
+impl Command {
+    /// Every text of it: the line, or each word.
+    pub fn texts(&self) -> Vec<&Text> {
+        match self {
+            Command::Line(line) => vec![line],
+            Command::Words(words) => words.iter().collect(),
+        }
+    }
+
+    /// What starts with the program: the line, or the first word.
+    pub fn program_text(&self) -> &str {
+        match self {
+            Command::Line(line) => line.as_str(),
+            Command::Words(words) => words.first().map_or("", |w| w.as_str()),
+        }
+    }
+}
+
+fn decode_command(cx: &mut Cx, n: &Node, p: &Path<'_>) -> Option<Command> {
+    match &n.value {
+        meshfile_yaml::Value::Sequence(_) => texts(cx, n, p).map(Command::Words),
+        _ => Cx::text(cx, n, p).map(Command::Line),
+    }
 }
 
 /// Build kinds named by the specification and the public tutorials.
@@ -277,6 +311,10 @@ pub struct Secret {
     pub common_name: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<Vec<Text>>,
+    /// Subject alternative names, `dns:NAME` or `ip:ADDRESS` (the session language's 0.3.10
+    /// form; beyond the service-manifest specification, which has `dns` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub san: Option<Vec<Text>>,
     /// `server` or `client`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<Text>,
@@ -298,6 +336,9 @@ pub struct InjectionFile {
     /// The file's content; absent means the file comes from the image's file system.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Text>,
+    /// Its mode, `0o600` style (the session language's; SCONE's default is `0o700`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Text>,
 }
 
 pub(crate) fn decode(cx: &mut Cx, node: &Node) -> Option<ServiceManifest> {
@@ -331,7 +372,7 @@ fn decode_build(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Build> {
     let name = f.required(cx, path, "name", Cx::text);
     let kind = f.required(cx, path, "kind", Cx::text);
     let to = f.required(cx, path, "to", Cx::text);
-    let command = f.required(cx, path, "command", Cx::text);
+    let command = f.required(cx, path, "command", decode_command);
     let pwd = f.optional(cx, path, "pwd", Cx::text);
     let from = f.optional(cx, path, "from", Cx::text);
     let requirements = f.optional(cx, path, "requirements", Cx::text);
@@ -501,6 +542,7 @@ fn decode_secret(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Secret> {
     let issuer = f.optional(cx, path, "issuer", Cx::text);
     let common_name = f.optional(cx, path, "common_name", Cx::text);
     let dns = f.optional(cx, path, "dns", texts);
+    let san = f.optional(cx, path, "san", texts);
     let endpoint = f.optional(cx, path, "endpoint", Cx::text);
     let valid_for = f.optional(cx, path, "valid_for", Cx::text);
     let tenant_id = f.optional(cx, path, "tenant_id", Cx::text);
@@ -519,6 +561,7 @@ fn decode_secret(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Secret> {
         issuer,
         common_name,
         dns,
+        san,
         endpoint,
         valid_for,
         tenant_id,
@@ -531,9 +574,11 @@ fn decode_injection_file(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<In
     let mut f = cx.fields(node, path, "an injection file")?;
     let file_path = f.required(cx, path, "path", Cx::text);
     let content = f.optional(cx, path, "content", Cx::text);
+    let permission = f.optional(cx, path, "permission", Cx::text);
     f.finish(cx, path);
     Some(InjectionFile {
         path: file_path?,
         content,
+        permission,
     })
 }

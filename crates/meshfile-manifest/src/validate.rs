@@ -479,6 +479,29 @@ pub const VOLUME_UPDATE_POLICIES: &[&str] =
 /// Each volume names itself and where the image mounts it; an import names its session and
 /// volume, an export its session; a volume is either imported or defined (and perhaps
 /// exported): one cannot export a volume one has imported.
+/// An injection file's `permission` is an octal mode as the session language writes it.
+fn check_permissions(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
+    for (i, file) in svc.injection_files.iter().flatten().enumerate() {
+        let Some(permission) = &file.permission else {
+            continue;
+        };
+        let digits = permission.as_str().strip_prefix("0o").unwrap_or_default();
+        let octal =
+            (1..=4).contains(&digits.len()) && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        if !octal {
+            out.push(
+                diag(
+                    Code::InvalidSecretField,
+                    permission.span,
+                    format!("injection_files[{i}].permission"),
+                    format!("`{permission}` is no file mode"),
+                )
+                .with_hint("write it in octal as the session language does, e.g. `0o600`"),
+            );
+        }
+    }
+}
+
 fn check_volumes(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     for (i, v) in svc.build.volumes.iter().flatten().enumerate() {
         let at = |field: &str| format!("build.volumes[{i}]{field}");
@@ -545,6 +568,7 @@ fn check_volumes(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
 pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     check_api_version(&svc.api_version, out);
     check_volumes(svc, out);
+    check_permissions(svc, out);
 
     let env = &svc.environment;
     let mut env_names: Vec<(&Text, Loc)> = Vec::new();
@@ -595,7 +619,9 @@ pub fn check_service(svc: &ServiceManifest, out: &mut Vec<Diagnostic>) {
     }
 
     // $$SCONE::name$$ references in what the program receives.
-    let mut sources: Vec<(&Text, String)> = vec![(&svc.build.command, "build.command".to_owned())];
+    let mut sources: Vec<(&Text, String)> = (svc.build.command.texts().into_iter())
+        .map(|t| (t, "build.command".to_owned()))
+        .collect();
     sources.extend(
         env.local
             .iter()
@@ -748,6 +774,23 @@ fn check_secret(
         && secret.dns.is_some()
     {
         out.push(diag(Code::InvalidSecretField, name.span, path("dns"), format!("certificate `{name}` has `dns` names but a client endpoint; dns applies to server certificates")));
+    }
+    for entry in secret.san.iter().flatten() {
+        let text = entry.as_str();
+        let named = text
+            .split_once(':')
+            .filter(|(kind, name)| matches!(*kind, "dns" | "ip") && !name.is_empty());
+        if !has_references(text) && named.is_none() {
+            out.push(
+                diag(
+                    Code::InvalidSecretField,
+                    entry.span,
+                    path("san"),
+                    format!("`{text}` is no subject alternative name"),
+                )
+                .with_hint("write `dns:NAME` or `ip:ADDRESS`"),
+            );
+        }
     }
     if kind.is_certificate() {
         match &secret.private_key {

@@ -346,7 +346,7 @@ impl<'a> Compiler<'a> {
 
     /// A unit's session, chart service and (if asked for) variables, with its errors.
     fn unit(mut self, unit: &Unit<'_>, owners: &BTreeMap<String, Vec<String>>) -> UnitOutput {
-        let program = program_name(unit.descriptor.manifest.build.command.as_str());
+        let program = program_name(unit.descriptor.manifest.build.command.program_text());
         let scope = Scope::new(self.mesh, &unit.name, &unit.environment, &program);
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
@@ -563,7 +563,17 @@ impl<'a> Compiler<'a> {
                 ),
             }
         }
-        let command = self.substitute(scope, file, &manifest.build.command);
+        let command = match &manifest.build.command {
+            meshfile_manifest::service::Command::Line(line) => {
+                meshfile_session::Command::Line(self.substitute(scope, file, line))
+            }
+            meshfile_manifest::service::Command::Words(words) => meshfile_session::Command::Words(
+                words
+                    .iter()
+                    .map(|w| self.substitute(scope, file, w))
+                    .collect(),
+            ),
+        };
         // SCONE requires a working directory; `/` is in every image (lint says so, W107).
         let pwd = Some(manifest.build.pwd.as_ref().map_or_else(
             || DEFAULT_PWD.to_owned(),
@@ -576,6 +586,7 @@ impl<'a> Compiler<'a> {
             .map(|f| InjectionFile {
                 path: self.substitute(scope, file, &f.path),
                 content: f.content.as_ref().map(|c| self.substitute(scope, file, c)),
+                permission: f.permission.as_ref().map(|p| p.as_str().to_owned()),
             })
             .collect();
 
@@ -636,7 +647,7 @@ impl<'a> Compiler<'a> {
         }
         let contents: Vec<String> = injection_files_contents(&injection_files);
         self.check_secret_references(
-            environment.values().chain([&command]).chain(&contents),
+            environment.values().chain(command.texts()).chain(&contents),
             &known,
             unit,
         );
@@ -778,12 +789,14 @@ impl<'a> Compiler<'a> {
                 fields.push((key.to_owned(), Value::Text(self.substitute(scope, file, v))));
             }
         }
-        if let Some(dns) = &s.dns {
-            let names = dns
-                .iter()
-                .map(|d| self.substitute(scope, file, d))
-                .collect();
-            fields.push(("dns".into(), Value::List(names)));
+        for (key, list) in [("dns", &s.dns), ("san", &s.san)] {
+            if let Some(list) = list {
+                let names = list
+                    .iter()
+                    .map(|d| self.substitute(scope, file, d))
+                    .collect();
+                fields.push((key.into(), Value::List(names)));
+            }
         }
         for (key, v) in [("export_public", &s.export_public), ("migrate", &s.migrate)] {
             if let Some(v) = v {

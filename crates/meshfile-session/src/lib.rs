@@ -30,10 +30,28 @@ pub struct Service {
     pub name: String,
     pub image_name: Option<String>,
     pub mrenclaves: Vec<String>,
-    pub command: Option<String>,
+    pub command: Option<Command>,
     pub pwd: Option<String>,
     /// Sorted by name, so the session's bytes do not depend on declaration order.
     pub environment: BTreeMap<String, String>,
+}
+
+/// A service's command: a line the runtime splits on white space (with quoting), or its words
+/// as a list (session language 0.3.5 and later).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl Command {
+    /// Every text of it, for checks that read each: the line, or each word.
+    pub fn texts(&self) -> Vec<&String> {
+        match self {
+            Command::Line(line) => vec![line],
+            Command::Words(words) => words.iter().collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -117,6 +135,8 @@ pub struct InjectionFile {
     pub path: String,
     /// `None`: the file is read from the image's (protected) file system.
     pub content: Option<String>,
+    /// An octal mode (`0o600`); `None`: SCONE's default, `0o700`.
+    pub permission: Option<String>,
 }
 
 /// A secret: generated or given here, or imported from another session.
@@ -345,8 +365,10 @@ impl Service {
             "attestation",
             Node::mapping(vec![entry("mrenclave", texts(&self.mrenclaves))]),
         ));
-        if let Some(command) = &self.command {
-            fields.push(entry("command", text(command)));
+        match &self.command {
+            Some(Command::Line(line)) => fields.push(entry("command", text(line))),
+            Some(Command::Words(words)) => fields.push(entry("command", texts(words))),
+            None => {}
         }
         if let Some(pwd) = &self.pwd {
             fields.push(entry("pwd", text(pwd)));
@@ -375,6 +397,9 @@ impl Image {
                 let mut fields = vec![entry("path", text(&f.path))];
                 if let Some(content) = &f.content {
                     fields.push(entry("content", text(content)));
+                }
+                if let Some(permission) = &f.permission {
+                    fields.push(entry("permission", Node::scalar(permission, Style::Plain)));
                 }
                 Node::mapping(fields)
             })
@@ -474,7 +499,7 @@ mod tests {
                 name: "python3".into(),
                 image_name: Some("api_image".into()),
                 mrenclaves: vec!["ab".repeat(32)],
-                command: Some("python3 api.py".into()),
+                command: Some(Command::Line("python3 api.py".into())),
                 pwd: Some("/app".into()),
                 environment: BTreeMap::from([
                     ("PASSWORD".into(), "$$SCONE::pw$$".into()),

@@ -512,3 +512,27 @@ fn public_values_without_a_client_certificate_on_the_public_listener() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_certificate_carries_the_subject_alternative_names_its_san_gives() {
+    let server = Server::start();
+    let owner = server.owner();
+    owner.write(NAMESPACE).expect("namespace");
+    owner
+        .write("name: team/tls\nversion: \"0.3.10\"\nsecrets:\n  - name: key\n    kind: private-key\n  - name: cert\n    kind: x509\n    private_key: key\n    san: [\"dns:api.example\", \"ip:10.0.0.7\"]\n    export_public: true\n")
+        .expect("session with san");
+    let values = owner.values("team/tls", Some("cert")).expect("values");
+    let pem = values["cert"].value.as_str().expect("a PEM").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("cert.pem"), &pem).expect("pem");
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(dir.path().join("cert.pem"))
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("DNS:api.example") && text.contains("IP Address:10.0.0.7"),
+        "{text}"
+    );
+}

@@ -1082,3 +1082,51 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
         out.stderr
     );
 }
+
+#[test]
+fn session_language_forms_beyond_the_specification_pass_through_checked() {
+    let src = workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
+    let service = read("service.yaml")
+        .replace("  command: python3 print_env.py\n", "  command: [python3, print_env.py, \"two words\"]\n")
+        .replace(
+            "      size: 10\n",
+            "      size: 10\n    - name: key\n      kind: private-key\n    - name: cert\n      kind: x509\n      private_key: key\n      san: [\"dns:api.example\", \"ip:10.0.0.7\"]\n",
+        )
+        + "injection_files:\n  - path: /etc/app.conf\n    content: hello\n    permission: 0o600\n";
+    let mut t = Test::new()
+        .file("service.yaml", &service)
+        .file("measurements.yaml", read("measurements.yaml"))
+        .file("mesh.yaml", read("mesh.yaml"));
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let policy = std::fs::read_to_string(
+        t.dir()
+            .join("target/policies/hello-world-demo/pythonservice.yaml"),
+    )
+    .expect("policy");
+    assert!(
+        policy.contains("  command:\n  - python3\n  - print_env.py\n  - two words\n")
+            && policy.contains("    permission: 0o600\n")
+            && policy.contains("  san:\n  - dns:api.example\n  - ip:10.0.0.7\n"),
+        "{policy}"
+    );
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(
+        values.contains("configId: hello-world-demo/pythonservice/python3"),
+        "{values}"
+    );
+    let bad = service
+        .replace("dns:api.example", "api.example")
+        .replace("permission: 0o600", "permission: rw");
+    std::fs::write(t.dir().join("service.yaml"), bad).expect("service");
+    let out = t.rerun(&["validate", "-f", "service.yaml"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("`api.example` is no subject alternative name")
+            && out.stderr.contains("`rw` is no file mode"),
+        "{}",
+        out.stderr
+    );
+}
