@@ -29,6 +29,31 @@ pub struct Request {
     pub writes: bool,
     /// The files a Meshfile names may lie outside its directory.
     pub allow_outside: bool,
+    /// Values given on the command line in place of the Meshfile's.
+    pub overrides: Overrides,
+}
+
+/// What the command line says in place of each Meshfile (sconectl's `--policy-namespace` and
+/// `--maa`); the field keeps its place in the file for diagnostics.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub namespace: Option<String>,
+    pub maa: Option<String>,
+}
+
+impl Overrides {
+    fn apply(&self, mesh: &mut MeshManifest) {
+        if let Some(namespace) = &self.namespace {
+            mesh.policy.namespace.value = namespace.clone();
+        }
+        if let Some(maa) = &self.maa {
+            let span = mesh.policy.maa.as_ref().map(|m| m.span).unwrap_or_default();
+            mesh.policy.maa = Some(meshfile_manifest::Text {
+                value: maa.clone(),
+                span,
+            });
+        }
+    }
 }
 
 /// A service manifest recorded in the descriptor store.
@@ -65,7 +90,10 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let inputs = inputs::read_inputs(&request.inputs)?;
     let variables = Variables::new(&request.sets)?;
     let mut report = Report::default();
-    let (manifests, mut store, measurements) = load(request, &inputs, &variables, &mut report)?;
+    let (mut manifests, mut store, measurements) = load(request, &inputs, &variables, &mut report)?;
+    for mesh in &mut manifests.meshes {
+        request.overrides.apply(&mut mesh.manifest);
+    }
     check_request(request, &manifests)?;
     // The one mesh's policy files are made, empty, while it compiles.
     let prepared = match (request.writes, manifests.meshes.as_slice()) {
@@ -147,6 +175,7 @@ pub fn mesh_problems(
         pull: false,
         writes: false,
         allow_outside,
+        overrides: Overrides::default(),
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {

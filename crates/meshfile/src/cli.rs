@@ -66,19 +66,44 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Inputs {
     /// A manifest file, a directory of manifests (*.yaml, *.yml; service manifests are handled
-    /// before meshes), or `-` for standard input. Repeatable.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|DIR",
-        required = true
-    )]
+    /// before meshes), or `-` for standard input. Repeatable. Without it, SCONE's default file
+    /// names: `Meshfile.yaml`, else `Manifest.yaml`, in the current directory.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
     /// Let a Meshfile name files (`helm_chart`, `image_policy`, `image_secrets`, `env`) outside
     /// its own directory. Without it such paths are refused, so that a Meshfile from elsewhere
     /// cannot read your files into a chart or a session.
     #[arg(long = "allow-outside-mesh-dir")]
     pub allow_outside: bool,
+}
+
+/// The files sconectl reads when `-f` is not given: scone_mesh's, then genservice's.
+pub const DEFAULT_FILES: &[&str] = &["Meshfile.yaml", "Manifest.yaml"];
+
+impl Inputs {
+    /// The files given, else the first of SCONE's default file names that exists.
+    pub fn files(&self) -> Result<Vec<PathBuf>, meshfile_app::Error> {
+        if !self.files.is_empty() {
+            return Ok(self.files.clone());
+        }
+        DEFAULT_FILES
+            .iter()
+            .map(PathBuf::from)
+            .find(|f| f.is_file())
+            .map(|f| vec![f])
+            .ok_or_else(|| {
+                meshfile_app::Error::new(
+                    meshfile_manifest::Code::BadArguments,
+                    format!(
+                        "no manifest given, and none of SCONE's default files ({}) is here",
+                        DEFAULT_FILES.join(", ")
+                    ),
+                )
+                .hint(
+                    "name the manifests with -f FILE|DIR (a directory takes every manifest in it)",
+                )
+            })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +148,13 @@ pub struct CompileArgs {
     /// Give `$NAME` a value, before the process environment.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
+    /// Use this namespace instead of the Meshfile's `policy.namespace` (as sconectl's flag).
+    #[arg(long = "policy-namespace", value_name = "NAMESPACE")]
+    pub policy_namespace: Option<String>,
+    /// Attest services with Azure MAA at this URL, as the Meshfile's `policy.maa` would (as
+    /// sconectl's flag).
+    #[arg(short = 'm', long = "maa", value_name = "URL")]
+    pub maa: Option<String>,
     /// Print nothing but problems.
     #[arg(short, long)]
     pub quiet: bool,
@@ -177,9 +209,10 @@ pub struct TrustArgs {
 pub struct CasArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Trace each request to CAS (method, session, status, time; never a body).
-    #[arg(short, long)]
-    pub verbose: bool,
+    /// Trace each request to CAS (method, session, status, time; never a body). Repeatable, as
+    /// sconectl's `-vvv`; one is as many as meshfile needs.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// `json` prints the plan and its outcome as JSON on standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -211,6 +244,57 @@ pub struct ApplyArgs {
     /// Compile, write the target directory and print the plan, but change nothing in CAS.
     #[arg(short = 'd', long = "dry-run")]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub sconectl: SconectlArgs,
+}
+
+/// Flags of `sconectl apply` that scripts pass, so that they run with `meshfile` in its
+/// place: each says why meshfile does not need it, or fails saying what to use instead.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "sconectl's flags")]
+pub struct SconectlArgs {
+    /// The SCONE version of the base images to build from. meshfile builds no image, so it is
+    /// not used (a note says so).
+    #[arg(long = "set-version", value_name = "VERSION")]
+    pub set_version: Option<String>,
+    /// Not used (a note says so): sconectl does not document what it changes.
+    #[arg(long = "release-version", value_name = "N")]
+    pub release_version: Option<String>,
+    /// Do not push built images. meshfile builds and pushes none: not used.
+    #[arg(long = "no-push")]
+    pub no_push: bool,
+    /// The host's directory for sconectl's nested Docker. meshfile runs no container: not used.
+    #[arg(long = "host-pwd", value_name = "DIR")]
+    pub host_pwd: Option<PathBuf>,
+    /// SCONE's CLI configuration directory. Refused: pass the client identity with
+    /// `--identity FILE` and the CAS's trust with `--cas-ca` or `--cas-pin`.
+    #[arg(long = "cas-config", value_name = "DIR")]
+    pub cas_config: Option<PathBuf>,
+    /// A one-time password for confidential cosign signing. Refused: image signing is not
+    /// implemented.
+    #[arg(long = "otp", value_name = "OTP")]
+    pub otp: Option<String>,
+    /// A signing service for signed sessions. Refused: signed sessions are not implemented yet.
+    #[arg(long = "signing-url", value_name = "HOST:PORT")]
+    pub signing_url: Option<String>,
+    /// Sign sessions online. Refused: signed sessions are not implemented yet.
+    #[arg(long = "signing-online")]
+    pub signing_online: bool,
+    /// genservice's chart templates. Refused: meshfile generates the chart; a service's own
+    /// chart is the Meshfile's `helm_chart`.
+    #[arg(long = "helm-template", value_name = "DIR")]
+    pub helm_template: Option<PathBuf>,
+    /// What sconectl writes: `helm_chart` (what meshfile writes) or `yaml`, refused: render
+    /// plain manifests with `helm template RELEASE target/helm`.
+    #[arg(short = 'o', value_name = "FORMAT", value_enum)]
+    pub sconectl_output: Option<SconectlOutput>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SconectlOutput {
+    #[value(name = "helm_chart")]
+    HelmChart,
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]

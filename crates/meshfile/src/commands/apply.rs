@@ -14,6 +14,7 @@ use crate::commands::{self, Purpose, delivery};
 use crate::render;
 
 pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
+    commands::sconectl::check(&args.sconectl, &args.compile)?;
     if args.print_defaults {
         let purpose = Purpose {
             writes: false,
@@ -37,7 +38,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         let settings = delivery::settings(&args.cas.trust);
         let (cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
         delivery::notices(&notices);
-        let reading = delivery::Trace::new(cas.describe(), args.cas.verbose, 0, true);
+        let reading = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
         let steps = cas.plan(&mesh.compiled, &reading)?;
         if args.dry_run {
             render::eprint(&format!(
@@ -51,8 +52,12 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             .iter()
             .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
             .count();
-        let trace =
-            delivery::Trace::new(cas.describe(), args.cas.verbose, writes, args.compile.quiet);
+        let trace = delivery::Trace::new(
+            cas.describe(),
+            args.cas.verbose > 0,
+            writes,
+            args.compile.quiet,
+        );
         let outcomes = cas.deliver(&steps, &trace);
         trace.finish();
         let (text, results, exit) = delivery::outcomes(&cas.describe(), &steps, &outcomes);

@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod explain;
 pub mod plan;
 pub mod schema;
+pub mod sconectl;
 pub mod template;
 pub mod validate;
 
@@ -30,7 +31,7 @@ pub struct Purpose<'a> {
 /// Runs the compile pipeline; prints its notes, warnings and what it recorded.
 pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, Stop> {
     let request = Request {
-        inputs: args.inputs.files.clone(),
+        inputs: args.inputs.files()?,
         target: args.target.clone(),
         options: meshfile_plan::Options {
             mode: match args.mode {
@@ -46,6 +47,10 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
         pull: purpose.writes && !args.no_pull,
         writes: purpose.writes,
         allow_outside: args.inputs.allow_outside,
+        overrides: meshfile_app::compile::Overrides {
+            namespace: args.policy_namespace.clone(),
+            maa: args.maa.clone(),
+        },
     };
     let compilation = meshfile_app::compile::compile(&request)?;
     for warning in &compilation.warnings {

@@ -25,7 +25,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
             &args.compile.target,
         )?;
         delivery::notices(&notices);
-        let observer = delivery::Trace::new(cas.describe(), args.cas.verbose, 0, true);
+        let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
         let steps = cas.plan(&mesh.compiled, &observer)?;
         changed += steps
             .iter()

@@ -590,3 +590,117 @@ fn cas_key_in_scones_base58check_form_pins_the_server_and_a_mistyped_one_is_loca
         );
     }
 }
+
+/// The values the tutorials' run.sh scripts export before they call sconectl.
+const TUTORIAL_SETS: &[&str] = &[
+    "--set",
+    "APP_NAMESPACE=demo-ns",
+    "--set",
+    "APP_IMAGE_REPO=registry.scontain.com/cicd",
+    "--set",
+    "RELEASE=demo",
+    "--set",
+    "SCONECTL_REPO=registry.scontain.com/sconectl",
+];
+
+#[test]
+fn each_tutorials_run_sh_sequence_runs_with_meshfile_in_place_of_sconectl() {
+    let server = Server::start();
+    let root = workspace().join("crates/meshfile/tests/meshes");
+    // software-updates runs v1, then v2 with --release-version 2, on the same CAS.
+    let tutorials: &[(&str, &[&str])] = &[
+        ("hello-world-secrets", &[]),
+        ("flask-redis", &[]),
+        ("java", &[]),
+        ("secure-document-app", &[]),
+        ("software-updates/v1", &["--release-version", "1"]),
+        ("software-updates/v2", &["--release-version", "2"]),
+    ];
+    for (tutorial, extra) in tutorials {
+        let mut t = Test::new();
+        trust_files(&t, &server);
+        let mut services = Vec::new();
+        for entry in std::fs::read_dir(root.join(tutorial)).expect("tutorial") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let mut text = std::fs::read_to_string(&path).expect("read");
+            if name == "mesh.yaml" {
+                // Its CAS is this test's server, wherever the tutorial points.
+                text = text
+                    .lines()
+                    .map(|l| match l.find("cas_url:") {
+                        Some(at) => format!("{}cas_url: {}", &l[..at], server.address),
+                        None => l.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n";
+            } else if text.contains("kind: genservice") {
+                services.push(name.clone());
+            }
+            std::fs::write(t.dir().join(&name), text).expect("write");
+        }
+        // sconectl apply -f service.yaml --no-push --set-version V, for each service.
+        for service in &services {
+            let mut args = vec![
+                "apply",
+                "-n",
+                "-f",
+                service,
+                "--no-push",
+                "--set-version",
+                "5.10.0",
+            ];
+            args.extend(TUTORIAL_SETS);
+            let out = t.rerun(&args);
+            assert_eq!(out.status, 0, "{tutorial}: {service}: {}", out.stderr);
+            assert!(out.stderr.contains("note: --no-push"), "{}", out.stderr);
+        }
+        // sconectl apply -f mesh.yaml --release R --set-version V -vvvvvvvv
+        let mut args = vec![
+            "apply",
+            "-n",
+            "-f",
+            "mesh.yaml",
+            "--release",
+            "demo",
+            "--set-version",
+            "5.10.0",
+            "-vvvvvvvv",
+            "--identity",
+            "owner.pem",
+            "--cas-ca",
+            "ca.pem",
+        ];
+        args.extend(TUTORIAL_SETS);
+        args.extend(*extra);
+        let out = t.rerun(&args);
+        assert!(
+            t.dir().join("target/helm/Chart.yaml").exists(),
+            "{tutorial}"
+        );
+        let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+        if mesh.contains("mode: EncryptedManifest") {
+            // Encrypted delivery is not implemented yet: a located refusal, nothing delivered.
+            assert_eq!(out.status, 1, "{tutorial}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(
+                    "error[E108]: CAS mode `EncryptedManifest` is not supported yet; nothing was delivered"
+                ),
+                "{tutorial}: {}",
+                out.stderr
+            );
+            continue;
+        }
+        assert_eq!(out.status, 0, "{tutorial}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(" created") || out.stderr.contains(" updated"),
+            "{tutorial}: {}",
+            out.stderr
+        );
+    }
+}

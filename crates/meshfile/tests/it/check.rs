@@ -270,3 +270,45 @@ fn a_flood_of_diagnostics_shows_the_first_hundred_and_counts_the_rest() {
     let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(list.as_array().map(Vec::len), Some(40_000));
 }
+
+#[test]
+fn sconectls_flags_work_or_say_what_to_use_instead() {
+    // Without -f: SCONE's default file names.
+    let mesh = std::fs::read_to_string(crate::workspace().join("examples/hello-world/mesh.yaml"))
+        .expect("mesh");
+    let mut t = Test::new().args(&["validate"]);
+    let out = t.run();
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Meshfile.yaml, Manifest.yaml"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(t.dir().join("Meshfile.yaml"), mesh).expect("mesh");
+    let out = t.run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Meshfile.yaml: valid"),
+        "{}",
+        out.stderr
+    );
+    // Refused, each naming what to use instead.
+    for (flags, instead) in [
+        (&["--cas-config", "."][..], "--identity FILE"),
+        (&["-o", "yaml"], "helm template RELEASE target/helm"),
+        (&["--otp", "123456"], "not implemented"),
+        (&["--signing-online"], "mode Upload"),
+        (&["--helm-template", "templates"], "helm_chart: DIR"),
+        (&["--policy-namespace", "no/such"], "letters, digits"),
+    ] {
+        let mut args = vec!["apply", "-n"];
+        args.extend(flags);
+        let out = t.rerun(&args);
+        assert_eq!(out.status, 2, "{flags:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("error[E202]") && out.stderr.contains(instead),
+            "{flags:?}: {}",
+            out.stderr
+        );
+    }
+}
