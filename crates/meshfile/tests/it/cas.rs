@@ -139,7 +139,7 @@ fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String, O
     }
 }
 
-const NAMESPACE: &str = "name: team\nversion: \"0.3.10\"\naccess_policy:\n  read: [CREATOR]\n  update: [CREATOR]\n  create_sessions: [CREATOR]\n";
+pub const NAMESPACE: &str = "name: team\nversion: \"0.3.10\"\naccess_policy:\n  read: [CREATOR]\n  update: [CREATOR]\n  create_sessions: [CREATOR]\n";
 
 #[test]
 fn sessions_over_mtls() {

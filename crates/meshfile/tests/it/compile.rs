@@ -952,14 +952,13 @@ fn what_the_scone_runtime_reads_goes_to_the_pod_not_the_session() {
     }
 }
 
-#[test]
-fn volumes_are_written_in_the_session_languages_shape() {
-    let volumes = "  volumes:\n    - name: data\n      path: /data\n      export:\n        - session: hello-world-demo/reader\n          update_policy: ephemeral\n          volume_alias: shared\n    - name: config\n      path: /config\n      import:\n        session: hello-world-demo/writer\n        volume: config\n";
+/// The hello-world example with `service` as its service manifest, templated: the test (for
+/// further runs) and the service's session policy.
+fn hello_world_policy(service: &str) -> (Test, String) {
     let src = workspace().join("examples/hello-world");
     let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
-    let service = read("service.yaml").replace("build:\n", &format!("build:\n{volumes}"));
     let mut t = Test::new()
-        .file("service.yaml", &service)
+        .file("service.yaml", service)
         .file("measurements.yaml", read("measurements.yaml"))
         .file("mesh.yaml", read("mesh.yaml"));
     let out = t.rerun(&["template", "-n", "-f", "."]);
@@ -969,6 +968,20 @@ fn volumes_are_written_in_the_session_languages_shape() {
             .join("target/policies/hello-world-demo/pythonservice.yaml"),
     )
     .expect("policy");
+    (t, policy)
+}
+
+/// The hello-world example's service manifest.
+fn hello_world_service() -> String {
+    std::fs::read_to_string(workspace().join("examples/hello-world/service.yaml"))
+        .expect("example service")
+}
+
+#[test]
+fn volumes_are_written_in_the_session_languages_shape() {
+    let volumes = "  volumes:\n    - name: data\n      path: /data\n      export:\n        - session: hello-world-demo/reader\n          update_policy: ephemeral\n          volume_alias: shared\n    - name: config\n      path: /config\n      import:\n        session: hello-world-demo/writer\n        volume: config\n";
+    let service = hello_world_service().replace("build:\n", &format!("build:\n{volumes}"));
+    let (mut t, policy) = hello_world_policy(&service);
     assert!(
         policy.contains("  volumes:\n  - name: data\n    path: /data\n  - name: config\n    path: /config\n")
             && policy.contains("volumes:\n- name: data\n  export:\n  - session: hello-world-demo/reader\n    to:\n      update_policy: ephemeral\n      volume_alias: shared\n- name: config\n  import:\n    session: hello-world-demo/writer\n    volume: config\n"),
@@ -1085,26 +1098,14 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
 
 #[test]
 fn session_language_forms_beyond_the_specification_pass_through_checked() {
-    let src = workspace().join("examples/hello-world");
-    let read = |name: &str| std::fs::read_to_string(src.join(name)).expect("example file");
-    let service = read("service.yaml")
+    let service = hello_world_service()
         .replace("  command: python3 print_env.py\n", "  command: [python3, print_env.py, \"two words\"]\n")
         .replace(
             "      size: 10\n",
             "      size: 10\n    - name: key\n      kind: private-key\n    - name: cert\n      kind: x509\n      private_key: key\n      san: [\"dns:api.example\", \"ip:10.0.0.7\"]\n",
         )
         + "injection_files:\n  - path: /etc/app.conf\n    content: hello\n    permission: 0o600\n";
-    let mut t = Test::new()
-        .file("service.yaml", &service)
-        .file("measurements.yaml", read("measurements.yaml"))
-        .file("mesh.yaml", read("mesh.yaml"));
-    let out = t.rerun(&["template", "-n", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    let policy = std::fs::read_to_string(
-        t.dir()
-            .join("target/policies/hello-world-demo/pythonservice.yaml"),
-    )
-    .expect("policy");
+    let (mut t, policy) = hello_world_policy(&service);
     assert!(
         policy.contains("  command:\n  - python3\n  - print_env.py\n  - two words\n")
             && policy.contains("    permission: 0o600\n")

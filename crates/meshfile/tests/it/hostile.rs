@@ -205,9 +205,7 @@ fn every_error_answer_is_json_and_logged_paths_cannot_forge_lines() {
 fn existence_and_active_hashes_are_told_only_to_who_may_know() {
     let server = Server::start();
     let owner = server.owner();
-    owner
-        .write("name: team\nversion: \"0.3.10\"\naccess_policy:\n  read: [CREATOR]\n  update: [CREATOR]\n  create_sessions: [CREATOR]\n")
-        .expect("namespace");
+    owner.write(crate::cas::NAMESPACE).expect("namespace");
     owner
         .write("name: team/app\nversion: \"0.3.10\"\n")
         .expect("app");
