@@ -67,6 +67,7 @@ impl Exit {
             | Code::VariableSyntax
             | Code::InvalidImage
             | Code::InvalidVolume
+            | Code::InvalidTolerance
             | Code::InvalidChartValue
             | Code::UndefinedVariable
             | Code::UndefinedMeshVariable

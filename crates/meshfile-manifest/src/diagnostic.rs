@@ -65,6 +65,7 @@ codes! {
     InvalidSecretField = "E056", "a secret field has an invalid value";
     VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
     InvalidImage = "E058", "an image reference that is not a valid OCI reference";
+    InvalidTolerance = "E060", "a CAS tolerance with a word that is no option of scone cas attest";
     InvalidVolume = "E059", "a volume without a name or path, with a bad update_policy, or both imported and exported";
     UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
     UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";

@@ -185,8 +185,79 @@ fn check_env_name(name: &Text, path: Loc, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `scone cas attest` options a `tolerance` may hold that take no value (SCONE's CLI reference).
+pub const ATTEST_FLAGS: &[&str] = &[
+    "-C",
+    "--accept-configuration-needed",
+    "-G",
+    "--accept-group-out-of-date",
+    "-S",
+    "--accept-sw-hardening-needed",
+    "--allow-cas-owner-secret-access",
+    "--only_for_testing-debug",
+    "--only_for_testing-ignore-signer",
+    "--only_for_testing-trust-any",
+    "--only_for_testing_allow-unprovisioned-cas",
+];
+
+/// `scone cas attest` options that take a value, the next word.
+pub const ATTEST_OPTIONS: &[&str] = &[
+    "-c",
+    "-s",
+    "--mrenclave",
+    "--mrsigner",
+    "--isvprodid",
+    "--isvsvn",
+    "--offline-report",
+    "--nonce",
+    "--verification-time",
+    "--retries",
+];
+
+/// Each word of a CAS's `tolerance` is an option of `scone cas attest` (with its value, for
+/// one that takes one): a tolerance SCONE's CLI would refuse is refused here.
+fn check_tolerances(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+    for (i, cas) in mesh.cas.iter().enumerate() {
+        let Some(tolerance) = &cas.tolerance else {
+            continue;
+        };
+        if has_references(tolerance.as_str()) {
+            continue;
+        }
+        let mut words = tolerance.as_str().split_whitespace();
+        while let Some(word) = words.next() {
+            let problem = if ATTEST_FLAGS.contains(&word) {
+                None
+            } else if ATTEST_OPTIONS.contains(&word) {
+                words
+                    .next()
+                    .is_none()
+                    .then(|| format!("`{word}` needs a value"))
+            } else {
+                Some(format!("`{word}` is no option of `scone cas attest`"))
+            };
+            if let Some(message) = problem {
+                out.push(
+                    diag(
+                        Code::InvalidTolerance,
+                        tolerance.span,
+                        format!("cas[{i}].tolerance"),
+                        message,
+                    )
+                    .with_hint(format!(
+                        "the options a tolerance may hold: {}, and with a value: {}",
+                        ATTEST_FLAGS.join(" "),
+                        ATTEST_OPTIONS.join(" ")
+                    )),
+                );
+            }
+        }
+    }
+}
+
 pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
     check_api_version(&mesh.api_version, out);
+    check_tolerances(mesh, out);
 
     // Services: names usable as CAS session names, and unique.
     let mut names: HashMap<&str, (Span, usize)> = HashMap::new();

@@ -312,3 +312,33 @@ fn sconectls_flags_work_or_say_what_to_use_instead() {
         );
     }
 }
+
+#[test]
+fn a_cas_tolerance_holds_only_options_of_scone_cas_attest() {
+    let mesh = std::fs::read_to_string(crate::workspace().join("examples/hello-world/mesh.yaml"))
+        .expect("mesh");
+    let with = |tolerance: &str| {
+        mesh.replace(
+            "    cas_url: embedded",
+            &format!("    tolerance: \"{tolerance}\"\n    cas_url: embedded"),
+        )
+    };
+    let t = Test::new().file("mesh.yaml", with("-C -G --bogus --mrenclave"));
+    let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error[E060]: `--bogus` is no option of `scone cas attest`")
+            && out
+                .stderr
+                .contains("error[E060]: `--mrenclave` needs a value"),
+        "{}",
+        out.stderr
+    );
+    let t = Test::new().file(
+        "mesh.yaml",
+        with("--only_for_testing-debug -S -c 46YyxrywJ8PFRruWX8YLxa9q4axxYJgTbA81tv7NBcJfn43DQt"),
+    );
+    let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+}
