@@ -287,17 +287,10 @@ pub type ChartReader<'a> = &'a dyn Fn(&str) -> Result<BTreeMap<String, Vec<u8>>,
 /// The `name` and `version` a chart's Chart.yaml declares.
 fn chart_identity(chart_yaml: &[u8]) -> Option<(String, String)> {
     let node = meshfile_yaml::parse_bytes(chart_yaml, &meshfile_manifest::limits()).ok()?;
-    let meshfile_yaml::Value::Mapping(entries) = &node.value else {
-        return None;
-    };
-    let get = |k: &str| {
-        entries
-            .iter()
-            .find(|e| e.key_text() == k)
-            .and_then(|e| e.value.as_scalar())
-            .map(str::to_owned)
-    };
-    Some((get("name")?, get("version")?))
+    Some((
+        node.scalar_at("name")?.to_owned(),
+        node.scalar_at("version")?.to_owned(),
+    ))
 }
 
 /// Which chart deploys a service: an entry of the umbrella's `dependencies`.

@@ -38,10 +38,6 @@ fn entries(node: &Node) -> &[Entry] {
     }
 }
 
-fn get<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
-    entries(node).iter().find(|e| e.key_text() == key)
-}
-
 /// Warnings for the fields of `node` (a manifest of `kind`) that meshfile does not act on.
 pub fn check(kind: ManifestKind, node: &Node, out: &mut Vec<Diagnostic>) {
     match kind {
@@ -55,17 +51,17 @@ fn warn(out: &mut Vec<Diagnostic>, code: Code, entry: &Entry, path: String, mess
 }
 
 fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
-    let cas: &[Node] = match get(node, "cas").map(|e| &e.value.value) {
+    let cas: &[Node] = match node.get("cas").map(|e| &e.value.value) {
         Some(Value::Sequence(items)) => items,
         _ => &[],
     };
     let roles_of = |entry: &Node| -> Vec<String> {
-        let mut roles: Vec<String> = get(entry, "name")
-            .and_then(|e| e.value.as_scalar())
+        let mut roles: Vec<String> = entry
+            .scalar_at("name")
             .map(str::to_owned)
             .into_iter()
             .collect();
-        if let Some(Value::Sequence(items)) = get(entry, "alias").map(|e| &e.value.value) {
+        if let Some(Value::Sequence(items)) = entry.get("alias").map(|e| &e.value.value) {
             roles.extend(items.iter().filter_map(Node::as_scalar).map(str::to_owned));
         }
         roles
@@ -74,16 +70,16 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
         .iter()
         .position(|c| roles_of(c).iter().any(|r| r == "cas"));
     for (i, entry) in cas.iter().enumerate() {
-        if let Some(e) = get(entry, "tolerance") {
+        if let Some(e) = entry.get("tolerance") {
             warn(out, Code::CannotAct, e, format!("cas[{i}].tolerance"),
                 "`tolerance` sets how `scone cas attest` attests this CAS; meshfile cannot attest a CAS (it verifies no SGX quote), so it is not used: the connection is pinned by `cas_key`, `--cas-ca` or `--cas-pin` instead".into());
         }
-        let embedded = get(entry, "cas_url").and_then(|e| e.value.as_scalar()) == Some("embedded");
-        if let Some(e) = get(entry, "cas_key").filter(|_| embedded) {
+        let embedded = entry.scalar_at("cas_url") == Some("embedded");
+        if let Some(e) = entry.get("cas_key").filter(|_| embedded) {
             warn(out, Code::CannotAct, e, format!("cas[{i}].cas_key"),
                 "`cas_key` pins the CAS a connection reaches; the embedded store is in this process, so there is no connection to pin and it is not used".into());
         }
-        if let Some(e) = get(entry, "cas_encryption_key") {
+        if let Some(e) = entry.get("cas_encryption_key") {
             warn(out, Code::NotSupportedYet, e, format!("cas[{i}].cas_encryption_key"),
                 "`cas_encryption_key` encrypts sessions in the EncryptedManifest and EncryptedOnly modes, which meshfile does not implement yet: it is checked and not used".into());
         }
@@ -92,7 +88,7 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
                 .iter()
                 .filter(|r| UNUSED_ROLES.contains(&r.as_str()))
             {
-                let key = get(entry, "alias").or_else(|| get(entry, "name"));
+                let key = entry.get("alias").or_else(|| entry.get("name"));
                 if let Some(e) = key {
                     warn(
                         out,
@@ -107,14 +103,14 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    if let Some(policy) = get(node, "policy") {
+    if let Some(policy) = node.get("policy") {
         for field in [
             "access_policy_name",
             "attestation_policy_name",
             "security_policy_name",
             "image_policy_namespace",
         ] {
-            if let Some(e) = get(&policy.value, field) {
+            if let Some(e) = policy.value.get(field) {
                 warn(
                     out,
                     Code::NotSupportedYet,
@@ -128,7 +124,7 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
         }
     }
     helm_extra_values_keys(node, out);
-    if let Some(e) = get(node, "repo") {
+    if let Some(e) = node.get("repo") {
         let fields: Vec<&str> = entries(&e.value).iter().map(Entry::key_text).collect();
         warn(
             out,
@@ -144,7 +140,7 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
 }
 
 fn service(node: &Node, out: &mut Vec<Diagnostic>) {
-    let Some(build) = get(node, "build") else {
+    let Some(build) = node.get("build") else {
         return;
     };
     let building: Vec<&str> = entries(&build.value)
@@ -153,9 +149,7 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
         .filter(|k| IMAGE_BUILDING.contains(k))
         .collect();
     if !building.is_empty() {
-        let to = get(&build.value, "to")
-            .and_then(|e| e.value.as_scalar())
-            .unwrap_or("`to`");
+        let to = build.value.scalar_at("to").unwrap_or("`to`");
         let listed: Vec<String> = building.iter().map(|k| format!("build.{k}")).collect();
         warn(
             out,
@@ -168,7 +162,7 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
             ),
         );
     }
-    if let Some(e) = get(&build.value, "gen_policy") {
+    if let Some(e) = build.value.get("gen_policy") {
         warn(out, Code::NotSupportedYet, e, "build.gen_policy".into(),
             "`gen_policy` is the template of the policy SCONE's build generates with the image, which meshfile does not do: give the session template in the Meshfile's `image_policy` instead".into());
     }
@@ -178,19 +172,19 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
 /// chart: Helm ignores it. A service with its own `helm_chart` is keyed by its chart's name,
 /// known once the chart is read, so a mesh with one is not checked here.
 fn helm_extra_values_keys(node: &Node, out: &mut Vec<Diagnostic>) {
-    let services: &[Node] = match get(node, "services").map(|e| &e.value.value) {
+    let services: &[Node] = match node.get("services").map(|e| &e.value.value) {
         Some(Value::Sequence(items)) => items,
         _ => &[],
     };
-    if services.iter().any(|s| get(s, "helm_chart").is_some()) {
+    if services.iter().any(|s| s.get("helm_chart").is_some()) {
         return;
     }
     let charts: Vec<String> = services
         .iter()
-        .filter_map(|s| get(s, "name").and_then(|e| e.value.as_scalar()))
+        .filter_map(|s| s.scalar_at("name"))
         .map(crate::mesh::dns_label)
         .collect();
-    let Some(values) = get(node, "helm_extra_values") else {
+    let Some(values) = node.get("helm_extra_values") else {
         return;
     };
     for entry in entries(&values.value) {

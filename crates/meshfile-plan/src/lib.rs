@@ -883,23 +883,10 @@ impl<'a> Compiler<'a> {
     /// service its pods run (their `SCONE_CONFIG_ID` names it). Problems are located in the
     /// template file.
     fn check_policy_template(&mut self, node: &meshfile_yaml::Node, file: &str, path: &Text) {
-        let field = |name: &str| match &node.value {
-            meshfile_yaml::Value::Mapping(entries) => entries
-                .iter()
-                .find(|e| e.key_text() == name)
-                .map(|e| &e.value),
-            _ => None,
-        };
-        let known: BTreeSet<&str> = match field("secrets").map(|n| &n.value) {
+        let known: BTreeSet<&str> = match node.get("secrets").map(|e| &e.value.value) {
             Some(meshfile_yaml::Value::Sequence(items)) => items
                 .iter()
-                .filter_map(|item| match &item.value {
-                    meshfile_yaml::Value::Mapping(entries) => entries
-                        .iter()
-                        .find(|e| e.key_text() == "name")
-                        .and_then(|e| e.value.as_scalar()),
-                    _ => None,
-                })
+                .filter_map(|item| item.scalar_at("name"))
                 .collect(),
             _ => BTreeSet::new(),
         };
@@ -1044,21 +1031,10 @@ impl<'a> Compiler<'a> {
 /// The service a session template declares first: the program its pods run, which their
 /// `SCONE_CONFIG_ID` names.
 fn template_program(node: &meshfile_yaml::Node) -> Option<String> {
-    let meshfile_yaml::Value::Mapping(entries) = &node.value else {
+    let meshfile_yaml::Value::Sequence(services) = &node.get("services")?.value.value else {
         return None;
     };
-    let services = entries.iter().find(|e| e.key_text() == "services")?;
-    let meshfile_yaml::Value::Sequence(items) = &services.value.value else {
-        return None;
-    };
-    let meshfile_yaml::Value::Mapping(first) = &items.first()?.value else {
-        return None;
-    };
-    first
-        .iter()
-        .find(|e| e.key_text() == "name")
-        .and_then(|e| e.value.as_scalar())
-        .map(str::to_owned)
+    Some(services.first()?.scalar_at("name")?.to_owned())
 }
 
 /// Names as a sentence lists them: "`a` and `b`", "`a`, `b` and `c`".
@@ -1076,17 +1052,10 @@ fn template_import(node: &meshfile_yaml::Node) -> Option<Import> {
     let meshfile_yaml::Value::Mapping(entries) = &node.value else {
         return None;
     };
-    let get = |key: &str| {
-        entries
-            .iter()
-            .find(|e| e.key_text() == key)
-            .and_then(|e| e.value.as_scalar())
-            .map(str::to_owned)
-    };
     (entries.len() == 2).then_some(())?;
     Some(Import {
-        session: get("session")?,
-        secret: get("secret")?,
+        session: node.scalar_at("session")?.to_owned(),
+        secret: node.scalar_at("secret")?.to_owned(),
     })
 }
 

@@ -100,6 +100,20 @@ impl Node {
         }
     }
 
+    /// The entry of a mapping with this key; `None` for another key or a node that is no
+    /// mapping.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        match &self.value {
+            Value::Mapping(entries) => entries.iter().find(|e| e.key_text() == key),
+            _ => None,
+        }
+    }
+
+    /// The text of a mapping's scalar value under `key`.
+    pub fn scalar_at(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(|e| e.value.as_scalar())
+    }
+
     /// A plain `~`, `null` or empty scalar: the YAML way of saying "no value".
     pub fn is_null(&self) -> bool {
         matches!(self.typed(), Some(Typed::Null)) && self.tag.is_none()
