@@ -370,12 +370,28 @@ fn racing_applies_lose_nothing() {
     let out = base.rerun(&args("apply", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
     let owner = server.owner();
+    // The racers reach CAS through a link that holds each answer 25 ms: reading 201 sessions
+    // then takes longer than the two processes' start apart, so both read svc-199's active
+    // version before either writes it.
+    let far = crate::proxy::Proxy::start(
+        server.address.clone(),
+        crate::proxy::Behaviour::Delay(std::time::Duration::from_millis(25)),
+    );
+    let racer = |marker: &str| {
+        let t = Test::new();
+        big_mesh(&t, &server, 200, marker);
+        let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+        std::fs::write(
+            t.dir().join("mesh.yaml"),
+            mesh.replace(&server.address, &far.address),
+        )
+        .expect("mesh");
+        t
+    };
     let mut conflicts = 0;
     for round in 0..10 {
         let (alpha, bravo) = (format!("alpha-{round}"), format!("bravo-{round}"));
-        let (a, b) = (Test::new(), Test::new());
-        big_mesh(&a, &server, 200, &alpha);
-        big_mesh(&b, &server, 200, &bravo);
+        let (a, b) = (racer(&alpha), racer(&bravo));
         // Both start together: they read the same active version of big/svc-199.
         let (pa, pb) = (spawn_apply(a.dir()), spawn_apply(b.dir()));
         let runs = [

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::Test;
 use crate::apply::{args, example_for, trust_files};
 use crate::cas::Server;
+use crate::proxy::{Behaviour, Proxy};
 use crate::raw;
 
 /// A TLS connection to `server` with `identity`, its handshake done.
@@ -438,72 +439,10 @@ fn a_namespace_another_identity_created_stops_plan_and_apply_before_anything_is_
     }
 }
 
-/// A TCP proxy to `upstream` that once lets a large request through and then closes the
-/// connection instead of passing the answer on: the write commits, its client never hears.
-struct AnswerLosingProxy {
-    address: String,
-    lost: Arc<AtomicBool>,
-}
-
-impl AnswerLosingProxy {
-    /// Requests whose bytes, since the last answer, pass this many count as large.
-    const LARGE: usize = 16 * 1024;
-
-    fn start(upstream: String) -> AnswerLosingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address").to_string();
-        let lost = Arc::new(AtomicBool::new(false));
-        let lost_flag = lost.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().take(64) {
-                let Ok(client) = client else { break };
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    break;
-                };
-                let sent = Arc::new(AtomicUsize::new(0));
-                let (mut from_client, mut to_server) = (
-                    client.try_clone().expect("clone"),
-                    server.try_clone().expect("clone"),
-                );
-                let counted = sent.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                        counted.fetch_add(n, Ordering::SeqCst);
-                        if to_server.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to_server.shutdown(std::net::Shutdown::Write);
-                });
-                let lost = lost_flag.clone();
-                let (mut from_server, mut to_client) = (server, client);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = from_server.read(&mut buf) {
-                        if sent.swap(0, Ordering::SeqCst) > Self::LARGE
-                            && !lost.swap(true, Ordering::SeqCst)
-                        {
-                            let _ = to_client.shutdown(std::net::Shutdown::Both);
-                            let _ = from_server.shutdown(std::net::Shutdown::Both);
-                            return;
-                        }
-                        if to_client.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to_client.shutdown(std::net::Shutdown::Write);
-                });
-            }
-        });
-        AnswerLosingProxy { address, lost }
-    }
-}
-
 #[test]
 fn a_write_whose_answer_was_lost_is_retried_and_counted_as_done() {
     let server = Server::start();
-    let proxy = AnswerLosingProxy::start(server.address.clone());
+    let proxy = Proxy::start(server.address.clone(), Behaviour::LoseOneLargeAnswer);
     let mut t = Test::new();
     example_for(&t, &server);
     // flask's session carries a large value: its create is the request whose answer is lost.
