@@ -65,8 +65,8 @@ codes! {
     InvalidSecretField = "E056", "a secret field has an invalid value";
     VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
     InvalidImage = "E058", "an image reference that is not a valid OCI reference";
-    InvalidTolerance = "E060", "a CAS tolerance with a word that is no option of scone cas attest";
     InvalidVolume = "E059", "a volume without a name or path, with a bad update_policy, or both imported and exported";
+    InvalidTolerance = "E060", "a CAS tolerance with a word that is no option of scone cas attest";
     UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
     UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";
     MissingDescriptor = "E102", "a mesh service whose image has no recorded service descriptor";
@@ -123,6 +123,43 @@ impl Code {
             .iter()
             .copied()
             .find(|c| c.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// What the code means, an example and the fix: its section of `explanations.txt`.
+    pub fn explanation(self) -> &'static str {
+        let heading = format!("## {}\n", self.as_str());
+        let Some(start) = EXPLANATIONS.find(&heading) else {
+            return "";
+        };
+        let body = &EXPLANATIONS[start + heading.len()..];
+        body[..body.find("\n## ").unwrap_or(body.len())].trim()
+    }
+}
+
+/// `meshfile explain CODE`'s texts, a section per code (`## E001`).
+const EXPLANATIONS: &str = include_str!("explanations.txt");
+
+#[cfg(test)]
+mod explanation_tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_explained_with_an_example_and_a_fix() {
+        for code in Code::ALL {
+            let text = code.explanation();
+            assert!(
+                text.contains("Example") && text.contains("Fix:"),
+                "{} has no explanation with an example and a fix",
+                code.as_str()
+            );
+        }
+        let sections = EXPLANATIONS.lines().filter(|l| l.starts_with("## "));
+        for heading in sections {
+            assert!(
+                Code::parse(&heading[3..]).is_some(),
+                "{heading} explains no code"
+            );
+        }
     }
 }
 

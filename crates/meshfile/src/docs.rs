@@ -130,7 +130,7 @@ fn command_section(out: &mut String, command: &clap::Command, parent: &str) {
 /// `docs/src/reference/diagnostics.md`.
 pub fn diagnostics() -> String {
     let mut out = format!("{GENERATED}# Diagnostic codes\n\n");
-    out.push_str("Every problem meshfile reports carries one of these codes. Codes are stable: never reused or renumbered, so scripts may match on them. `E` codes are errors; `W0xx` warnings do not make a manifest invalid; `W1xx` are `lint`'s. `meshfile explain CODE` prints a code's line.\n\n");
+    out.push_str("Every problem meshfile reports carries one of these codes. Codes are stable: never reused or renumbered, so scripts may match on them. `E` codes are errors; `W0xx` warnings do not make a manifest invalid; `W1xx` are `lint`'s. `meshfile explain CODE` prints a code's explanation, as below the table.\n\n");
     out.push_str("| code | severity | what it means | exit status |\n|---|---|---|---|\n");
     for code in Code::ALL {
         let severity = match code.severity() {
@@ -148,7 +148,33 @@ pub fn diagnostics() -> String {
             code.title().replace('|', "\\|")
         );
     }
+    out.push_str("\n## Explanations\n");
+    for code in Code::ALL {
+        let _ = write!(
+            out,
+            "\n### {}: {}\n\n{}\n",
+            code.as_str(),
+            code.title(),
+            markdown(code.explanation())
+        );
+    }
     out
+}
+
+/// An explanation as Markdown: its indented examples become code blocks, which in Markdown
+/// need a blank line before them.
+fn markdown(text: &str) -> String {
+    let mut out = String::new();
+    let mut previous = "";
+    for line in text.lines() {
+        if line.starts_with("    ") && !previous.is_empty() && !previous.starts_with("    ") {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out.trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub fn run(code: Option<&str>) -> Result<Exit, Stop> {
     let text = match code {
         None => Code::ALL.iter().map(|c| code_line(*c) + "\n").collect(),
         Some(text) => Code::parse(text)
-            .map(|c| code_line(c) + "\n")
+            .map(|c| format!("{}\n\n{}\n", code_line(c), c.explanation()))
             .ok_or_else(|| {
                 Error::new(
                     Code::BadArguments,

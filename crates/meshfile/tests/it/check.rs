@@ -187,7 +187,13 @@ fn schema_completions_and_explain() {
     );
     let out = Test::new().args(&["explain", "e012"]).run();
     assert_eq!(out.status, 0);
-    assert!(out.stdout.contains("E012  error"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("E012  error")
+            && out.stdout.contains("Example:\n    servces:")
+            && out.stdout.contains("Fix: correct the name"),
+        "the full explanation with an example: {}",
+        out.stdout
+    );
     assert_eq!(Test::new().args(&["explain", "E999"]).run().status, 2);
 }
 
