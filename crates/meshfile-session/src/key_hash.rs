@@ -29,12 +29,6 @@ pub fn base58check(key_hash_hex: &str) -> Option<String> {
     Some(bs58::encode(bytes).with_check_version(1).into_string())
 }
 
-/// Whether `text` is 64 hex digits: the form of a CAS's session encryption key
-/// (`scone cas show-identification --session-encryption-key`).
-pub fn is_hex32(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +44,5 @@ mod tests {
         let mistyped = scone.replace('Y', "Z");
         assert!(parse(&mistyped).is_err_and(|why| why.contains("checksum")));
         assert!(parse("zz").is_err_and(|why| why.contains("neither")));
-        assert!(is_hex32(&"7b".repeat(32)) && !is_hex32("7b21"));
     }
 }
