@@ -29,10 +29,13 @@ impl Exit {
             | Code::CasUnreachable
             | Code::CasUntrusted
             | Code::CasFailed
-            | Code::ClientIdentity => Exit::Environment,
-            Code::CasForbidden | Code::CasConflict | Code::CasInvalid | Code::ChartFailed => {
-                Exit::Invalid
-            }
+            | Code::ClientIdentity
+            | Code::SigningKey => Exit::Environment,
+            Code::CasForbidden
+            | Code::CasConflict
+            | Code::CasInvalid
+            | Code::ChartFailed
+            | Code::SignaturesMissing => Exit::Invalid,
             // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
             Code::Read
             | Code::Syntax
@@ -57,6 +60,8 @@ impl Exit {
             | Code::InvalidAdvisories
             | Code::DuplicateCasName
             | Code::InvalidCasKey
+            | Code::InvalidAccessPolicy
+            | Code::LintExtension
             | Code::UnknownSecretKind
             | Code::PrivateKeyRef
             | Code::IssuerRef
@@ -175,6 +180,10 @@ impl Error {
             E::Forbidden { .. } => (
                 Code::CasForbidden,
                 "ask the session's owner to add your key hash to its access_policy, or use an identity it lists (--identity)",
+            ),
+            E::Unapproved { .. } => (
+                Code::CasForbidden,
+                "collect the missing signatures first: each signer runs `meshfile sign -t TARGET` (or adds an external signature with `meshfile sign --signer PUB --signature FILE`); `meshfile plan` lists who has signed",
             ),
             E::Exists { .. } | E::Conflict { .. } => (
                 Code::CasConflict,

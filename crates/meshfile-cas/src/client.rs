@@ -27,6 +27,7 @@ struct ErrorBody {
     predecessor: Option<String>,
     used: Option<u64>,
     limit: Option<u64>,
+    unmet: Option<String>,
 }
 
 impl ErrorBody {
@@ -61,6 +62,11 @@ impl ErrorBody {
                 session,
                 operation: self.operation.unwrap_or_else(|| "access".into()),
                 caller: self.caller.unwrap_or_default(),
+            },
+            (Some("unapproved"), Some(session), _) => Error::Unapproved {
+                session,
+                operation: self.operation.unwrap_or_else(|| "update".into()),
+                unmet: self.unmet.unwrap_or(message),
             },
             (Some("exists"), Some(name), Some(active)) => Error::Exists { name, active },
             (Some("conflict"), Some(name), Some(active)) => Error::Conflict {

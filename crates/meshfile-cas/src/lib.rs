@@ -37,6 +37,15 @@ pub enum Error {
         operation: String,
         caller: String,
     },
+    /// A signed session whose signatures do not meet the access policy's signers and thresholds.
+    #[error(
+        "{operation} of session `{session}` is not approved by its signatures: missing {unmet}"
+    )]
+    Unapproved {
+        session: String,
+        operation: String,
+        unmet: String,
+    },
     #[error("{0}")]
     NotFound(String),
     /// A create of a session that exists.
@@ -96,7 +105,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::Invalid(_) => 400,
-            Error::Forbidden { .. } => 403,
+            Error::Forbidden { .. } | Error::Unapproved { .. } => 403,
             Error::NotFound(_) => 404,
             Error::Exists { .. } | Error::Conflict { .. } => 409,
             Error::Server { status, .. } => *status,
@@ -117,6 +126,7 @@ impl Error {
         match self {
             Error::Invalid(_) => "invalid",
             Error::Forbidden { .. } => "forbidden",
+            Error::Unapproved { .. } => "unapproved",
             Error::NotFound(_) => "not_found",
             Error::Exists { .. } => "exists",
             Error::Conflict { .. } => "conflict",

@@ -123,6 +123,8 @@ pub struct StateFiles {
     pub server_key: PathBuf,
     pub owner: PathBuf,
     pub store: PathBuf,
+    /// The private session encryption key (X25519, hex): encrypted sessions are made for it.
+    pub session_encryption_key: PathBuf,
 }
 
 impl StateFiles {
@@ -134,6 +136,7 @@ impl StateFiles {
             server_key: dir.join("server-key.pem"),
             owner: dir.join("owner.pem"),
             store: dir.join("store"),
+            session_encryption_key: dir.join("session-encryption-key"),
         }
     }
 
@@ -253,4 +256,42 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     write_new(&files.server_key, &server_key.serialize_pem(), true)?;
     write_new(&files.server_cert, &server_cert.pem(), false)?;
     Ok(true)
+}
+
+/// The session encryption key kept in `path`, made on first use (readable by its owner
+/// only). Encrypted sessions are made for its public half, which `cas serve` prints.
+pub fn session_encryption_key(path: &Path) -> Result<meshfile_sign::EncryptionKey, Error> {
+    let read = |text: &str| {
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| meshfile_sign::EncryptionKey::from_private(&bytes).ok())
+            .ok_or_else(|| {
+                Error::Damaged(format!(
+                    "{} does not hold a session encryption key (64 hex digits)",
+                    path.display()
+                ))
+            })
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => read(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut ikm = [0u8; 32];
+            getrandom::fill(&mut ikm).map_err(|e| Error::Internal(e.to_string()))?;
+            let key = meshfile_sign::EncryptionKey::derive(&ikm);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(internal)?;
+            }
+            match write_new(
+                path,
+                &format!("{}\n", hex::encode(key.private_bytes())),
+                true,
+            ) {
+                Ok(()) => Ok(key),
+                // Made meanwhile by another process: that one is the key.
+                Err(_) if path.exists() => read(&std::fs::read_to_string(path).map_err(internal)?),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(Error::Storage(format!("{}: {e}", path.display()))),
+    }
 }

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -464,6 +464,15 @@ fn error_response(e: &Error) -> Response {
             body["operation"] = json!(operation);
             body["caller"] = json!(caller);
         }
+        Error::Unapproved {
+            session,
+            operation,
+            unmet,
+        } => {
+            body["session"] = json!(session);
+            body["operation"] = json!(operation);
+            body["unmet"] = json!(unmet);
+        }
         Error::Exists { name, active } => {
             body["session"] = json!(name);
             body["active_hash"] = json!(active);
@@ -498,14 +507,17 @@ fn error_response(e: &Error) -> Response {
 /// What every request handler shares.
 pub struct App {
     store: Store,
+    /// Encrypted sessions are made for this key.
+    encryption: meshfile_sign::EncryptionKey,
     /// Permits to parse an upload: bounds the memory parsing takes at once.
     parses: Semaphore,
 }
 
 impl App {
-    pub fn new(store: Store) -> Arc<App> {
+    pub fn new(store: Store, encryption: meshfile_sign::EncryptionKey) -> Arc<App> {
         Arc::new(App {
             store,
+            encryption,
             parses: Semaphore::new(PARSES_AT_ONCE),
         })
     }
@@ -546,36 +558,65 @@ async fn blocking<T: serde::Serialize + Send + 'static>(
     }
 }
 
+/// How an upload's body is written.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `POST /v1/sessions`: session YAML, or a signed session's JSON.
+    PlainOrSigned,
+    /// `PUT /v1/encrypted_sessions`: an encrypted session's JSON.
+    Encrypted,
+}
+
 async fn create(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     body: String,
 ) -> Response {
+    upload(app, peer, body, Form::PlainOrSigned, "POST /v1/sessions").await
+}
+
+async fn create_encrypted(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: String,
+) -> Response {
+    upload(
+        app,
+        peer,
+        body,
+        Form::Encrypted,
+        "PUT /v1/encrypted_sessions",
+    )
+    .await
+}
+
+/// Parses (decrypting and verifying signatures as the form asks) off the async threads,
+/// a bounded number at once, then writes.
+async fn upload(app: Shared, peer: Peer, body: String, form: Form, what: &str) -> Response {
     let deadline = Instant::now() + REQUEST_TIMEOUT - COMMIT_MARGIN;
     let caller = peer.key_hash.clone();
     let Ok(permit) = app.parses.acquire().await else {
         return error_response(&Error::Internal("the server is shutting down".into()));
     };
-    let parse = tokio::task::spawn_blocking(move || Upload::parse(&body)).await;
+    let parsing = app.clone();
+    let parse = tokio::task::spawn_blocking(move || match form {
+        Form::PlainOrSigned if body.trim_start().starts_with('{') => Upload::parse_signed(&body),
+        Form::PlainOrSigned => Upload::parse(&body),
+        Form::Encrypted => Upload::parse_encrypted(&body, &parsing.encryption),
+    })
+    .await;
     drop(permit);
     let upload = match parse {
         Ok(Ok(upload)) => upload,
         Ok(Err(e)) => {
-            eprintln!(
-                "POST /v1/sessions -> {} (client {}…)",
-                e.status(),
-                short(&caller)
-            );
+            eprintln!("{what} -> {} (client {}…)", e.status(), short(&caller));
             return error_response(&e);
         }
         Err(_) => return error_response(&Error::Internal("parsing failed".into())),
     };
-    blocking(
-        "POST /v1/sessions".into(),
-        &peer,
-        StatusCode::CREATED,
-        move || app.store.write_upload(&caller, &upload, Some(deadline)),
-    )
+    blocking(what.into(), &peer, StatusCode::CREATED, move || {
+        app.store.write_upload(&caller, &upload, Some(deadline))
+    })
     .await
 }
 
@@ -670,11 +711,21 @@ pub fn version_info() -> serde_json::Value {
     })
 }
 
+/// What a client needs to make sessions for this CAS: its session encryption key.
+async fn identification(State(app): State<Shared>) -> Response {
+    axum::Json(json!({
+        "session_encryption_key": app.encryption.public_hex(),
+        "session_encryption": "HPKE (RFC 9180) base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305",
+    }))
+    .into_response()
+}
+
 /// What anyone may read: `export_public` values, the version and health.
 fn public_routes() -> Router<Shared> {
     Router::new()
         .route("/v1/values/{*spec}", get(values))
         .route("/v1/version", get(|| async { axum::Json(version_info()) }))
+        .route("/v1/identification", get(identification))
         .route(
             "/health",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
@@ -717,6 +768,7 @@ pub fn public_router(app: Shared) -> Router {
 pub fn router(app: Shared) -> Router {
     let routes = public_routes()
         .route("/v1/sessions", post(create))
+        .route("/v1/encrypted_sessions", put(create_encrypted))
         .route("/v1/sessions/{*name}", get(read))
         .route("/v1/preview/{*config_id}", get(preview));
     limited(routes, app)
@@ -734,6 +786,8 @@ pub struct Listening<'a> {
     pub bounds: Bounds,
     /// What the start-up check of the store found.
     pub checked: crate::store::Checked,
+    /// The public session encryption key, hex (`cas_encryption_key` in a Meshfile).
+    pub session_encryption_key: &'a str,
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
@@ -853,7 +907,9 @@ pub fn serve(
         eprintln!("{lowered}");
     }
     let files = StateFiles::in_dir(state);
-    let app = App::new(store);
+    let encryption = crate::pki::session_encryption_key(&files.session_encryption_key)?;
+    let encryption_key = encryption.public_hex();
+    let app = App::new(store, encryption);
     let config = Arc::new(tls_config(&files, true)?);
     let public_config = Arc::new(tls_config(&files, false)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -873,6 +929,7 @@ pub fn serve(
             created,
             bounds,
             checked,
+            session_encryption_key: &encryption_key,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

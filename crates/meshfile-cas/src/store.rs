@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::policy::{Operation, allows};
+use meshfile_session::access::{Creator, Principals};
+use meshfile_session::signer::PublicKey;
+
+use crate::policy::{self, Operation, allows};
 use crate::secrets::{self, SecretValue};
 use crate::session::{self, get, list, one_or_many, text};
 
@@ -46,8 +49,13 @@ impl Version {
     }
 
     /// Whether this version's access policy lets `caller` do `op`.
-    fn allows(&self, caller: &str, op: Operation) -> Result<bool, Error> {
-        Ok(allows(&self.tree()?, &self.creator, caller, op))
+    fn allows(&self, who: Principals<'_>, op: Operation) -> Result<bool, Error> {
+        Ok(allows(&self.tree()?, &self.creator, who, op))
+    }
+
+    /// What `who` lacks to do `op`, in words.
+    fn unmet(&self, who: Principals<'_>, op: Operation) -> Result<String, Error> {
+        Ok(policy::unmet(&self.tree()?, &self.creator, who, op))
     }
 
     fn encode(&self) -> Result<Vec<u8>, Error> {
@@ -138,6 +146,9 @@ pub struct Upload {
     node: Node,
     name: String,
     predecessor: Option<String>,
+    /// The signers whose signatures of the session verified; empty for an unsigned upload,
+    /// which the mTLS client makes on its own authority.
+    signers: Vec<PublicKey>,
 }
 
 impl Upload {
@@ -157,12 +168,60 @@ impl Upload {
             .ok_or_else(|| Error::Invalid("the session has no `name`".into()))?
             .to_owned();
         session::check_name(&name)?;
+        policy::check(&node)?;
         let predecessor = text(&node, "predecessor").map(str::to_owned);
         Ok(Upload {
             node,
             name,
             predecessor,
+            signers: Vec::new(),
         })
+    }
+
+    /// A signed session (`{"session", "signatures"}`): every signature must verify over the
+    /// session's text, which then counts as made by its signers.
+    pub fn parse_signed(json: &str) -> Result<Upload, Error> {
+        let signed = meshfile_sign::SignedSession::from_json(json)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut upload = Upload::parse(&signed.session)?;
+        if signed.signatures.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the signed session `{}` carries no signature",
+                upload.name
+            )));
+        }
+        upload.signers = signed
+            .verified_signers()
+            .map_err(|e| Error::Invalid(format!("session `{}`: {e}", upload.name)))?;
+        Ok(upload)
+    }
+
+    /// An encrypted session (`{"encrypted_session", "encryption_key"}`) for this CAS's `key`:
+    /// it holds a signed session.
+    pub fn parse_encrypted(
+        json: &str,
+        key: &meshfile_sign::EncryptionKey,
+    ) -> Result<Upload, Error> {
+        let encrypted = meshfile_sign::EncryptedSession::from_json(json)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let plaintext =
+            meshfile_sign::open(key, &encrypted).map_err(|e| Error::Invalid(e.to_string()))?;
+        let text = String::from_utf8(plaintext)
+            .map_err(|_| Error::Invalid("the decrypted session is not UTF-8".into()))?;
+        Upload::parse_signed(&text)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Who makes this upload: its signers, or else the mTLS client `caller`.
+    fn principals<'a>(&'a self, caller: &'a str) -> Principals<'a> {
+        if self.signers.is_empty() {
+            Principals::Client(caller)
+        } else {
+            Principals::Signers(&self.signers)
+        }
     }
 }
 
@@ -214,7 +273,7 @@ fn may_learn_existence(
         None => may_learn_existence(active, versions, caller, parent),
         Some(hash) => {
             let parent = load_from(versions, &hash)?;
-            Ok(parent.allows(caller, Operation::CreateSessions)?)
+            Ok(parent.allows(Principals::Client(caller), Operation::CreateSessions)?)
         }
     }
 }
@@ -233,6 +292,22 @@ fn decide(
         .map(|h| load_from(versions, h))
         .transpose()?;
     let mut read = vec![(name.clone(), current_hash.clone())];
+    let who = upload.principals(caller);
+    let refused = |version: &Version, session: &str, op: Operation, operation: &str| {
+        if upload.signers.is_empty() {
+            Ok(Error::Forbidden {
+                session: session.to_owned(),
+                operation: operation.to_owned(),
+                caller: caller.to_owned(),
+            })
+        } else {
+            Ok(Error::Unapproved {
+                session: session.to_owned(),
+                operation: operation.to_owned(),
+                unmet: version.unmet(who, op)?,
+            })
+        }
+    };
     let forbidden = |session: &str, operation: &str| Error::Forbidden {
         session: session.to_owned(),
         operation: operation.to_owned(),
@@ -253,26 +328,36 @@ fn decide(
                     });
                 };
                 let parent_version = load_from(versions, &parent_hash)?;
-                if !parent_version.allows(caller, Operation::CreateSessions)? {
-                    return Err(forbidden(parent, "create_sessions"));
+                if !parent_version.allows(who, Operation::CreateSessions)? {
+                    return Err(refused(
+                        &parent_version,
+                        parent,
+                        Operation::CreateSessions,
+                        "create_sessions",
+                    )?);
                 }
             }
             if let (Some(version), Some(hash)) = (existing, &current_hash) {
                 // The active hash is told only to whoever may read the session.
-                return Err(if version.allows(caller, Operation::Read)? {
-                    Error::Exists {
-                        name: name.clone(),
-                        active: hash.clone(),
-                    }
-                } else {
-                    forbidden(name, "create over the existing")
-                });
+                return Err(
+                    if version.allows(Principals::Client(caller), Operation::Read)? {
+                        Error::Exists {
+                            name: name.clone(),
+                            active: hash.clone(),
+                        }
+                    } else {
+                        forbidden(name, "create over the existing")
+                    },
+                );
             }
-            caller.to_owned()
+            match upload.signers.first() {
+                Some(signer) => Creator::Signer(signer.clone()).to_record(),
+                None => caller.to_owned(),
+            }
         }
         (Some(given), Some(version), Some(hash)) => {
-            if !version.allows(caller, Operation::Update)? {
-                return Err(forbidden(name, "update"));
+            if !version.allows(who, Operation::Update)? {
+                return Err(refused(version, name, Operation::Update, "update")?);
             }
             if given != hash {
                 return Err(Error::Conflict {
@@ -599,7 +684,7 @@ impl Store {
         };
         match self.load(name, hash) {
             Ok((active, version, hash)) => {
-                if active.allows(caller, Operation::Read)? {
+                if active.allows(Principals::Client(caller), Operation::Read)? {
                     Ok((version, hash))
                 } else {
                     Err(refused())
@@ -608,7 +693,9 @@ impl Store {
             // The session or the asked-for version is missing: say so only to who may know.
             Err(Error::NotFound(message)) => {
                 let may_know = match self.load(name, None) {
-                    Ok((active, _, _)) => active.allows(caller, Operation::Read)?,
+                    Ok((active, _, _)) => {
+                        active.allows(Principals::Client(caller), Operation::Read)?
+                    }
                     Err(Error::NotFound(_)) => {
                         let txn = self.db.begin_read().map_err(storage)?;
                         let active = txn.open_table(ACTIVE).map_err(storage)?;

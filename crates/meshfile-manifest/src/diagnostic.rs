@@ -67,6 +67,7 @@ codes! {
     InvalidImage = "E058", "an image reference that is not a valid OCI reference";
     InvalidVolume = "E059", "a volume without a name or path, with a bad update_policy, or both imported and exported";
     InvalidTolerance = "E060", "a CAS tolerance with a word that is no option of scone cas attest";
+    InvalidAccessPolicy = "E061", "an access_policy (meshfile extension) that breaks the session language's rules";
     UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
     UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";
     MissingDescriptor = "E102", "a mesh service whose image has no recorded service descriptor";
@@ -90,6 +91,8 @@ codes! {
     CasInvalid = "E214", "CAS refused a session or request as invalid";
     CasFailed = "E215", "CAS, or the embedded store, failed to carry out a request";
     ClientIdentity = "E216", "the client identity for CAS cannot be read or made";
+    SigningKey = "E217", "the session signing key is missing, unreadable, or of a kind meshfile cannot use";
+    SignaturesMissing = "E218", "a signed session whose signatures do not yet meet its access policy";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";
@@ -107,6 +110,7 @@ codes! {
     LintClearSecret = "W105", "a secret value written in clear in the manifest";
     LintWeakTolerance = "W106", "services tolerate a weakened platform";
     LintNoPwd = "W107", "a service manifest without build.pwd: its program runs in `/`";
+    LintExtension = "W108", "a meshfile extension (policy.access_policy) that sconectl does not accept";
 }
 
 impl Code {

@@ -67,6 +67,12 @@ pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
 }
 
 fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+    if let Some(access) = &mesh.policy.access_policy {
+        out.push(
+            Diagnostic::new(Code::LintExtension, access.span, "policy.access_policy", "`policy.access_policy` is a meshfile extension: sconectl refuses a Meshfile with it")
+                .with_hint("keep it if only meshfile applies this mesh; without it, sessions get meshfile's default policy (only their creator reads and changes them)"),
+        );
+    }
     if let Some(tolerate) = &mesh.policy.tolerate {
         let words = split_list(tolerate.as_str());
         if words.contains(&"debug-mode") {

@@ -107,6 +107,94 @@ pub struct Policy {
     pub security_policy_name: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_policy_namespace: Option<Text>,
+    /// meshfile extension (not in the specification; sconectl refuses it): the access policy
+    /// of the namespace session and of every service session, in the session language:
+    /// `read`, `update`, `create_sessions` lists of `CREATOR`, `ANY`, `NONE`, client key
+    /// hashes, `signer:` public keys and `require-all` / `require-at-least-N` thresholds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_policy: Option<AccessPolicySpec>,
+}
+
+/// An access policy as a Meshfile states it (meshfile extension), checked and parsed.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct AccessPolicySpec {
+    /// The lists as written.
+    #[serde(flatten)]
+    pub written: serde_json::Map<String, serde_json::Value>,
+    /// The policy as the session language reads it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub parsed: meshfile_session::AccessPolicy,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub span: meshfile_yaml::Span,
+}
+
+impl AccessPolicySpec {
+    fn decode(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<AccessPolicySpec> {
+        use meshfile_session::access::{Operation, parse_list};
+        let mut f = cx.fields(node, path, "an access policy")?;
+        let mut parsed = meshfile_session::AccessPolicy::default();
+        let mut ok = true;
+        for op in [
+            Operation::Read,
+            Operation::Update,
+            Operation::CreateSessions,
+        ] {
+            let Some(list) = f.get(op.as_str()) else {
+                continue;
+            };
+            match parse_list(list, op) {
+                Ok(entries) => match op {
+                    Operation::Read => parsed.read = entries,
+                    Operation::Update => parsed.update = entries,
+                    Operation::CreateSessions => parsed.create_sessions = Some(entries),
+                },
+                Err(problem) => {
+                    ok = false;
+                    cx.error(
+                        Code::InvalidAccessPolicy,
+                        locate(list, &problem.path),
+                        &path.key(op.as_str()),
+                        format!("`{path}.{}`: {}", problem.path, problem.message),
+                    );
+                }
+            }
+        }
+        f.finish(cx, path);
+        let written = match crate::helm_values::to_json(node) {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        ok.then_some(AccessPolicySpec {
+            written,
+            parsed,
+            span: node.span,
+        })
+    }
+}
+
+/// The span of the entry a problem's path (`update[0].require-all[1]`) names below `list`.
+fn locate(list: &Node, problem_path: &str) -> meshfile_yaml::Span {
+    let mut node = list;
+    // Skip the operation's name; then follow `[i]` and `.key` steps as far as they lead.
+    let steps = problem_path
+        .split_once('[')
+        .map_or("", |(_, rest)| rest)
+        .split(['[', '.']);
+    for step in steps {
+        let step = step.trim_end_matches(']');
+        let next = match (&node.value, step.parse::<usize>()) {
+            (meshfile_yaml::Value::Sequence(items), Ok(i)) => items.get(i),
+            (meshfile_yaml::Value::Mapping(_), _) => node.get(step).map(|e| &e.value),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node.span
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
@@ -418,6 +506,7 @@ fn decode_policy(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Policy> {
     let attestation_policy_name = f.optional(cx, path, "attestation_policy_name", Cx::text);
     let security_policy_name = f.optional(cx, path, "security_policy_name", Cx::text);
     let image_policy_namespace = f.optional(cx, path, "image_policy_namespace", Cx::text);
+    let access_policy = f.optional(cx, path, "access_policy", AccessPolicySpec::decode);
     f.finish(cx, path);
     Some(Policy {
         namespace: namespace?,
@@ -428,6 +517,7 @@ fn decode_policy(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Policy> {
         attestation_policy_name,
         security_policy_name,
         image_policy_namespace,
+        access_policy,
     })
 }
 

@@ -231,7 +231,7 @@ pub fn compile(
         return Err(c.errors);
     }
     let mut sessions = Vec::with_capacity(service_sessions.len() + 1);
-    sessions.push(namespace_session(&namespace));
+    sessions.push(namespace_session(&namespace, mesh));
     sessions.extend(order_exporters_first(service_sessions));
     let chart = ChartModel::new(mesh, options.release.as_deref(), services);
     let cas = cas_for_role(mesh, "cas");
@@ -267,19 +267,35 @@ pub fn session_names(mesh: &MeshManifest) -> Vec<String> {
         .collect()
 }
 
-/// The namespace session, as meshfile creates it when CAS has none; an existing one is kept.
-fn namespace_session(namespace: &str) -> Document {
+/// The namespace session. Without `policy.access_policy`, as meshfile creates it when CAS has
+/// none (an existing one is kept as it is); with it, exactly that policy, applied like any
+/// other change.
+fn namespace_session(namespace: &str, mesh: &MeshManifest) -> Document {
+    let stated = mesh.policy.access_policy.as_ref().map(|a| a.parsed.clone());
     Document {
-        create_only: true,
+        create_only: stated.is_none(),
         ..Session {
             name: namespace.to_owned(),
-            access_policy: AccessPolicy {
-                create_sessions: Some(vec!["CREATOR".into()]),
+            access_policy: stated.unwrap_or_else(|| AccessPolicy {
+                create_sessions: Some(vec![meshfile_session::access::Entry::Creator]),
                 ..AccessPolicy::default()
-            },
+            }),
             ..Session::default()
         }
         .to_document()
+    }
+}
+
+/// A service session's access policy: `read` and `update` of `policy.access_policy` when the
+/// Meshfile states one (`create_sessions` governs a namespace's children only), else only
+/// the creator's.
+fn service_access_policy(mesh: &MeshManifest) -> AccessPolicy {
+    match &mesh.policy.access_policy {
+        Some(stated) => AccessPolicy {
+            create_sessions: None,
+            ..stated.parsed.clone()
+        },
+        None => AccessPolicy::default(),
     }
 }
 
@@ -670,7 +686,7 @@ impl<'a> Compiler<'a> {
             }],
             volumes,
             secrets,
-            access_policy: AccessPolicy::default(),
+            access_policy: service_access_policy(self.mesh),
             security: self.security(),
         };
         Some(session.to_document())

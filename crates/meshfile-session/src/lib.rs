@@ -4,7 +4,9 @@
 //! injected files and secrets. Canonical means: same session, same bytes (fields in a fixed
 //! order, lists in the order given, strings quoted only where YAML needs it).
 
+pub mod access;
 pub mod key_hash;
+pub mod signer;
 use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_yaml::{Node, Style};
@@ -175,17 +177,17 @@ pub enum Value {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccessPolicy {
-    pub read: Vec<String>,
-    pub update: Vec<String>,
-    pub create_sessions: Option<Vec<String>>,
+    pub read: Vec<access::Entry>,
+    pub update: Vec<access::Entry>,
+    pub create_sessions: Option<Vec<access::Entry>>,
 }
 
 impl Default for AccessPolicy {
     /// Only the identity that created the session may read or change it.
     fn default() -> Self {
         AccessPolicy {
-            read: vec!["CREATOR".into()],
-            update: vec!["CREATOR".into()],
+            read: vec![access::Entry::Creator],
+            update: vec![access::Entry::Creator],
             create_sessions: None,
         }
     }
@@ -454,12 +456,15 @@ impl Secret {
 
 impl AccessPolicy {
     fn to_node(&self) -> Node {
+        let entries = |list: &[access::Entry]| {
+            Node::sequence(list.iter().map(access::Entry::to_node).collect())
+        };
         let mut fields = vec![
-            entry("read", texts(&self.read)),
-            entry("update", texts(&self.update)),
+            entry("read", entries(&self.read)),
+            entry("update", entries(&self.update)),
         ];
         if let Some(create) = &self.create_sessions {
-            fields.push(entry("create_sessions", texts(create)));
+            fields.push(entry("create_sessions", entries(create)));
         }
         Node::mapping(fields)
     }

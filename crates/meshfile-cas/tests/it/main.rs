@@ -1,3 +1,4 @@
 //! The one integration-test binary of meshfile-cas.
 
+mod signed;
 mod store;

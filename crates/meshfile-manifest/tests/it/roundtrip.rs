@@ -79,6 +79,7 @@ prop_compose! {
             policy: Policy {
                 namespace, tolerate, ignore_advisories: None, maa: None, access_policy_name: None,
                 attestation_policy_name: None, security_policy_name: None, image_policy_namespace: None,
+                access_policy: None,
             },
             env,
             services,

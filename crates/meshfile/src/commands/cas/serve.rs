@@ -53,6 +53,7 @@ fn banner(state: &Path, listening: &Listening<'_>) {
         created,
         bounds,
         checked,
+        session_encryption_key,
     } = listening;
     let key_hash_of = |path: &Path| {
         std::fs::read_to_string(path)
@@ -85,6 +86,10 @@ fn banner(state: &Path, listening: &Listening<'_>) {
             "  server key hash:        {hash} (Base58Check {b58}; SHA-256 of the certificate's SubjectPublicKeyInfo)"
         );
     }
+    let _ = writeln!(
+        out,
+        "  session encryption key: {session_encryption_key} (cas_encryption_key; HPKE X25519)"
+    );
     let owner = key_hash_of(&files.owner).map_or_else(
         || "missing or unreadable: the owner's own copy of the key still works".to_owned(),
         |hash| format!("key hash {hash}"),

@@ -1,0 +1,53 @@
+//! Signed and encrypted CAS sessions, as meshfile and its development CAS make and check them.
+//!
+//! SCONE publishes the shape of a signed session (`{session, signatures: [{signer,
+//! signature}]}`) and of an encrypted one (`{encrypted_session, encryption_key}`), but not the
+//! bytes `scone session sign` signs nor the cipher of `scone session encrypt`. meshfile's own
+//! scheme fills both gaps with documented choices (`docs/src/guide/signing.md`):
+//!
+//! - the signed message is [`MESSAGE_PREFIX`] followed by the `session` text's UTF-8 bytes;
+//!   Ed25519 signs it as is, ECDSA P-384 over its SHA-384 (DER signature); signatures are hex;
+//! - encryption is HPKE (RFC 9180) base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+//!   ChaCha20-Poly1305, to the CAS's session encryption key, `info` = [`HPKE_INFO`], empty
+//!   AAD; the plaintext is the signed session's JSON; `encrypted_session` is base64 of the
+//!   encapsulated key followed by the ciphertext.
+
+mod key;
+mod seal;
+mod signed;
+
+pub use key::{KeyKind, SigningKey};
+pub use seal::{EncryptedSession, EncryptionKey, HPKE_INFO, MAX_ENCRYPTED, open, seal};
+pub use signed::{MESSAGE_PREFIX, Signature, SignedSession, message, verify_signature};
+
+/// What went wrong, in a sentence a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn error(message: impl Into<String>) -> Error {
+    Error(message.into())
+}
+
+/// Encrypts a signed session to the CAS key `cas_key_hex`, its ephemeral key derived from
+/// `signer`'s private key, the CAS key and the plaintext: same inputs, same bytes.
+pub fn encrypt_signed(
+    signer: &SigningKey,
+    cas_key_hex: &str,
+    signed: &SignedSession,
+) -> Result<EncryptedSession, Error> {
+    use sha2::{Digest, Sha256};
+    let plaintext = signed.to_json();
+    let mut hasher = Sha256::new();
+    hasher.update(signer.secret_seed());
+    hasher.update(cas_key_hex.trim().to_ascii_lowercase().as_bytes());
+    hasher.update(plaintext.as_bytes());
+    seal(cas_key_hex, plaintext.as_bytes(), hasher.finalize().into())
+}
