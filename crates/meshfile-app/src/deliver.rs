@@ -16,7 +16,7 @@ use meshfile_cas::client::{Client, Trust};
 use meshfile_cas::target::{Active, Target};
 use meshfile_manifest::Code;
 use meshfile_plan::Compiled;
-use meshfile_plan::delivery::{self, Action, Current, Step};
+use meshfile_plan::delivery::{self, Action, Current, SignedUpload, Step};
 
 use crate::Error;
 
@@ -59,6 +59,17 @@ impl Observer for Quiet {}
 pub struct Cas {
     runtime: tokio::runtime::Runtime,
     target: Target,
+    /// How the store records this user as a creator when signing (`signer:` and the key).
+    signer: Option<String>,
+}
+
+/// What a delivery in a signing mode would do.
+pub struct SignedPlan {
+    pub artifacts: Vec<crate::sign::Artifact>,
+    /// The steps, each written one carrying its signed (or encrypted) session.
+    pub steps: Vec<Step>,
+    /// Each written session's signers and what they still lack.
+    pub approvals: Vec<crate::sign::Approval>,
 }
 
 /// What a connection had to say before anything was sent (warnings, a new identity).
@@ -81,7 +92,14 @@ impl Cas {
                 store,
                 caller: EMBEDDED_OWNER.into(),
             };
-            return Ok((Cas { runtime, target }, notices));
+            return Ok((
+                Cas {
+                    runtime,
+                    target,
+                    signer: None,
+                },
+                notices,
+            ));
         }
         let address = with_port(cas_url);
         let identity = identity(settings, &mut notices)?;
@@ -134,11 +152,51 @@ impl Cas {
             }
         }
         let target = Target::Remote { client };
-        Ok((Cas { runtime, target }, notices))
+        let signer = None;
+        Ok((
+            Cas {
+                runtime,
+                target,
+                signer,
+            },
+            notices,
+        ))
     }
 
     pub fn describe(&self) -> String {
         self.target.describe()
+    }
+
+    /// Signing as `key`: a namespace this key created is this user's too.
+    pub fn signing_as(&mut self, key: &meshfile_session::signer::PublicKey) {
+        self.signer = Some(meshfile_session::access::Creator::Signer(key.clone()).to_record());
+    }
+
+    /// A delivery in a signing mode: the sessions signed for what CAS holds (their
+    /// predecessors are its active versions), each write carrying its signed session, and
+    /// what each write's signatures still lack.
+    pub fn plan_signed(
+        &self,
+        compiled: &Compiled,
+        form: crate::sign::Form,
+        key: Option<&meshfile_sign::SigningKey>,
+        target_dir: &Path,
+        observer: &dyn Observer,
+    ) -> Result<SignedPlan, Error> {
+        let current = self.current(compiled, observer)?;
+        let active: BTreeMap<String, Option<String>> = (compiled.sessions.iter())
+            .map(|d| (d.name.clone(), current.get(&d.name).map(|c| c.hash.clone())))
+            .collect();
+        let base = crate::sign::Base::Cas(&active);
+        let artifacts = crate::sign::sign(compiled, form, key, target_dir, &base)?;
+        let mut steps = delivery::plan(&compiled.sessions, &current);
+        crate::sign::attach(&mut steps, &artifacts, form);
+        let approvals = crate::sign::approvals(&artifacts, &steps, &current, self.target.caller());
+        Ok(SignedPlan {
+            artifacts,
+            steps,
+            approvals,
+        })
     }
 
     /// What CAS holds now of each session. The namespace is read first, alone: a CAS that
@@ -156,7 +214,9 @@ impl Cas {
             None => return Ok(BTreeMap::new()),
         };
         let namespace = self.runtime.block_on(read_one(target, first, observer))?;
-        if let Some(active) = &namespace {
+        if let Some(active) = &namespace
+            && first.create_only
+        {
             self.check_creator(&first.name, active)?;
         }
         let reads = self.runtime.block_on(
@@ -168,8 +228,15 @@ impl Cas {
         let mut current = BTreeMap::new();
         for (doc, found) in std::iter::once((first, Ok(namespace))).chain(reads) {
             if let Some(active) = found? {
-                let (session, hash) = (active.session, active.hash);
-                current.insert(doc.name.clone(), Current { session, hash });
+                let (session, hash, creator) = (active.session, active.hash, active.creator);
+                current.insert(
+                    doc.name.clone(),
+                    Current {
+                        session,
+                        hash,
+                        creator,
+                    },
+                );
             }
         }
         Ok(current)
@@ -179,8 +246,11 @@ impl Cas {
     /// whatever it says today, so nothing is delivered into it.
     fn check_creator(&self, namespace: &str, active: &Active) -> Result<(), Error> {
         let me = self.target.caller();
+        let mine = |creator: &str| {
+            creator.eq_ignore_ascii_case(me) || self.signer.as_deref() == Some(creator)
+        };
         match active.creator.as_deref() {
-            Some(creator) if !creator.eq_ignore_ascii_case(me) => Err(Error::new(
+            Some(creator) if !mine(creator) => Err(Error::new(
                 Code::CasForbidden,
                 format!(
                     "{}: namespace `{namespace}` was created by the client key {creator}, not by this identity ({me}); its creator decides who may change it and what is created in it",
@@ -230,7 +300,13 @@ impl Cas {
                         let result = retried(|| async {
                             sent.fetch_add(1, Ordering::Relaxed);
                             let start = Instant::now();
-                            let result = target.write(&step.yaml).await;
+                            let result = match &step.signed {
+                                None => target.write(&step.yaml).await,
+                                Some(SignedUpload::Signed(json)) => target.write_signed(json).await,
+                                Some(SignedUpload::Encrypted(json)) => {
+                                    target.write_encrypted(json).await
+                                }
+                            };
                             let outcome = match &result {
                                 Ok(w) => format!("hash {}…", short(&w.hash)),
                                 Err(e) => short_error(e),
@@ -382,7 +458,8 @@ fn short_error(e: &meshfile_cas::Error) -> String {
 }
 
 /// `host[:port]` with the client API's default port.
-fn with_port(cas_url: &str) -> String {
+/// `cas_url` with the client API's default port when it names none.
+pub fn with_port(cas_url: &str) -> String {
     let has_port = cas_url
         .rsplit_once(':')
         .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
@@ -405,6 +482,23 @@ pub fn default_identity_path() -> Result<PathBuf, Error> {
         .caused_by(e)
     })?;
     Ok(base.config_dir().join("meshfile").join("identity.pem"))
+}
+
+/// The key hash of the client identity (the given file, or the user's, made on first use).
+pub fn client_key_hash(identity_file: Option<&Path>) -> Result<(String, Notices), Error> {
+    let settings = Settings {
+        identity: identity_file.map(Path::to_owned),
+        cas_ca: None,
+        server_name: String::new(),
+        cas_pin: None,
+        insecure: false,
+        timeout: Duration::from_secs(1),
+    };
+    let mut notices = Vec::new();
+    let pem = identity(&settings, &mut notices)?;
+    let hash = meshfile_cas::pki::key_hash_of_pem(&pem)
+        .map_err(|e| Error::new(Code::ClientIdentity, format!("the client identity: {e}")))?;
+    Ok((hash, notices))
 }
 
 /// The client identity: the given file, or the user's, created on first use (readable by
@@ -450,7 +544,7 @@ fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error>
     }
 }
 
-enum ReadPrivate {
+pub(crate) enum ReadPrivate {
     Io(std::io::Error),
     /// Group or others may read or write it: the permission bits.
     Exposed(u32),
@@ -458,7 +552,7 @@ enum ReadPrivate {
 
 /// A file holding a private key, refused (as ssh refuses one) when others may access it. The
 /// mode is read from the open file, so it is the mode of what is read.
-fn read_private(path: &std::path::Path) -> Result<String, ReadPrivate> {
+pub(crate) fn read_private(path: &std::path::Path) -> Result<String, ReadPrivate> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(ReadPrivate::Io)?;
     #[cfg(unix)]

@@ -19,6 +19,7 @@ pub mod inputs;
 pub mod load;
 pub mod paths;
 pub mod render;
+pub mod sign;
 pub mod write;
 
 pub use error::{Error, Exit, Report, Stop};
@@ -33,17 +34,50 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::new(Code::CasFailed, "cannot start the async runtime").caused_by(e))
 }
 
+/// A mesh's sessions as its signing mode delivers them.
+pub struct Signed {
+    pub form: sign::Form,
+    pub artifacts: Vec<sign::Artifact>,
+}
+
 /// Renders and writes a compiled mesh's `target/policies` (into the files `prepared` made
-/// ahead, if any) and `target/helm`.
+/// ahead, if any) and `target/helm`; in a signing mode also `target/session_files` and the
+/// chart's policy resources. `EncryptedOnly` leaves `target/policies` empty: no plaintext
+/// session stays under the target directory.
 pub fn write_target(
     mesh: &compile::Mesh,
     target: &std::path::Path,
     prepared: Option<write::Prepared>,
+    signed: Option<&Signed>,
 ) -> Result<(), Error> {
-    // The policies are written while the chart is made; both become durable together.
+    let plain_policies = signed.is_none_or(|s| s.form != sign::Form::EncryptedOnly);
+    // The policies are written while the chart is made; all become durable together.
     let (policies, chart) = rayon::join(
-        || write::stage_durable(render::policies(&mesh.compiled, target), prepared),
-        || write::stage(render::chart(&mesh.compiled, &mesh.dir, target)?, None),
+        || {
+            let mut tree = render::policies(&mesh.compiled, target);
+            if !plain_policies {
+                tree.files.clear();
+            }
+            write::stage_durable(tree, prepared.filter(|_| plain_policies))
+        },
+        || {
+            let mut tree = render::chart(&mesh.compiled, &mesh.dir, target)?;
+            if let Some(signed) = signed {
+                tree.files.extend(sign::chart_files(
+                    &signed.artifacts,
+                    signed.form,
+                    &mesh.compiled.cas_url,
+                )?);
+            }
+            write::stage(tree, None)
+        },
     );
-    write::commit([policies?, chart?].into_iter().flatten().collect())
+    let mut staged: Vec<write::Staged> = [policies?, chart?].into_iter().flatten().collect();
+    if let Some(signed) = signed {
+        staged.extend(write::stage(
+            sign::files(&signed.artifacts, signed.form, target),
+            None,
+        )?);
+    }
+    write::commit(staged)
 }

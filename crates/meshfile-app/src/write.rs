@@ -74,6 +74,29 @@ pub fn private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     replace(path, contents, 0o600)
 }
 
+/// A new private file (mode 0600, in a directory only the owner can enter when made): written
+/// whole under a temporary name, then linked under `path`, which fails if `path` exists, so
+/// a file is never replaced.
+pub fn private_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = parent(path);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::write(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".meshfile-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::write(dir, e))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::write(tmp.path(), e))?;
+    std::fs::hard_link(tmp.path(), path).map_err(|e| Error::write(path, e))?;
+    sync_dir(dir)
+}
+
 fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     if holds(path, contents) {

@@ -545,6 +545,28 @@ impl Client {
         self.send(request, false).await
     }
 
+    /// Creates or updates a session with a signed session's JSON.
+    pub async fn write_signed(&self, json: &str) -> Result<Written, Error> {
+        let url = format!("{}/v1/sessions", self.base);
+        let request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(json.to_owned());
+        self.send(request, false).await
+    }
+
+    /// Uploads an encrypted session's JSON.
+    pub async fn write_encrypted(&self, json: &str) -> Result<Written, Error> {
+        let url = format!("{}/v1/encrypted_sessions", self.base);
+        let request = self
+            .http
+            .put(&url)
+            .header("content-type", "application/json")
+            .body(json.to_owned());
+        self.send(request, false).await
+    }
+
     pub async fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, Error> {
         let mut url = format!("{}/v1/sessions/{name}", self.base);
         if let Some(h) = hash {

@@ -215,12 +215,11 @@ impl Upload {
         &self.name
     }
 
-    /// Who makes this upload: its signers, or else the mTLS client `caller`.
+    /// Who makes this upload: the mTLS client `caller`, and its signers if it is signed.
     fn principals<'a>(&'a self, caller: &'a str) -> Principals<'a> {
-        if self.signers.is_empty() {
-            Principals::Client(caller)
-        } else {
-            Principals::Signers(&self.signers)
+        Principals {
+            client: Some(caller),
+            signers: &self.signers,
         }
     }
 }
@@ -273,7 +272,7 @@ fn may_learn_existence(
         None => may_learn_existence(active, versions, caller, parent),
         Some(hash) => {
             let parent = load_from(versions, &hash)?;
-            Ok(parent.allows(Principals::Client(caller), Operation::CreateSessions)?)
+            Ok(parent.allows(Principals::client(caller), Operation::CreateSessions)?)
         }
     }
 }
@@ -340,7 +339,7 @@ fn decide(
             if let (Some(version), Some(hash)) = (existing, &current_hash) {
                 // The active hash is told only to whoever may read the session.
                 return Err(
-                    if version.allows(Principals::Client(caller), Operation::Read)? {
+                    if version.allows(Principals::client(caller), Operation::Read)? {
                         Error::Exists {
                             name: name.clone(),
                             active: hash.clone(),
@@ -684,7 +683,7 @@ impl Store {
         };
         match self.load(name, hash) {
             Ok((active, version, hash)) => {
-                if active.allows(Principals::Client(caller), Operation::Read)? {
+                if active.allows(Principals::client(caller), Operation::Read)? {
                     Ok((version, hash))
                 } else {
                     Err(refused())
@@ -694,7 +693,7 @@ impl Store {
             Err(Error::NotFound(message)) => {
                 let may_know = match self.load(name, None) {
                     Ok((active, _, _)) => {
-                        active.allows(Principals::Client(caller), Operation::Read)?
+                        active.allows(Principals::client(caller), Operation::Read)?
                     }
                     Err(Error::NotFound(_)) => {
                         let txn = self.db.begin_read().map_err(storage)?;

@@ -81,4 +81,24 @@ impl Target {
             Target::Remote { client } => client.write(yaml).await,
         }
     }
+
+    /// Writes a signed session (its JSON): its signers, not the caller, are its authority.
+    pub async fn write_signed(&self, json: &str) -> Result<Written, Error> {
+        match self {
+            Target::Embedded { store, caller } => {
+                store.write_upload(caller, &crate::store::Upload::parse_signed(json)?, None)
+            }
+            Target::Remote { client } => client.write_signed(json).await,
+        }
+    }
+
+    /// Writes an encrypted session (its JSON); the embedded store has no encryption key.
+    pub async fn write_encrypted(&self, json: &str) -> Result<Written, Error> {
+        match self {
+            Target::Embedded { .. } => Err(Error::Invalid(
+                "the embedded store takes no encrypted sessions: it has no address to encrypt for; use `meshfile cas serve`".into(),
+            )),
+            Target::Remote { client } => client.write_encrypted(json).await,
+        }
+    }
 }

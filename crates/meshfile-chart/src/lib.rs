@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 pub mod helmignore;
+pub mod policies;
 pub mod targz;
 
 use meshfile_plan::{ChartModel, ChartService};

@@ -79,9 +79,13 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
             warn(out, Code::CannotAct, e, format!("cas[{i}].cas_key"),
                 "`cas_key` pins the CAS a connection reaches; the embedded store is in this process, so there is no connection to pin and it is not used".into());
         }
-        if let Some(e) = entry.get("cas_encryption_key") {
-            warn(out, Code::NotSupportedYet, e, format!("cas[{i}].cas_encryption_key"),
-                "`cas_encryption_key` encrypts sessions in the EncryptedManifest and EncryptedOnly modes, which meshfile does not implement yet: it is checked and not used".into());
+        let encrypting = matches!(
+            entry.scalar_at("mode"),
+            Some("EncryptedManifest" | "EncryptedOnly")
+        );
+        if let Some(e) = entry.get("cas_encryption_key").filter(|_| !encrypting) {
+            warn(out, Code::CannotAct, e, format!("cas[{i}].cas_encryption_key"),
+                "`cas_encryption_key` encrypts sessions in the EncryptedManifest and EncryptedOnly modes; this CAS's mode does not encrypt, so it is checked and not used".into());
         }
         if Some(i) != delivering {
             for role in roles_of(entry)

@@ -14,6 +14,9 @@ use serde::Serialize;
 pub struct Current {
     pub session: String,
     pub hash: String,
+    /// Who created the session, as CAS records it (a client key hash, or `signer:` a key),
+    /// when it tells.
+    pub creator: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,6 +44,19 @@ pub struct Step {
     /// that exists is kept as it is.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub kept: bool,
+    /// In the signing modes: the signed (or encrypted) session sent instead of `yaml`, whose
+    /// session text is `yaml`.
+    #[serde(skip)]
+    pub signed: Option<SignedUpload>,
+}
+
+/// A signed or encrypted session as uploaded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SignedUpload {
+    /// `POST /v1/sessions` with the signed session's JSON.
+    Signed(String),
+    /// `PUT /v1/encrypted_sessions` with the encrypted session's JSON.
+    Encrypted(String),
 }
 
 fn parse(yaml: &str) -> Option<Node> {
@@ -171,6 +187,7 @@ pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<St
                 changes,
                 yaml,
                 kept,
+                signed: None,
             }
         })
         .collect()

@@ -79,6 +79,9 @@ pub struct Compiled {
     pub cas_url: String,
     /// The key that CAS must present, when the Meshfile says (`cas_key`).
     pub cas_key: Option<String>,
+    /// The CAS's public session encryption key (`cas_encryption_key`, hex), for the modes
+    /// that encrypt sessions.
+    pub cas_encryption_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -246,6 +249,9 @@ pub fn compile(
         cas_key: cas
             .and_then(|c| c.cas_key.as_ref())
             .and_then(|k| meshfile_session::key_hash::parse(k.as_str()).ok()),
+        cas_encryption_key: cas
+            .and_then(|c| c.cas_encryption_key.as_ref())
+            .map(|k| k.as_str().trim().to_ascii_lowercase()),
     })
 }
 

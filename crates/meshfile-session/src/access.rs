@@ -47,12 +47,36 @@ impl Operation {
     }
 }
 
-/// Who asks: the mTLS client (its key hash) of an unsigned request, or the signers whose
-/// signatures of a signed session verified.
+/// Who asks: the mTLS client (its key hash), and the signers whose signatures of the
+/// uploaded session verified (none for an unsigned upload). Both count: an entry naming the
+/// client is met by the connection, one naming a signer only by a signature.
 #[derive(Clone, Copy, Debug)]
-pub enum Principals<'a> {
-    Client(&'a str),
-    Signers(&'a [PublicKey]),
+pub struct Principals<'a> {
+    pub client: Option<&'a str>,
+    pub signers: &'a [PublicKey],
+}
+
+impl<'a> Principals<'a> {
+    /// An unsigned request by a client.
+    pub fn client(key_hash: &'a str) -> Principals<'a> {
+        Principals {
+            client: Some(key_hash),
+            signers: &[],
+        }
+    }
+
+    /// Signatures alone, no client.
+    pub fn signers(signers: &'a [PublicKey]) -> Principals<'a> {
+        Principals {
+            client: None,
+            signers,
+        }
+    }
+
+    fn is_client(&self, key_hash: &str) -> bool {
+        self.client
+            .is_some_and(|c| c.eq_ignore_ascii_case(key_hash))
+    }
 }
 
 /// Who created a session: a client by key hash, or the signer of its first version.
@@ -82,30 +106,24 @@ impl Creator {
 impl Entry {
     /// Whether this entry allows `who` to do `op` on a session created by `creator`.
     pub fn allows(&self, who: Principals<'_>, creator: &Creator, op: Operation) -> bool {
-        match (self, who) {
-            (Entry::Any, _) => true,
-            (Entry::None, _) => false,
-            (Entry::Creator, Principals::Client(caller)) => {
-                matches!(creator, Creator::Client(c) if c.eq_ignore_ascii_case(caller))
-            }
-            // A signer creator never reads through `CREATOR` (SCONE 5.8).
-            (Entry::Creator, Principals::Signers(signers)) => {
-                op != Operation::Read
-                    && matches!(creator, Creator::Signer(c) if signers.contains(c))
-            }
-            (Entry::KeyHash(hash), Principals::Client(caller)) => hash.eq_ignore_ascii_case(caller),
-            (Entry::Signer(key), Principals::Signers(signers)) => {
-                op != Operation::Read && signers.contains(key)
-            }
-            (Entry::RequireAll(children), _) => children.iter().all(|c| c.allows(who, creator, op)),
-            (Entry::RequireAtLeast(n, children), _) => {
+        match self {
+            Entry::Any => true,
+            Entry::None => false,
+            Entry::Creator => match creator {
+                Creator::Client(c) => who.is_client(c),
+                // A signer creator never reads through `CREATOR` (SCONE 5.8).
+                Creator::Signer(c) => op != Operation::Read && who.signers.contains(c),
+            },
+            Entry::KeyHash(hash) => who.is_client(hash),
+            Entry::Signer(key) => op != Operation::Read && who.signers.contains(key),
+            Entry::RequireAll(children) => children.iter().all(|c| c.allows(who, creator, op)),
+            Entry::RequireAtLeast(n, children) => {
                 children
                     .iter()
                     .filter(|c| c.allows(who, creator, op))
                     .count()
                     >= *n
             }
-            _ => false,
         }
     }
 
@@ -352,7 +370,7 @@ mod tests {
         let allows = |signers: &[PublicKey]| {
             list_allows(
                 &policy,
-                Principals::Signers(signers),
+                Principals::signers(signers),
                 &creator,
                 Operation::Update,
             )
@@ -362,7 +380,7 @@ mod tests {
         assert!(!allows(&[]));
         let unmet = policy[0]
             .unmet(
-                Principals::Signers(std::slice::from_ref(&b)),
+                Principals::signers(std::slice::from_ref(&b)),
                 &creator,
                 Operation::Update,
             )
@@ -375,7 +393,7 @@ mod tests {
         // A client certificate is no signature.
         assert!(!list_allows(
             &policy,
-            Principals::Client("ab"),
+            Principals::client("ab"),
             &creator,
             Operation::Update
         ));
@@ -385,7 +403,7 @@ mod tests {
     fn signers_never_read() {
         let a = key(1);
         let creator = Creator::Signer(a.clone());
-        let who = Principals::Signers(std::slice::from_ref(&a));
+        let who = Principals::signers(std::slice::from_ref(&a));
         assert!(Entry::Creator.allows(who, &creator, Operation::Update));
         assert!(!Entry::Creator.allows(who, &creator, Operation::Read));
         assert!(

@@ -264,6 +264,22 @@ impl Document {
     pub fn to_yaml(&self) -> String {
         meshfile_yaml::emit(&self.node)
     }
+
+    /// Replaces the `read` list of the session's access policy (when it has one).
+    pub fn set_readers(&mut self, readers: &[access::Entry]) {
+        let meshfile_yaml::Value::Mapping(fields) = &mut self.node.value else {
+            return;
+        };
+        let Some(policy) = fields.iter_mut().find(|e| e.key_text() == "access_policy") else {
+            return;
+        };
+        let meshfile_yaml::Value::Mapping(lists) = &mut policy.value.value else {
+            return;
+        };
+        if let Some(read) = lists.iter_mut().find(|e| e.key_text() == "read") {
+            read.value = Node::sequence(readers.iter().map(access::Entry::to_node).collect());
+        }
+    }
 }
 
 /// The sessions a session tree imports secrets from.

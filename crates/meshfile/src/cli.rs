@@ -42,6 +42,16 @@ pub enum Command {
     /// The development CAS: a CAS-compatible policy store (NOT SCONE CAS: no SGX, no attestation).
     #[command(subcommand)]
     Cas(CasCommand),
+    /// Session signing keys: make one, or show its public key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Add a signature to the signed sessions of a target directory (yours, or one handed
+    /// over), without recompiling: the chart's policy resources and the encrypted copies follow.
+    ///
+    /// With your key (`--signing-key`, default the user's), or a signature made elsewhere over
+    /// the message `--export-message` writes (`openssl pkeyutl -sign -rawin` for Ed25519,
+    /// `openssl dgst -sha384 -sign` for P-384), added with `--signer PUB --signature FILE`.
+    Sign(SignArgs),
     /// Print the JSON Schema (2020-12) of a manifest kind, for editors and CI.
     ///
     /// For yaml-language-server: `meshfile schema mesh > mesh.schema.json`, then put
@@ -155,6 +165,11 @@ pub struct CompileArgs {
     /// sconectl's flag).
     #[arg(short = 'm', long = "maa", value_name = "URL")]
     pub maa: Option<String>,
+    /// The session signing key (PKCS#8 PEM, Ed25519 or P-384) for the signing modes
+    /// (`SignedManifest`, `EncryptedManifest`, `EncryptedOnly`); default: the user's, made by
+    /// `meshfile key generate`.
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// Print nothing but problems.
     #[arg(short, long)]
     pub quiet: bool,
@@ -174,6 +189,10 @@ pub struct TemplateArgs {
     pub compile: CompileArgs,
     #[command(flatten)]
     pub record: RecordArgs,
+    /// Client identity whose key hash may read the signed sessions of the signing modes
+    /// (unless the Meshfile states `policy.access_policy`); default: the user's.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// Who meshfile is to a CAS, and how it knows the CAS.
@@ -274,10 +293,11 @@ pub struct SconectlArgs {
     /// implemented.
     #[arg(long = "otp", value_name = "OTP")]
     pub otp: Option<String>,
-    /// A signing service for signed sessions. Refused: signed sessions are not implemented yet.
+    /// A signing service for signed sessions (SignOnline). Refused: its protocol is not
+    /// public; meshfile signs locally (`mode: SignedManifest`, `meshfile key generate`).
     #[arg(long = "signing-url", value_name = "HOST:PORT")]
     pub signing_url: Option<String>,
-    /// Sign sessions online. Refused: signed sessions are not implemented yet.
+    /// Sign sessions online. Refused, as `--signing-url`.
     #[arg(long = "signing-online")]
     pub signing_online: bool,
     /// genservice's chart templates. Refused: meshfile generates the chart; a service's own
@@ -357,6 +377,64 @@ pub enum CasCommand {
         #[arg(value_name = "PEM")]
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a session signing key (PKCS#8 PEM, mode 0600); never replaces one.
+    Generate {
+        /// Where to write it; default: `signing-key.pem` in the user's config directory,
+        /// beside the client identity.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Ed25519 (as SCONE's CLI makes) or ECDSA P-384.
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
+        algorithm: KeyAlgorithm,
+    },
+    /// Print a signing key's public key: PEM (for `signer:` entries) and, for Ed25519, the
+    /// Base58Check form.
+    Show {
+        /// The private key (default: the user's), or a public key PEM.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    Ed25519,
+    P384,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The target directory whose `session_files/` are signed.
+    #[arg(
+        short = 't',
+        long = "target-directory",
+        value_name = "DIR",
+        default_value = DEFAULT_TARGET
+    )]
+    pub target: PathBuf,
+    /// Sign only this session (`NAMESPACE` or `NAMESPACE/SERVICE`); repeatable. Default: all.
+    #[arg(long, value_name = "NAME")]
+    pub session: Vec<String>,
+    /// Your signing key; default: the user's.
+    #[arg(long = "signing-key", value_name = "FILE", conflicts_with = "signer")]
+    pub signing_key: Option<PathBuf>,
+    /// Write the message to be signed for the one `--session` to FILE (`-` for standard
+    /// output) and sign nothing.
+    #[arg(long = "export-message", value_name = "FILE", requires = "session", conflicts_with_all = ["signer", "signature"])]
+    pub export_message: Option<PathBuf>,
+    /// The public key (PEM, or Base58Check) of an external signature.
+    #[arg(long, value_name = "PUB", requires_all = ["signature", "session"])]
+    pub signer: Option<PathBuf>,
+    /// The external signature: raw bytes as openssl writes them, or hex, or base64.
+    #[arg(long, value_name = "FILE", requires = "signer")]
+    pub signature: Option<PathBuf>,
+    /// Print nothing but problems.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

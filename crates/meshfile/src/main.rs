@@ -54,6 +54,8 @@ fn run(cli: Cli) -> Result<Exit, Stop> {
         Command::Apply(args) => commands::apply::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Cas(command) => commands::cas::run(command),
+        Command::Key(command) => commands::key::run(command),
+        Command::Sign(args) => commands::sign::run(&args),
         Command::Schema { kind } => commands::schema::run(kind),
         Command::Completions { shell } => commands::schema::completions(shell),
         Command::Explain { code } => commands::explain::run(code.as_deref()),

@@ -20,6 +20,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             writes: false,
             report_variables: true,
             mrenclaves: &args.record.mrenclaves,
+            identity: args.cas.trust.identity.as_deref(),
         };
         let compilation = commands::compile(&args.compile, purpose)?;
         let text: String = (compilation.meshes.iter())
@@ -28,18 +29,52 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         commands::print(&text)?;
         return Ok(Exit::Ok);
     }
-    let compilation = commands::compile_and_write(&args.compile, &args.record.mrenclaves)?;
+    let compilation = commands::compile_and_write(
+        &args.compile,
+        &args.record.mrenclaves,
+        args.cas.trust.identity.as_deref(),
+    )?;
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
-        if !delivers(&mesh.file, &mesh.compiled, &compilation.report)? {
-            continue;
-        }
+        let form = match delivery(&mesh.file, &mesh.compiled, &compilation.report)? {
+            Delivery::Nothing => continue,
+            Delivery::Plain => None,
+            Delivery::Signed(form) => Some(form),
+        };
         let settings = delivery::settings(&args.cas.trust);
-        let (cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
+        let (mut cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
         delivery::notices(&notices);
         let reading = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let steps = cas.plan(&mesh.compiled, &reading)?;
+        let steps = match form {
+            None => cas.plan(&mesh.compiled, &reading)?,
+            Some(form) => {
+                let (key, _) = meshfile_app::sign::load_key(args.compile.signing_key.as_deref())?;
+                cas.signing_as(&key.public_key());
+                let plan = cas.plan_signed(
+                    &mesh.compiled,
+                    form,
+                    Some(&key),
+                    &args.compile.target,
+                    &reading,
+                )?;
+                // The files now name CAS's active versions as predecessors.
+                let signed = meshfile_app::Signed {
+                    form,
+                    artifacts: plan.artifacts,
+                };
+                meshfile_app::write_target(mesh, &args.compile.target, None, Some(&signed))?;
+                let unmet: Vec<&meshfile_app::sign::Approval> = plan
+                    .approvals
+                    .iter()
+                    .filter(|a| a.unmet.is_some())
+                    .collect();
+                if !unmet.is_empty() && !args.dry_run {
+                    return Err(unapproved(&cas.describe(), &unmet, &args.compile.target).into());
+                }
+                plan.steps
+            }
+        };
         if args.dry_run {
             render::eprint(&format!(
                 "plan for {} (dry run: nothing changed):\n{}",
@@ -71,12 +106,25 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     Ok(status)
 }
 
-/// Whether the mesh's CAS mode delivers sessions (`Upload`); `NoUpload` writes `target/`
-/// only; a mode this tool does not implement is an error located in the Meshfile.
-fn delivers(file: &str, compiled: &Compiled, sources: &Report) -> Result<bool, Stop> {
+/// How a mesh's sessions reach CAS.
+enum Delivery {
+    /// `NoUpload`: the target directory is all.
+    Nothing,
+    /// `Upload`: the sessions as they are.
+    Plain,
+    /// The signing modes: signed (and encrypted) sessions.
+    Signed(meshfile_app::sign::Form),
+}
+
+/// How the mesh's CAS mode delivers sessions; `SignOnline` is an error located in the
+/// Meshfile.
+fn delivery(file: &str, compiled: &Compiled, sources: &Report) -> Result<Delivery, Stop> {
+    if let Some(form) = meshfile_app::sign::Form::of(compiled.mode) {
+        return Ok(Delivery::Signed(form));
+    }
     match compiled.mode {
-        None | Some(CasMode::Upload) => Ok(true),
-        Some(CasMode::NoUpload) => Ok(false),
+        None | Some(CasMode::Upload) => Ok(Delivery::Plain),
+        Some(CasMode::NoUpload) => Ok(Delivery::Nothing),
         Some(mode) => {
             let mut report = Report::default();
             if let Some(text) = sources.sources.get(file) {
@@ -86,9 +134,9 @@ fn delivers(file: &str, compiled: &Compiled, sources: &Report) -> Result<bool, S
                 Code::UnsupportedMode,
                 compiled.mode_span.unwrap_or_default(),
                 "cas.mode",
-                format!("CAS mode `{mode:?}` is not supported yet; nothing was delivered"),
+                format!("CAS mode `{mode:?}` is not supported: it signs through SCONE's online signing service, whose protocol is not public; nothing was delivered"),
             )
-            .with_hint("use `mode: Upload` (sessions go to CAS directly) or `mode: NoUpload` (only write the target directory)");
+            .with_hint("sign locally with `mode: SignedManifest` (or `EncryptedManifest`): `meshfile key generate` makes the key, `meshfile sign` adds more signers");
             report.add(file, [d]);
             Err(Stop::Invalid(report))
         }
@@ -120,4 +168,35 @@ fn variables(file: &str, compiled: &Compiled) -> String {
 fn quoted(text: &str) -> String {
     let node = meshfile_yaml::Node::scalar(text, meshfile_yaml::Style::DoubleQuoted);
     meshfile_yaml::emit(&node).trim_end().to_owned()
+}
+
+/// Sessions whose signatures do not yet meet their rules: nothing is written (E218).
+fn unapproved(
+    target: &str,
+    unmet: &[&meshfile_app::sign::Approval],
+    target_dir: &std::path::Path,
+) -> meshfile_app::Error {
+    let mut message = format!(
+        "{target}: {} session{} lack signatures; nothing was written",
+        unmet.len(),
+        if unmet.len() == 1 { "" } else { "s" }
+    );
+    for a in unmet {
+        let signed: Vec<String> = a.signers.iter().map(|s| s.short_name()).collect();
+        message.push_str(&format!(
+            "\n  {}: {} needs {} (signed by: {})",
+            a.session,
+            a.rule.as_deref().unwrap_or("its rule"),
+            a.unmet.as_deref().unwrap_or_default(),
+            if signed.is_empty() {
+                "nobody".to_owned()
+            } else {
+                signed.join(", ")
+            }
+        ));
+    }
+    meshfile_app::Error::new(Code::SignaturesMissing, message).hint(format!(
+        "each missing signer runs `meshfile sign -t {}` (or adds an external signature with `meshfile sign --signer PUB --signature FILE`), then apply again",
+        target_dir.display()
+    ))
 }

@@ -195,3 +195,29 @@ pub fn outcomes(
     }
     (text, results, exit)
 }
+
+/// Who signed each session to be written, and what its rule still lacks.
+pub fn approvals(approvals: &[meshfile_app::sign::Approval]) -> String {
+    if approvals.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("signatures:\n");
+    for a in approvals {
+        let signers: Vec<String> = a.signers.iter().map(|s| s.short_name()).collect();
+        let signed = if signers.is_empty() {
+            "nobody".to_owned()
+        } else {
+            signers.join(", ")
+        };
+        let verdict = match (&a.rule, &a.unmet) {
+            (_, Some(unmet)) => format!(
+                "NOT YET: {} needs {unmet}",
+                a.rule.as_deref().unwrap_or("its rule")
+            ),
+            (Some(rule), None) => format!("{rule}: met"),
+            (None, None) => "no rule governs a new top-level session".to_owned(),
+        };
+        let _ = writeln!(out, "  {}  signed by {signed}; {verdict}", a.session);
+    }
+    out
+}

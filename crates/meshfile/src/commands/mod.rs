@@ -4,9 +4,11 @@ pub mod apply;
 pub mod cas;
 pub mod delivery;
 pub mod explain;
+pub mod key;
 pub mod plan;
 pub mod schema;
 pub mod sconectl;
+pub mod sign;
 pub mod template;
 pub mod validate;
 
@@ -26,6 +28,8 @@ pub struct Purpose<'a> {
     /// `apply -p`: each service's variables.
     pub report_variables: bool,
     pub mrenclaves: &'a [String],
+    /// The client identity (`--identity`; default the user's): the reader of signed sessions.
+    pub identity: Option<&'a std::path::Path>,
 }
 
 /// Runs the compile pipeline; prints its notes, warnings and what it recorded.
@@ -52,7 +56,24 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
             maa: args.maa.clone(),
         },
     };
-    let compilation = meshfile_app::compile::compile(&request)?;
+    let mut compilation = meshfile_app::compile::compile(&request)?;
+    let mut reader: Option<String> = None;
+    for mesh in &mut compilation.meshes {
+        if meshfile_app::sign::Form::of(mesh.compiled.mode).is_none() {
+            continue;
+        }
+        let reader = match &reader {
+            Some(hash) => hash,
+            None => {
+                let (hash, notices) = meshfile_app::deliver::client_key_hash(purpose.identity)?;
+                for n in notices {
+                    render::eprint(&format!("{n}\n"));
+                }
+                reader.insert(hash)
+            }
+        };
+        meshfile_app::sign::readable_by(&mut mesh.compiled, reader);
+    }
     for warning in &compilation.warnings {
         render::eprint(&format!("warning: {warning}\n"));
     }
@@ -74,11 +95,16 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
 
 /// What `template` does and `apply` does first: compile, asking registries for digests, and
 /// write `target/`.
-pub fn compile_and_write(args: &CompileArgs, mrenclaves: &[String]) -> Result<Compilation, Stop> {
+pub fn compile_and_write(
+    args: &CompileArgs,
+    mrenclaves: &[String],
+    identity: Option<&std::path::Path>,
+) -> Result<Compilation, Stop> {
     let purpose = Purpose {
         writes: true,
         report_variables: false,
         mrenclaves,
+        identity,
     };
     let mut compilation = compile(args, purpose)?;
     let prepared = compilation
@@ -96,8 +122,35 @@ fn write_target(
     compilation: &Compilation,
     mut prepared: Option<meshfile_app::write::Prepared>,
 ) -> Result<(), Error> {
+    let mut key = None;
     for mesh in &compilation.meshes {
-        meshfile_app::write_target(mesh, &args.target, prepared.take())?;
+        let signed = match meshfile_app::sign::Form::of(mesh.compiled.mode) {
+            None => None,
+            Some(form) => {
+                let (key, path) = match &key {
+                    Some(loaded) => loaded,
+                    None => key.insert(meshfile_app::sign::load_key(args.signing_key.as_deref())?),
+                };
+                let base = meshfile_app::sign::Base::PreviousRun;
+                let artifacts =
+                    meshfile_app::sign::sign(&mesh.compiled, form, Some(key), &args.target, &base)?;
+                if !args.quiet {
+                    render::eprint(&format!(
+                        "signed {} session{} with {} ({} {}) into {}\n",
+                        artifacts.len(),
+                        if artifacts.len() == 1 { "" } else { "s" },
+                        path.display(),
+                        key.public_key().algorithm(),
+                        key.public_key().short_name(),
+                        args.target
+                            .join(meshfile_app::sign::SESSION_FILES)
+                            .display()
+                    ));
+                }
+                Some(meshfile_app::Signed { form, artifacts })
+            }
+        };
+        meshfile_app::write_target(mesh, &args.target, prepared.take(), signed.as_ref())?;
         if !args.quiet {
             let sessions = mesh.compiled.sessions.len();
             let services = mesh.compiled.chart.services.len();

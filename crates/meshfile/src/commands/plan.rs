@@ -14,6 +14,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
         writes: false,
         report_variables: false,
         mrenclaves: &[],
+        identity: args.cas.trust.identity.as_deref(),
     };
     let compilation = commands::compile(&args.compile, purpose)?;
     let mut changed = 0;
@@ -25,8 +26,30 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
             &args.compile.target,
         )?;
         delivery::notices(&notices);
+        let mut cas = cas;
         let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let steps = cas.plan(&mesh.compiled, &observer)?;
+        let (steps, approvals) = match meshfile_app::sign::Form::of(mesh.compiled.mode) {
+            None => (cas.plan(&mesh.compiled, &observer)?, Vec::new()),
+            Some(form) => {
+                // Without a key of one's own, the plan shows the signatures already there.
+                let key = match meshfile_app::sign::load_key(args.compile.signing_key.as_deref()) {
+                    Ok((key, _)) => Some(key),
+                    Err(_) if args.compile.signing_key.is_none() => None,
+                    Err(e) => return Err(e.into()),
+                };
+                if let Some(key) = &key {
+                    cas.signing_as(&key.public_key());
+                }
+                let plan = cas.plan_signed(
+                    &mesh.compiled,
+                    form,
+                    key.as_ref(),
+                    &args.compile.target,
+                    &observer,
+                )?;
+                (plan.steps, plan.approvals)
+            }
+        };
         changed += steps
             .iter()
             .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
@@ -35,15 +58,30 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
             OutputFormat::Human => {
                 let count = |f: fn(&Action) -> bool| steps.iter().filter(|s| f(&s.action)).count();
                 render::eprint(&format!(
-                    "plan for {}:\n{}{} to create, {} to update, {} unchanged\n",
+                    "plan for {}:\n{}{} to create, {} to update, {} unchanged\n{}",
                     cas.describe(),
                     delivery::steps(&steps),
                     count(|a| matches!(a, Action::Create)),
                     count(|a| matches!(a, Action::Update { .. })),
-                    count(|a| matches!(a, Action::Unchanged { .. }))
+                    count(|a| matches!(a, Action::Unchanged { .. })),
+                    delivery::approvals(&approvals)
                 ));
             }
-            OutputFormat::Json => report.push(json!({ "target": cas.describe(), "steps": steps })),
+            OutputFormat::Json => {
+                let approvals: Vec<serde_json::Value> = (approvals.iter())
+                    .map(|a| {
+                        json!({
+                            "session": a.session,
+                            "signers": a.signers.iter().map(|s| s.short_name()).collect::<Vec<_>>(),
+                            "rule": a.rule,
+                            "unmet": a.unmet,
+                        })
+                    })
+                    .collect();
+                report.push(
+                    json!({ "target": cas.describe(), "steps": steps, "signatures": approvals }),
+                );
+            }
         }
     }
     if args.cas.output == OutputFormat::Json {

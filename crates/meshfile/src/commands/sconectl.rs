@@ -33,7 +33,7 @@ pub fn check(flags: &SconectlArgs, compile: &CompileArgs) -> Result<(), Stop> {
     if flags.signing_url.is_some() || flags.signing_online {
         refused(
             "--signing-url/--signing-online",
-            "signed sessions (cas[].mode: SignedManifest) are not implemented yet; deliver with mode Upload (the default)",
+            "online signing (SignOnline) goes through SCONE's signing service, whose protocol is not public; meshfile signs locally: set `mode: SignedManifest` (or EncryptedManifest) and make a key with `meshfile key generate`",
         )?;
     }
     if flags.helm_template.is_some() {

@@ -6,7 +6,11 @@ use crate::cli::TemplateArgs;
 use crate::commands;
 
 pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
-    let compilation = commands::compile_and_write(&args.compile, &args.record.mrenclaves)?;
+    let compilation = commands::compile_and_write(
+        &args.compile,
+        &args.record.mrenclaves,
+        args.identity.as_deref(),
+    )?;
     commands::discard(compilation);
     Ok(Exit::Ok)
 }

@@ -303,7 +303,7 @@ fn sconectls_flags_work_or_say_what_to_use_instead() {
         (&["--cas-config", "."][..], "--identity FILE"),
         (&["-o", "yaml"], "helm template RELEASE target/helm"),
         (&["--otp", "123456"], "not implemented"),
-        (&["--signing-online"], "mode Upload"),
+        (&["--signing-online"], "mode: SignedManifest"),
         (&["--helm-template", "templates"], "helm_chart: DIR"),
         (&["--policy-namespace", "no/such"], "letters, digits"),
     ] {

@@ -46,7 +46,9 @@ fn template(dir: &Path) -> (Test, crate::Output) {
     let dir = dir.display().to_string();
     args.push(&dir);
     args.extend(SETS);
-    let t = Test::new().args(&args);
+    let t = Test::new();
+    args.extend(t.signing_fixtures());
+    let t = t.args(&args);
     let out = t.run();
     (t, out)
 }
@@ -345,8 +347,9 @@ fn tutorial_meshes_write_the_bytes_they_always_did() {
             .display()
             .to_string();
         let target = t.dir().join("target");
-        let mut written: Vec<(String, Vec<u8>)> = ["policies", "helm"]
+        let mut written: Vec<(String, Vec<u8>)> = ["policies", "helm", "session_files"]
             .iter()
+            .filter(|sub| target.join(sub).is_dir())
             .flat_map(|sub| {
                 raw_files(&target.join(sub))
                     .into_iter()

@@ -69,6 +69,17 @@ impl Test {
             .expect("write private test file");
     }
 
+    /// Puts the fixture signing key and client identity (`signing.pem`, `identity.pem`) in
+    /// the test's directory, private, and returns the arguments that name them: signed output
+    /// is then the same on every run.
+    pub fn signing_fixtures(&self) -> [&'static str; 4] {
+        let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/keys");
+        for name in ["signing.pem", "identity.pem"] {
+            self.private_file(name, std::fs::read(keys.join(name)).expect("fixture key"));
+        }
+        ["--signing-key", "signing.pem", "--identity", "identity.pem"]
+    }
+
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }

@@ -1,0 +1,680 @@
+//! Stage 6b, sign: the signed (and encrypted) sessions of the modes that deliver them
+//! (`SignedManifest`, `EncryptedManifest`, `EncryptedOnly`), kept in `target/session_files/`.
+//!
+//! Per session `<name>`: `<name>.json` the signed session (not in `EncryptedOnly`),
+//! `<name>.encrypted.json` the encrypted one (encrypting modes), `<name>.predecessor` the
+//! hash of the version it replaces (empty for a new session) and `<name>.hash` its own hash.
+//! The predecessor comes from the previous run's files, so no CAS connection is needed; with
+//! one (`apply`), from what CAS holds. A session whose text is unchanged keeps its files as
+//! they are, signatures others added included: collecting signatures survives recompiling.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use meshfile_manifest::Code;
+use meshfile_manifest::mesh::CasMode;
+use meshfile_plan::Compiled;
+use meshfile_session::Document;
+use meshfile_session::signer::PublicKey;
+use meshfile_sign::{EncryptedSession, KeyKind, SignedSession, SigningKey};
+
+use crate::Error;
+use crate::write::Tree;
+
+/// The directory under the target directory.
+pub const SESSION_FILES: &str = "session_files";
+/// A file of `session_files/` is read only up to this size.
+const MAX_FILE: u64 = 16 * 1024 * 1024;
+
+/// How a mode delivers sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// Signed sessions (`SignedManifest`).
+    Signed,
+    /// Signed, then encrypted to the CAS; both kept (`EncryptedManifest`).
+    Encrypted,
+    /// Only the encrypted sessions are kept: no plaintext policy under the target directory.
+    EncryptedOnly,
+}
+
+impl Form {
+    /// The form of a mode; `None` for the modes that deliver plain sessions.
+    pub fn of(mode: Option<CasMode>) -> Option<Form> {
+        match mode {
+            Some(CasMode::SignedManifest) => Some(Form::Signed),
+            Some(CasMode::EncryptedManifest) => Some(Form::Encrypted),
+            Some(CasMode::EncryptedOnly) => Some(Form::EncryptedOnly),
+            _ => None,
+        }
+    }
+
+    pub fn encrypts(self) -> bool {
+        self != Form::Signed
+    }
+}
+
+/// One session, signed (and encrypted) for delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Artifact {
+    pub name: String,
+    /// Made once, never updated (a namespace meshfile creates when CAS has none).
+    pub create_only: bool,
+    pub predecessor: Option<String>,
+    /// The session's hash as CAS computes it.
+    pub hash: String,
+    pub signed: SignedSession,
+    pub encrypted: Option<EncryptedSession>,
+    /// Sessions it must follow: its namespace and its exporters.
+    pub weight: usize,
+}
+
+impl Artifact {
+    /// The signers whose signatures verify.
+    pub fn signers(&self) -> Vec<PublicKey> {
+        self.signed.verified_signers().unwrap_or_default()
+    }
+}
+
+/// Where the predecessors come from.
+pub enum Base<'a> {
+    /// The previous run's files (`template`, offline).
+    PreviousRun,
+    /// What CAS holds: each session's active hash, `None` when it has none (`apply`).
+    Cas(&'a BTreeMap<String, Option<String>>),
+}
+
+/// Where a session's files are: `session_files/<name>` and a suffix.
+pub fn file(target: &Path, name: &str, suffix: &str) -> PathBuf {
+    target.join(SESSION_FILES).join(format!("{name}{suffix}"))
+}
+
+/// The previous run's files of one session, as far as they are there and readable.
+#[derive(Default)]
+struct Previous {
+    hash: Option<String>,
+    predecessor: Option<String>,
+    signed: Option<SignedSession>,
+    encrypted: Option<EncryptedSession>,
+}
+
+fn read_bounded(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_FILE)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+fn hex_line(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl Previous {
+    fn read(target: &Path, name: &str) -> Previous {
+        let at = |suffix: &str| read_bounded(&file(target, name, suffix));
+        Previous {
+            hash: hex_line(at(".hash")),
+            predecessor: hex_line(at(".predecessor")),
+            signed: at(".json").and_then(|t| SignedSession::from_json(&t).ok()),
+            encrypted: at(".encrypted.json").and_then(|t| EncryptedSession::from_json(&t).ok()),
+        }
+    }
+}
+
+/// The text of a session as it is signed: `predecessor` first when it has one.
+fn session_text(doc: &Document, predecessor: Option<&str>) -> String {
+    match predecessor {
+        Some(p) => format!("predecessor: {p}\n{}", doc.to_yaml()),
+        None => doc.to_yaml(),
+    }
+}
+
+/// The hash CAS gives a session's text: SHA-256 of its canonical YAML.
+pub fn session_hash(text: &str) -> Result<String, Error> {
+    let node = meshfile_yaml::parse(text, &meshfile_yaml::Limits::default()).map_err(|e| {
+        Error::new(
+            Code::CasInvalid,
+            format!("a signed session is not valid YAML: {e}"),
+        )
+    })?;
+    let canonical = meshfile_yaml::emit(&meshfile_cas::session::canonical(&node));
+    Ok(meshfile_cas::session::hash(&canonical))
+}
+
+/// Signs (and encrypts) every session of a compiled mesh. Without a key (`plan` on a machine
+/// without one) nothing is signed or encrypted anew: the artifacts show what is there.
+pub fn sign(
+    compiled: &Compiled,
+    form: Form,
+    key: Option<&SigningKey>,
+    target: &Path,
+    base: &Base<'_>,
+) -> Result<Vec<Artifact>, Error> {
+    let cas_key = if form.encrypts() {
+        Some(compiled.cas_encryption_key.as_deref().ok_or_else(|| {
+            Error::new(
+                Code::UnsupportedMode,
+                "the encrypting modes (EncryptedManifest, EncryptedOnly) need the CAS's session encryption key",
+            )
+            .hint("set `cas_encryption_key` of the CAS entry to the key `meshfile cas serve` prints (or `scone cas show-identification --session-encryption-key`)")
+        })?)
+    } else {
+        None
+    };
+    let mut weights: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut artifacts = Vec::with_capacity(compiled.sessions.len());
+    for doc in &compiled.sessions {
+        let weight = (doc.imports.iter())
+            .filter_map(|i| weights.get(i.as_str()))
+            .chain(
+                doc.name
+                    .rsplit_once('/')
+                    .and_then(|(ns, _)| weights.get(ns)),
+            )
+            .max()
+            .map_or(0, |w| w + 1);
+        weights.insert(&doc.name, weight);
+        let previous = Previous::read(target, &doc.name);
+        let predecessor = if doc.create_only {
+            None
+        } else {
+            match base {
+                Base::Cas(active) => active.get(&doc.name).cloned().flatten(),
+                Base::PreviousRun => {
+                    // Unchanged since the previous run: the same predecessor again.
+                    let same = session_text(doc, previous.predecessor.as_deref());
+                    if previous.hash.is_some() && previous.hash == Some(session_hash(&same)?) {
+                        previous.predecessor.clone()
+                    } else {
+                        previous.hash.clone()
+                    }
+                }
+            }
+        };
+        let text = session_text(doc, predecessor.as_deref());
+        let hash = session_hash(&text)?;
+        let unchanged = previous.hash.as_deref() == Some(hash.as_str());
+        let kept = previous
+            .signed
+            .clone()
+            .filter(|s| unchanged && s.session == text);
+        let mut signed = kept
+            .clone()
+            .unwrap_or_else(|| SignedSession::unsigned(text.clone()));
+        if let Some(key) = key
+            && !signed
+                .verified_signers()
+                .unwrap_or_default()
+                .contains(&key.public_key())
+        {
+            signed
+                .sign(key)
+                .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+        }
+        let encrypted = match cas_key {
+            None => None,
+            Some(cas_key) => {
+                let same_plaintext = form == Form::EncryptedOnly || kept.as_ref() == Some(&signed);
+                let reuse = previous.encrypted.clone().filter(|e| {
+                    unchanged && same_plaintext && e.encryption_key.eq_ignore_ascii_case(cas_key)
+                });
+                match (reuse, key) {
+                    (Some(e), _) => Some(e),
+                    (None, Some(key)) => Some(
+                        meshfile_sign::encrypt_signed(key, cas_key, &signed)
+                            .map_err(|e| Error::new(Code::UnsupportedMode, e.to_string()))?,
+                    ),
+                    (None, None) => None,
+                }
+            }
+        };
+        artifacts.push(Artifact {
+            name: doc.name.clone(),
+            create_only: doc.create_only,
+            predecessor,
+            hash,
+            signed,
+            encrypted,
+            weight,
+        });
+    }
+    Ok(artifacts)
+}
+
+/// The files of `session_files/`.
+pub fn files(artifacts: &[Artifact], form: Form, target: &Path) -> Tree {
+    let mut files = Vec::with_capacity(artifacts.len() * 4);
+    for a in artifacts {
+        let line =
+            |text: Option<&str>| text.map_or_else(Vec::new, |t| format!("{t}\n").into_bytes());
+        files.push((format!("{}.hash", a.name), line(Some(&a.hash))));
+        files.push((
+            format!("{}.predecessor", a.name),
+            line(a.predecessor.as_deref()),
+        ));
+        if form != Form::EncryptedOnly {
+            files.push((format!("{}.json", a.name), a.signed.to_json().into_bytes()));
+        }
+        if let Some(e) = &a.encrypted {
+            files.push((
+                format!("{}.encrypted.json", a.name),
+                e.to_json().into_bytes(),
+            ));
+        }
+    }
+    Tree {
+        dir: target.join(SESSION_FILES),
+        files,
+    }
+}
+
+/// The chart files of the policy resources: one per session, in hook order.
+pub fn chart_files(
+    artifacts: &[Artifact],
+    form: Form,
+    cas_url: &str,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    use meshfile_chart::policies::{PolicyBody, PolicyResource, policy_files};
+    if cas_url == meshfile_plan::EMBEDDED_CAS {
+        return Err(Error::new(
+            Code::UnsupportedMode,
+            "SignedPolicy and EncryptedPolicy resources name the CAS the operator registers them in, and the embedded store has no address",
+        )
+        .hint("point `cas_url` at a CAS the cluster reaches (`meshfile cas serve`, or SCONE CAS)"));
+    }
+    let mut resources: Vec<PolicyResource> = (artifacts.iter())
+        .map(|a| PolicyResource {
+            session: a.name.clone(),
+            weight: a.weight,
+            body: match (&a.encrypted, form) {
+                (Some(e), Form::Encrypted | Form::EncryptedOnly) => PolicyBody::Encrypted {
+                    policy: e.encrypted_session.clone(),
+                    encryption_key: e.encryption_key.clone(),
+                },
+                _ => PolicyBody::Signed {
+                    policy: a.signed.session.clone(),
+                    signatures: (a.signed.signatures.iter())
+                        .map(|s| (s.signer.clone(), s.signature.clone()))
+                        .collect(),
+                },
+            },
+        })
+        .collect();
+    resources.sort_by_key(|r| r.weight);
+    let address = format!("https://{}", crate::deliver::with_port(cas_url));
+    Ok(policy_files(&address, &resources).into_iter().collect())
+}
+
+/// Signed sessions are created by their signer, and a signer never reads (SCONE 5.8): with
+/// meshfile's default policy (`read: [CREATOR]`) nobody could read them, nor could `plan`
+/// and `apply` compare what CAS holds. So, unless the Meshfile states its access policy, the
+/// sessions of a signing mode name the client identity `reader` (its key hash) as reader.
+pub fn readable_by(compiled: &mut Compiled, reader: &str) {
+    let stated = compiled.sessions.first().is_some_and(|d| !d.create_only);
+    if stated {
+        return;
+    }
+    let readers = [meshfile_session::access::Entry::KeyHash(
+        reader.to_ascii_lowercase(),
+    )];
+    for doc in &mut compiled.sessions {
+        doc.set_readers(&readers);
+    }
+}
+
+/// Where the user's session signing key lives: `meshfile/signing-key.pem` in the config
+/// directory, beside the client identity.
+pub fn default_key_path() -> Result<PathBuf, Error> {
+    Ok(crate::deliver::default_identity_path()
+        .map_err(|e| Error::new(Code::SigningKey, e.message.clone()))?
+        .with_file_name("signing-key.pem"))
+}
+
+/// The signing key at `path` (default: the user's), refused when others may read it.
+pub fn load_key(path: Option<&Path>) -> Result<(SigningKey, PathBuf), Error> {
+    use crate::deliver::ReadPrivate;
+    let path = match path {
+        Some(p) => p.to_owned(),
+        None => default_key_path()?,
+    };
+    let pem = match crate::deliver::read_private(&path) {
+        Ok(pem) => pem,
+        Err(ReadPrivate::Exposed(mode)) => {
+            return Err(Error::new(
+                Code::SigningKey,
+                format!(
+                    "{}: the signing key is accessible to others (mode {mode:04o})",
+                    path.display()
+                ),
+            )
+            .hint(format!("run `chmod 600 {}`", path.display())));
+        }
+        Err(ReadPrivate::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(
+                Code::SigningKey,
+                format!("no session signing key at {}", path.display()),
+            )
+            .hint("make one with `meshfile key generate` (or name a PKCS#8 PEM key with `--signing-key FILE`)"));
+        }
+        Err(ReadPrivate::Io(e)) => return Err(Error::read(&path, e)),
+    };
+    let key = SigningKey::from_pem(&pem)
+        .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", path.display())))?;
+    Ok((key, path))
+}
+
+/// Makes a new signing key at `path` (default: the user's), readable by its owner only;
+/// never replaces a key.
+pub fn generate_key(path: Option<&Path>, kind: KeyKind) -> Result<(SigningKey, PathBuf), Error> {
+    let path = match path {
+        Some(p) => p.to_owned(),
+        None => default_key_path()?,
+    };
+    if path.exists() {
+        return Err(Error::new(
+            Code::SigningKey,
+            format!("{} exists; meshfile never replaces a signing key", path.display()),
+        )
+        .hint("`meshfile key show` prints its public key; to make another, name a new file with `--out FILE`"));
+    }
+    let key =
+        SigningKey::generate(kind).map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+    crate::write::private_new_file(&path, key.to_pem().as_bytes())?;
+    Ok((key, path))
+}
+
+/// What one session's signatures amount to before it is written.
+#[derive(Clone, Debug)]
+pub struct Approval {
+    pub session: String,
+    pub signers: Vec<PublicKey>,
+    /// What is still missing, in words; `None` when the signatures suffice.
+    pub unmet: Option<String>,
+    /// Whose rule decides: `create_sessions of NAMESPACE` or `update of SESSION`.
+    pub rule: Option<String>,
+}
+
+/// For each session a delivery would write (by the mTLS `client`), its signers and what the
+/// rule that governs the write (the namespace's `create_sessions` for a new session, the active version's `update`
+/// for a new version) still lacks; as CAS decides it, so that `apply` refuses before writing.
+pub fn approvals(
+    artifacts: &[Artifact],
+    steps: &[meshfile_plan::delivery::Step],
+    current: &BTreeMap<String, meshfile_plan::delivery::Current>,
+    client: &str,
+) -> Vec<Approval> {
+    use meshfile_cas::policy::{self, Operation};
+    use meshfile_plan::delivery::Action;
+    use meshfile_session::access::{Creator, Principals};
+    let by_name: BTreeMap<&str, &Artifact> =
+        artifacts.iter().map(|a| (a.name.as_str(), a)).collect();
+    let mut out = Vec::new();
+    for step in steps {
+        let Some(artifact) = by_name.get(step.session.as_str()) else {
+            continue;
+        };
+        let signers = artifact.signers();
+        // The governing session's text and creator, and the operation.
+        let governing: Option<(String, String, Operation, String)> = match &step.action {
+            Action::Unchanged { .. } => continue,
+            Action::Update { .. } => current.get(&step.session).map(|c| {
+                (
+                    c.session.clone(),
+                    c.creator.clone().unwrap_or_default(),
+                    Operation::Update,
+                    format!("update of `{}`", step.session),
+                )
+            }),
+            Action::Create => step.session.rsplit_once('/').and_then(|(parent, _)| {
+                let rule = format!("create_sessions of `{parent}`");
+                match (current.get(parent), by_name.get(parent)) {
+                    (Some(c), _) => Some((
+                        c.session.clone(),
+                        c.creator.clone().unwrap_or_default(),
+                        Operation::CreateSessions,
+                        rule,
+                    )),
+                    (None, Some(p)) => p.signers().first().map(|first| {
+                        (
+                            p.signed.session.clone(),
+                            Creator::Signer(first.clone()).to_record(),
+                            Operation::CreateSessions,
+                            rule,
+                        )
+                    }),
+                    (None, None) => None,
+                }
+            }),
+        };
+        let (unmet, rule) = match governing {
+            None => (None, None),
+            Some((text, creator, op, rule)) => {
+                let who = Principals {
+                    client: Some(client),
+                    signers: &signers,
+                };
+                let unmet = meshfile_yaml::parse(&text, &meshfile_yaml::Limits::default())
+                    .ok()
+                    .filter(|node| !policy::allows(node, &creator, who, op))
+                    .map(|node| policy::unmet(&node, &creator, who, op));
+                (unmet, Some(rule))
+            }
+        };
+        out.push(Approval {
+            session: step.session.clone(),
+            signers,
+            unmet,
+            rule,
+        });
+    }
+    out
+}
+
+/// Sends each written step's signed (or encrypted) session instead of its plain text.
+pub fn attach(steps: &mut [meshfile_plan::delivery::Step], artifacts: &[Artifact], form: Form) {
+    use meshfile_plan::delivery::SignedUpload;
+    let by_name: BTreeMap<&str, &Artifact> =
+        artifacts.iter().map(|a| (a.name.as_str(), a)).collect();
+    for step in steps {
+        if let Some(a) = by_name.get(step.session.as_str()) {
+            step.signed = Some(match (&a.encrypted, form) {
+                (Some(e), Form::Encrypted | Form::EncryptedOnly) => {
+                    SignedUpload::Encrypted(e.to_json())
+                }
+                _ => SignedUpload::Signed(a.signed.to_json()),
+            });
+        }
+    }
+}
+
+/// A signature to add to signed sessions.
+pub enum Signer<'a> {
+    /// Made here with this key.
+    Key(&'a SigningKey),
+    /// Made elsewhere (an HSM, `openssl pkeyutl`) over the exported message.
+    External {
+        signer: PublicKey,
+        signature: Vec<u8>,
+    },
+}
+
+/// The signed sessions under `target/session_files`, by name.
+pub fn signed_sessions(target: &Path) -> Result<Vec<String>, Error> {
+    let root = target.join(SESSION_FILES);
+    if !root.is_dir() {
+        return Err(Error::new(
+            Code::InputNotFound,
+            format!("{} holds no signed sessions", root.display()),
+        )
+        .hint("run `meshfile template` on a Meshfile whose CAS has `mode: SignedManifest` or `EncryptedManifest`, or name the directory handed over with `-t DIR`"));
+    }
+    let mut names = Vec::new();
+    for entry in walkdir::WalkDir::new(&root)
+        .max_depth(16)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| Error::new(Code::ReadFailed, e.to_string()))?;
+        let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path());
+        let rel = rel.to_string_lossy();
+        if entry.file_type().is_file()
+            && let Some(name) = rel.strip_suffix(".json")
+            && !name.ends_with(".encrypted")
+        {
+            names.push(name.to_owned());
+        }
+        if names.len() > 100_000 {
+            return Err(Error::new(
+                Code::Limit,
+                format!("{} holds more than 100,000 sessions", root.display()),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+fn read_signed(target: &Path, name: &str) -> Result<SignedSession, Error> {
+    let path = file(target, name, ".json");
+    let text = read_bounded(&path).ok_or_else(|| {
+        Error::new(Code::ReadFailed, format!("cannot read {}", path.display()))
+            .hint("`meshfile plan` lists the sessions; names are `NAMESPACE/SERVICE`")
+    })?;
+    SignedSession::from_json(&text)
+        .map_err(|e| Error::new(Code::CasInvalid, format!("{}: {e}", path.display())))
+}
+
+/// The message to sign for session `name`, as an external tool signs it.
+pub fn message(target: &Path, name: &str) -> Result<Vec<u8>, Error> {
+    Ok(read_signed(target, name)?.message())
+}
+
+/// What signing one session did.
+pub struct Signing {
+    pub session: String,
+    /// Whether the signature is new (signing twice adds nothing).
+    pub added: bool,
+    pub signers: Vec<PublicKey>,
+}
+
+/// Adds a signature to the signed sessions `names` of `target` (their files, the encrypted
+/// copies and the chart's policy resources), without recompiling anything.
+pub fn add_signature(
+    target: &Path,
+    names: &[String],
+    by: &Signer<'_>,
+) -> Result<Vec<Signing>, Error> {
+    let mut done = Vec::with_capacity(names.len());
+    for name in names {
+        let mut signed = read_signed(target, name)?;
+        let before = signed.verified_signers().map_err(|e| {
+            Error::new(Code::CasInvalid, format!("session `{name}`: {e}"))
+                .hint("a file that no longer verifies was changed after it was signed: compile it again with `meshfile template`")
+        })?;
+        let signer = match by {
+            Signer::Key(key) => key.public_key(),
+            Signer::External { signer, .. } => signer.clone(),
+        };
+        let added = !before.contains(&signer);
+        if added {
+            match by {
+                Signer::Key(key) => signed.sign(key),
+                Signer::External { signer, signature } => signed.add(signer, signature),
+            }
+            .map_err(|e| {
+                Error::new(Code::SigningKey, format!("session `{name}`: {e}"))
+                    .hint("sign exactly the bytes `meshfile sign --export-message` wrote, with the key whose public half is given")
+            })?;
+            crate::write::file(&file(target, name, ".json"), signed.to_json().as_bytes())?;
+            let encrypted_path = file(target, name, ".encrypted.json");
+            let encrypted =
+                read_bounded(&encrypted_path).and_then(|t| EncryptedSession::from_json(&t).ok());
+            if let Some(old) = &encrypted {
+                let Signer::Key(key) = by else {
+                    return Err(Error::new(
+                        Code::SigningKey,
+                        format!("session `{name}` is also encrypted, and encrypting it again needs a signing key of this machine"),
+                    )
+                    .hint("add the external signature on the machine of a signer with a key (`--signing-key FILE`), or use `mode: SignedManifest`"));
+                };
+                let again = meshfile_sign::encrypt_signed(key, &old.encryption_key, &signed)
+                    .map_err(|e| Error::new(Code::UnsupportedMode, e.to_string()))?;
+                crate::write::file(&encrypted_path, again.to_json().as_bytes())?;
+            }
+            update_resource(target, name, &signed, encrypted.is_some().then_some(by))?;
+        }
+        done.push(Signing {
+            session: name.clone(),
+            added,
+            signers: signed.verified_signers().unwrap_or_default(),
+        });
+    }
+    Ok(done)
+}
+
+/// Writes the chart's policy resource of session `name` again with its new signatures (or
+/// its new ciphertext), keeping its address and weight.
+fn update_resource(
+    target: &Path,
+    name: &str,
+    signed: &SignedSession,
+    encrypted_by: Option<&Signer<'_>>,
+) -> Result<(), Error> {
+    use meshfile_chart::policies::{PolicyBody, PolicyResource, resource_name, resource_yaml};
+    let dir = target.join("helm").join("policies");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let wanted = resource_name(name);
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(text) = read_bounded(&path) else {
+            continue;
+        };
+        let Ok(node) = meshfile_yaml::parse(&text, &meshfile_yaml::Limits::default()) else {
+            continue;
+        };
+        let field = |outer: &str, inner: &str| {
+            node.get(outer)
+                .and_then(|e| e.value.scalar_at(inner))
+                .map(str::to_owned)
+        };
+        if field("metadata", "name").as_deref() != Some(wanted.as_str()) {
+            continue;
+        }
+        let weight = node
+            .get("metadata")
+            .and_then(|m| m.value.get("annotations"))
+            .and_then(|a| a.value.scalar_at("helm.sh/hook-weight"))
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        let address = field("spec", "casAddress").unwrap_or_default();
+        let body = match (encrypted_by, field("spec", "encryptionKey")) {
+            (Some(_), Some(_)) => {
+                let text = read_bounded(&file(target, name, ".encrypted.json"));
+                let Some(e) = text.and_then(|t| EncryptedSession::from_json(&t).ok()) else {
+                    return Ok(());
+                };
+                PolicyBody::Encrypted {
+                    policy: e.encrypted_session,
+                    encryption_key: e.encryption_key,
+                }
+            }
+            _ => PolicyBody::Signed {
+                policy: signed.session.clone(),
+                signatures: (signed.signatures.iter())
+                    .map(|s| (s.signer.clone(), s.signature.clone()))
+                    .collect(),
+            },
+        };
+        let resource = PolicyResource {
+            session: name.to_owned(),
+            weight,
+            body,
+        };
+        crate::write::file(&path, resource_yaml(&address, &resource).as_bytes())?;
+    }
+    Ok(())
+}

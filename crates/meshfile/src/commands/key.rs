@@ -1,0 +1,57 @@
+//! `key`: the session signing key: make one, show its public key.
+
+use meshfile_app::{Error, Exit, Stop};
+use meshfile_manifest::Code;
+use meshfile_session::signer::PublicKey;
+use meshfile_sign::KeyKind;
+
+use crate::cli::{KeyAlgorithm, KeyCommand};
+use crate::commands;
+
+pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
+    match command {
+        KeyCommand::Generate { out, algorithm } => {
+            let kind = match algorithm {
+                KeyAlgorithm::Ed25519 => KeyKind::Ed25519,
+                KeyAlgorithm::P384 => KeyKind::P384,
+            };
+            let (key, path) = meshfile_app::sign::generate_key(out.as_deref(), kind)?;
+            crate::render::eprint(&format!(
+                "made the session signing key {} (mode 0600)\n",
+                path.display()
+            ));
+            commands::print(&describe(&key.public_key()))?;
+        }
+        KeyCommand::Show { key } => {
+            let public = match &key {
+                // A public key PEM needs no secrecy; anything else is read as a private key.
+                Some(path) if is_public(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+                    PublicKey::parse(&text).map_err(|why| {
+                        Error::new(Code::SigningKey, format!("{}: {why}", path.display()))
+                    })?
+                }
+                _ => meshfile_app::sign::load_key(key.as_deref())?.0.public_key(),
+            };
+            commands::print(&describe(&public))?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn is_public(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains("-----BEGIN PUBLIC KEY-----"))
+}
+
+/// The public key in every form a policy or a person uses.
+fn describe(key: &PublicKey) -> String {
+    let mut out = format!(
+        "# {} session signing key; in an access policy:  - signer: |\n",
+        key.algorithm()
+    );
+    out.push_str(&key.to_pem());
+    if let Some(b58) = key.to_base58() {
+        out.push_str(&format!("# Base58Check (SCONE's older form): {b58}\n"));
+    }
+    out
+}
