@@ -179,20 +179,25 @@ pub fn sign(
             .map_or(0, |w| w + 1);
         weights.insert(&doc.name, weight);
         let previous = Previous::read(target, &doc.name);
+        // Unchanged since the previous run (and, with CAS, that run's version is the one
+        // CAS holds): the same version again, with its predecessor and signatures.
+        let same = session_text(doc, previous.predecessor.as_deref());
+        let unchanged_since =
+            previous.hash.is_some() && previous.hash == Some(session_hash(&same)?);
         let predecessor = if doc.create_only {
             None
         } else {
             match base {
-                Base::Cas(active) => active.get(&doc.name).cloned().flatten(),
-                Base::PreviousRun => {
-                    // Unchanged since the previous run: the same predecessor again.
-                    let same = session_text(doc, previous.predecessor.as_deref());
-                    if previous.hash.is_some() && previous.hash == Some(session_hash(&same)?) {
+                Base::Cas(active) => {
+                    let active = active.get(&doc.name).cloned().flatten();
+                    if unchanged_since && active == previous.hash {
                         previous.predecessor.clone()
                     } else {
-                        previous.hash.clone()
+                        active
                     }
                 }
+                Base::PreviousRun if unchanged_since => previous.predecessor.clone(),
+                Base::PreviousRun => previous.hash.clone(),
             }
         };
         let text = session_text(doc, predecessor.as_deref());

@@ -9,6 +9,7 @@ mod hostile;
 mod proxy;
 mod raw;
 mod registry;
+mod signing;
 mod tools;
 mod trust;
 
@@ -167,6 +168,10 @@ pub mod client {
 
         pub fn write(&self, yaml: &str) -> Result<meshfile_cas::Written, Error> {
             self.runtime.block_on(self.inner.write(yaml))
+        }
+
+        pub fn write_signed(&self, json: &str) -> Result<meshfile_cas::Written, Error> {
+            self.runtime.block_on(self.inner.write_signed(json))
         }
 
         pub fn read(&self, name: &str, hash: Option<&str>) -> Result<ReadSession, Error> {

@@ -1,0 +1,501 @@
+//! Signed and encrypted delivery against `meshfile cas serve`: a policy board whose second
+//! signer signs with openssl, signatures verified by openssl over the documented message, the
+//! chart's operator resources checked against the CRDs, and `EncryptedOnly` leaving no
+//! plaintext under the target directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::apply::{example_for, server_encryption_key};
+use crate::cas::Server;
+use crate::tools::{run, tool};
+use crate::{Output, Test, workspace};
+
+const CAS: &[&str] = &["--identity", "owner.pem", "--cas-ca", "ca.pem"];
+
+fn verb<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![verb, "-n", "-f", "."];
+    v.extend(CAS);
+    v.extend(extra);
+    v
+}
+
+/// Runs openssl; its output, after asserting that it succeeded.
+fn openssl(program: &PathBuf, dir: &Path, args: &[&str]) -> String {
+    let (ok, text) = run(program, args, dir);
+    assert!(ok, "openssl {args:?}: {text}");
+    text
+}
+
+/// The PEM lines of a public key as an indented block scalar of a `signer:` entry.
+fn signer_entry(pem: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = format!("{pad}- signer: |\n");
+    for line in pem.lines() {
+        out.push_str(&format!("{pad}    {line}\n"));
+    }
+    out
+}
+
+/// The example mesh in `mode`, on `server`, with `policy` added under `policy:`.
+fn signed_example(t: &Test, server: &Server, mode: &str, policy: &str) {
+    example_for(t, server);
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let encryption_key = if mode.starts_with("Encrypted") {
+        format!(
+            "\n    cas_encryption_key: {}",
+            server_encryption_key(server)
+        )
+    } else {
+        String::new()
+    };
+    let mesh = mesh
+        .replace(
+            &format!("cas_url: {}", server.address),
+            &format!(
+                "cas_url: {}\n    mode: {mode}{encryption_key}\n    # ",
+                server.address
+            ),
+        )
+        .replace(
+            "  tolerate: \"outdated-tcb\"\n",
+            &format!("  tolerate: \"outdated-tcb\"\n{policy}"),
+        );
+    std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("write mesh");
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.status, 0, "{}", out.stderr);
+}
+
+#[test]
+fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
+    let Some(openssl_bin) = tool("bin/openssl") else {
+        return;
+    };
+    let server = Server::start();
+    let mut t = Test::new();
+    let dir = t.dir().to_path_buf();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let ssl = |args: &[&str]| openssl(&openssl_bin, &dir, args);
+
+    // Alice signs with meshfile's key; Bob (Ed25519) and Carol (P-384) with openssl only.
+    let alice = t.rerun(&["key", "generate"]);
+    ok(&alice);
+    let alice_pem: String = alice
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(t.dir().join("alice.pub"), &alice_pem).expect("alice.pub");
+    ssl(&["genpkey", "-algorithm", "ed25519", "-out", &path("bob.pem")]);
+    ssl(&[
+        "pkey",
+        "-in",
+        &path("bob.pem"),
+        "-pubout",
+        "-out",
+        &path("bob.pub"),
+    ]);
+    ssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-out",
+        &path("carol.pem"),
+    ]);
+    ssl(&[
+        "pkey",
+        "-in",
+        &path("carol.pem"),
+        "-pubout",
+        "-out",
+        &path("carol.pub"),
+    ]);
+    let public = |name: &str| std::fs::read_to_string(dir.join(name)).expect("public key");
+    let board: String = ["alice.pub", "bob.pub", "carol.pub"]
+        .iter()
+        .map(|k| signer_entry(&public(k), 8))
+        .collect();
+    let owner = meshfile_cas::pki::key_hash_of_pem(&server.file("owner.pem")).expect("owner");
+    let policy = format!(
+        "  access_policy:\n    read: [{owner}]\n    update:\n      - require-at-least-2:\n{board}    create_sessions:\n      - require-at-least-2:\n{board}"
+    );
+    signed_example(&t, &server, "SignedManifest", &policy);
+
+    // Only Alice has signed: refused before anything is written, naming who is missing.
+    let out = t.rerun(&verb("apply", &[]));
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("error[E218]"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 more of 2 required (1 present)"),
+        "{}",
+        out.stderr
+    );
+    let bob_b58 = meshfile_session::signer::PublicKey::parse(&public("bob.pub"))
+        .expect("bob")
+        .short_name();
+    assert!(out.stderr.contains(&bob_b58), "{}", out.stderr);
+    let plan = t.rerun(&verb("plan", &[]));
+    ok(&plan);
+    assert!(plan.stderr.contains("NOT YET"), "{}", plan.stderr);
+    assert!(
+        server.owner().read("flask-redis-demo", None).is_err(),
+        "nothing may be written"
+    );
+
+    // Bob signs every session with openssl over the exported message.
+    let sessions = [
+        "flask-redis-demo",
+        "flask-redis-demo/redis",
+        "flask-redis-demo/flask",
+    ];
+    for session in sessions {
+        ok(&t.rerun(&[
+            "sign",
+            "--session",
+            session,
+            "--export-message",
+            "message.bin",
+        ]));
+        ssl(&[
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            &path("bob.pem"),
+            "-in",
+            &path("message.bin"),
+            "-out",
+            &path("bob.sig"),
+        ]);
+        ok(&t.rerun(&[
+            "sign",
+            "--session",
+            session,
+            "--signer",
+            "bob.pub",
+            "--signature",
+            "bob.sig",
+        ]));
+    }
+    // Carol's P-384 signature (openssl dgst -sha384) is accepted too.
+    ok(&t.rerun(&[
+        "sign",
+        "--session",
+        sessions[0],
+        "--export-message",
+        "message.bin",
+    ]));
+    ssl(&[
+        "dgst",
+        "-sha384",
+        "-sign",
+        &path("carol.pem"),
+        "-out",
+        &path("carol.sig"),
+        &path("message.bin"),
+    ]);
+    ok(&t.rerun(&[
+        "sign",
+        "--session",
+        sessions[0],
+        "--signer",
+        "carol.pub",
+        "--signature",
+        "carol.sig",
+    ]));
+    // A signature of another session is refused.
+    let out = t.rerun(&[
+        "sign",
+        "--session",
+        sessions[1],
+        "--signer",
+        "carol.pub",
+        "--signature",
+        "carol.sig",
+    ]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("does not verify"), "{}", out.stderr);
+
+    // Alice's signature verifies with openssl over the documented message.
+    let signed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            t.dir()
+                .join("target/session_files/flask-redis-demo/flask.json"),
+        )
+        .expect("signed session"),
+    )
+    .expect("json");
+    let alice_signature = signed["signatures"]
+        .as_array()
+        .expect("signatures")
+        .iter()
+        .find(|s| s["signer"].as_str() == Some(alice_pem.as_str()))
+        .and_then(|s| s["signature"].as_str())
+        .expect("alice signed");
+    std::fs::write(
+        t.dir().join("alice.sig"),
+        hex::decode(alice_signature).expect("hex"),
+    )
+    .expect("sig");
+    let message = [
+        b"meshfile signed session v1\n".as_slice(),
+        signed["session"].as_str().expect("session").as_bytes(),
+    ]
+    .concat();
+    std::fs::write(t.dir().join("documented.bin"), message).expect("message");
+    let verified = ssl(&[
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        &path("alice.pub"),
+        "-rawin",
+        "-in",
+        &path("documented.bin"),
+        "-sigfile",
+        &path("alice.sig"),
+    ]);
+    assert!(
+        verified.contains("Signature Verified Successfully"),
+        "{verified}"
+    );
+
+    // Two of three: applied.
+    let out = t.rerun(&verb("apply", &[]));
+    ok(&out);
+    assert!(out.stderr.contains("3 created"), "{}", out.stderr);
+
+    // One flipped byte of a signed session: the CAS refuses it.
+    let mut tampered = signed.clone();
+    tampered["session"] = signed["session"]
+        .as_str()
+        .expect("session")
+        .replacen("flask", "flasK", 1)
+        .into();
+    let refused = server
+        .owner()
+        .write_signed(&tampered.to_string())
+        .expect_err("tampered");
+    assert!(refused.to_string().contains("does not verify"), "{refused}");
+
+    // An update needs two signatures again; the predecessor is the version CAS holds.
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh.replace("value: 6379", "value: 6380"),
+    )
+    .expect("write");
+    let out = t.rerun(&verb("apply", &[]));
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("update of `flask-redis-demo/"),
+        "{}",
+        out.stderr
+    );
+    let active = server
+        .owner()
+        .read("flask-redis-demo/flask", None)
+        .expect("flask")
+        .hash;
+    let files = t.dir().join("target/session_files/flask-redis-demo");
+    let predecessor =
+        std::fs::read_to_string(files.join("flask.predecessor")).expect("predecessor");
+    assert_eq!(predecessor.trim(), active);
+    // redis is unchanged: its version, as CAS holds it, with both signatures, stays.
+    let redis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(files.join("redis.json")).expect("redis"))
+            .expect("json");
+    assert_eq!(redis["signatures"].as_array().map(Vec::len), Some(2));
+    for session in &sessions[2..] {
+        ok(&t.rerun(&[
+            "sign",
+            "--session",
+            session,
+            "--export-message",
+            "message.bin",
+        ]));
+        ssl(&[
+            "dgst",
+            "-sha384",
+            "-sign",
+            &path("carol.pem"),
+            "-out",
+            &path("carol.sig"),
+            &path("message.bin"),
+        ]);
+        ok(&t.rerun(&[
+            "sign",
+            "--session",
+            session,
+            "--signer",
+            "carol.pub",
+            "--signature",
+            "carol.sig",
+        ]));
+    }
+    let out = t.rerun(&verb("apply", &[]));
+    ok(&out);
+    assert!(
+        out.stderr.contains("1 updated, 2 unchanged"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn policy_resources_fit_the_crds_and_helm() {
+    let (Some(helm), Some(kval)) = (tool("bin/helm4"), tool("kval/bin/kubernetes-validate")) else {
+        return;
+    };
+    let python = kval.with_file_name("python");
+    let crds = workspace().join("docs/src/reference/crds");
+    let crd = |kind: &str| {
+        crds.join(format!("{kind}.cas.scone.cloud.yaml"))
+            .display()
+            .to_string()
+    };
+    let scratch = tempfile::tempdir().expect("scratch");
+    let (ok_crds, text) = run(
+        &kval,
+        &[
+            "--strict",
+            "-k",
+            "1.35",
+            &crd("signedpolicies"),
+            &crd("encryptedpolicies"),
+        ],
+        scratch.path(),
+    );
+    assert!(ok_crds, "the CRDs themselves: {text}");
+    let server = Server::start();
+    for mode in ["SignedManifest", "EncryptedManifest", "EncryptedOnly"] {
+        let mut t = Test::new();
+        signed_example(&t, &server, mode, "");
+        let mut args = verb("template", &[]);
+        args.retain(|a| !["--cas-ca", "ca.pem"].contains(a));
+        args.extend(t.signing_fixtures().into_iter().take(2));
+        ok(&t.rerun(&args));
+        let chart = t.dir().join("target/helm").display().to_string();
+        let (linted, text) = run(&helm, &["lint", "--strict", &chart], t.dir());
+        assert!(linted, "{mode}: {text}");
+        let (rendered, manifests) = run(
+            &helm,
+            &[
+                "template",
+                "demo",
+                &chart,
+                "--set",
+                "global.casAddr=cas.example",
+            ],
+            t.dir(),
+        );
+        assert!(rendered, "{mode}: {manifests}");
+        let file = t.dir().join("rendered.yaml");
+        std::fs::write(&file, &manifests).expect("rendered");
+        let (valid, text) = run(
+            &kval,
+            &["--strict", "-k", "1.35", &file.display().to_string()],
+            t.dir(),
+        );
+        assert!(valid, "{mode}: {text}");
+        let (checked, text) = run(
+            &python,
+            &[
+                &workspace()
+                    .join("crates/meshfile/tests/it/check_policy_resources.py")
+                    .display()
+                    .to_string(),
+                &crds
+                    .join("signedpolicies.cas.scone.cloud.yaml")
+                    .display()
+                    .to_string(),
+                &crds
+                    .join("encryptedpolicies.cas.scone.cloud.yaml")
+                    .display()
+                    .to_string(),
+                &file.display().to_string(),
+            ],
+            t.dir(),
+        );
+        assert!(checked && text.trim() == "3", "{mode}: {text}");
+        let kind = if mode == "SignedManifest" {
+            "kind: SignedPolicy"
+        } else {
+            "kind: EncryptedPolicy"
+        };
+        assert_eq!(manifests.matches(kind).count(), 3, "{mode}: {manifests}");
+        // Hooks in order: the namespace, then redis (the exporter), then flask.
+        let weights: Vec<&str> = manifests
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("helm.sh/hook-weight: "))
+            .collect();
+        assert_eq!(weights, ["\"0\"", "\"1\"", "\"2\""], "{mode}");
+    }
+}
+
+#[test]
+fn encrypted_only_leaves_no_plaintext_and_round_trips_through_the_cas() {
+    let server = Server::start();
+    let mut t = Test::new();
+    signed_example(&t, &server, "EncryptedOnly", "");
+    let mut args = verb("apply", &[]);
+    args.extend(["--signing-key", "signing.pem"]);
+    t.signing_fixtures();
+    let out = t.rerun(&args);
+    ok(&out);
+    assert!(out.stderr.contains("3 created"), "{}", out.stderr);
+    // Every value the mesh gives its services, and every secret name of its sessions.
+    let mut needles: Vec<String> = ["flaskapp-redis", "6379", "OnFailure"]
+        .map(str::to_owned)
+        .to_vec();
+    let session = server
+        .owner()
+        .read("flask-redis-demo/flask", None)
+        .expect("decrypted by the CAS");
+    assert!(
+        session.session.contains("flaskapp-redis"),
+        "{}",
+        session.session
+    );
+    for line in session.session.lines() {
+        if let Some(name) = line.trim().strip_prefix("- name: ") {
+            needles.push(name.trim_matches('"').to_owned());
+        }
+    }
+    let target = t.dir().join("target");
+    let files = crate::compile::raw_files(&target);
+    assert!(files.keys().any(|f| f.ends_with(".encrypted.json")));
+    for (file, bytes) in &files {
+        // The descriptor store records the service manifests given, not the mesh's sessions.
+        if file == "descriptors.json" || file.starts_with("cas/") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        for needle in &needles {
+            assert!(
+                needle.len() < 4 || !text.contains(needle.as_str()),
+                "target/{file} holds `{needle}` in clear"
+            );
+        }
+    }
+    // Encrypted for another CAS: refused, naming both keys.
+    let other = meshfile_sign::EncryptionKey::derive(&[9; 32]).public_hex();
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh.replace(&server_encryption_key(&server), &other)
+            .replace("value: 6379", "value: 6390"),
+    )
+    .expect("write");
+    let out = t.rerun(&args);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&other) && out.stderr.contains(&server_encryption_key(&server)),
+        "{}",
+        out.stderr
+    );
+}
