@@ -62,6 +62,7 @@ impl Exit {
             | Code::InvalidCasKey
             | Code::InvalidAccessPolicy
             | Code::LintExtension
+            | Code::LintSignedInClear
             | Code::UnknownSecretKind
             | Code::PrivateKeyRef
             | Code::IssuerRef

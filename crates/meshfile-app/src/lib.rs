@@ -62,7 +62,7 @@ pub fn write_target(
         },
         || {
             let mut tree = render::chart(&mesh.compiled, &mesh.dir, target)?;
-            if let Some(signed) = signed {
+            if let Some(signed) = signed.filter(|s| s.form.has_resources()) {
                 tree.files.extend(sign::chart_files(
                     &signed.artifacts,
                     signed.form,

@@ -29,6 +29,9 @@ const MAX_FILE: u64 = 16 * 1024 * 1024;
 /// How a mode delivers sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
+    /// `Upload` with signing configured: signed sessions uploaded directly, no policy
+    /// resources in the chart.
+    SignedUpload,
     /// Signed sessions (`SignedManifest`).
     Signed,
     /// Signed, then encrypted to the CAS; both kept (`EncryptedManifest`).
@@ -38,19 +41,44 @@ pub enum Form {
 }
 
 impl Form {
-    /// The form of a mode; `None` for the modes that deliver plain sessions.
-    pub fn of(mode: Option<CasMode>) -> Option<Form> {
-        match mode {
+    /// How a compiled mesh delivers its sessions; `None`: plain. `Upload` signs when signing
+    /// is configured: a key named on the command line (`signing_key_given`), or signers in
+    /// the access policy the Meshfile states (only signed sessions could meet it).
+    pub fn of(compiled: &Compiled, signing_key_given: bool) -> Option<Form> {
+        match compiled.mode {
             Some(CasMode::SignedManifest) => Some(Form::Signed),
             Some(CasMode::EncryptedManifest) => Some(Form::Encrypted),
             Some(CasMode::EncryptedOnly) => Some(Form::EncryptedOnly),
+            None | Some(CasMode::Upload) if signing_key_given || names_signers(compiled) => {
+                Some(Form::SignedUpload)
+            }
             _ => None,
         }
     }
 
     pub fn encrypts(self) -> bool {
-        self != Form::Signed
+        matches!(self, Form::Encrypted | Form::EncryptedOnly)
     }
+
+    /// Whether the chart carries the sessions as operator resources.
+    pub fn has_resources(self) -> bool {
+        self != Form::SignedUpload
+    }
+}
+
+/// Whether the access policy the Meshfile states (the namespace session's) names a signer.
+fn names_signers(compiled: &Compiled) -> bool {
+    use meshfile_session::access::Operation;
+    let Some(namespace) = compiled.sessions.first().filter(|d| !d.create_only) else {
+        return false;
+    };
+    [Operation::Update, Operation::CreateSessions]
+        .iter()
+        .any(|&op| {
+            meshfile_cas::policy::entries(&namespace.node, op)
+                .iter()
+                .any(|e| !e.signers().is_empty())
+        })
 }
 
 /// One session, signed (and encrypted) for delivery.

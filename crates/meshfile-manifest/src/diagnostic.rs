@@ -111,6 +111,7 @@ codes! {
     LintWeakTolerance = "W106", "services tolerate a weakened platform";
     LintNoPwd = "W107", "a service manifest without build.pwd: its program runs in `/`";
     LintExtension = "W108", "a meshfile extension (policy.access_policy) that sconectl does not accept";
+    LintSignedInClear = "W109", "SignedManifest: the sessions, environment included, travel in the chart in clear";
 }
 
 impl Code {

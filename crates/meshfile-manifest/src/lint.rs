@@ -67,6 +67,18 @@ pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
 }
 
 fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+    for (i, cas) in mesh.cas.iter().enumerate() {
+        if let Some(mode) = cas
+            .mode
+            .as_ref()
+            .filter(|m| m.value == crate::mesh::CasMode::SignedManifest)
+        {
+            out.push(
+                Diagnostic::new(Code::LintSignedInClear, mode.span, format!("cas[{i}].mode"), "SignedManifest puts every session into the chart as it is: whoever reads the chart or the cluster's SignedPolicy resources reads the services' environment")
+                    .with_hint("use `mode: EncryptedManifest`: the same signatures, and only the CAS can read the sessions"),
+            );
+        }
+    }
     if let Some(access) = &mesh.policy.access_policy {
         out.push(
             Diagnostic::new(Code::LintExtension, access.span, "policy.access_policy", "`policy.access_policy` is a meshfile extension: sconectl refuses a Meshfile with it")

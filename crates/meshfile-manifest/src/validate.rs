@@ -407,6 +407,7 @@ fn check_cas(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
                 ),
             );
         }
+        signing_mode_needs(cas, i, out);
     }
     // Roles are counted only when every entry decoded; a broken entry is already reported.
     let cas_entry = match &root.value {
@@ -1041,5 +1042,41 @@ fn check_secret_refs(
                 ))
             });
         }
+    }
+}
+
+/// What a signing mode needs of its CAS entry: an address the operator's resources can name
+/// (not the embedded store), and for the encrypting modes the CAS's encryption key.
+fn signing_mode_needs(cas: &crate::mesh::Cas, i: usize, out: &mut Vec<Diagnostic>) {
+    use crate::mesh::CasMode;
+    let Some(mode) = &cas.mode else {
+        return;
+    };
+    let (signing, encrypting) = match mode.value {
+        CasMode::SignedManifest => (true, false),
+        CasMode::EncryptedManifest | CasMode::EncryptedOnly => (true, true),
+        _ => (false, false),
+    };
+    if signing && cas.cas_url.as_str() == "embedded" {
+        out.push(
+            diag(
+                Code::UnsupportedMode,
+                cas.cas_url.span,
+                format!("cas[{i}].cas_url"),
+                format!("mode {:?} writes SignedPolicy/EncryptedPolicy resources that name the CAS's address, and the embedded store has none", mode.value),
+            )
+            .with_hint("point `cas_url` at a CAS the cluster reaches (`meshfile cas serve`, or SCONE CAS), or use `mode: Upload`"),
+        );
+    }
+    if encrypting && cas.cas_encryption_key.is_none() {
+        out.push(
+            diag(
+                Code::MissingField,
+                mode.span,
+                format!("cas[{i}].cas_encryption_key"),
+                format!("mode {:?} encrypts sessions to the CAS's session encryption key: `cas_encryption_key` is missing", mode.value),
+            )
+            .with_hint("add `cas_encryption_key:` with the key `meshfile cas serve` prints (or `scone cas show-identification --session-encryption-key`)"),
+        );
     }
 }

@@ -37,7 +37,12 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
-        let form = match delivery(&mesh.file, &mesh.compiled, &compilation.report)? {
+        let form = match delivery(
+            &mesh.file,
+            &mesh.compiled,
+            &compilation.report,
+            args.compile.signing_key.is_some(),
+        )? {
             Delivery::Nothing => continue,
             Delivery::Plain => None,
             Delivery::Signed(form) => Some(form),
@@ -118,8 +123,13 @@ enum Delivery {
 
 /// How the mesh's CAS mode delivers sessions; `SignOnline` is an error located in the
 /// Meshfile.
-fn delivery(file: &str, compiled: &Compiled, sources: &Report) -> Result<Delivery, Stop> {
-    if let Some(form) = meshfile_app::sign::Form::of(compiled.mode) {
+fn delivery(
+    file: &str,
+    compiled: &Compiled,
+    sources: &Report,
+    signing_key_given: bool,
+) -> Result<Delivery, Stop> {
+    if let Some(form) = meshfile_app::sign::Form::of(compiled, signing_key_given) {
         return Ok(Delivery::Signed(form));
     }
     match compiled.mode {

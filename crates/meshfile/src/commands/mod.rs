@@ -59,7 +59,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
     let mut compilation = meshfile_app::compile::compile(&request)?;
     let mut reader: Option<String> = None;
     for mesh in &mut compilation.meshes {
-        if meshfile_app::sign::Form::of(mesh.compiled.mode).is_none() {
+        if meshfile_app::sign::Form::of(&mesh.compiled, args.signing_key.is_some()).is_none() {
             continue;
         }
         let reader = match &reader {
@@ -124,7 +124,8 @@ fn write_target(
 ) -> Result<(), Error> {
     let mut key = None;
     for mesh in &compilation.meshes {
-        let signed = match meshfile_app::sign::Form::of(mesh.compiled.mode) {
+        let signed = match meshfile_app::sign::Form::of(&mesh.compiled, args.signing_key.is_some())
+        {
             None => None,
             Some(form) => {
                 let (key, path) = match &key {
@@ -154,10 +155,22 @@ fn write_target(
         if !args.quiet {
             let sessions = mesh.compiled.sessions.len();
             let services = mesh.compiled.chart.services.len();
+            let encrypted_only =
+                signed.is_some_and(|s| s.form == meshfile_app::sign::Form::EncryptedOnly);
+            let (what, dir) = if encrypted_only {
+                ("encrypted session", meshfile_app::sign::SESSION_FILES)
+            } else {
+                ("session polic", "policies")
+            };
             render::eprint(&format!(
-                "wrote {sessions} session polic{} to {} and the Helm chart `{}` ({services} service{}) to {}\n",
-                if sessions == 1 { "y" } else { "ies" },
-                args.target.join("policies").display(),
+                "wrote {sessions} {what}{} to {} and the Helm chart `{}` ({services} service{}) to {}\n",
+                match (encrypted_only, sessions == 1) {
+                    (true, true) => "",
+                    (true, false) => "s",
+                    (false, true) => "y",
+                    (false, false) => "ies",
+                },
+                args.target.join(dir).display(),
                 mesh.compiled.chart.name,
                 if services == 1 { "" } else { "s" },
                 args.target.join("helm").display()

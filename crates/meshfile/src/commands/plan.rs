@@ -28,7 +28,10 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
         delivery::notices(&notices);
         let mut cas = cas;
         let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let (steps, approvals) = match meshfile_app::sign::Form::of(mesh.compiled.mode) {
+        let (steps, approvals) = match meshfile_app::sign::Form::of(
+            &mesh.compiled,
+            args.compile.signing_key.is_some(),
+        ) {
             None => (cas.plan(&mesh.compiled, &observer)?, Vec::new()),
             Some(form) => {
                 // Without a key of one's own, the plan shows the signatures already there.

@@ -702,8 +702,6 @@ fn each_tutorials_run_sh_sequence_runs_with_meshfile_in_place_of_sconectl() {
             "owner.pem",
             "--cas-ca",
             "ca.pem",
-            "--signing-key",
-            "signing.pem",
         ];
         args.extend(TUTORIAL_SETS);
         args.extend(*extra);

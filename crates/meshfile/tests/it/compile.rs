@@ -47,7 +47,7 @@ fn template(dir: &Path) -> (Test, crate::Output) {
     args.push(&dir);
     args.extend(SETS);
     let t = Test::new();
-    args.extend(t.signing_fixtures());
+    t.signing_fixtures();
     let t = t.args(&args);
     let out = t.run();
     (t, out)

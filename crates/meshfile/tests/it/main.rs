@@ -70,15 +70,21 @@ impl Test {
             .expect("write private test file");
     }
 
-    /// Puts the fixture signing key and client identity (`signing.pem`, `identity.pem`) in
-    /// the test's directory, private, and returns the arguments that name them: signed output
-    /// is then the same on every run.
-    pub fn signing_fixtures(&self) -> [&'static str; 4] {
+    /// Makes the fixture signing key and client identity this test's user's own (in its
+    /// isolated config directory, where meshfile looks by default) and puts copies in the
+    /// test's directory (`signing.pem`, `identity.pem`): signed output is the same on every run.
+    pub fn signing_fixtures(&self) {
         let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/keys");
-        for name in ["signing.pem", "identity.pem"] {
-            self.private_file(name, std::fs::read(keys.join(name)).expect("fixture key"));
+        let config = self.dir.path().join(".home/.config/meshfile");
+        std::fs::create_dir_all(&config).expect("config dir");
+        for (name, default) in [
+            ("signing.pem", "signing-key.pem"),
+            ("identity.pem", "identity.pem"),
+        ] {
+            let pem = std::fs::read(keys.join(name)).expect("fixture key");
+            self.private_file(name, &pem);
+            self.private_file(&format!(".home/.config/meshfile/{default}"), &pem);
         }
-        ["--signing-key", "signing.pem", "--identity", "identity.pem"]
     }
 
     pub fn path(&self, name: &str) -> String {

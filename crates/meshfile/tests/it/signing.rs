@@ -377,7 +377,7 @@ fn policy_resources_fit_the_crds_and_helm() {
         signed_example(&t, &server, mode, "");
         let mut args = verb("template", &[]);
         args.retain(|a| !["--cas-ca", "ca.pem"].contains(a));
-        args.extend(t.signing_fixtures().into_iter().take(2));
+        t.signing_fixtures();
         ok(&t.rerun(&args));
         let chart = t.dir().join("target/helm").display().to_string();
         let (linted, text) = run(&helm, &["lint", "--strict", &chart], t.dir());
@@ -498,4 +498,38 @@ fn encrypted_only_leaves_no_plaintext_and_round_trips_through_the_cas() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn upload_with_a_signing_key_uploads_signed_sessions_without_resources() {
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    t.signing_fixtures();
+    let args = verb("apply", &["--signing-key", "signing.pem"]);
+    let out = t.rerun(&args);
+    ok(&out);
+    assert!(out.stderr.contains("3 created"), "{}", out.stderr);
+    assert!(
+        t.dir()
+            .join("target/session_files/flask-redis-demo/flask.json")
+            .is_file()
+    );
+    assert!(!t.dir().join("target/helm/policies").exists());
+    let flask = server
+        .owner()
+        .read("flask-redis-demo/flask", None)
+        .expect("readable by the client");
+    assert!(
+        flask
+            .creator
+            .as_deref()
+            .is_some_and(|c| c.starts_with("signer:")),
+        "{:?}",
+        flask.creator
+    );
+    // Again: nothing to do.
+    let out = t.rerun(&args);
+    ok(&out);
+    assert!(out.stderr.contains("3 unchanged"), "{}", out.stderr);
 }
