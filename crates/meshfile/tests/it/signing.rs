@@ -533,3 +533,44 @@ fn upload_with_a_signing_key_uploads_signed_sessions_without_resources() {
     ok(&out);
     assert!(out.stderr.contains("3 unchanged"), "{}", out.stderr);
 }
+
+#[test]
+fn validate_locates_what_a_signing_mesh_lacks() {
+    let mut t = Test::new();
+    let src = workspace().join("examples/hello-world/mesh.yaml");
+    let mesh = std::fs::read_to_string(src).expect("mesh");
+    let broken = mesh
+        .replace("cas_url: embedded", "mode: EncryptedManifest\n    cas_url: embedded")
+        .replace(
+            "  namespace: hello-world-demo\n",
+            "  namespace: hello-world-demo\n  access_policy:\n    read:\n      - signer: LtLcbPVddnCkH36ZcRdgYsw4H8xDbYaFZfuefkDc25uq2qdjmM\n    update:\n      - require-at-least-3: [CREATOR, ANY]\n",
+        );
+    std::fs::write(t.dir().join("mesh.yaml"), &broken).expect("write");
+    let out = t.rerun(&["validate", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    for expected in [
+        "mesh.yaml:10:14: error[E108]", // cas_url: embedded
+        "mesh.yaml:9:11: error[E011]",  // mode without cas_encryption_key
+        "error[E061]",
+        "never grants reading",
+        "requires 3 of 2 entries",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}: {}", out.stderr);
+    }
+    let signed = mesh.replace(
+        "cas_url: embedded",
+        "mode: SignedManifest\n    cas_url: cas.example",
+    );
+    let signed = signed.replace(
+        "  namespace: hello-world-demo\n",
+        "  namespace: hello-world-demo\n  access_policy:\n    update: [CREATOR]\n",
+    );
+    std::fs::write(t.dir().join("mesh.yaml"), signed).expect("write");
+    let out = t.rerun(&["lint", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[W108]") && out.stderr.contains("warning[W109]"),
+        "{}",
+        out.stderr
+    );
+}
