@@ -179,7 +179,7 @@ impl Cas {
         &self,
         compiled: &Compiled,
         form: crate::sign::Form,
-        key: Option<&meshfile_sign::SigningKey>,
+        backend: &crate::sign::Backend<'_>,
         target_dir: &Path,
         observer: &dyn Observer,
     ) -> Result<SignedPlan, Error> {
@@ -188,7 +188,7 @@ impl Cas {
             .map(|d| (d.name.clone(), current.get(&d.name).map(|c| c.hash.clone())))
             .collect();
         let base = crate::sign::Base::Cas(&active);
-        let artifacts = crate::sign::sign(compiled, form, key, target_dir, &base)?;
+        let artifacts = crate::sign::sign(compiled, form, backend, target_dir, &base)?;
         let mut steps = delivery::plan(&compiled.sessions, &current);
         crate::sign::attach(&mut steps, &artifacts, form);
         let approvals = crate::sign::approvals(&artifacts, &steps, &current, self.target.caller());

@@ -94,12 +94,137 @@ pub struct Artifact {
     pub encrypted: Option<EncryptedSession>,
     /// Sessions it must follow: its namespace and its exporters.
     pub weight: usize,
+    /// The hash of the session text meshfile compiled, when `hash` is another's (SCONE's
+    /// CLI re-writes the session it signs): what tells an unchanged session.
+    pub source_hash: Option<String>,
+    /// Signed by SCONE's CLI: the signatures are SCONE CAS's to check, not meshfile's.
+    pub opaque: bool,
 }
 
 impl Artifact {
     /// The signers whose signatures verify.
     pub fn signers(&self) -> Vec<PublicKey> {
+        if self.opaque {
+            return Vec::new();
+        }
         self.signed.verified_signers().unwrap_or_default()
+    }
+}
+
+/// Who signs and encrypts.
+pub enum Backend<'a> {
+    /// meshfile's own scheme (documented, accepted by meshfile's development CAS), with this
+    /// key; without one nothing is signed or encrypted anew.
+    Own(Option<&'a SigningKey>),
+    /// SCONE's `scone` command line: what it prints is copied verbatim.
+    Scone(&'a SconeCli),
+}
+
+/// SCONE's `scone` command line, for signing and encrypting sessions the way SCONE CAS
+/// accepts them (its message format and cipher are not public). Each command it runs is
+/// recorded, so that the caller can show it.
+pub struct SconeCli {
+    pub program: PathBuf,
+    pub ran: std::sync::Mutex<Vec<String>>,
+}
+
+impl SconeCli {
+    pub fn new(program: PathBuf) -> SconeCli {
+        SconeCli {
+            program,
+            ran: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `scone ARGS... FILE`, with `contents` in FILE (private, removed afterwards);
+    /// its standard output, at most [`MAX_FILE`] bytes.
+    fn run(&self, args: &[&str], contents: &str) -> Result<String, Error> {
+        use std::io::{Read, Write};
+        let dir = tempfile::Builder::new()
+            .prefix("meshfile-scone-")
+            .tempdir()
+            .map_err(|e| {
+                Error::new(Code::WriteFailed, "cannot make a temporary directory").caused_by(e)
+            })?;
+        let file = dir.path().join("session");
+        let mut f = std::fs::File::create(&file).map_err(|e| Error::write(&file, e))?;
+        f.write_all(contents.as_bytes())
+            .map_err(|e| Error::write(&file, e))?;
+        drop(f);
+        let shown = format!(
+            "{} {} {}",
+            self.program.display(),
+            args.join(" "),
+            file.display()
+        );
+        if let Ok(mut ran) = self.ran.lock() {
+            ran.push(shown.clone());
+        }
+        let failed = |why: String| {
+            Error::new(Code::SigningKey, format!("`{shown}` failed: {why}"))
+                .hint("check that SCONE's CLI is installed, attested to the CAS and has its session signing key (`scone self show-session-signing-key`)")
+        };
+        let mut child = std::process::Command::new(&self.program)
+            .args(args)
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| failed(e.to_string()))?;
+        let mut out = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            stdout
+                .take(MAX_FILE)
+                .read_to_string(&mut out)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let mut err = String::new();
+        if let Some(stderr) = child.stderr.take() {
+            let _ = stderr.take(64 * 1024).read_to_string(&mut err);
+        }
+        let status = child.wait().map_err(|e| failed(e.to_string()))?;
+        if !status.success() {
+            return Err(failed(format!("{status}: {}", err.trim())));
+        }
+        Ok(out)
+    }
+
+    /// `scone session sign FILE`: the signed session's JSON, as it is.
+    pub fn sign(&self, session_or_signed: &str) -> Result<SignedSession, Error> {
+        let out = self.run(&["session", "sign"], session_or_signed)?;
+        SignedSession::from_json(&out).map_err(|e| {
+            Error::new(
+                Code::SigningKey,
+                format!("`scone session sign` printed {e}"),
+            )
+        })
+    }
+
+    /// `scone session encrypt --key KEY FILE`.
+    pub fn encrypt(
+        &self,
+        signed: &SignedSession,
+        cas_key: &str,
+    ) -> Result<EncryptedSession, Error> {
+        let out = self.run(&["session", "encrypt", "--key", cas_key], &signed.to_json())?;
+        EncryptedSession::from_json(&out).map_err(|e| {
+            Error::new(
+                Code::SigningKey,
+                format!("`scone session encrypt` printed {e}"),
+            )
+        })
+    }
+
+    /// `scone session calculate-hash FILE`: the hash SCONE CAS gives the session.
+    pub fn hash(&self, signed: &SignedSession) -> Result<String, Error> {
+        let out = self.run(&["session", "calculate-hash"], &signed.to_json())?;
+        hex_line(Some(out)).ok_or_else(|| {
+            Error::new(
+                Code::SigningKey,
+                "`scone session calculate-hash` printed no hash (64 hex digits)",
+            )
+        })
     }
 }
 
@@ -120,6 +245,8 @@ pub fn file(target: &Path, name: &str, suffix: &str) -> PathBuf {
 #[derive(Default)]
 struct Previous {
     hash: Option<String>,
+    /// Written when `hash` is not the compiled text's own (the `scone` backend).
+    source: Option<String>,
     predecessor: Option<String>,
     signed: Option<SignedSession>,
     encrypted: Option<EncryptedSession>,
@@ -146,10 +273,16 @@ impl Previous {
         let at = |suffix: &str| read_bounded(&file(target, name, suffix));
         Previous {
             hash: hex_line(at(".hash")),
+            source: hex_line(at(".source-hash")),
             predecessor: hex_line(at(".predecessor")),
             signed: at(".json").and_then(|t| SignedSession::from_json(&t).ok()),
             encrypted: at(".encrypted.json").and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
+    }
+
+    /// The hash of the text the previous run compiled.
+    fn source_hash(&self) -> Option<&str> {
+        self.source.as_deref().or(self.hash.as_deref())
     }
 }
 
@@ -173,12 +306,11 @@ pub fn session_hash(text: &str) -> Result<String, Error> {
     Ok(meshfile_cas::session::hash(&canonical))
 }
 
-/// Signs (and encrypts) every session of a compiled mesh. Without a key (`plan` on a machine
-/// without one) nothing is signed or encrypted anew: the artifacts show what is there.
+/// Signs (and encrypts) every session of a compiled mesh.
 pub fn sign(
     compiled: &Compiled,
     form: Form,
-    key: Option<&SigningKey>,
+    backend: &Backend<'_>,
     target: &Path,
     base: &Base<'_>,
 ) -> Result<Vec<Artifact>, Error> {
@@ -210,8 +342,7 @@ pub fn sign(
         // Unchanged since the previous run (and, with CAS, that run's version is the one
         // CAS holds): the same version again, with its predecessor and signatures.
         let same = session_text(doc, previous.predecessor.as_deref());
-        let unchanged_since =
-            previous.hash.is_some() && previous.hash == Some(session_hash(&same)?);
+        let unchanged_since = previous.source_hash() == Some(session_hash(&same)?.as_str());
         let predecessor = if doc.create_only {
             None
         } else {
@@ -229,53 +360,123 @@ pub fn sign(
             }
         };
         let text = session_text(doc, predecessor.as_deref());
-        let hash = session_hash(&text)?;
-        let unchanged = previous.hash.as_deref() == Some(hash.as_str());
-        let kept = previous
-            .signed
-            .clone()
-            .filter(|s| unchanged && s.session == text);
-        let mut signed = kept
-            .clone()
-            .unwrap_or_else(|| SignedSession::unsigned(text.clone()));
-        if let Some(key) = key
-            && !signed
-                .verified_signers()
-                .unwrap_or_default()
-                .contains(&key.public_key())
-        {
-            signed
-                .sign(key)
-                .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
-        }
-        let encrypted = match cas_key {
-            None => None,
-            Some(cas_key) => {
-                let same_plaintext = form == Form::EncryptedOnly || kept.as_ref() == Some(&signed);
-                let reuse = previous.encrypted.clone().filter(|e| {
-                    unchanged && same_plaintext && e.encryption_key.eq_ignore_ascii_case(cas_key)
-                });
-                match (reuse, key) {
-                    (Some(e), _) => Some(e),
-                    (None, Some(key)) => Some(
-                        meshfile_sign::encrypt_signed(key, cas_key, &signed)
-                            .map_err(|e| Error::new(Code::UnsupportedMode, e.to_string()))?,
-                    ),
-                    (None, None) => None,
-                }
-            }
+        let source = session_hash(&text)?;
+        let unchanged = previous.source_hash() == Some(source.as_str());
+        let made = match backend {
+            Backend::Own(key) => own(&previous, &text, unchanged, *key, cas_key, form)?,
+            Backend::Scone(cli) => scone(&previous, &text, unchanged, cli, cas_key)?,
         };
+        let opaque = matches!(backend, Backend::Scone(_));
         artifacts.push(Artifact {
             name: doc.name.clone(),
             create_only: doc.create_only,
             predecessor,
-            hash,
-            signed,
-            encrypted,
+            hash: made.hash.unwrap_or_else(|| source.clone()),
+            signed: made.signed,
+            encrypted: made.encrypted,
             weight,
+            source_hash: opaque.then_some(source),
+            opaque,
         });
     }
     Ok(artifacts)
+}
+
+/// A session as a backend signed (and encrypted) it.
+struct Made {
+    signed: SignedSession,
+    encrypted: Option<EncryptedSession>,
+    /// The hash CAS gives it, when not the compiled text's own.
+    hash: Option<String>,
+}
+
+/// meshfile's own scheme: the previous version kept when unchanged (with the signatures
+/// others added), the key's signature added when missing, encrypted when the mode says.
+fn own(
+    previous: &Previous,
+    text: &str,
+    unchanged: bool,
+    key: Option<&SigningKey>,
+    cas_key: Option<&str>,
+    form: Form,
+) -> Result<Made, Error> {
+    let kept = previous
+        .signed
+        .clone()
+        .filter(|s| unchanged && s.session == text);
+    let mut signed = kept
+        .clone()
+        .unwrap_or_else(|| SignedSession::unsigned(text.to_owned()));
+    if let Some(key) = key
+        && !signed
+            .verified_signers()
+            .unwrap_or_default()
+            .contains(&key.public_key())
+    {
+        signed
+            .sign(key)
+            .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+    }
+    let encrypted = match cas_key {
+        None => None,
+        Some(cas_key) => {
+            let same_plaintext = form == Form::EncryptedOnly || kept.as_ref() == Some(&signed);
+            let reuse = previous.encrypted.clone().filter(|e| {
+                unchanged && same_plaintext && e.encryption_key.eq_ignore_ascii_case(cas_key)
+            });
+            match (reuse, key) {
+                (Some(e), _) => Some(e),
+                (None, Some(key)) => Some(
+                    meshfile_sign::encrypt_signed(key, cas_key, &signed)
+                        .map_err(|e| Error::new(Code::UnsupportedMode, e.to_string()))?,
+                ),
+                (None, None) => None,
+            }
+        }
+    };
+    Ok(Made {
+        signed,
+        encrypted,
+        hash: None,
+    })
+}
+
+/// SCONE's CLI: an unchanged session keeps what the CLI made last time (it is not run
+/// again); otherwise `scone session sign`, `encrypt` and `calculate-hash`, copied verbatim.
+fn scone(
+    previous: &Previous,
+    text: &str,
+    unchanged: bool,
+    cli: &SconeCli,
+    cas_key: Option<&str>,
+) -> Result<Made, Error> {
+    let encrypted_kept = previous
+        .encrypted
+        .clone()
+        .filter(|e| cas_key.is_some_and(|k| e.encryption_key.eq_ignore_ascii_case(k)));
+    if unchanged
+        && let Some(hash) = &previous.hash
+        && (cas_key.is_none() || encrypted_kept.is_some())
+        && (previous.signed.is_some() || encrypted_kept.is_some())
+    {
+        return Ok(Made {
+            // EncryptedOnly keeps no signed copy: the encrypted one is all there is.
+            signed: previous
+                .signed
+                .clone()
+                .unwrap_or_else(|| SignedSession::unsigned(text.to_owned())),
+            encrypted: encrypted_kept,
+            hash: Some(hash.clone()),
+        });
+    }
+    let signed = cli.sign(text)?;
+    let encrypted = cas_key.map(|k| cli.encrypt(&signed, k)).transpose()?;
+    let hash = cli.hash(&signed)?;
+    Ok(Made {
+        signed,
+        encrypted,
+        hash: Some(hash),
+    })
 }
 
 /// The files of `session_files/`.
@@ -285,6 +486,9 @@ pub fn files(artifacts: &[Artifact], form: Form, target: &Path) -> Tree {
         let line =
             |text: Option<&str>| text.map_or_else(Vec::new, |t| format!("{t}\n").into_bytes());
         files.push((format!("{}.hash", a.name), line(Some(&a.hash))));
+        if let Some(source) = &a.source_hash {
+            files.push((format!("{}.source-hash", a.name), line(Some(source))));
+        }
         files.push((
             format!("{}.predecessor", a.name),
             line(a.predecessor.as_deref()),
@@ -429,6 +633,8 @@ pub struct Approval {
     pub unmet: Option<String>,
     /// Whose rule decides: `create_sessions of NAMESPACE` or `update of SESSION`.
     pub rule: Option<String>,
+    /// Signed by SCONE's CLI: only SCONE CAS can check the signatures.
+    pub opaque: bool,
 }
 
 /// For each session a delivery would write (by the mTLS `client`), its signers and what the
@@ -450,6 +656,19 @@ pub fn approvals(
         let Some(artifact) = by_name.get(step.session.as_str()) else {
             continue;
         };
+        if matches!(step.action, Action::Unchanged { .. }) {
+            continue;
+        }
+        if artifact.opaque {
+            out.push(Approval {
+                session: step.session.clone(),
+                signers: Vec::new(),
+                unmet: None,
+                rule: None,
+                opaque: true,
+            });
+            continue;
+        }
         let signers = artifact.signers();
         // The governing session's text and creator, and the operation.
         let governing: Option<(String, String, Operation, String)> = match &step.action {
@@ -502,6 +721,7 @@ pub fn approvals(
             signers,
             unmet,
             rule,
+            opaque: false,
         });
     }
     out
@@ -533,6 +753,8 @@ pub enum Signer<'a> {
         signer: PublicKey,
         signature: Vec<u8>,
     },
+    /// SCONE's CLI, with its own session signing key.
+    Scone(&'a SconeCli),
 }
 
 /// The signed sessions under `target/session_files`, by name.
@@ -602,49 +824,88 @@ pub fn add_signature(
     let mut done = Vec::with_capacity(names.len());
     for name in names {
         let mut signed = read_signed(target, name)?;
-        let before = signed.verified_signers().map_err(|e| {
-            Error::new(Code::CasInvalid, format!("session `{name}`: {e}"))
-                .hint("a file that no longer verifies was changed after it was signed: compile it again with `meshfile template`")
-        })?;
-        let signer = match by {
-            Signer::Key(key) => key.public_key(),
-            Signer::External { signer, .. } => signer.clone(),
-        };
-        let added = !before.contains(&signer);
-        if added {
-            match by {
-                Signer::Key(key) => signed.sign(key),
-                Signer::External { signer, signature } => signed.add(signer, signature),
+        let added = match by {
+            // SCONE's signatures are SCONE CAS's to check: the CLI decides what to add.
+            Signer::Scone(cli) => {
+                signed = cli.sign(&signed.to_json())?;
+                true
             }
-            .map_err(|e| {
-                Error::new(Code::SigningKey, format!("session `{name}`: {e}"))
-                    .hint("sign exactly the bytes `meshfile sign --export-message` wrote, with the key whose public half is given")
-            })?;
+            Signer::Key(key) => {
+                add_verified(&mut signed, name, &key.public_key(), |s| s.sign(key))?
+            }
+            Signer::External { signer, signature } => {
+                add_verified(&mut signed, name, signer, |s| s.add(signer, signature))?
+            }
+        };
+        if added {
             crate::write::file(&file(target, name, ".json"), signed.to_json().as_bytes())?;
             let encrypted_path = file(target, name, ".encrypted.json");
             let encrypted =
                 read_bounded(&encrypted_path).and_then(|t| EncryptedSession::from_json(&t).ok());
             if let Some(old) = &encrypted {
-                let Signer::Key(key) = by else {
-                    return Err(Error::new(
-                        Code::SigningKey,
-                        format!("session `{name}` is also encrypted, and encrypting it again needs a signing key of this machine"),
-                    )
-                    .hint("add the external signature on the machine of a signer with a key (`--signing-key FILE`), or use `mode: SignedManifest`"));
-                };
-                let again = meshfile_sign::encrypt_signed(key, &old.encryption_key, &signed)
-                    .map_err(|e| Error::new(Code::UnsupportedMode, e.to_string()))?;
+                let again = encrypt_again(by, &old.encryption_key, &signed)?;
                 crate::write::file(&encrypted_path, again.to_json().as_bytes())?;
             }
-            update_resource(target, name, &signed, encrypted.is_some().then_some(by))?;
+            update_resource(target, name, &signed, encrypted.is_some())?;
         }
+        let signers = match by {
+            Signer::Scone(_) => Vec::new(),
+            _ => signed.verified_signers().unwrap_or_default(),
+        };
         done.push(Signing {
             session: name.clone(),
             added,
-            signers: signed.verified_signers().unwrap_or_default(),
+            signers,
         });
     }
     Ok(done)
+}
+
+/// Adds `adding`'s signature with `add` unless it is there; whether it added one. Every
+/// signature already there must verify.
+fn add_verified(
+    signed: &mut SignedSession,
+    name: &str,
+    adding: &PublicKey,
+    add: impl FnOnce(&mut SignedSession) -> Result<(), meshfile_sign::Error>,
+) -> Result<bool, Error> {
+    let before = signed.verified_signers().map_err(|e| {
+        Error::new(Code::CasInvalid, format!("session `{name}`: {e}"))
+            .hint("a file that no longer verifies was changed after it was signed: compile it again with `meshfile template`")
+    })?;
+    if before.contains(adding) {
+        return Ok(false);
+    }
+    add(signed).map_err(|e| {
+        Error::new(Code::SigningKey, format!("session `{name}`: {e}"))
+            .hint("sign exactly the bytes `meshfile sign --export-message` wrote, with the key whose public half is given")
+    })?;
+    Ok(true)
+}
+
+/// A signed session encrypted again after a signature was added: with the signer's key's
+/// derived ephemeral key, by SCONE's CLI, or (an external signature, no key here) with a
+/// fresh random one.
+fn encrypt_again(
+    by: &Signer<'_>,
+    cas_key: &str,
+    signed: &SignedSession,
+) -> Result<EncryptedSession, Error> {
+    let failed = |e: meshfile_sign::Error| Error::new(Code::UnsupportedMode, e.to_string());
+    match by {
+        Signer::Key(key) => meshfile_sign::encrypt_signed(key, cas_key, signed).map_err(failed),
+        Signer::Scone(cli) => cli.encrypt(signed, cas_key),
+        Signer::External { .. } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| {
+                Error::new(
+                    Code::SigningKey,
+                    format!("no randomness for the encryption: {e}"),
+                )
+            })?;
+            meshfile_sign::seal(cas_key, signed.to_json().as_bytes(), seed).map_err(failed)
+        }
+    }
 }
 
 /// Writes the chart's policy resource of session `name` again with its new signatures (or
@@ -653,7 +914,7 @@ fn update_resource(
     target: &Path,
     name: &str,
     signed: &SignedSession,
-    encrypted_by: Option<&Signer<'_>>,
+    encrypted: bool,
 ) -> Result<(), Error> {
     use meshfile_chart::policies::{PolicyBody, PolicyResource, resource_name, resource_yaml};
     let dir = target.join("helm").join("policies");
@@ -684,8 +945,8 @@ fn update_resource(
             .and_then(|w| w.parse().ok())
             .unwrap_or(0);
         let address = field("spec", "casAddress").unwrap_or_default();
-        let body = match (encrypted_by, field("spec", "encryptionKey")) {
-            (Some(_), Some(_)) => {
+        let body = match (encrypted, field("spec", "encryptionKey")) {
+            (true, Some(_)) => {
                 let text = read_bounded(&file(target, name, ".encrypted.json"));
                 let Some(e) = text.and_then(|t| EncryptedSession::from_json(&t).ok()) else {
                     return Ok(());

@@ -168,8 +168,17 @@ pub struct CompileArgs {
     /// The session signing key (PKCS#8 PEM, Ed25519 or P-384) for the signing modes
     /// (`SignedManifest`, `EncryptedManifest`, `EncryptedOnly`); default: the user's, made by
     /// `meshfile key generate`.
-    #[arg(long = "signing-key", value_name = "FILE")]
+    #[arg(
+        long = "signing-key",
+        value_name = "FILE",
+        conflicts_with = "scone_cli"
+    )]
     pub signing_key: Option<PathBuf>,
+    /// Sign and encrypt sessions with SCONE's `scone` CLI at this path instead of meshfile's
+    /// own scheme (`scone session sign`, `encrypt --key`, `calculate-hash`; their output is
+    /// copied verbatim): the form SCONE CAS accepts. Untested against SCONE CAS by meshfile.
+    #[arg(long = "scone-cli", value_name = "PATH")]
+    pub scone_cli: Option<PathBuf>,
     /// Print nothing but problems.
     #[arg(short, long)]
     pub quiet: bool,
@@ -420,8 +429,12 @@ pub struct SignArgs {
     #[arg(long, value_name = "NAME")]
     pub session: Vec<String>,
     /// Your signing key; default: the user's.
-    #[arg(long = "signing-key", value_name = "FILE", conflicts_with = "signer")]
+    #[arg(long = "signing-key", value_name = "FILE", conflicts_with_all = ["signer", "scone_cli"])]
     pub signing_key: Option<PathBuf>,
+    /// Sign with SCONE's `scone` CLI at this path (`scone session sign`, its own session
+    /// signing key) instead; its output is copied verbatim.
+    #[arg(long = "scone-cli", value_name = "PATH", conflicts_with_all = ["signer", "export_message"])]
+    pub scone_cli: Option<PathBuf>,
     /// Write the message to be signed for the one `--session` to FILE (`-` for standard
     /// output) and sign nothing.
     #[arg(long = "export-message", value_name = "FILE", requires = "session", conflicts_with_all = ["signer", "signature"])]

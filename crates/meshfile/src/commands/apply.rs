@@ -41,7 +41,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             &mesh.file,
             &mesh.compiled,
             &compilation.report,
-            args.compile.signing_key.is_some(),
+            commands::signing_form(&args.compile, &mesh.compiled),
         )? {
             Delivery::Nothing => continue,
             Delivery::Plain => None,
@@ -54,15 +54,20 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         let steps = match form {
             None => cas.plan(&mesh.compiled, &reading)?,
             Some(form) => {
-                let (key, _) = meshfile_app::sign::load_key(args.compile.signing_key.as_deref())?;
-                cas.signing_as(&key.public_key());
+                let signing = commands::Signing::load(&args.compile)?;
+                if let Some(key) = signing.public_key() {
+                    cas.signing_as(&key);
+                }
                 let plan = cas.plan_signed(
                     &mesh.compiled,
                     form,
-                    Some(&key),
+                    &signing.backend(),
                     &args.compile.target,
                     &reading,
                 )?;
+                if !args.compile.quiet {
+                    signing.show_commands();
+                }
                 // The files now name CAS's active versions as predecessors.
                 let signed = meshfile_app::Signed {
                     form,
@@ -127,9 +132,9 @@ fn delivery(
     file: &str,
     compiled: &Compiled,
     sources: &Report,
-    signing_key_given: bool,
+    signing: Option<meshfile_app::sign::Form>,
 ) -> Result<Delivery, Stop> {
-    if let Some(form) = meshfile_app::sign::Form::of(compiled, signing_key_given) {
+    if let Some(form) = signing {
         return Ok(Delivery::Signed(form));
     }
     match compiled.mode {

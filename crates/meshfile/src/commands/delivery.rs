@@ -209,6 +209,14 @@ pub fn approvals(approvals: &[meshfile_app::sign::Approval]) -> String {
         } else {
             signers.join(", ")
         };
+        if a.opaque {
+            let _ = writeln!(
+                out,
+                "  {}  signed by SCONE's CLI: its signatures are for SCONE CAS to check",
+                a.session
+            );
+            continue;
+        }
         let verdict = match (&a.rule, &a.unmet) {
             (_, Some(unmet)) => format!(
                 "NOT YET: {} needs {unmet}",

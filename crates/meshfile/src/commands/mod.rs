@@ -59,7 +59,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
     let mut compilation = meshfile_app::compile::compile(&request)?;
     let mut reader: Option<String> = None;
     for mesh in &mut compilation.meshes {
-        if meshfile_app::sign::Form::of(&mesh.compiled, args.signing_key.is_some()).is_none() {
+        if signing_form(args, &mesh.compiled).is_none() {
             continue;
         }
         let reader = match &reader {
@@ -122,27 +122,30 @@ fn write_target(
     compilation: &Compilation,
     mut prepared: Option<meshfile_app::write::Prepared>,
 ) -> Result<(), Error> {
-    let mut key = None;
+    let mut signing = None;
     for mesh in &compilation.meshes {
-        let signed = match meshfile_app::sign::Form::of(&mesh.compiled, args.signing_key.is_some())
-        {
+        let signed = match signing_form(args, &mesh.compiled) {
             None => None,
             Some(form) => {
-                let (key, path) = match &key {
+                let signing = match &signing {
                     Some(loaded) => loaded,
-                    None => key.insert(meshfile_app::sign::load_key(args.signing_key.as_deref())?),
+                    None => signing.insert(Signing::load(args)?),
                 };
                 let base = meshfile_app::sign::Base::PreviousRun;
-                let artifacts =
-                    meshfile_app::sign::sign(&mesh.compiled, form, Some(key), &args.target, &base)?;
+                let artifacts = meshfile_app::sign::sign(
+                    &mesh.compiled,
+                    form,
+                    &signing.backend(),
+                    &args.target,
+                    &base,
+                )?;
                 if !args.quiet {
+                    signing.show_commands();
                     render::eprint(&format!(
-                        "signed {} session{} with {} ({} {}) into {}\n",
+                        "signed {} session{} with {} into {}\n",
                         artifacts.len(),
                         if artifacts.len() == 1 { "" } else { "s" },
-                        path.display(),
-                        key.public_key().algorithm(),
-                        key.public_key().short_name(),
+                        signing.describe(),
                         args.target
                             .join(meshfile_app::sign::SESSION_FILES)
                             .display()
@@ -178,6 +181,89 @@ fn write_target(
         }
     }
     Ok(())
+}
+
+/// How a compiled mesh's sessions are signed, if they are (`--scone-cli` or `--signing-key`
+/// given count as signing configured).
+pub fn signing_form(
+    args: &CompileArgs,
+    compiled: &meshfile_plan::Compiled,
+) -> Option<meshfile_app::sign::Form> {
+    let configured = args.signing_key.is_some() || args.scone_cli.is_some();
+    meshfile_app::sign::Form::of(compiled, configured)
+}
+
+/// Who signs, as the command line says: SCONE's CLI (`--scone-cli`), or meshfile's own
+/// scheme with the user's key (`--signing-key`, default the user's).
+pub enum Signing {
+    Own(meshfile_sign::SigningKey, std::path::PathBuf),
+    /// meshfile's scheme without a key of one's own (`plan`): signatures already made count.
+    Keyless,
+    Scone(meshfile_app::sign::SconeCli),
+}
+
+impl Signing {
+    pub fn load(args: &CompileArgs) -> Result<Signing, Error> {
+        if let Some(program) = &args.scone_cli {
+            return Ok(Signing::Scone(meshfile_app::sign::SconeCli::new(
+                program.clone(),
+            )));
+        }
+        let (key, path) = meshfile_app::sign::load_key(args.signing_key.as_deref())?;
+        Ok(Signing::Own(key, path))
+    }
+
+    /// As [`Signing::load`], but a missing default key is no error: nothing is signed anew.
+    pub fn load_for_reading(args: &CompileArgs) -> Result<Signing, Error> {
+        match Signing::load(args) {
+            Err(_) if args.signing_key.is_none() => Ok(Signing::Keyless),
+            other => other,
+        }
+    }
+
+    pub fn backend(&self) -> meshfile_app::sign::Backend<'_> {
+        use meshfile_app::sign::Backend;
+        match self {
+            Signing::Own(key, _) => Backend::Own(Some(key)),
+            Signing::Keyless => Backend::Own(None),
+            Signing::Scone(cli) => Backend::Scone(cli),
+        }
+    }
+
+    /// The public key sessions are signed with, when meshfile signs.
+    pub fn public_key(&self) -> Option<meshfile_session::signer::PublicKey> {
+        match self {
+            Signing::Own(key, _) => Some(key.public_key()),
+            _ => None,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Signing::Own(key, path) => format!(
+                "{} ({} {})",
+                path.display(),
+                key.public_key().algorithm(),
+                key.public_key().short_name()
+            ),
+            Signing::Keyless => "no key of this user's".to_owned(),
+            Signing::Scone(cli) => format!(
+                "SCONE's CLI {} (untested against SCONE CAS by meshfile)",
+                cli.program.display()
+            ),
+        }
+    }
+
+    /// Shows the commands SCONE's CLI ran since last shown.
+    pub fn show_commands(&self) {
+        if let Signing::Scone(cli) = self
+            && let Ok(mut ran) = cli.ran.lock()
+        {
+            for command in ran.drain(..) {
+                render::eprint(&format!("ran: {command}\n"));
+            }
+        }
+    }
 }
 
 /// Lets the process end without freeing a compiled mesh piece by piece: its millions of

@@ -28,28 +28,22 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
         delivery::notices(&notices);
         let mut cas = cas;
         let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let (steps, approvals) = match meshfile_app::sign::Form::of(
-            &mesh.compiled,
-            args.compile.signing_key.is_some(),
-        ) {
+        let (steps, approvals) = match commands::signing_form(&args.compile, &mesh.compiled) {
             None => (cas.plan(&mesh.compiled, &observer)?, Vec::new()),
             Some(form) => {
                 // Without a key of one's own, the plan shows the signatures already there.
-                let key = match meshfile_app::sign::load_key(args.compile.signing_key.as_deref()) {
-                    Ok((key, _)) => Some(key),
-                    Err(_) if args.compile.signing_key.is_none() => None,
-                    Err(e) => return Err(e.into()),
-                };
-                if let Some(key) = &key {
-                    cas.signing_as(&key.public_key());
+                let signing = commands::Signing::load_for_reading(&args.compile)?;
+                if let Some(key) = signing.public_key() {
+                    cas.signing_as(&key);
                 }
                 let plan = cas.plan_signed(
                     &mesh.compiled,
                     form,
-                    key.as_ref(),
+                    &signing.backend(),
                     &args.compile.target,
                     &observer,
                 )?;
+                signing.show_commands();
                 (plan.steps, plan.approvals)
             }
         };

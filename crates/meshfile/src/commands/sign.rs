@@ -53,26 +53,43 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
         return Ok(Exit::Ok);
     }
     let key;
-    let by = match (&args.signer, &args.signature) {
-        (Some(signer), Some(signature)) => Signer::External {
+    let cli;
+    let by = match (&args.signer, &args.signature, &args.scone_cli) {
+        (Some(signer), Some(signature), _) => Signer::External {
             signer: read_public(signer)?,
             signature: read_signature(signature)?,
         },
+        (_, _, Some(program)) => {
+            cli = sign::SconeCli::new(program.clone());
+            Signer::Scone(&cli)
+        }
         _ => {
             key = sign::load_key(args.signing_key.as_deref())?.0;
             Signer::Key(&key)
         }
     };
     let done = sign::add_signature(&args.target, &names, &by)?;
+    if let Signer::Scone(cli) = &by
+        && !args.quiet
+        && let Ok(ran) = cli.ran.lock()
+    {
+        for command in ran.iter() {
+            render::eprint(&format!("ran: {command}\n"));
+        }
+    }
     if !args.quiet {
         let mut text = String::new();
         for d in &done {
             let signers: Vec<String> = d.signers.iter().map(PublicKey::short_name).collect();
+            let by = if signers.is_empty() {
+                "SCONE's CLI; SCONE CAS checks its signatures".to_owned()
+            } else {
+                signers.join(", ")
+            };
             text.push_str(&format!(
-                "{:<9}  {}  (signed by {})\n",
+                "{:<9}  {}  (signed by {by})\n",
                 if d.added { "signed" } else { "unchanged" },
                 d.session,
-                signers.join(", ")
             ));
         }
         render::eprint(&text);

@@ -574,3 +574,109 @@ fn validate_locates_what_a_signing_mesh_lacks() {
         out.stderr
     );
 }
+
+#[test]
+fn scone_cli_output_is_copied_verbatim() {
+    let standin = workspace().join("crates/meshfile/tests/it/scone-standin.py");
+    let standin = standin.display().to_string();
+    let mut t = Test::new();
+    let src = workspace().join("examples/hello-world");
+    for name in ["mesh.yaml", "service.yaml", "measurements.yaml"] {
+        std::fs::copy(src.join(name), t.dir().join(name)).expect("copy");
+    }
+    let key = "ab".repeat(32);
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let mesh = mesh.replace(
+        "cas_url: embedded",
+        &format!(
+            "mode: EncryptedManifest\n    cas_encryption_key: {key}\n    cas_url: cas.example"
+        ),
+    );
+    std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("write");
+    t.signing_fixtures();
+    let log = t.dir().join("scone.log");
+    let run = |t: &mut Test, args: &[&str]| {
+        let mut command = crate::meshfile(t.dir());
+        command.args(args).env("SCONE_STANDIN_LOG", &log);
+        let out = command.output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let template = ["template", "-n", "-f", ".", "--scone-cli", standin.as_str()];
+    let stderr = run(&mut t, &template);
+    assert!(
+        stderr.contains(&format!("ran: {standin} session sign ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("session encrypt --key"), "{stderr}");
+    let files = t.dir().join("target/session_files/hello-world-demo");
+    let read = |name: &str| std::fs::read_to_string(files.join(name)).expect(name);
+    let signed: serde_json::Value =
+        serde_json::from_str(&read("pythonservice.json")).expect("json");
+    let session = signed["session"].as_str().expect("session");
+    assert!(
+        session.starts_with("---\nname: hello-world-demo/pythonservice\n"),
+        "{session}"
+    );
+    assert!(
+        session.ends_with("creator:\n  signer: STANDIN\n"),
+        "{session}"
+    );
+    let encrypted: serde_json::Value =
+        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
+    use base64::Engine as _;
+    let inside = base64::engine::general_purpose::STANDARD
+        .decode(encrypted["encrypted_session"].as_str().expect("ciphertext"))
+        .expect("base64");
+    let inside: serde_json::Value = serde_json::from_slice(&inside).expect("the signed session");
+    assert_eq!(inside, signed, "encrypted exactly what the CLI signed");
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(format!("standin {session}")));
+    assert_eq!(read("pythonservice.hash").trim(), hash);
+    let chart = crate::compile::raw_files(&t.dir().join("target/helm/policies"));
+    let resource = chart
+        .values()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .find(|r| r.contains("pythonservice"))
+        .expect("resource");
+    assert!(
+        resource.contains(encrypted["encrypted_session"].as_str().expect("policy")),
+        "{resource}"
+    );
+
+    // Unchanged: the CLI is not asked again, and the files stay as they are.
+    let calls = std::fs::read_to_string(&log).expect("log").lines().count();
+    run(&mut t, &template);
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log").lines().count(),
+        calls
+    );
+    assert_eq!(read("pythonservice.hash").trim(), hash);
+
+    // A second signature, by the CLI: copied, encrypted again, and the resource follows.
+    let stderr = run(
+        &mut t,
+        &[
+            "sign",
+            "--session",
+            "hello-world-demo/pythonservice",
+            "--scone-cli",
+            standin.as_str(),
+        ],
+    );
+    assert!(stderr.contains("session sign"), "{stderr}");
+    assert!(read("pythonservice.json").contains("STANDIN-SECOND"));
+    let chart = crate::compile::raw_files(&t.dir().join("target/helm/policies"));
+    let resource = chart
+        .values()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .find(|r| r.contains("pythonservice"))
+        .expect("resource");
+    let encrypted: serde_json::Value =
+        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
+    assert!(
+        resource.contains(encrypted["encrypted_session"].as_str().expect("policy")),
+        "{resource}"
+    );
+}
