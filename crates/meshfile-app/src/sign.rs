@@ -546,20 +546,18 @@ pub fn chart_files(
     Ok(policy_files(&address, &resources).into_iter().collect())
 }
 
-/// Signed sessions are created by their signer, and a signer never reads (SCONE 5.8): with
-/// meshfile's default policy (`read: [CREATOR]`) nobody could read them, nor could `plan`
-/// and `apply` compare what CAS holds. So, unless the Meshfile states its access policy, the
-/// sessions of a signing mode name the client identity `reader` (its key hash) as reader.
+/// Signed sessions are created by their signer, and a signer never reads (SCONE 5.8): a
+/// session whose `read` is `[CREATOR]` (meshfile's default, or what the Meshfile states)
+/// could be read by nobody, and `plan` and `apply` could not compare what CAS holds. So in
+/// the signing modes such a `read` names the client identity `reader` (its key hash) instead,
+/// the identity that uploads them.
 pub fn readable_by(compiled: &mut Compiled, reader: &str) {
-    let stated = compiled.sessions.first().is_some_and(|d| !d.create_only);
-    if stated {
-        return;
-    }
-    let readers = [meshfile_session::access::Entry::KeyHash(
-        reader.to_ascii_lowercase(),
-    )];
+    use meshfile_session::access::{Entry, Operation};
+    let readers = [Entry::KeyHash(reader.to_ascii_lowercase())];
     for doc in &mut compiled.sessions {
-        doc.set_readers(&readers);
+        if meshfile_cas::policy::entries(&doc.node, Operation::Read) == [Entry::Creator] {
+            doc.set_readers(&readers);
+        }
     }
 }
 

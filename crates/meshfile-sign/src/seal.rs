@@ -95,7 +95,12 @@ pub fn seal(
         &[],
         &mut rng,
     )
-    .map_err(|e| error(format!("encryption failed: {e}")))?;
+    .map_err(|e| match e {
+        hpke::HpkeError::EncapError => error(format!(
+            "`{public_hex}` is not a usable X25519 public key (a point of low order): check `cas_encryption_key`"
+        )),
+        other => error(format!("encryption failed: {other}")),
+    })?;
     let mut body = enc.to_bytes().to_vec();
     body.extend_from_slice(&ciphertext);
     Ok(EncryptedSession {
@@ -271,5 +276,6 @@ mod tests {
         );
         assert!(open(&cas, &changed).is_err_and(|e| e.0.contains("does not decrypt")));
         assert!(seal("zz", b"x", [1; 32]).is_err());
+        assert!(seal(&"00".repeat(32), b"x", [1; 32]).is_err_and(|e| e.0.contains("low order")));
     }
 }

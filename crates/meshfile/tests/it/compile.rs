@@ -27,6 +27,7 @@ fn meshes() -> Vec<PathBuf> {
     let mut dirs = vec![
         root.join("examples/hello-world"),
         root.join("examples/flask-redis"),
+        root.join("examples/signed-board"),
     ];
     for name in [
         "hello-world-secrets",
