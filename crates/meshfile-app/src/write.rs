@@ -64,6 +64,12 @@ pub fn file(path: &Path, contents: &[u8]) -> Result<(), Error> {
 /// [`file`] for a private key: readable by its owner only, in a directory only the owner can
 /// enter when meshfile makes it.
 pub fn private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    private_dir(path)?;
+    replace(path, contents, 0o600)
+}
+
+/// The directory `path` goes in, made (only its owner may enter) when missing.
+fn private_dir(path: &Path) -> Result<&Path, Error> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = parent(path);
     std::fs::DirBuilder::new()
@@ -71,20 +77,15 @@ pub fn private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::write(dir, e))?;
-    replace(path, contents, 0o600)
+    Ok(dir)
 }
 
 /// A new private file (mode 0600, in a directory only the owner can enter when made): written
 /// whole under a temporary name, then linked under `path`, which fails if `path` exists, so
 /// a file is never replaced.
 pub fn private_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let dir = parent(path);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::write(dir, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = private_dir(path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".meshfile-")
         .permissions(std::fs::Permissions::from_mode(0o600))

@@ -536,34 +536,46 @@ impl Client {
 
     /// Creates or updates (with `predecessor`) a session.
     pub async fn write(&self, session_yaml: &str) -> Result<Written, Error> {
-        let url = format!("{}/v1/sessions", self.base);
-        let request = self
-            .http
-            .post(&url)
-            .header("content-type", "application/yaml")
-            .body(session_yaml.to_owned());
-        self.send(request, false).await
+        self.upload(
+            reqwest::Method::POST,
+            "sessions",
+            "application/yaml",
+            session_yaml,
+        )
+        .await
     }
 
     /// Creates or updates a session with a signed session's JSON.
     pub async fn write_signed(&self, json: &str) -> Result<Written, Error> {
-        let url = format!("{}/v1/sessions", self.base);
-        let request = self
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(json.to_owned());
-        self.send(request, false).await
+        self.upload(reqwest::Method::POST, "sessions", "application/json", json)
+            .await
     }
 
     /// Uploads an encrypted session's JSON.
     pub async fn write_encrypted(&self, json: &str) -> Result<Written, Error> {
-        let url = format!("{}/v1/encrypted_sessions", self.base);
+        self.upload(
+            reqwest::Method::PUT,
+            "encrypted_sessions",
+            "application/json",
+            json,
+        )
+        .await
+    }
+
+    /// Sends a session (never again on its own: a write is not idempotent).
+    async fn upload(
+        &self,
+        method: reqwest::Method,
+        endpoint: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<Written, Error> {
+        let url = format!("{}/v1/{endpoint}", self.base);
         let request = self
             .http
-            .put(&url)
-            .header("content-type", "application/json")
-            .body(json.to_owned());
+            .request(method, &url)
+            .header("content-type", content_type)
+            .body(body.to_owned());
         self.send(request, false).await
     }
 

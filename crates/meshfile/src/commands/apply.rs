@@ -55,19 +55,15 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             None => cas.plan(&mesh.compiled, &reading)?,
             Some(form) => {
                 let signing = commands::Signing::load(&args.compile)?;
-                if let Some(key) = signing.public_key() {
-                    cas.signing_as(&key);
-                }
-                let plan = cas.plan_signed(
+                let plan = delivery::plan_signed(
+                    &mut cas,
                     &mesh.compiled,
                     form,
-                    &signing.backend(),
+                    &signing,
                     &args.compile.target,
                     &reading,
+                    args.compile.quiet,
                 )?;
-                if !args.compile.quiet {
-                    signing.show_commands();
-                }
                 // The files now name CAS's active versions as predecessors.
                 let signed = meshfile_app::Signed {
                     form,

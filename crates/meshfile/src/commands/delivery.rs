@@ -196,6 +196,28 @@ pub fn outcomes(
     (text, results, exit)
 }
 
+/// A delivery in a signing mode as `plan` and `apply` see it: signed by `signing` (whose key,
+/// if any, counts as this user's when a namespace's creator is checked), the commands SCONE's
+/// CLI ran shown unless `quiet`.
+pub fn plan_signed(
+    cas: &mut meshfile_app::deliver::Cas,
+    compiled: &meshfile_plan::Compiled,
+    form: meshfile_app::sign::Form,
+    signing: &crate::commands::Signing,
+    target: &std::path::Path,
+    observer: &Trace,
+    quiet: bool,
+) -> Result<meshfile_app::deliver::SignedPlan, meshfile_app::Error> {
+    if let Some(key) = signing.public_key() {
+        cas.signing_as(&key);
+    }
+    let plan = cas.plan_signed(compiled, form, &signing.backend(), target, observer)?;
+    if !quiet {
+        signing.show_commands();
+    }
+    Ok(plan)
+}
+
 /// Who signed each session to be written, and what its rule still lacks.
 pub fn approvals(approvals: &[meshfile_app::sign::Approval]) -> String {
     if approvals.is_empty() {

@@ -33,17 +33,15 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
             Some(form) => {
                 // Without a key of one's own, the plan shows the signatures already there.
                 let signing = commands::Signing::load_for_reading(&args.compile)?;
-                if let Some(key) = signing.public_key() {
-                    cas.signing_as(&key);
-                }
-                let plan = cas.plan_signed(
+                let plan = delivery::plan_signed(
+                    &mut cas,
                     &mesh.compiled,
                     form,
-                    &signing.backend(),
+                    &signing,
                     &args.compile.target,
                     &observer,
+                    false,
                 )?;
-                signing.show_commands();
                 (plan.steps, plan.approvals)
             }
         };

@@ -63,6 +63,47 @@ fn signed_example(t: &Test, server: &Server, mode: &str, policy: &str) {
     std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("write mesh");
 }
 
+/// A signer outside meshfile: the message of `session` exported, signed with openssl by
+/// `who` (`WHO.pem`: Ed25519 with `pkeyutl`, P-384 with `dgst -sha384`), and added with its
+/// public key (`WHO.pub`) as `WHO.sig`.
+fn sign_externally(t: &mut Test, openssl_bin: &PathBuf, session: &str, who: &str) {
+    let path = |name: &str| t.dir().join(name).display().to_string();
+    let (key, signature, message) = (
+        path(&format!("{who}.pem")),
+        path(&format!("{who}.sig")),
+        path("message.bin"),
+    );
+    let p384 = std::fs::read_to_string(&key).is_ok_and(|pem| !pem.contains("MC4CAQAwBQYDK2Vw"));
+    let args: Vec<&str> = if p384 {
+        vec![
+            "dgst", "-sha384", "-sign", &key, "-out", &signature, &message,
+        ]
+    } else {
+        vec![
+            "pkeyutl", "-sign", "-rawin", "-inkey", &key, "-in", &message, "-out", &signature,
+        ]
+    };
+    let dir = t.dir().to_path_buf();
+    ok(&t.rerun(&[
+        "sign",
+        "--session",
+        session,
+        "--export-message",
+        "message.bin",
+    ]));
+    openssl(openssl_bin, &dir, &args);
+    let (public, signature) = (format!("{who}.pub"), format!("{who}.sig"));
+    ok(&t.rerun(&[
+        "sign",
+        "--session",
+        session,
+        "--signer",
+        &public,
+        "--signature",
+        &signature,
+    ]));
+}
+
 fn ok(out: &Output) {
     assert_eq!(out.status, 0, "{}", out.stderr);
 }
@@ -153,60 +194,10 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
         "flask-redis-demo/flask",
     ];
     for session in sessions {
-        ok(&t.rerun(&[
-            "sign",
-            "--session",
-            session,
-            "--export-message",
-            "message.bin",
-        ]));
-        ssl(&[
-            "pkeyutl",
-            "-sign",
-            "-rawin",
-            "-inkey",
-            &path("bob.pem"),
-            "-in",
-            &path("message.bin"),
-            "-out",
-            &path("bob.sig"),
-        ]);
-        ok(&t.rerun(&[
-            "sign",
-            "--session",
-            session,
-            "--signer",
-            "bob.pub",
-            "--signature",
-            "bob.sig",
-        ]));
+        sign_externally(&mut t, &openssl_bin, session, "bob");
     }
     // Carol's P-384 signature (openssl dgst -sha384) is accepted too.
-    ok(&t.rerun(&[
-        "sign",
-        "--session",
-        sessions[0],
-        "--export-message",
-        "message.bin",
-    ]));
-    ssl(&[
-        "dgst",
-        "-sha384",
-        "-sign",
-        &path("carol.pem"),
-        "-out",
-        &path("carol.sig"),
-        &path("message.bin"),
-    ]);
-    ok(&t.rerun(&[
-        "sign",
-        "--session",
-        sessions[0],
-        "--signer",
-        "carol.pub",
-        "--signature",
-        "carol.sig",
-    ]));
+    sign_externally(&mut t, &openssl_bin, sessions[0], "carol");
     // A signature of another session is refused.
     let out = t.rerun(&[
         "sign",
@@ -310,33 +301,7 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
         serde_json::from_str(&std::fs::read_to_string(files.join("redis.json")).expect("redis"))
             .expect("json");
     assert_eq!(redis["signatures"].as_array().map(Vec::len), Some(2));
-    for session in &sessions[2..] {
-        ok(&t.rerun(&[
-            "sign",
-            "--session",
-            session,
-            "--export-message",
-            "message.bin",
-        ]));
-        ssl(&[
-            "dgst",
-            "-sha384",
-            "-sign",
-            &path("carol.pem"),
-            "-out",
-            &path("carol.sig"),
-            &path("message.bin"),
-        ]);
-        ok(&t.rerun(&[
-            "sign",
-            "--session",
-            session,
-            "--signer",
-            "carol.pub",
-            "--signature",
-            "carol.sig",
-        ]));
-    }
+    sign_externally(&mut t, &openssl_bin, sessions[2], "carol");
     let out = t.rerun(&verb("apply", &[]));
     ok(&out);
     assert!(
@@ -634,16 +599,7 @@ fn scone_cli_output_is_copied_verbatim() {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(format!("standin {session}")));
     assert_eq!(read("pythonservice.hash").trim(), hash);
-    let chart = crate::compile::raw_files(&t.dir().join("target/helm/policies"));
-    let resource = chart
-        .values()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .find(|r| r.contains("pythonservice"))
-        .expect("resource");
-    assert!(
-        resource.contains(encrypted["encrypted_session"].as_str().expect("policy")),
-        "{resource}"
-    );
+    resource_holds_the_ciphertext(t.dir(), &encrypted);
 
     // Unchanged: the CLI is not asked again, and the files stay as they are.
     let calls = std::fs::read_to_string(&log).expect("log").lines().count();
@@ -667,16 +623,19 @@ fn scone_cli_output_is_copied_verbatim() {
     );
     assert!(stderr.contains("session sign"), "{stderr}");
     assert!(read("pythonservice.json").contains("STANDIN-SECOND"));
-    let chart = crate::compile::raw_files(&t.dir().join("target/helm/policies"));
+    let encrypted: serde_json::Value =
+        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
+    resource_holds_the_ciphertext(t.dir(), &encrypted);
+}
+
+/// The chart's resource of `pythonservice` carries exactly the encrypted session's ciphertext.
+fn resource_holds_the_ciphertext(dir: &Path, encrypted: &serde_json::Value) {
+    let chart = crate::compile::raw_files(&dir.join("target/helm/policies"));
     let resource = chart
         .values()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .find(|r| r.contains("pythonservice"))
         .expect("resource");
-    let encrypted: serde_json::Value =
-        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
-    assert!(
-        resource.contains(encrypted["encrypted_session"].as_str().expect("policy")),
-        "{resource}"
-    );
+    let ciphertext = encrypted["encrypted_session"].as_str().expect("policy");
+    assert!(resource.contains(ciphertext), "{resource}");
 }
