@@ -91,6 +91,9 @@ fn values(mesh: &str, s: &ChartService) -> Value {
     if !s.runtime_env.is_empty() {
         values["scone"]["env"] = json!(s.runtime_env);
     }
+    if let Some(program) = &s.program {
+        values["command"] = json!([program]);
+    }
     values
 }
 
@@ -170,6 +173,7 @@ fn values_schema() -> Value {
                 },
             },
             "waitImage": string,
+            "command": {"type": "array", "items": string},
             "tolerations": {"type": "array"},
             "affinity": {"type": "object"},
             "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -510,6 +514,7 @@ mod tests {
             chart_dir: chart_dir.map(str::to_owned),
             sgx: meshfile_plan::Sgx::Scone,
             wait_for: Vec::new(),
+            program: Some("python3".into()),
         }
     }
 

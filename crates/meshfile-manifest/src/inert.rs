@@ -128,6 +128,7 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
         }
     }
     helm_extra_values_keys(node, out);
+    restart_policies(node, out);
     if let Some(e) = node.get("repo") {
         let fields: Vec<&str> = entries(&e.value).iter().map(Entry::key_text).collect();
         warn(
@@ -169,6 +170,38 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
     if let Some(e) = build.value.get("gen_policy") {
         warn(out, Code::NotSupportedYet, e, "build.gen_policy".into(),
             "`gen_policy` is the template of the policy SCONE's build generates with the image, which meshfile does not do: give the session template in the Meshfile's `image_policy` instead".into());
+    }
+}
+
+/// `restartPolicy` in an env section is a value SCONE's service chart takes; meshfile deploys
+/// each service as a Deployment, whose pods Kubernetes always restarts (it refuses any other
+/// policy there), so a value other than `Always` is not used.
+fn restart_policies(node: &Node, out: &mut Vec<Diagnostic>) {
+    let sections: &[Node] = match node.get("env").map(|e| &e.value.value) {
+        Some(Value::Sequence(items)) => items,
+        _ => &[],
+    };
+    for (i, section) in sections.iter().enumerate() {
+        let pairs: &[Node] = match section.get("env").map(|e| &e.value.value) {
+            Some(Value::Sequence(items)) => items,
+            _ => &[],
+        };
+        for (j, pair) in pairs.iter().enumerate() {
+            let (Some(name), Some(value)) = (pair.get("name"), pair.scalar_at("value")) else {
+                continue;
+            };
+            if name.value.as_scalar() == Some("restartPolicy") && value != "Always" {
+                warn(
+                    out,
+                    Code::CannotAct,
+                    name,
+                    format!("env[{i}].env[{j}].name"),
+                    format!(
+                        "restartPolicy `{value}` is not used: meshfile deploys each service as a Deployment, whose pods Kubernetes always restarts (it accepts no other policy there)"
+                    ),
+                );
+            }
+        }
     }
 }
 

@@ -43,6 +43,10 @@ pub struct ChartService {
     /// `INIT_CONTAINER<N>` (host) and `INIT_CONTAINER<N>_PORT`: services to wait for before
     /// starting, in N's order; `INIT_CONTAINER<N>_ENABLE: "false"` leaves one out.
     pub wait_for: Vec<(String, u16)>,
+    /// The program of the manifest's `build.command`, as the container's command (SCONE's
+    /// service chart starts it so); its arguments come from the CAS session, never the pod.
+    /// `None` when the command names its program through a variable or a reference.
+    pub program: Option<String>,
 }
 
 /// Which SGX device plugin serves the cluster, as SCONE's charts name it (`useSGXDevPlugin`).
@@ -159,6 +163,7 @@ pub(crate) fn service(
         chart_dir: service.helm_chart.as_ref().map(|p| p.as_str().to_owned()),
         sgx: Sgx::default(),
         wait_for: Vec::new(),
+        program: None,
     }
 }
 

@@ -122,6 +122,16 @@ fn read_by_runtime(name: &str) -> bool {
 }
 
 /// The program name of a command line: `python3 x.py` and `/usr/bin/python3 x.py` give `python3`.
+/// The program a command starts, as the container's command: its first word, when that is a
+/// plain path or name (no variable, reference or quoting to resolve first).
+fn container_program(command: &str) -> Option<String> {
+    let first = command.split_whitespace().next()?;
+    let plain = first
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-' | b'.' | b'+'));
+    plain.then(|| first.to_owned())
+}
+
 pub fn program_name(command: &str) -> String {
     let first = command.split_whitespace().next().unwrap_or("service");
     let base = first.rsplit('/').next().unwrap_or(first);
@@ -373,6 +383,7 @@ impl<'a> Compiler<'a> {
         let session = self.session(unit, &scope, owners);
         let mut service = chart::service(self.mesh, unit.service, &unit.name, &scope);
         service.component = chart::dns_label(unit.descriptor.manifest.build.name.as_str());
+        service.program = container_program(unit.descriptor.manifest.build.command.program_text());
         // What the runtime reads goes to the pod: the manifest's own value, else the mesh's.
         for name in RUNTIME_VARIABLES.iter().chain([&CAS_ADDRESS_VARIABLE]) {
             let local = (unit.environment.local.iter().flatten())

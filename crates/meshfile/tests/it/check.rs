@@ -348,3 +348,18 @@ fn a_cas_tolerance_holds_only_options_of_scone_cas_attest() {
     let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
     assert_eq!(out.status, 0, "{}", out.stderr);
 }
+
+#[test]
+fn a_restart_policy_deployments_cannot_take_is_named() {
+    let example = crate::workspace().join("examples/flask-redis");
+    let out = Test::new()
+        .args(&["validate", "-f", &example.display().to_string()])
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[W008]")
+            && out.stderr.contains("restartPolicy `OnFailure` is not used"),
+        "{}",
+        out.stderr
+    );
+}
