@@ -30,12 +30,14 @@ impl Exit {
             | Code::CasUntrusted
             | Code::CasFailed
             | Code::ClientIdentity
-            | Code::SigningKey => Exit::Environment,
+            | Code::SigningKey
+            | Code::ImageCopyFailed => Exit::Environment,
             Code::CasForbidden
             | Code::CasConflict
             | Code::CasInvalid
             | Code::ChartFailed
-            | Code::SignaturesMissing => Exit::Invalid,
+            | Code::SignaturesMissing
+            | Code::ImageDestination => Exit::Invalid,
             // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
             Code::Read
             | Code::Syntax

@@ -10,12 +10,14 @@
 //!    modes [`sign::sign`] signs (and encrypts) them and adds their operator resources.
 //! 7. [`write::stage`] and [`write::commit`]: `target/` replaced atomically.
 //! 8. [`deliver::Cas`]: read what CAS holds, plan, write what changed.
+//! 9. [`images::push`]: the images copied to the Meshfile's `repo.destination`.
 
 pub mod compile;
 pub mod deliver;
 pub mod descriptors;
 pub mod digests;
 mod error;
+pub mod images;
 pub mod inputs;
 pub mod load;
 pub mod paths;

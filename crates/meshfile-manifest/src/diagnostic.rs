@@ -93,6 +93,8 @@ codes! {
     ClientIdentity = "E216", "the client identity for CAS cannot be read or made";
     SigningKey = "E217", "the session signing key is missing, unreadable, or of a kind meshfile cannot use";
     SignaturesMissing = "E218", "a signed session whose signatures do not yet meet its access policy";
+    ImageCopyFailed = "E219", "an image could not be copied to the repo destination";
+    ImageDestination = "E220", "two different images of a mesh would go to one name at the repo destination";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";

@@ -130,17 +130,42 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
     helm_extra_values_keys(node, out);
     restart_policies(node, out);
     if let Some(e) = node.get("repo") {
-        let fields: Vec<&str> = entries(&e.value).iter().map(Entry::key_text).collect();
-        warn(
-            out,
-            Code::NotSupportedYet,
-            e,
-            "repo".into(),
-            format!(
-                "`repo` ({}) pushes, squashes, strips and signs images, which meshfile does not do yet: images are used as they are in their registry",
-                fields.join(", ")
-            ),
-        );
+        repo(e, out);
+    }
+}
+
+/// `repo`: `destination` and `push` act (the images are copied there, the chart pulls from
+/// there); squashing, stripping and signing are not done yet, and each says so where it is
+/// asked for (`strip` is asked for by default).
+fn repo(e: &Entry, out: &mut Vec<Diagnostic>) {
+    let flag = |key: &str| {
+        e.value
+            .get(key)
+            .map(|f| (f, f.value.as_scalar() == Some("true")))
+    };
+    match flag("strip") {
+        Some((f, true)) => warn(out, Code::NotSupportedYet, f, "repo.strip".into(),
+            "`strip` removes /scone from the copied images, which meshfile does not do yet: images are copied as they are".into()),
+        Some(_) => {}
+        None => warn(out, Code::NotSupportedYet, e, "repo".into(),
+            "`repo.strip` is true by default: it removes /scone from the copied images, which meshfile does not do yet; images are copied as they are (`strip: false` says so)".into()),
+    }
+    if let Some((f, true)) = flag("squash") {
+        warn(out, Code::NotSupportedYet, f, "repo.squash".into(),
+            "`squash` makes each copied image one layer, which meshfile does not do yet: images are copied as they are".into());
+    }
+    for key in ["key_file", "config_id", "signature"] {
+        if let Some(f) = e.value.get(key) {
+            warn(
+                out,
+                Code::NotSupportedYet,
+                f,
+                format!("repo.{key}"),
+                format!(
+                    "`{key}` signs the copied images, which meshfile does not do yet: they are copied unsigned"
+                ),
+            );
+        }
     }
 }
 

@@ -82,6 +82,27 @@ pub struct Compiled {
     /// The CAS's public session encryption key (`cas_encryption_key`, hex), for the modes
     /// that encrypt sessions.
     pub cas_encryption_key: Option<String>,
+    /// The mesh's images and where its `repo` section copies them; `None` without `repo`.
+    pub images: Option<ImagePlan>,
+}
+
+/// Where a mesh's images go (`repo`): the chart pulls each from its destination.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImagePlan {
+    pub copies: Vec<ImageCopy>,
+    /// `repo.push` (default true): `false` prepares and reports without pushing.
+    pub push: bool,
+}
+
+/// One image copied to the `repo` destination, byte for byte (so by the same digest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageCopy {
+    /// The image as the Meshfile names it.
+    pub source: String,
+    /// `<destination>/<last component of the repository>:<tag>`.
+    pub destination: String,
+    /// The digest it is copied by, when known (resolved, recorded, or in the reference).
+    pub digest: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -243,6 +264,10 @@ pub fn compile(
             .dedup_by(|a, b| a.file == b.file && a.diagnostic == b.diagnostic);
         return Err(c.errors);
     }
+    let images = mesh
+        .repo
+        .as_ref()
+        .map(|repo| copy_to_destination(repo, &mut services));
     let mut sessions = Vec::with_capacity(service_sessions.len() + 1);
     sessions.push(namespace_session(&namespace, mesh));
     sessions.extend(order_exporters_first(service_sessions));
@@ -262,7 +287,49 @@ pub fn compile(
         cas_encryption_key: cas
             .and_then(|c| c.cas_encryption_key.as_ref())
             .map(|k| k.as_str().trim().to_ascii_lowercase()),
+        images,
     })
+}
+
+/// Each service's image as `repo` copies it: to `<destination>/<last component>:<tag>`, by
+/// the digest it has; the chart then pulls it from there. One copy per distinct image.
+fn copy_to_destination(
+    repo: &meshfile_manifest::mesh::Repo,
+    services: &mut [ChartService],
+) -> ImagePlan {
+    let destination = repo.destination.as_str().trim_end_matches('/');
+    let mut copies: Vec<ImageCopy> = Vec::new();
+    for service in services.iter_mut() {
+        let tag = service.tag.clone().unwrap_or_else(|| "latest".into());
+        let source = match &service.tag {
+            Some(tag) => format!("{}:{tag}", service.repository),
+            None => format!(
+                "{}@{}",
+                service.repository,
+                service.digest.clone().unwrap_or_default()
+            ),
+        };
+        let last = service
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&service.repository);
+        let repository = format!("{destination}/{last}");
+        let copy = ImageCopy {
+            source,
+            destination: format!("{repository}:{tag}"),
+            digest: service.digest.clone(),
+        };
+        if !copies.iter().any(|c| c.source == copy.source) {
+            copies.push(copy);
+        }
+        service.repository = repository;
+        service.tag = Some(tag);
+    }
+    ImagePlan {
+        copies,
+        push: repo.push.as_ref().is_none_or(|p| p.value),
+    }
 }
 
 fn injection_files_contents(files: &[InjectionFile]) -> Vec<String> {

@@ -5,6 +5,8 @@
 //! exchange that registries such as Docker Hub ask for. Always HTTPS, except for loopback
 //! registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too reaches over plain HTTP.
 
+pub mod copy;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

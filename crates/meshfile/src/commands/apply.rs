@@ -37,6 +37,11 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
+        if let Some(plan) = &mesh.compiled.images {
+            commands::images::push(plan, &args.compile)?;
+        }
+    }
+    for mesh in &compilation.meshes {
         let form = match delivery(
             &mesh.file,
             &mesh.compiled,

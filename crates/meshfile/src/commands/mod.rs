@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cas;
 pub mod delivery;
 pub mod explain;
+pub mod images;
 pub mod key;
 pub mod plan;
 pub mod schema;

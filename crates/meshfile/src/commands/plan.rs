@@ -20,6 +20,9 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
     let mut changed = 0;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
+        if let Some(plan) = &mesh.compiled.images {
+            render::eprint(&commands::images::would_push(plan));
+        }
         let (cas, notices) = Cas::connect(
             &delivery::settings(&args.cas.trust),
             &mesh.compiled,

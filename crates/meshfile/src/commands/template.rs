@@ -11,6 +11,13 @@ pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
         &args.record.mrenclaves,
         args.identity.as_deref(),
     )?;
+    if !args.compile.quiet {
+        for mesh in &compilation.meshes {
+            if let Some(plan) = &mesh.compiled.images {
+                crate::render::eprint(&commands::images::would_push(plan));
+            }
+        }
+    }
     commands::discard(compilation);
     Ok(Exit::Ok)
 }

@@ -211,3 +211,236 @@ fn charts_pin_the_digest_the_registry_serves() {
     );
     assert!(values_of(&t).contains(&digest), "{}", values_of(&t));
 }
+
+/// An image of three layers built with umoci (a file, a `/scone` directory, then a file
+/// removed: a whiteout), pushed to `image` with skopeo; its digest.
+fn build_and_push(
+    umoci: &PathBuf,
+    skopeo: &PathBuf,
+    work: &Path,
+    image: &str,
+    text: &str,
+) -> String {
+    let layout = work.join(format!("layout-{}", text.len()));
+    let bundle = work.join(format!("bundle-{}", text.len()));
+    let (layout_arg, bundle_arg) = (layout.display().to_string(), bundle.display().to_string());
+    ok(umoci, &["init", "--layout", &layout_arg], work);
+    ok(umoci, &["new", "--image", &format!("{layout_arg}:v")], work);
+    let rootfs = bundle.join("rootfs");
+    let layers: [&dyn Fn(); 3] = [
+        &|| {
+            std::fs::create_dir_all(rootfs.join("app")).expect("dir");
+            std::fs::write(rootfs.join("app/main.py"), text).expect("file");
+            std::fs::write(rootfs.join("app/old.txt"), "to be removed").expect("file");
+        },
+        &|| {
+            std::fs::create_dir_all(rootfs.join("scone")).expect("dir");
+            std::fs::write(rootfs.join("scone/runtime.conf"), "scone").expect("file");
+        },
+        &|| std::fs::remove_file(rootfs.join("app/old.txt")).expect("whiteout"),
+    ];
+    for change in layers {
+        ok(
+            umoci,
+            &["unpack", "--image", &format!("{layout_arg}:v"), &bundle_arg],
+            work,
+        );
+        change();
+        ok(
+            umoci,
+            &["repack", "--image", &format!("{layout_arg}:v"), &bundle_arg],
+            work,
+        );
+        std::fs::remove_dir_all(&bundle).expect("bundle");
+    }
+    ok(
+        skopeo,
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{layout_arg}:v"),
+            &format!("docker://{image}"),
+        ],
+        work,
+    );
+    inspect_digest(skopeo, work, image)
+}
+
+fn inspect_digest(skopeo: &PathBuf, work: &Path, image: &str) -> String {
+    ok(
+        skopeo,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{image}"),
+        ],
+        work,
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there() {
+    let (Some(registry), Some(skopeo), Some(umoci)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+    ) else {
+        return;
+    };
+    let source = Registry::start(&registry);
+    let destination = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    let images = [
+        (
+            "registry.example.com/meshfile/python_flask_redis:1.0",
+            "python_flask_redis:1.0",
+            "print('flask')",
+        ),
+        (
+            "registry.example.com/meshfile/redis:1.0",
+            "redis:1.0",
+            "redis",
+        ),
+    ];
+    let mut digests = Vec::new();
+    for (_, name, text) in images {
+        let image = format!("{}/src/{name}", source.address);
+        digests.push(build_and_push(&umoci, &skopeo, work.path(), &image, text));
+    }
+    let src = workspace().join("examples/flask-redis");
+    let mut t = Test::new();
+    for entry in std::fs::read_dir(&src).expect("example") {
+        let path = entry.expect("entry").path();
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        for (example, name, _) in images {
+            text = text.replace(example, &format!("{}/src/{name}", source.address));
+        }
+        if path.ends_with("mesh.yaml") {
+            text.push_str(&format!(
+                "repo:\n  destination: {}/dest\n  strip: false\n",
+                destination.address
+            ));
+        }
+        t = t.file(
+            path.file_name().and_then(|n| n.to_str()).expect("name"),
+            text,
+        );
+    }
+    let out = t.rerun(&["template", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "apply copies {}/src/redis:1.0 -> {}/dest/redis:1.0",
+            source.address, destination.address
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        inspect(
+            &skopeo,
+            work.path(),
+            &format!("{}/dest/redis:1.0", destination.address)
+        )
+        .is_none(),
+        "template copies nothing"
+    );
+
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for ((_, name, _), digest) in images.iter().zip(&digests) {
+        let copied = format!("{}/dest/{name}", destination.address);
+        assert_eq!(
+            &inspect_digest(&skopeo, work.path(), &copied),
+            digest,
+            "{copied}"
+        );
+        assert!(
+            out.stderr
+                .contains(&format!("-> {copied}@{digest}  (4 blobs sent")),
+            "{}",
+            out.stderr
+        );
+    }
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    for ((_, name, _), digest) in images.iter().zip(&digests) {
+        let repository = name.split(':').next().expect("repository");
+        assert!(
+            values.contains(&format!(
+                "repository: \"{}/dest/{repository}\"",
+                destination.address
+            )),
+            "{values}"
+        );
+        assert!(values.contains(digest.as_str()), "{values}");
+    }
+
+    // Again: nothing is sent, every blob is there.
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("(0 blobs sent, 0.0 MB; 4 there already")
+            .count(),
+        2,
+        "{}",
+        out.stderr
+    );
+
+    // Within one registry, blobs are mounted from the source repository.
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let same = mesh.replace(
+        &format!("{}/dest", destination.address),
+        &format!("{}/mirror", source.address),
+    );
+    std::fs::write(t.dir().join("mesh.yaml"), same).expect("write");
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("0 there already; 4 mounted)").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+
+    // -n asks no registry: nothing copied, said so.
+    let out = t.rerun(&["apply", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not copied (-n asks no registry)"),
+        "{}",
+        out.stderr
+    );
+
+    // The destination gone: stopped, naming the image; exit 3.
+    std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("write");
+    drop(destination);
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error[E219]: copying ")
+            && out.stderr.contains("cannot reach registry"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The digest `skopeo inspect` finds, or `None` when there is no such image.
+fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
+    let (found, text) = run(
+        skopeo,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{image}"),
+        ],
+        work,
+    );
+    found.then(|| text.trim().to_owned())
+}

@@ -1,0 +1,523 @@
+//! Copying an image to another repository (the Meshfile's `repo.destination`), byte for byte:
+//! its manifest, or its image index with every platform's manifest, their configs and layers,
+//! all by digest, so the copy has the source's digest. A blob the destination has already is
+//! not sent again (an interrupted copy resumes where it stopped); within one registry a blob
+//! is mounted from the source repository instead of sent. Blobs stream through: memory stays
+//! bounded whatever their size.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::Digest;
+
+use crate::{Credentials, MANIFEST_TYPES, Reference, RegistryError, challenge_params, root_cause};
+
+/// A manifest or index is read up to this size; real ones are a few KiB.
+const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// Platforms of an index, and layers of a manifest, at most.
+const MAX_ENTRIES: usize = 1024;
+/// Blobs of one manifest transferred at once.
+const BLOBS_AT_ONCE: usize = 4;
+
+const INDEX_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// How a blob reached the destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobTransfer {
+    /// The destination had it.
+    Present,
+    /// Mounted from the source repository on the same registry.
+    Mounted,
+    /// Sent.
+    Sent,
+}
+
+/// What copying an image did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// The digest of the manifest (or index) at the destination: the source's.
+    pub digest: String,
+    pub present: usize,
+    pub mounted: usize,
+    pub sent: usize,
+    pub bytes_sent: u64,
+}
+
+impl Copied {
+    fn count(&mut self, transfer: BlobTransfer, size: u64) {
+        match transfer {
+            BlobTransfer::Present => self.present += 1,
+            BlobTransfer::Mounted => self.mounted += 1,
+            BlobTransfer::Sent => {
+                self.sent += 1;
+                self.bytes_sent += size;
+            }
+        }
+    }
+}
+
+/// Sees each blob as it is done (a progress display).
+pub trait Progress: Sync {
+    fn blob(&self, _image: &str, _digest: &str, _size: u64, _transfer: BlobTransfer) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Copies images; one per run, its connections and tokens reused.
+pub struct Copier {
+    http: reqwest::Client,
+    credentials: Credentials,
+    /// `Authorization` values by `registry/repository`.
+    tokens: Mutex<BTreeMap<String, String>>,
+}
+
+/// A manifest as a registry serves it.
+struct Manifest {
+    bytes: Vec<u8>,
+    media_type: String,
+}
+
+impl Copier {
+    pub fn new(credentials: Credentials) -> Result<Copier, RegistryError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RegistryError::Unreachable {
+                registry: String::new(),
+                detail: e.to_string(),
+            })?;
+        Ok(Copier {
+            http,
+            credentials,
+            tokens: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Copies `source` (by its tag) to `destination` (under its tag).
+    pub async fn copy(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        progress: &dyn Progress,
+    ) -> Result<Copied, RegistryError> {
+        let mut copied = Copied::default();
+        let top = self.manifest(source, &source.tag).await?;
+        if INDEX_TYPES.contains(&top.media_type.as_str()) {
+            let index = json(source, &top.bytes)?;
+            let children = entries(source, &index, "manifests")?;
+            for (digest, _) in children {
+                let child = self.manifest(source, &digest).await?;
+                self.blobs(source, destination, &child, progress, &mut copied)
+                    .await?;
+                self.put_manifest(destination, &digest, &child).await?;
+            }
+        } else {
+            self.blobs(source, destination, &top, progress, &mut copied)
+                .await?;
+        }
+        copied.digest = self
+            .put_manifest(destination, &destination.tag, &top)
+            .await?;
+        Ok(copied)
+    }
+
+    /// Every blob of a manifest (config and layers) at the destination.
+    async fn blobs(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        manifest: &Manifest,
+        progress: &dyn Progress,
+        copied: &mut Copied,
+    ) -> Result<(), RegistryError> {
+        let parsed = json(source, &manifest.bytes)?;
+        let mut blobs = entries(source, &parsed, "layers")?;
+        if let Some(config) = parsed.get("config") {
+            blobs.insert(0, descriptor(source, config)?);
+        }
+        let image = source.to_string();
+        let done: Vec<(BlobTransfer, u64)> = futures_util::stream::iter(blobs)
+            .map(|(digest, size)| {
+                let image = &image;
+                async move {
+                    let transfer = self.blob(source, destination, &digest, size).await?;
+                    progress.blob(image, &digest, size, transfer);
+                    Ok::<_, RegistryError>((transfer, size))
+                }
+            })
+            .buffer_unordered(BLOBS_AT_ONCE)
+            .try_collect()
+            .await?;
+        for (transfer, size) in done {
+            copied.count(transfer, size);
+        }
+        Ok(())
+    }
+
+    /// One blob at the destination: there already, mounted, or streamed from the source.
+    async fn blob(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        digest: &str,
+        size: u64,
+    ) -> Result<BlobTransfer, RegistryError> {
+        let head = format!("{}/blobs/{digest}", repository_url(destination));
+        let response = self.send(destination, || self.http.head(&head)).await?;
+        if response.status().is_success() {
+            return Ok(BlobTransfer::Present);
+        }
+        let mut uploads = format!("{}/blobs/uploads/", repository_url(destination));
+        if source.registry == destination.registry {
+            uploads = format!("{uploads}?mount={digest}&from={}", source.repository);
+        }
+        let response = self.send(destination, || self.http.post(&uploads)).await?;
+        match response.status().as_u16() {
+            201 => return Ok(BlobTransfer::Mounted),
+            202 => {}
+            status => {
+                return Err(failed(
+                    destination,
+                    &format!("starting the upload of blob {digest}"),
+                    status,
+                ));
+            }
+        }
+        let location = location(destination, &response)?;
+        let blob_url = format!("{}/blobs/{digest}", repository_url(source));
+        let download = self.send(source, || self.http.get(&blob_url)).await?;
+        if !download.status().is_success() {
+            return Err(failed(
+                source,
+                &format!("reading blob {digest}"),
+                download.status().as_u16(),
+            ));
+        }
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let body = reqwest::Body::wrap_stream(download.bytes_stream());
+        let authorization = self.token(destination);
+        let mut request = self
+            .http
+            .put(&put)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(destination, &e))?;
+        if response.status().as_u16() != 201 {
+            return Err(failed(
+                destination,
+                &format!("sending blob {digest}"),
+                response.status().as_u16(),
+            ));
+        }
+        Ok(BlobTransfer::Sent)
+    }
+
+    /// A manifest by tag or digest, with its media type.
+    async fn manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+    ) -> Result<Manifest, RegistryError> {
+        let url = format!("{}/manifests/{tag_or_digest}", repository_url(reference));
+        let response = self
+            .send(reference, || {
+                self.http
+                    .get(&url)
+                    .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
+            })
+            .await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => {
+                return Err(RegistryError::NotFound {
+                    image: format!(
+                        "{}/{}:{tag_or_digest}",
+                        reference.registry, reference.repository
+                    ),
+                });
+            }
+            status => return Err(failed(reference, "reading the manifest", status)),
+        }
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+            .unwrap_or_default();
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST as u64)
+        {
+            return Err(protocol(reference, "the manifest is larger than 4 MiB"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(reference, &e))?;
+        if bytes.len() > MAX_MANIFEST {
+            return Err(protocol(reference, "the manifest is larger than 4 MiB"));
+        }
+        if tag_or_digest.starts_with("sha256:")
+            && format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))) != tag_or_digest
+        {
+            return Err(protocol(
+                reference,
+                &format!("the manifest served as {tag_or_digest} has another digest"),
+            ));
+        }
+        let media_type = if media_type.is_empty() {
+            json(reference, &bytes)?["mediaType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            media_type
+        };
+        Ok(Manifest {
+            bytes: bytes.to_vec(),
+            media_type,
+        })
+    }
+
+    /// Puts a manifest under a tag or digest; its digest (which the registry must confirm).
+    async fn put_manifest(
+        &self,
+        destination: &Reference,
+        tag_or_digest: &str,
+        manifest: &Manifest,
+    ) -> Result<String, RegistryError> {
+        let url = format!("{}/manifests/{tag_or_digest}", repository_url(destination));
+        let response = self
+            .send(destination, || {
+                self.http
+                    .put(&url)
+                    .header(reqwest::header::CONTENT_TYPE, &manifest.media_type)
+                    .body(manifest.bytes.clone())
+            })
+            .await?;
+        if response.status().as_u16() != 201 {
+            return Err(failed(
+                destination,
+                "writing the manifest",
+                response.status().as_u16(),
+            ));
+        }
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&manifest.bytes))
+        );
+        let confirmed = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok());
+        if confirmed.is_some_and(|c| c != digest) {
+            return Err(protocol(
+                destination,
+                &format!(
+                    "the registry stored the manifest as {}, not {digest}",
+                    confirmed.unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(digest)
+    }
+
+    fn token(&self, reference: &Reference) -> Option<String> {
+        let key = format!("{}/{}", reference.registry, reference.repository);
+        self.tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&key).cloned())
+            .or_else(|| self.credentials.basic(&reference.registry))
+    }
+
+    /// Sends a request built by `build`, with the repository's authorization; once more after
+    /// a `401` with what its challenge asks for.
+    async fn send(
+        &self,
+        reference: &Reference,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let attempt = |authorization: Option<String>| {
+            let mut request = build();
+            if let Some(value) = authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, value);
+            }
+            request.send()
+        };
+        let response = attempt(self.token(reference))
+            .await
+            .map_err(|e| unreachable(reference, &e))?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let authorization = self.authorize(reference, &challenge).await?;
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(
+                format!("{}/{}", reference.registry, reference.repository),
+                authorization.clone(),
+            );
+        }
+        attempt(Some(authorization))
+            .await
+            .map_err(|e| unreachable(reference, &e))
+    }
+
+    /// The `Authorization` a challenge asks for (the scope it names: pull, or pull and push).
+    async fn authorize(
+        &self,
+        reference: &Reference,
+        challenge: &str,
+    ) -> Result<String, RegistryError> {
+        let denied = || RegistryError::Denied {
+            image: reference.to_string(),
+            registry: reference.registry.clone(),
+            status: 401,
+        };
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return self
+                .credentials
+                .basic(&reference.registry)
+                .ok_or_else(denied);
+        }
+        let params = challenge_params(params);
+        let realm = params
+            .get("realm")
+            .filter(|_| scheme.eq_ignore_ascii_case("bearer"))
+            .ok_or_else(denied)?;
+        let mut query = Vec::new();
+        for key in ["scope", "service"] {
+            if let Some(value) = params.get(key) {
+                query.push((key, value.clone()));
+            }
+        }
+        let mut request = self.http.get(realm).query(&query);
+        if let Some(basic) = self.credentials.basic(&reference.registry) {
+            request = request.header(reqwest::header::AUTHORIZATION, basic);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(reference, &e))?;
+        if !response.status().is_success() {
+            return Err(denied());
+        }
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| protocol(reference, &format!("token: {e}")))?;
+        let token = body["token"]
+            .as_str()
+            .or_else(|| body["access_token"].as_str())
+            .ok_or_else(denied)?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+fn repository_url(reference: &Reference) -> String {
+    format!("{}/v2/{}", reference.base(), reference.repository)
+}
+
+/// Where an upload goes on: the `Location` of its start, made absolute.
+fn location(reference: &Reference, response: &reqwest::Response) -> Result<String, RegistryError> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| protocol(reference, "an upload started without a Location"))?;
+    Ok(
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else {
+            format!("{}{location}", reference.base())
+        },
+    )
+}
+
+fn json(reference: &Reference, bytes: &[u8]) -> Result<serde_json::Value, RegistryError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| protocol(reference, &format!("the manifest is not JSON: {e}")))
+}
+
+/// A descriptor's digest and size.
+fn descriptor(
+    reference: &Reference,
+    value: &serde_json::Value,
+) -> Result<(String, u64), RegistryError> {
+    let digest = value["digest"]
+        .as_str()
+        .filter(|d| meshfile_manifest::mesh::is_digest(d))
+        .ok_or_else(|| protocol(reference, "a descriptor without a valid digest"))?;
+    let size = value["size"]
+        .as_u64()
+        .ok_or_else(|| protocol(reference, "a descriptor without a size"))?;
+    Ok((digest.to_owned(), size))
+}
+
+/// The descriptors of a manifest's `layers` or an index's `manifests`, bounded.
+fn entries(
+    reference: &Reference,
+    value: &serde_json::Value,
+    key: &str,
+) -> Result<Vec<(String, u64)>, RegistryError> {
+    let items = value[key].as_array().map(Vec::as_slice).unwrap_or_default();
+    if items.len() > MAX_ENTRIES {
+        return Err(protocol(
+            reference,
+            &format!("more than {MAX_ENTRIES} {key}"),
+        ));
+    }
+    items
+        .iter()
+        .map(|item| descriptor(reference, item))
+        .collect()
+}
+
+fn failed(reference: &Reference, what: &str, status: u16) -> RegistryError {
+    match status {
+        401 | 403 => RegistryError::Denied {
+            image: reference.to_string(),
+            registry: reference.registry.clone(),
+            status,
+        },
+        _ => protocol(reference, &format!("{what}: HTTP {status}")),
+    }
+}
+
+fn protocol(reference: &Reference, detail: &str) -> RegistryError {
+    RegistryError::Protocol {
+        image: reference.to_string(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn unreachable(reference: &Reference, e: &reqwest::Error) -> RegistryError {
+    RegistryError::Unreachable {
+        registry: reference.registry.clone(),
+        detail: root_cause(e),
+    }
+}
