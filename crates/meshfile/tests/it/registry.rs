@@ -444,3 +444,36 @@ fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
     );
     found.then(|| text.trim().to_owned())
 }
+
+#[test]
+fn two_images_that_would_share_a_destination_name_are_refused() {
+    let src = workspace().join("examples/flask-redis");
+    let mut t = Test::new();
+    for entry in std::fs::read_dir(&src).expect("example") {
+        let path = entry.expect("entry").path();
+        let mut text = std::fs::read_to_string(&path)
+            .expect("read")
+            .replace(
+                "registry.example.com/meshfile/python_flask_redis:1.0",
+                "a.example/x/app:1",
+            )
+            .replace(
+                "registry.example.com/meshfile/redis:1.0",
+                "b.example/y/app:1",
+            );
+        if path.ends_with("mesh.yaml") {
+            text.push_str("repo:\n  destination: 127.0.0.1:5000/prod\n  strip: false\n");
+        }
+        t = t.file(
+            path.file_name().and_then(|n| n.to_str()).expect("name"),
+            text,
+        );
+    }
+    let out = t.rerun(&["apply", "-n", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error[E220]: `a.example/x/app:1` and `b.example/y/app:1` would both be copied to `127.0.0.1:5000/prod/app:1`"),
+        "{}",
+        out.stderr
+    );
+}
