@@ -58,9 +58,16 @@ pub fn push(plan: &ImagePlan, progress: &dyn Progress) -> Result<Vec<Pushed>, Er
     for copy in &plan.copies {
         let source = reference(&copy.source, copy)?;
         let destination = reference(&copy.destination, copy)?;
-        let copied = runtime
-            .block_on(copier.copy(&source, &destination, progress))
-            .map_err(|e| failed(&copy.source, &e))?;
+        let copied = if plan.squash || plan.strip {
+            let what = meshfile_registry::rewrite::Rewrite {
+                squash: plan.squash,
+                strip: plan.strip,
+            };
+            runtime.block_on(copier.copy_rewritten(&source, &destination, what, progress))
+        } else {
+            runtime.block_on(copier.copy(&source, &destination, progress))
+        }
+        .map_err(|e| failed(&copy.source, &e))?;
         pushed.push(Pushed {
             source: copy.source.clone(),
             destination: copy.destination.clone(),
@@ -79,4 +86,68 @@ fn failed(image: &str, e: &RegistryError) -> Error {
     Error::new(Code::ImageCopyFailed, message).hint(
         "blobs already copied stay; apply again once the registry answers (`docker login REGISTRY` for one that needs credentials)",
     )
+}
+
+/// Where the digests of rewritten images are kept between runs, beside the descriptor store.
+pub const REWRITTEN_FILE: &str = "images.json";
+/// The file is read up to this size.
+const MAX_REWRITTEN: u64 = 4 * 1024 * 1024;
+
+/// The digests of images rewritten before (`squash`, `strip`), by
+/// [`meshfile_plan::rewrite_key`]; none when there is no readable record.
+pub fn rewritten(target: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = std::fs::File::open(target.join(REWRITTEN_FILE))
+        .and_then(|f| f.take(MAX_REWRITTEN).read_to_string(&mut text));
+    match read {
+        Ok(_) => serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("rewritten").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
+        Err(_) => Default::default(),
+    }
+}
+
+/// Records the digests of what `pushed` rewrote, and pins the chart of `compiled` to every
+/// digest the destination serves; whether the chart changed.
+pub fn pin(
+    compiled: &mut meshfile_plan::Compiled,
+    pushed: &[Pushed],
+    target: &std::path::Path,
+) -> Result<bool, Error> {
+    let Some(plan) = &compiled.images else {
+        return Ok(false);
+    };
+    let (squash, strip) = (plan.squash, plan.strip);
+    if squash || strip {
+        let mut known = rewritten(target);
+        for p in pushed {
+            known.insert(
+                meshfile_plan::rewrite_key(&p.copied.source_digest, squash, strip),
+                p.copied.digest.clone(),
+            );
+        }
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "format": "meshfile-rewritten-images/1",
+            "rewritten": known,
+        }))
+        .unwrap_or_default()
+            + "\n";
+        crate::write::file(&target.join(REWRITTEN_FILE), text.as_bytes())?;
+    }
+    let mut changed = false;
+    for p in pushed {
+        let (repository, _, _) = meshfile_manifest::mesh::split_image(&p.destination);
+        for service in &mut compiled.chart.services {
+            if service.repository == repository
+                && service.digest.as_deref() != Some(&p.copied.digest)
+            {
+                service.digest = Some(p.copied.digest.clone());
+                changed = true;
+            }
+        }
+    }
+    Ok(changed)
 }

@@ -134,26 +134,10 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// `repo`: `destination` and `push` act (the images are copied there, the chart pulls from
-/// there); squashing, stripping and signing are not done yet, and each says so where it is
-/// asked for (`strip` is asked for by default).
+/// `repo`: `destination`, `push`, `squash` and `strip` act (the images are copied, rewritten
+/// as asked, and the chart pulls them from there); signing them is not done yet, and says so
+/// where it is asked for.
 fn repo(e: &Entry, out: &mut Vec<Diagnostic>) {
-    let flag = |key: &str| {
-        e.value
-            .get(key)
-            .map(|f| (f, f.value.as_scalar() == Some("true")))
-    };
-    match flag("strip") {
-        Some((f, true)) => warn(out, Code::NotSupportedYet, f, "repo.strip".into(),
-            "`strip` removes /scone from the copied images, which meshfile does not do yet: images are copied as they are".into()),
-        Some(_) => {}
-        None => warn(out, Code::NotSupportedYet, e, "repo".into(),
-            "`repo.strip` is true by default: it removes /scone from the copied images, which meshfile does not do yet; images are copied as they are (`strip: false` says so)".into()),
-    }
-    if let Some((f, true)) = flag("squash") {
-        warn(out, Code::NotSupportedYet, f, "repo.squash".into(),
-            "`squash` makes each copied image one layer, which meshfile does not do yet: images are copied as they are".into());
-    }
     for key in ["key_file", "config_id", "signature"] {
         if let Some(f) = e.value.get(key) {
             warn(

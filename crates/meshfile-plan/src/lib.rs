@@ -60,6 +60,14 @@ pub struct Options {
     /// Digests (`sha256:...`) the registries gave for image references: the chart pins those
     /// images. References that carry a digest themselves need none.
     pub digests: BTreeMap<String, String>,
+    /// The digests of images `repo` rewrote (squash, strip) before, by [`rewrite_key`]: the
+    /// chart pins those without asking a registry.
+    pub rewritten: BTreeMap<String, String>,
+}
+
+/// How a rewritten image is known: its source's digest and what was done to it.
+pub fn rewrite_key(source_digest: &str, squash: bool, strip: bool) -> String {
+    format!("{source_digest} squash={squash} strip={strip}")
 }
 
 /// Everything a mesh compiles to.
@@ -92,6 +100,10 @@ pub struct ImagePlan {
     pub copies: Vec<ImageCopy>,
     /// `repo.push` (default true): `false` prepares and reports without pushing.
     pub push: bool,
+    /// `repo.squash` (default false): each image made one layer.
+    pub squash: bool,
+    /// `repo.strip` (default true): `/scone` removed from each image.
+    pub strip: bool,
 }
 
 /// One image copied to the `repo` destination, byte for byte (so by the same digest).
@@ -101,7 +113,8 @@ pub struct ImageCopy {
     pub source: String,
     /// `<destination>/<last component of the repository>:<tag>`.
     pub destination: String,
-    /// The digest it is copied by, when known (resolved, recorded, or in the reference).
+    /// The digest it has at the destination, when known: the source's (resolved, recorded,
+    /// or in the reference), or that of the rewritten image made before.
     pub digest: Option<String>,
 }
 
@@ -267,7 +280,7 @@ pub fn compile(
     let images = mesh
         .repo
         .as_ref()
-        .map(|repo| copy_to_destination(repo, &mut services));
+        .map(|repo| copy_to_destination(repo, &options.rewritten, &mut services));
     let mut sessions = Vec::with_capacity(service_sessions.len() + 1);
     sessions.push(namespace_session(&namespace, mesh));
     sessions.extend(order_exporters_first(service_sessions));
@@ -295,8 +308,11 @@ pub fn compile(
 /// the digest it has; the chart then pulls it from there. One copy per distinct image.
 fn copy_to_destination(
     repo: &meshfile_manifest::mesh::Repo,
+    rewritten: &BTreeMap<String, String>,
     services: &mut [ChartService],
 ) -> ImagePlan {
+    let squash = repo.squash.as_ref().is_some_and(|s| s.value);
+    let strip = repo.strip.as_ref().is_none_or(|s| s.value);
     let destination = repo.destination.as_str().trim_end_matches('/');
     let mut copies: Vec<ImageCopy> = Vec::new();
     for service in services.iter_mut() {
@@ -315,20 +331,29 @@ fn copy_to_destination(
             .next()
             .unwrap_or(&service.repository);
         let repository = format!("{destination}/{last}");
+        // A rewritten image has a digest of its own, known once it was made.
+        let digest = match (squash || strip, &service.digest) {
+            (false, digest) => digest.clone(),
+            (true, Some(d)) => rewritten.get(&rewrite_key(d, squash, strip)).cloned(),
+            (true, None) => None,
+        };
         let copy = ImageCopy {
             source,
             destination: format!("{repository}:{tag}"),
-            digest: service.digest.clone(),
+            digest: digest.clone(),
         };
         if !copies.iter().any(|c| c.source == copy.source) {
             copies.push(copy);
         }
         service.repository = repository;
         service.tag = Some(tag);
+        service.digest = digest;
     }
     ImagePlan {
         copies,
         push: repo.push.as_ref().is_none_or(|p| p.value),
+        squash,
+        strip,
     }
 }
 

@@ -40,8 +40,10 @@ pub enum BlobTransfer {
 /// What copying an image did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Copied {
-    /// The digest of the manifest (or index) at the destination: the source's.
+    /// The digest of the manifest (or index) at the destination: the source's, unless rewritten.
     pub digest: String,
+    /// The digest of the source's manifest (or index).
+    pub source_digest: String,
     pub present: usize,
     pub mounted: usize,
     pub sent: usize,
@@ -111,6 +113,7 @@ impl Copier {
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
         let top = self.manifest(source, &source.tag).await?;
+        copied.source_digest = digest_of(&top.bytes);
         if INDEX_TYPES.contains(&top.media_type.as_str()) {
             let index = json(source, &top.bytes)?;
             let children = entries(source, &index, "manifests")?;
@@ -128,6 +131,164 @@ impl Copier {
             .put_manifest(destination, &destination.tag, &top)
             .await?;
         Ok(copied)
+    }
+
+    /// Copies `source` to `destination` rewritten (`squash`, `strip`): each platform's image
+    /// made anew from the source's blobs, the new blobs sent unless the destination has them.
+    pub async fn copy_rewritten(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        what: crate::rewrite::Rewrite,
+        progress: &dyn Progress,
+    ) -> Result<Copied, RegistryError> {
+        let mut copied = Copied::default();
+        let top = self.manifest(source, &source.tag).await?;
+        copied.source_digest = digest_of(&top.bytes);
+        let top = if INDEX_TYPES.contains(&top.media_type.as_str()) {
+            let mut index = json(source, &top.bytes)?;
+            let children = entries(source, &index, "manifests")?;
+            for (i, (digest, _)) in children.into_iter().enumerate() {
+                let child = self.manifest(source, &digest).await?;
+                let new = self
+                    .rewrite_one(source, destination, &child, what, progress, &mut copied)
+                    .await?;
+                let new_digest = self
+                    .put_manifest(destination, &digest_of(&new.bytes), &new)
+                    .await?;
+                index["manifests"][i]["digest"] = new_digest.into();
+                index["manifests"][i]["size"] = new.bytes.len().into();
+            }
+            Manifest {
+                bytes: serde_json::to_vec(&index).map_err(|e| protocol(source, &e.to_string()))?,
+                media_type: top.media_type,
+            }
+        } else {
+            self.rewrite_one(source, destination, &top, what, progress, &mut copied)
+                .await?
+        };
+        copied.digest = self
+            .put_manifest(destination, &destination.tag, &top)
+            .await?;
+        Ok(copied)
+    }
+
+    /// One image rewritten: its blobs read, made anew, the new ones sent; its new manifest.
+    async fn rewrite_one(
+        &self,
+        source: &Reference,
+        destination: &Reference,
+        manifest: &Manifest,
+        what: crate::rewrite::Rewrite,
+        progress: &dyn Progress,
+        copied: &mut Copied,
+    ) -> Result<Manifest, RegistryError> {
+        let parsed = json(source, &manifest.bytes)?;
+        let (config_digest, config_size) = descriptor(source, &parsed["config"])?;
+        if config_size > MAX_MANIFEST as u64 {
+            return Err(protocol(source, "the image config is larger than 4 MiB"));
+        }
+        let layers = entries(source, &parsed, "layers")?;
+        let total: u64 = layers.iter().map(|(_, size)| size).sum();
+        if total > crate::rewrite::MAX_CONTENT {
+            return Err(protocol(
+                source,
+                "the image's layers exceed 4 GiB, more than squash and strip rewrite",
+            ));
+        }
+        let config = self.read_blob(source, &config_digest).await?;
+        let mut blobs = Vec::with_capacity(layers.len());
+        for (digest, _) in &layers {
+            blobs.push(self.read_blob(source, digest).await?);
+        }
+        let new = crate::rewrite::rewrite(&manifest.bytes, &config, &blobs, what)
+            .map_err(|why| protocol(source, &why))?;
+        let image = source.to_string();
+        for blob in std::iter::once(&new.config).chain(&new.layers) {
+            let transfer = self
+                .put_blob(destination, &blob.digest, &blob.bytes)
+                .await?;
+            progress.blob(&image, &blob.digest, blob.bytes.len() as u64, transfer);
+            copied.count(transfer, blob.bytes.len() as u64);
+        }
+        Ok(Manifest {
+            bytes: new.manifest,
+            media_type: manifest.media_type.clone(),
+        })
+    }
+
+    /// A blob's bytes, checked against its digest.
+    async fn read_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let url = format!("{}/blobs/{digest}", repository_url(reference));
+        let response = self.send(reference, || self.http.get(&url)).await?;
+        if !response.status().is_success() {
+            return Err(failed(
+                reference,
+                &format!("reading blob {digest}"),
+                response.status().as_u16(),
+            ));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(reference, &e))?;
+        if digest_of(&bytes) != digest {
+            return Err(protocol(
+                reference,
+                &format!("blob {digest} does not match its digest"),
+            ));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// A blob made here at the destination, unless it is there already.
+    async fn put_blob(
+        &self,
+        destination: &Reference,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<BlobTransfer, RegistryError> {
+        let head = format!("{}/blobs/{digest}", repository_url(destination));
+        if self
+            .send(destination, || self.http.head(&head))
+            .await?
+            .status()
+            .is_success()
+        {
+            return Ok(BlobTransfer::Present);
+        }
+        let uploads = format!("{}/blobs/uploads/", repository_url(destination));
+        let response = self.send(destination, || self.http.post(&uploads)).await?;
+        if response.status().as_u16() != 202 {
+            return Err(failed(
+                destination,
+                &format!("starting the upload of blob {digest}"),
+                response.status().as_u16(),
+            ));
+        }
+        let location = location(destination, &response)?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let response = self
+            .send(destination, || {
+                self.http
+                    .put(&put)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.to_vec())
+            })
+            .await?;
+        if response.status().as_u16() != 201 {
+            return Err(failed(
+                destination,
+                &format!("sending blob {digest}"),
+                response.status().as_u16(),
+            ));
+        }
+        Ok(BlobTransfer::Sent)
     }
 
     /// Every blob of a manifest (config and layers) at the destination.
@@ -436,6 +597,10 @@ impl Copier {
             .ok_or_else(denied)?;
         Ok(format!("Bearer {token}"))
     }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 fn repository_url(reference: &Reference) -> String {

@@ -6,6 +6,7 @@
 //! registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too reaches over plain HTTP.
 
 pub mod copy;
+pub mod rewrite;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -29,18 +29,20 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         commands::print(&text)?;
         return Ok(Exit::Ok);
     }
+    // The images go first: the chart then pins the digests the destination serves.
     let compilation = commands::compile_and_write(
         &args.compile,
         &args.record.mrenclaves,
         args.cas.trust.identity.as_deref(),
+        |compilation| {
+            for mesh in &mut compilation.meshes {
+                commands::images::push(&mut mesh.compiled, &args.compile)?;
+            }
+            Ok(())
+        },
     )?;
     let mut status = Exit::Ok;
     let mut report = Vec::new();
-    for mesh in &compilation.meshes {
-        if let Some(plan) = &mesh.compiled.images {
-            commands::images::push(plan, &args.compile)?;
-        }
-    }
     for mesh in &compilation.meshes {
         let form = match delivery(
             &mesh.file,

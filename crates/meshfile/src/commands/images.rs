@@ -15,14 +15,24 @@ pub fn would_push(plan: &ImagePlan) -> String {
     } else {
         "repo.push is false: apply copies nothing of"
     };
+    let how = match (plan.squash, plan.strip) {
+        (true, true) => " (squashed to one layer, /scone removed)",
+        (true, false) => " (squashed to one layer)",
+        (false, true) => " (/scone removed)",
+        (false, false) => " (byte for byte)",
+    };
     plan.copies
         .iter()
-        .map(|c| format!("{verb} {} -> {}\n", c.source, c.destination))
+        .map(|c| format!("{verb} {} -> {}{how}\n", c.source, c.destination))
         .collect()
 }
 
-/// Copies the images (unless `-n` or `repo.push: false` say not to), a line per image.
-pub fn push(plan: &ImagePlan, args: &CompileArgs) -> Result<(), Error> {
+/// Copies the mesh's images (unless `-n` or `repo.push: false` say not to), a line per
+/// image, and pins the chart to the digests the destination serves.
+pub fn push(compiled: &mut meshfile_plan::Compiled, args: &CompileArgs) -> Result<(), Error> {
+    let Some(plan) = &compiled.images else {
+        return Ok(());
+    };
     meshfile_app::images::check(plan)?;
     if args.no_pull || !plan.push {
         let why = if args.no_pull {
@@ -43,6 +53,7 @@ pub fn push(plan: &ImagePlan, args: &CompileArgs) -> Result<(), Error> {
     let progress = Blobs::new(plan, args.quiet);
     let pushed = meshfile_app::images::push(plan, &progress)?;
     progress.finish();
+    meshfile_app::images::pin(compiled, &pushed, &args.target)?;
     if !args.quiet {
         for p in pushed {
             let c = &p.copied;

@@ -46,6 +46,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
             release: args.release.clone(),
             report_variables: purpose.report_variables,
             digests: Default::default(),
+            rewritten: Default::default(),
         },
         sets: args.set.clone(),
         mrenclaves: purpose.mrenclaves.to_vec(),
@@ -100,6 +101,7 @@ pub fn compile_and_write(
     args: &CompileArgs,
     mrenclaves: &[String],
     identity: Option<&std::path::Path>,
+    before_writing: impl FnOnce(&mut Compilation) -> Result<(), Error>,
 ) -> Result<Compilation, Stop> {
     let purpose = Purpose {
         writes: true,
@@ -113,6 +115,7 @@ pub fn compile_and_write(
         .take()
         .map(|p| p.finish())
         .transpose()?;
+    before_writing(&mut compilation)?;
     write_target(args, &compilation, prepared.flatten())?;
     Ok(compilation)
 }

@@ -10,6 +10,7 @@ pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
         &args.compile,
         &args.record.mrenclaves,
         args.identity.as_deref(),
+        |_| Ok(()),
     )?;
     if !args.compile.quiet {
         for mesh in &compilation.meshes {

@@ -154,10 +154,10 @@ fn secrets(extra: Value) -> Value {
 fn samples() -> Vec<Sample> {
     use Doc::{Mesh, Service};
     use Expect::{Acts, Refused, Warns};
-    let repo = |field: &'static str, value: Value| {
+    let repo = |field: &'static str, value: Value, expect: Expect| {
         let mut repo = json!({"destination": "registry.example.com/walk/out"});
         repo[field.trim_start_matches("repo.")] = value;
-        sample(field, Mesh, "/repo", repo, Warns)
+        sample(field, Mesh, "/repo", repo, expect)
     };
     let volume = |value: Value| json!([{"name": "data", "path": "/data", "export": [value]}]);
     let mut all = vec![
@@ -299,18 +299,19 @@ fn samples() -> Vec<Sample> {
             json!("outdated-tcb"),
             Acts,
         ),
-        repo("repo.config_id", json!("walk/config")),
+        repo("repo.config_id", json!("walk/config"), Warns),
         sample(
             "repo.destination",
             Mesh,
             "/repo",
             json!({"destination": "registry.example.com/walk/out"}),
-            Warns,
+            Acts,
         ),
-        repo("repo.key_file", json!("key.pem")),
-        repo("repo.push", json!(true)),
-        repo("repo.squash", json!(true)),
-        repo("repo.strip", json!(true)),
+        repo("repo.key_file", json!("key.pem"), Warns),
+        // What apply does with these shows in what template says it would do.
+        repo("repo.push", json!(false), Acts),
+        repo("repo.squash", json!(true), Acts),
+        repo("repo.strip", json!(false), Acts),
         Sample {
             files: ENV,
             ..sample(

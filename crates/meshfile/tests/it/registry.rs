@@ -282,6 +282,43 @@ fn inspect_digest(skopeo: &PathBuf, work: &Path, image: &str) -> String {
     .to_owned()
 }
 
+/// The two images of the flask-redis example, as built by [`build_and_push`].
+type Images = [(&'static str, &'static str, &'static str); 2];
+
+const IMAGES: Images = [
+    (
+        "registry.example.com/meshfile/python_flask_redis:1.0",
+        "python_flask_redis:1.0",
+        "print('flask')",
+    ),
+    (
+        "registry.example.com/meshfile/redis:1.0",
+        "redis:1.0",
+        "redis",
+    ),
+];
+
+/// The flask-redis example with its images at `registry/src/...` and `repo` (its fields).
+fn example_with_repo(registry: &str, images: &Images, repo: &str) -> Test {
+    let src = workspace().join("examples/flask-redis");
+    let mut t = Test::new();
+    for entry in std::fs::read_dir(&src).expect("example") {
+        let path = entry.expect("entry").path();
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        for (example, name, _) in images {
+            text = text.replace(example, &format!("{registry}/src/{name}"));
+        }
+        if path.ends_with("mesh.yaml") {
+            text.push_str(&format!("repo:\n{repo}"));
+        }
+        t = t.file(
+            path.file_name().and_then(|n| n.to_str()).expect("name"),
+            text,
+        );
+    }
+    t
+}
+
 #[test]
 fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there() {
     let (Some(registry), Some(skopeo), Some(umoci)) = (
@@ -294,42 +331,20 @@ fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there
     let source = Registry::start(&registry);
     let destination = Registry::start(&registry);
     let work = tempfile::tempdir().expect("work");
-    let images = [
-        (
-            "registry.example.com/meshfile/python_flask_redis:1.0",
-            "python_flask_redis:1.0",
-            "print('flask')",
-        ),
-        (
-            "registry.example.com/meshfile/redis:1.0",
-            "redis:1.0",
-            "redis",
-        ),
-    ];
+    let images = IMAGES;
     let mut digests = Vec::new();
     for (_, name, text) in images {
         let image = format!("{}/src/{name}", source.address);
         digests.push(build_and_push(&umoci, &skopeo, work.path(), &image, text));
     }
-    let src = workspace().join("examples/flask-redis");
-    let mut t = Test::new();
-    for entry in std::fs::read_dir(&src).expect("example") {
-        let path = entry.expect("entry").path();
-        let mut text = std::fs::read_to_string(&path).expect("read");
-        for (example, name, _) in images {
-            text = text.replace(example, &format!("{}/src/{name}", source.address));
-        }
-        if path.ends_with("mesh.yaml") {
-            text.push_str(&format!(
-                "repo:\n  destination: {}/dest\n  strip: false\n",
-                destination.address
-            ));
-        }
-        t = t.file(
-            path.file_name().and_then(|n| n.to_str()).expect("name"),
-            text,
-        );
-    }
+    let mut t = example_with_repo(
+        &source.address,
+        &images,
+        &format!(
+            "  destination: {}/dest\n  strip: false\n",
+            destination.address
+        ),
+    );
     let out = t.rerun(&["template", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
@@ -476,4 +491,108 @@ fn two_images_that_would_share_a_destination_name_are_refused() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
+    let (Some(registry), Some(skopeo), Some(umoci)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+    ) else {
+        return;
+    };
+    let server = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    for (_, name, text) in IMAGES {
+        build_and_push(
+            &umoci,
+            &skopeo,
+            work.path(),
+            &format!("{}/src/{name}", server.address),
+            text,
+        );
+    }
+    let repo = format!(
+        "  destination: {}/dest\n  squash: true\n  strip: true\n",
+        server.address
+    );
+    let mut t = example_with_repo(&server.address, &IMAGES, &repo);
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let mut digests = Vec::new();
+    for (_, name, text) in IMAGES {
+        let copied = format!("{}/dest/{name}", server.address);
+        let layers = ok(
+            &skopeo,
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{len .Layers}}",
+                &format!("docker://{copied}"),
+            ],
+            work.path(),
+        );
+        assert_eq!(layers.trim(), "1", "{copied}");
+        // Unpacked by umoci: the files, without /scone and without the whited-out one.
+        let layout = work.path().join(format!("check-{}", text.len()));
+        let layout_arg = layout.display().to_string();
+        ok(
+            &skopeo,
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                &format!("docker://{copied}"),
+                &format!("oci:{layout_arg}:c"),
+            ],
+            work.path(),
+        );
+        let bundle = work.path().join(format!("unpacked-{}", text.len()));
+        ok(
+            &umoci,
+            &[
+                "unpack",
+                "--image",
+                &format!("{layout_arg}:c"),
+                &bundle.display().to_string(),
+            ],
+            work.path(),
+        );
+        let rootfs = bundle.join("rootfs");
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("app/main.py")).expect("main.py"),
+            text
+        );
+        assert!(
+            !rootfs.join("app/old.txt").exists(),
+            "the whiteout was applied"
+        );
+        assert!(!rootfs.join("scone").exists(), "/scone was removed");
+        digests.push(inspect_digest(&skopeo, work.path(), &copied));
+    }
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    for digest in &digests {
+        assert!(
+            values.contains(digest.as_str()),
+            "the chart pins {digest}: {values}"
+        );
+    }
+    // Again: the same digests, nothing sent; offline, the chart still pins them.
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
+        assert!(
+            out.stderr
+                .contains(&format!("/dest/{name}@{digest}  (0 blobs sent")),
+            "{}",
+            out.stderr
+        );
+    }
+    let out = t.rerun(&["template", "-n", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    for digest in &digests {
+        assert!(values.contains(digest.as_str()), "{values}");
+    }
 }
