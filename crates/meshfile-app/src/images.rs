@@ -151,3 +151,112 @@ pub fn pin(
     }
     Ok(changed)
 }
+
+/// What signing one copied image did.
+pub struct Signed {
+    pub image: String,
+    /// Whether a signature was added (`false`: one by this key was there already).
+    pub added: bool,
+}
+
+/// Signs each copied image with the cosign `key` (unless a signature by it is there), as
+/// cosign does: a simple-signing payload naming the destination repository and digest, kept
+/// under the signature tag beside the image.
+pub fn sign(
+    pushed: &[Pushed],
+    key: &meshfile_sign::cosign::CosignKey,
+) -> Result<Vec<Signed>, Error> {
+    let runtime = crate::runtime()?;
+    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let mut done = Vec::with_capacity(pushed.len());
+    for p in pushed {
+        let (repository, _, _) = meshfile_manifest::mesh::split_image(&p.destination);
+        let reference = Reference::parse(&p.destination).ok_or_else(|| {
+            Error::new(
+                Code::ImageCopyFailed,
+                format!("`{}` is no image reference", p.destination),
+            )
+        })?;
+        let digest = &p.copied.digest;
+        let payload = meshfile_sign::cosign::payload(&repository, digest);
+        let existing = runtime
+            .block_on(copier.signatures(&reference, digest))
+            .map_err(|e| failed(&p.destination, &e))?;
+        let there = existing.iter().any(|(found, signature)| {
+            meshfile_sign::cosign::payload_names(found)
+                == Some((repository.clone(), digest.clone()))
+                && key.signed(found, signature)
+        });
+        if !there {
+            let signature = key
+                .sign(&payload)
+                .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+            runtime
+                .block_on(copier.attach_signature(&reference, digest, &payload, &signature))
+                .map_err(|e| failed(&p.destination, &e))?;
+        }
+        done.push(Signed {
+            image: format!("{repository}@{digest}"),
+            added: !there,
+        });
+    }
+    Ok(done)
+}
+
+/// What checking one image's signatures found.
+pub struct Verified {
+    pub image: String,
+    /// `Ok` with how many signatures by the key name this image; `Err` why none does.
+    pub outcome: Result<usize, String>,
+}
+
+/// Checks that each chart image (`repository@digest`) carries a cosign signature by `key`
+/// that names exactly that repository and digest.
+pub fn verify(
+    images: &[(String, Option<String>)],
+    key: &meshfile_sign::cosign::CosignPublicKey,
+) -> Result<Vec<Verified>, Error> {
+    let runtime = crate::runtime()?;
+    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let mut out = Vec::with_capacity(images.len());
+    for (repository, digest) in images {
+        let Some(digest) = digest else {
+            out.push(Verified {
+                image: repository.clone(),
+                outcome: Err("not pinned by a digest: apply first (it copies and pins), or let meshfile ask the registry (no -n)".into()),
+            });
+            continue;
+        };
+        let reference = Reference::parse(&format!("{repository}:latest")).ok_or_else(|| {
+            Error::new(
+                Code::ImageCopyFailed,
+                format!("`{repository}` is no image repository"),
+            )
+        })?;
+        let found = runtime
+            .block_on(copier.signatures(&reference, digest))
+            .map_err(|e| failed(repository, &e))?;
+        let good = found
+            .iter()
+            .filter(|(payload, signature)| {
+                meshfile_sign::cosign::payload_names(payload)
+                    == Some((repository.clone(), digest.clone()))
+                    && key.verifies(payload, signature)
+            })
+            .count();
+        out.push(Verified {
+            image: format!("{repository}@{digest}"),
+            outcome: if good > 0 {
+                Ok(good)
+            } else if found.is_empty() {
+                Err("no signature".into())
+            } else {
+                Err(format!(
+                    "{} signature(s), none by this key for this repository and digest",
+                    found.len()
+                ))
+            },
+        });
+    }
+    Ok(out)
+}

@@ -134,22 +134,17 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// `repo`: `destination`, `push`, `squash` and `strip` act (the images are copied, rewritten
-/// as asked, and the chart pulls them from there); signing them is not done yet, and says so
-/// where it is asked for.
+/// `repo`: `destination`, `push`, `squash`, `strip` and `key_file` act (the images are
+/// copied, rewritten and signed as asked; the chart pulls them from there). Confidential
+/// signing (`config_id`) needs SCONE's cosign in an enclave: `apply` refuses it.
 fn repo(e: &Entry, out: &mut Vec<Diagnostic>) {
-    for key in ["key_file", "config_id", "signature"] {
-        if let Some(f) = e.value.get(key) {
-            warn(
-                out,
-                Code::NotSupportedYet,
-                f,
-                format!("repo.{key}"),
-                format!(
-                    "`{key}` signs the copied images, which meshfile does not do yet: they are copied unsigned"
-                ),
-            );
-        }
+    if let Some(f) = e.value.get("config_id") {
+        warn(out, Code::CannotAct, f, "repo.config_id".into(),
+            "`config_id` asks for confidential signing by SCONE's cosign in an enclave, which meshfile cannot run: apply refuses to copy rather than copy unsigned; sign with `key_file` instead".into());
+    }
+    if let Some(f) = e.value.get("signature") {
+        warn(out, Code::CannotAct, f, "repo.signature".into(),
+            "`signature` is in the specification's example, not in its schema; the cosign key is `key_file`".into());
     }
 }
 

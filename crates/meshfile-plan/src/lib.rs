@@ -104,6 +104,10 @@ pub struct ImagePlan {
     pub squash: bool,
     /// `repo.strip` (default true): `/scone` removed from each image.
     pub strip: bool,
+    /// `repo.key_file`: the cosign key that signs each copied image (relative to the Meshfile).
+    pub key_file: Option<String>,
+    /// `repo.config_id`: confidential signing through SCONE's cosign in an enclave.
+    pub config_id: Option<String>,
 }
 
 /// One image copied to the `repo` destination, byte for byte (so by the same digest).
@@ -354,6 +358,8 @@ fn copy_to_destination(
         push: repo.push.as_ref().is_none_or(|p| p.value),
         squash,
         strip,
+        key_file: repo.key_file.as_ref().map(|k| k.as_str().to_owned()),
+        config_id: repo.config_id.as_ref().map(|c| c.as_str().to_owned()),
     }
 }
 

@@ -18,6 +18,12 @@ use crate::{Credentials, MANIFEST_TYPES, Reference, RegistryError, challenge_par
 const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 /// Platforms of an index, and layers of a manifest, at most.
 const MAX_ENTRIES: usize = 1024;
+/// A signature payload is read up to this size; cosign's are a few hundred bytes.
+const MAX_PAYLOAD: u64 = 64 * 1024;
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The annotation of a signature layer that holds the signature (as cosign writes it).
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Blobs of one manifest transferred at once.
 const BLOBS_AT_ONCE: usize = 4;
 
@@ -289,6 +295,92 @@ impl Copier {
             ));
         }
         Ok(BlobTransfer::Sent)
+    }
+
+    /// The cosign signatures stored for `digest` in `repository`'s signature tag: each
+    /// layer's payload and signature (base64); none when there is no such tag.
+    pub async fn signatures(
+        &self,
+        repository: &Reference,
+        digest: &str,
+    ) -> Result<Vec<(Vec<u8>, String)>, RegistryError> {
+        let at = signature_reference(repository, digest);
+        let manifest = match self.manifest(&at, &at.tag).await {
+            Ok(m) => m,
+            Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let parsed = json(&at, &manifest.bytes)?;
+        let mut found = Vec::new();
+        for layer in parsed["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .take(MAX_ENTRIES)
+        {
+            let Some(signature) = layer["annotations"][SIGNATURE_ANNOTATION].as_str() else {
+                continue;
+            };
+            let (digest, size) = descriptor(&at, layer)?;
+            if size > MAX_PAYLOAD {
+                continue;
+            }
+            found.push((self.read_blob(&at, &digest).await?, signature.to_owned()));
+        }
+        Ok(found)
+    }
+
+    /// Adds a cosign signature of `digest` (its `payload` and base64 `signature`) to what
+    /// `repository`'s signature tag holds, where cosign and skopeo look for it.
+    pub async fn attach_signature(
+        &self,
+        repository: &Reference,
+        digest: &str,
+        payload: &[u8],
+        signature: &str,
+    ) -> Result<(), RegistryError> {
+        let at = signature_reference(repository, digest);
+        let mut layers: Vec<serde_json::Value> = match self.manifest(&at, &at.tag).await {
+            Ok(m) => json(&at, &m.bytes)?["layers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            Err(RegistryError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let payload_digest = digest_of(payload);
+        self.put_blob(&at, &payload_digest, payload).await?;
+        layers.push(serde_json::json!({
+            "mediaType": PAYLOAD_MEDIA_TYPE,
+            "size": payload.len(),
+            "digest": payload_digest,
+            "annotations": {SIGNATURE_ANNOTATION: signature},
+        }));
+        let diff_ids: Vec<&serde_json::Value> = layers.iter().map(|l| &l["digest"]).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "",
+            "config": {},
+            "created": "0001-01-01T00:00:00Z",
+            "history": [{"created": "0001-01-01T00:00:00Z"}],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .map_err(|e| protocol(&at, &e.to_string()))?;
+        let config_digest = digest_of(&config);
+        self.put_blob(&at, &config_digest, &config).await?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": config_digest},
+            "layers": layers,
+        });
+        let manifest = Manifest {
+            bytes: serde_json::to_vec(&manifest).map_err(|e| protocol(&at, &e.to_string()))?,
+            media_type: OCI_MANIFEST.into(),
+        };
+        self.put_manifest(&at, &at.tag, &manifest).await?;
+        Ok(())
     }
 
     /// Every blob of a manifest (config and layers) at the destination.
@@ -596,6 +688,15 @@ impl Copier {
             .or_else(|| body["access_token"].as_str())
             .ok_or_else(denied)?;
         Ok(format!("Bearer {token}"))
+    }
+}
+
+/// Where cosign keeps the signatures of a manifest: the tag `sha256-<hex>.sig`.
+fn signature_reference(repository: &Reference, digest: &str) -> Reference {
+    Reference {
+        registry: repository.registry.clone(),
+        repository: repository.repository.clone(),
+        tag: format!("{}.sig", digest.replace(':', "-")),
     }
 }
 

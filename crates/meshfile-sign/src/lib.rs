@@ -12,6 +12,7 @@
 //!   AAD; the plaintext is the signed session's JSON; `encrypted_session` is base64 of the
 //!   encapsulated key followed by the ciphertext.
 
+pub mod cosign;
 mod key;
 mod seal;
 mod signed;

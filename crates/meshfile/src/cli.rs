@@ -65,6 +65,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Check that every image of a mesh's chart carries a cosign signature by KEY that names
+    /// its repository and digest (what `repo.key_file` signs). Exits 1 when one does not.
+    VerifyImages(VerifyImagesArgs),
     /// Explain a diagnostic code such as E012, or list all codes.
     Explain {
         /// The code; omit to list every code.
@@ -399,6 +402,10 @@ pub enum KeyCommand {
         /// Ed25519 (as SCONE's CLI makes) or ECDSA P-384.
         #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
         algorithm: KeyAlgorithm,
+        /// Make a cosign key pair for signing images instead (`repo.key_file`): FILE in
+        /// cosign's format, sealed with COSIGN_PASSWORD (or a password asked), and FILE.pub.
+        #[arg(long, requires = "out", conflicts_with = "algorithm")]
+        cosign: bool,
     },
     /// Print a signing key's public key: PEM (for `signer:` entries) and, for Ed25519, the
     /// Base58Check form.
@@ -407,6 +414,15 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyImagesArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// The cosign public key (cosign.pub, PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

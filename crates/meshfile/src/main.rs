@@ -56,6 +56,7 @@ fn run(cli: Cli) -> Result<Exit, Stop> {
         Command::Cas(command) => commands::cas::run(command),
         Command::Key(command) => commands::key::run(command),
         Command::Sign(args) => commands::sign::run(&args),
+        Command::VerifyImages(args) => commands::images::verify(&args),
         Command::Schema { kind } => commands::schema::run(kind),
         Command::Completions { shell } => commands::schema::completions(shell),
         Command::Explain { code } => commands::explain::run(code.as_deref()),

@@ -36,7 +36,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         args.cas.trust.identity.as_deref(),
         |compilation| {
             for mesh in &mut compilation.meshes {
-                commands::images::push(&mut mesh.compiled, &args.compile)?;
+                commands::images::push(mesh, &args.compile)?;
             }
             Ok(())
         },

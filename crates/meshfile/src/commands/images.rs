@@ -2,6 +2,7 @@
 //! it would do.
 
 use meshfile_app::Error;
+use meshfile_manifest::Code;
 use meshfile_plan::ImagePlan;
 use meshfile_registry::copy::{BlobTransfer, Progress};
 
@@ -21,19 +22,36 @@ pub fn would_push(plan: &ImagePlan) -> String {
         (false, true) => " (/scone removed)",
         (false, false) => " (byte for byte)",
     };
+    let signed = match &plan.key_file {
+        Some(key) => format!(", signed with {key}"),
+        None => String::new(),
+    };
     plan.copies
         .iter()
-        .map(|c| format!("{verb} {} -> {}{how}\n", c.source, c.destination))
+        .map(|c| format!("{verb} {} -> {}{how}{signed}\n", c.source, c.destination))
         .collect()
 }
 
 /// Copies the mesh's images (unless `-n` or `repo.push: false` say not to), a line per
-/// image, and pins the chart to the digests the destination serves.
-pub fn push(compiled: &mut meshfile_plan::Compiled, args: &CompileArgs) -> Result<(), Error> {
+/// image, pins the chart to the digests the destination serves, and signs them when
+/// `repo.key_file` names a cosign key.
+pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Result<(), Error> {
+    let compiled = &mut mesh.compiled;
     let Some(plan) = &compiled.images else {
         return Ok(());
     };
     meshfile_app::images::check(plan)?;
+    if let Some(config_id) = &plan.config_id {
+        return Err(Error::new(
+            Code::ImageCopyFailed,
+            format!("repo.config_id `{config_id}` asks for confidential signing: SCONE's cosign running in an enclave, unlocked by a one-time password; meshfile cannot run it, and copies nothing rather than copy unsigned"),
+        )
+        .hint("sign with your own cosign key (`repo.key_file`, password in COSIGN_PASSWORD), or sign with SCONE's tools after copying"));
+    }
+    let key = match &plan.key_file {
+        Some(file) if !args.no_pull && plan.push => Some(cosign_key(&mesh.dir, file)?),
+        _ => None,
+    };
     if args.no_pull || !plan.push {
         let why = if args.no_pull {
             "-n asks no registry"
@@ -54,7 +72,19 @@ pub fn push(compiled: &mut meshfile_plan::Compiled, args: &CompileArgs) -> Resul
     let pushed = meshfile_app::images::push(plan, &progress)?;
     progress.finish();
     meshfile_app::images::pin(compiled, &pushed, &args.target)?;
+    let signed = match &key {
+        Some(key) => meshfile_app::images::sign(&pushed, key)?,
+        None => Vec::new(),
+    };
     if !args.quiet {
+        for s in &signed {
+            let verb = if s.added {
+                "signed"
+            } else {
+                "signature there already:"
+            };
+            render::eprint(&format!("{verb} {}\n", s.image));
+        }
         for p in pushed {
             let c = &p.copied;
             render::eprint(&format!(
@@ -110,4 +140,88 @@ impl Progress for Blobs {
             }
         }
     }
+}
+
+/// The cosign key `repo.key_file` names (a file in the Meshfile's directory), opened with its
+/// password.
+fn cosign_key(
+    dir: &meshfile_app::paths::MeshDir,
+    file: &str,
+) -> Result<meshfile_sign::cosign::CosignKey, Error> {
+    let text = dir.read_text(file).map_err(|why| {
+        Error::new(Code::OverrideFile, format!("repo.key_file `{file}`: {why}"))
+            .hint("name the cosign key file (cosign.key) relative to the Meshfile")
+    })?;
+    let password = password(file)?;
+    meshfile_sign::cosign::CosignKey::from_pem(&text, &password)
+        .map_err(|e| Error::new(Code::SigningKey, format!("repo.key_file `{file}`: {e}")))
+}
+
+/// The password of a cosign key: `COSIGN_PASSWORD`, else asked on the terminal (not echoed).
+pub fn password(what: &str) -> Result<Vec<u8>, Error> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Some(password) = std::env::var_os("COSIGN_PASSWORD") {
+        return Ok(password.into_encoded_bytes());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::new(
+            Code::SigningKey,
+            format!("the password of {what} is needed"),
+        )
+        .hint("set COSIGN_PASSWORD (as cosign reads it), or run on a terminal to be asked"));
+    }
+    let before = rustix::termios::tcgetattr(&stdin).ok();
+    if let Some(attrs) = &before {
+        let mut quiet = attrs.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &quiet);
+    }
+    eprint!("password for {what}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(attrs) = &before {
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, attrs);
+    }
+    eprintln!();
+    read.map_err(|e| Error::new(Code::SigningKey, "cannot read the password").caused_by(e))?;
+    Ok(line.trim_end_matches(['\n', '\r']).as_bytes().to_vec())
+}
+
+/// `verify-images`: every chart image's signature by the key, a line each.
+pub fn verify(
+    args: &crate::cli::VerifyImagesArgs,
+) -> Result<meshfile_app::Exit, meshfile_app::Stop> {
+    let text = std::fs::read_to_string(&args.key).map_err(|e| Error::read(&args.key, e))?;
+    let key = meshfile_sign::cosign::CosignPublicKey::from_pem(&text)
+        .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", args.key.display())))?;
+    let purpose = crate::commands::Purpose {
+        writes: false,
+        report_variables: false,
+        mrenclaves: &[],
+        identity: None,
+    };
+    let compilation = crate::commands::compile(&args.compile, purpose)?;
+    let mut all_signed = true;
+    for mesh in &compilation.meshes {
+        let images: Vec<(String, Option<String>)> = (mesh.compiled.chart.services.iter())
+            .map(|s| (s.repository.clone(), s.digest.clone()))
+            .collect();
+        for v in meshfile_app::images::verify(&images, &key)? {
+            let line = match &v.outcome {
+                Ok(n) => format!("signed      {}  ({n} signature(s) by the key)\n", v.image),
+                Err(why) => {
+                    all_signed = false;
+                    format!("NOT SIGNED  {}: {why}\n", v.image)
+                }
+            };
+            render::eprint(&line);
+        }
+    }
+    Ok(if all_signed {
+        meshfile_app::Exit::Ok
+    } else {
+        meshfile_app::Exit::Invalid
+    })
 }

@@ -10,7 +10,34 @@ use crate::commands;
 
 pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
     match command {
-        KeyCommand::Generate { out, algorithm } => {
+        KeyCommand::Generate {
+            out: Some(out),
+            cosign: true,
+            ..
+        } => {
+            if out.exists() {
+                return Err(Error::new(
+                    Code::SigningKey,
+                    format!("{} exists; meshfile never replaces a key", out.display()),
+                )
+                .into());
+            }
+            let key = meshfile_sign::cosign::CosignKey::generate()
+                .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+            let password = commands::images::password(&out.display().to_string())?;
+            let sealed = key
+                .to_pem(&password)
+                .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
+            meshfile_app::write::private_new_file(&out, sealed.as_bytes())?;
+            let public = out.with_extension("pub");
+            meshfile_app::write::file(&public, key.public_pem().as_bytes())?;
+            crate::render::eprint(&format!(
+                "made the cosign key {} (mode 0600, sealed with its password) and {}\n",
+                out.display(),
+                public.display()
+            ));
+        }
+        KeyCommand::Generate { out, algorithm, .. } => {
             let kind = match algorithm {
                 KeyAlgorithm::Ed25519 => KeyKind::Ed25519,
                 KeyAlgorithm::P384 => KeyKind::P384,

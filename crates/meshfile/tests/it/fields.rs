@@ -307,7 +307,7 @@ fn samples() -> Vec<Sample> {
             json!({"destination": "registry.example.com/walk/out"}),
             Acts,
         ),
-        repo("repo.key_file", json!("key.pem"), Warns),
+        repo("repo.key_file", json!("key.pem"), Acts),
         // What apply does with these shows in what template says it would do.
         repo("repo.push", json!(false), Acts),
         repo("repo.squash", json!(true), Acts),

@@ -596,3 +596,205 @@ fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
         assert!(values.contains(digest.as_str()), "{values}");
     }
 }
+
+/// The cosign signatures skopeo finds beside `repository@digest`: each layer's payload and
+/// its signature (DER), read with skopeo and plain HTTP, not with meshfile's code.
+fn signatures_beside(
+    skopeo: &PathBuf,
+    work: &Path,
+    repository: &str,
+    digest: &str,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use base64::Engine as _;
+    let tag = format!("{repository}:{}.sig", digest.replace(':', "-"));
+    let (found, raw) = run(
+        skopeo,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{tag}"),
+        ],
+        work,
+    );
+    if !found {
+        return Vec::new();
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("signature manifest");
+    let (registry, path) = repository.split_once('/').expect("registry/path");
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|layer| {
+            assert_eq!(
+                layer["mediaType"],
+                "application/vnd.dev.cosign.simplesigning.v1+json"
+            );
+            let url = format!(
+                "http://{registry}/v2/{path}/blobs/{}",
+                layer["digest"].as_str().expect("digest")
+            );
+            let payload = reqwest::blocking::get(&url)
+                .and_then(|r| r.bytes())
+                .expect("payload")
+                .to_vec();
+            let signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
+                .as_str()
+                .expect("signature");
+            (
+                payload,
+                base64::engine::general_purpose::STANDARD
+                    .decode(signature)
+                    .expect("base64"),
+            )
+        })
+        .collect()
+}
+
+/// Whether openssl verifies `signature` of `payload` with the PEM public key at `key`.
+fn openssl_verifies(
+    openssl: &PathBuf,
+    work: &Path,
+    key: &Path,
+    payload: &[u8],
+    signature: &[u8],
+) -> bool {
+    let (payload_file, signature_file) = (work.join("payload.json"), work.join("payload.sig"));
+    std::fs::write(&payload_file, payload).expect("payload");
+    std::fs::write(&signature_file, signature).expect("signature");
+    let (verified, text) = run(
+        openssl,
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &key.display().to_string(),
+            "-signature",
+            &signature_file.display().to_string(),
+            &payload_file.display().to_string(),
+        ],
+        work,
+    );
+    verified && text.contains("Verified OK")
+}
+
+#[test]
+fn copied_images_are_signed_as_cosign_signs_them() {
+    let (Some(registry), Some(skopeo), Some(umoci), Some(openssl)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+        tool("bin/openssl"),
+    ) else {
+        return;
+    };
+    let server = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    for (_, name, text) in IMAGES {
+        build_and_push(
+            &umoci,
+            &skopeo,
+            work.path(),
+            &format!("{}/src/{name}", server.address),
+            text,
+        );
+    }
+    let repo = format!(
+        "  destination: {}/dest\n  squash: true\n  key_file: cosign.key\n",
+        server.address
+    );
+    let t = example_with_repo(&server.address, &IMAGES, &repo);
+    let meshfile = |args: &[&str]| {
+        let out = crate::meshfile(t.dir())
+            .args(args)
+            .env("COSIGN_PASSWORD", "hunter2")
+            .output()
+            .expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, stderr) = meshfile(&["key", "generate", "--cosign", "--out", "cosign.key"]);
+    assert_eq!(status, 0, "{stderr}");
+    let (status, stderr) = meshfile(&["apply", "-f", "."]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("signed ")).count(),
+        2,
+        "{stderr}"
+    );
+    let (status, stderr) = meshfile(&["apply", "-f", "."]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("signature there already:").count(),
+        2,
+        "{stderr}"
+    );
+    let (status, stderr) = meshfile(&["verify-images", "-f", ".", "--key", "cosign.pub"]);
+    assert_eq!(status, 0, "{stderr}");
+
+    // openssl and skopeo, not meshfile, check what is stored: a simple-signing payload naming
+    // the repository and the digest skopeo sees, signed by the key.
+    let public = t.dir().join("cosign.pub");
+    for (_, name, _) in IMAGES {
+        let repository = format!(
+            "{}/dest/{}",
+            server.address,
+            name.split(':').next().expect("name")
+        );
+        let digest = inspect_digest(&skopeo, work.path(), &format!("{repository}:1.0"));
+        let found = signatures_beside(&skopeo, work.path(), &repository, &digest);
+        assert_eq!(found.len(), 1, "{repository}");
+        let (payload, signature) = &found[0];
+        let json: serde_json::Value = serde_json::from_slice(payload).expect("payload");
+        assert_eq!(
+            json["critical"]["identity"]["docker-reference"],
+            repository.as_str()
+        );
+        assert_eq!(
+            json["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+        assert_eq!(json["critical"]["type"], "cosign container image signature");
+        assert!(
+            openssl_verifies(&openssl, work.path(), &public, payload, signature),
+            "{repository}"
+        );
+    }
+    // An image copied elsewhere by someone else carries no signature; verify-images says so.
+    let anything = work.path().join("anything.json");
+    std::fs::write(
+        &anything,
+        r#"{"default": [{"type": "insecureAcceptAnything"}]}"#,
+    )
+    .expect("policy");
+    ok(
+        &skopeo,
+        &[
+            "--policy",
+            &anything.display().to_string(),
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}/src/redis:1.0", server.address),
+            &format!("docker://{}/dest/redis:1.0", server.address),
+        ],
+        work.path(),
+    );
+    let (status, stderr) = meshfile(&["template", "-f", ".", "-n"]);
+    assert_eq!(status, 0, "{stderr}");
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh.replace("  squash: true\n", "  strip: false\n"),
+    )
+    .expect("write");
+    let (status, stderr) = meshfile(&["verify-images", "-f", ".", "--key", "cosign.pub"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("NOT SIGNED") && stderr.contains("/dest/redis@"),
+        "{stderr}"
+    );
+}
