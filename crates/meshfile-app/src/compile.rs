@@ -31,6 +31,9 @@ pub struct Request {
     pub allow_outside: bool,
     /// Values given on the command line in place of the Meshfile's.
     pub overrides: Overrides,
+    /// `--descriptor-key`: cosign public keys a descriptor published in a registry must be
+    /// signed by (none: its signature is not checked).
+    pub descriptor_keys: Vec<PathBuf>,
 }
 
 /// What the command line says in place of each Meshfile (sconectl's `--policy-namespace` and
@@ -119,8 +122,26 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         describe_services(manifests.services, &measured, &digests, &store, &mut report)?;
     let recorded = described.iter().map(Recorded::of).collect();
 
-    let stored = stored_for(&manifests.meshes, &described, &store, &mut report);
+    let mut stored = stored_for(&manifests.meshes, &described, &store, &mut report);
     report.check()?;
+    // Images without a descriptor here: one published beside the image, if any (not with -n).
+    let mut notes: Vec<String> = store.migrated.clone().into_iter().collect();
+    if request.pull {
+        let images = descriptors::images_of(manifests.meshes.iter().map(|m| &m.manifest));
+        let missing: Vec<&str> = (images.into_iter())
+            .filter(|i| !stored.contains_key(*i) && !described.iter().any(|d| d.image == *i))
+            .collect();
+        let trusted = trusted_keys(&request.descriptor_keys)?;
+        let fetched = crate::published::fetch(&missing, &trusted)?;
+        if !fetched.is_empty() {
+            let descriptors: Vec<meshfile_plan::Descriptor> =
+                fetched.iter().map(|f| f.descriptor.clone()).collect();
+            store.record_all(&descriptors);
+            let images = descriptors.iter().map(|d| d.image.as_str()).collect();
+            stored.extend(store.lookup(&images, &mut report));
+            notes.extend(fetched.into_iter().map(|f| f.source));
+        }
+    }
     let found = used_by(&manifests.meshes, &described, &stored);
 
     let options = Options {
@@ -152,7 +173,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         meshes,
         report,
         warnings: digests.warnings,
-        notes: store.migrated.clone().into_iter().collect(),
+        notes,
         prepared,
     })
 }
@@ -177,6 +198,7 @@ pub fn mesh_problems(
         writes: false,
         allow_outside,
         overrides: Overrides::default(),
+        descriptor_keys: Vec::new(),
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {
@@ -381,4 +403,20 @@ fn add_sources(report: &mut Report, store: &Store) {
             report.sources.insert(file, text);
         }
     }
+}
+
+/// The cosign public keys named with `--descriptor-key`, each named by its fingerprint.
+fn trusted_keys(files: &[PathBuf]) -> Result<Vec<crate::published::TrustedKey>, Error> {
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
+            let key = meshfile_sign::cosign::CosignPublicKey::from_pem(&text)
+                .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", file.display())))?;
+            Ok(crate::published::TrustedKey {
+                name: format!("{} ({})", key.fingerprint(), file.display()),
+                key,
+            })
+        })
+        .collect()
 }

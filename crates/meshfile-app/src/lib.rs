@@ -21,6 +21,7 @@ pub mod images;
 pub mod inputs;
 pub mod load;
 pub mod paths;
+pub mod published;
 pub mod render;
 pub mod sign;
 pub mod write;

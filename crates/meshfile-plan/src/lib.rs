@@ -578,7 +578,7 @@ impl<'a> Compiler<'a> {
                     Code::MissingDescriptor,
                     service.image.span,
                     format!("service `{name}`: no service descriptor for image `{}`", service.image),
-                    "record one with `meshfile apply -f <its service manifest> --mrenclave HEX`, or apply a directory that holds both the service manifest and this Meshfile",
+                    "record one with `meshfile apply -f <its service manifest> --mrenclave HEX`, or apply a directory that holds both; or, without -n, meshfile finds one its author published beside the image (`meshfile publish`)",
                 );
                 continue;
             };

@@ -186,10 +186,20 @@ impl CosignKey {
         Ok(STANDARD.encode(signature.as_ref()))
     }
 
+    /// How the key is named: the first 16 hex digits of the SHA-256 of its public point.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.pair.public_key().as_ref())
+    }
+
     /// Whether `signature_b64` is this key's signature of `payload`.
     pub fn signed(&self, payload: &[u8], signature_b64: &str) -> bool {
         verify(self.pair.public_key().as_ref(), payload, signature_b64)
     }
+}
+
+fn fingerprint(point: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", &hex::encode(sha2::Sha256::digest(point))[..16])
 }
 
 /// Whether `signature_b64` is a signature of `payload` by the P-256 public key `point`.
@@ -217,6 +227,10 @@ impl CosignPublicKey {
 
     pub fn verifies(&self, payload: &[u8], signature_b64: &str) -> bool {
         verify(&self.point, payload, signature_b64)
+    }
+
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.point)
     }
 }
 

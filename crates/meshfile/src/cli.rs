@@ -65,6 +65,10 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Publish service descriptors beside their images: each service manifest given (with its
+    /// MRENCLAVEs) is attached to its image in the registry as an OCI artifact, signed with a
+    /// cosign key when `--key` names one. Meshes that use the image find it there.
+    Publish(PublishArgs),
     /// Check that every image of a mesh's chart carries a cosign signature by KEY that names
     /// its repository and digest (what `repo.key_file` signs). Exits 1 when one does not.
     VerifyImages(VerifyImagesArgs),
@@ -182,6 +186,11 @@ pub struct CompileArgs {
     /// copied verbatim): the form SCONE CAS accepts. Untested against SCONE CAS by meshfile.
     #[arg(long = "scone-cli", value_name = "PATH")]
     pub scone_cli: Option<PathBuf>,
+    /// Trust service descriptors published beside their images (`meshfile publish`) only
+    /// when signed by this cosign public key; repeatable. Without one, a published
+    /// descriptor's signature is not checked (the note says so).
+    #[arg(long = "descriptor-key", value_name = "FILE")]
+    pub descriptor_keys: Vec<PathBuf>,
     /// Print nothing but problems.
     #[arg(short, long)]
     pub quiet: bool,
@@ -414,6 +423,17 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// The cosign key (cosign.key; its password in COSIGN_PASSWORD) to sign the descriptors with.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

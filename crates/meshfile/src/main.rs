@@ -57,6 +57,7 @@ fn run(cli: Cli) -> Result<Exit, Stop> {
         Command::Key(command) => commands::key::run(command),
         Command::Sign(args) => commands::sign::run(&args),
         Command::VerifyImages(args) => commands::images::verify(&args),
+        Command::Publish(args) => commands::images::publish(&args),
         Command::Schema { kind } => commands::schema::run(kind),
         Command::Completions { shell } => commands::schema::completions(shell),
         Command::Explain { code } => commands::explain::run(code.as_deref()),

@@ -225,3 +225,53 @@ pub fn verify(
         meshfile_app::Exit::Invalid
     })
 }
+
+/// `publish`: each service manifest given, recorded (with its MRENCLAVEs), then attached to
+/// its image in the registry, signed when a key is given.
+pub fn publish(args: &crate::cli::PublishArgs) -> Result<meshfile_app::Exit, meshfile_app::Stop> {
+    let key = match &args.key {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
+            let password = password(&file.display().to_string())?;
+            Some(
+                meshfile_sign::cosign::CosignKey::from_pem(&text, &password).map_err(|e| {
+                    Error::new(Code::SigningKey, format!("{}: {e}", file.display()))
+                })?,
+            )
+        }
+        None => None,
+    };
+    let purpose = crate::commands::Purpose {
+        writes: true,
+        report_variables: false,
+        mrenclaves: &args.record.mrenclaves,
+        identity: None,
+    };
+    let compilation = crate::commands::compile(&args.compile, purpose)?;
+    if compilation.recorded.is_empty() {
+        return Err(Error::new(Code::BadArguments, "no service manifest was given to publish")
+            .hint("name the service manifest with -f service.yaml (and its MRENCLAVE with --mrenclave HEX)")
+            .into());
+    }
+    let mut report = meshfile_app::Report::default();
+    let store = meshfile_app::descriptors::Store::open(&args.compile.target, &mut report)?;
+    let images = compilation
+        .recorded
+        .iter()
+        .map(|r| r.image.as_str())
+        .collect();
+    let descriptors = store.lookup(&images, &mut report);
+    for descriptor in descriptors.values() {
+        let published = meshfile_app::published::publish(descriptor, key.as_ref())?;
+        render::eprint(&format!(
+            "published the descriptor of {}@{} as artifact {}{}\n",
+            descriptor.image,
+            published.image_digest,
+            published.artifact,
+            published
+                .signed_by
+                .map_or_else(|| ", unsigned".to_owned(), |k| format!(", signed by {k}"))
+        ));
+    }
+    Ok(meshfile_app::Exit::Ok)
+}

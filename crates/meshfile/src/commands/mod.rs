@@ -57,6 +57,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
             namespace: args.policy_namespace.clone(),
             maa: args.maa.clone(),
         },
+        descriptor_keys: args.descriptor_keys.clone(),
     };
     let mut compilation = meshfile_app::compile::compile(&request)?;
     let mut reader: Option<String> = None;

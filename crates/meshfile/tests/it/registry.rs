@@ -798,3 +798,130 @@ fn copied_images_are_signed_as_cosign_signs_them() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
+    let (Some(registry), Some(skopeo), Some(umoci)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+    ) else {
+        return;
+    };
+    let server = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    for (_, name, text) in IMAGES {
+        build_and_push(
+            &umoci,
+            &skopeo,
+            work.path(),
+            &format!("{}/src/{name}", server.address),
+            text,
+        );
+    }
+    // The author publishes both services' descriptors, one signed with the author's key.
+    let author = example_with_repo(
+        &server.address,
+        &IMAGES,
+        "  destination: unused.example/x\n  strip: false\n",
+    );
+    let run_in = |t: &Test, args: &[&str]| {
+        let out = crate::meshfile(t.dir())
+            .args(args)
+            .env("COSIGN_PASSWORD", "pw")
+            .output()
+            .expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, stderr) = run_in(
+        &author,
+        &["key", "generate", "--cosign", "--out", "author.key"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    for (file, key) in [("flask.yaml", Some("author.key")), ("redis.yaml", None)] {
+        let mut args = vec!["publish", "-f", file];
+        args.extend(key.map(|k| ["--key", k]).into_iter().flatten());
+        let (status, stderr) = run_in(&author, &args);
+        assert_eq!(status, 0, "{stderr}");
+        assert!(stderr.contains("published the descriptor of"), "{stderr}");
+    }
+    // A user with nothing but the Meshfile: an empty home and target.
+    let user = Test::new();
+    let mesh = std::fs::read_to_string(author.dir().join("mesh.yaml")).expect("mesh");
+    let mesh = mesh.split("repo:").next().expect("mesh").to_owned();
+    std::fs::write(user.dir().join("mesh.yaml"), &mesh).expect("mesh");
+    std::fs::copy(
+        author.dir().join("author.pub"),
+        user.dir().join("author.pub"),
+    )
+    .expect("key");
+    let (status, stderr) = run_in(&user, &["template", "-n", "-f", "mesh.yaml"]);
+    assert_eq!(status, 1, "-n asks no registry: {stderr}");
+    assert!(
+        stderr.contains("error[E102]") && stderr.contains("without -n"),
+        "{stderr}"
+    );
+    let (status, stderr) = run_in(&user, &["template", "-f", "mesh.yaml"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("comes from its registry").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(stderr.contains("signature not checked"), "{stderr}");
+    // Recorded: offline now.
+    let (status, stderr) = run_in(&user, &["template", "-n", "-f", "mesh.yaml"]);
+    assert_eq!(status, 0, "{stderr}");
+    // Trusting the author's key: the unsigned redis descriptor is refused.
+    let fresh = Test::new();
+    std::fs::write(fresh.dir().join("mesh.yaml"), &mesh).expect("mesh");
+    std::fs::copy(
+        author.dir().join("author.pub"),
+        fresh.dir().join("author.pub"),
+    )
+    .expect("key");
+    let (status, stderr) = run_in(
+        &fresh,
+        &[
+            "template",
+            "-f",
+            "mesh.yaml",
+            "--descriptor-key",
+            "author.pub",
+        ],
+    );
+    assert_ne!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("is refused: it carries no signature"),
+        "{stderr}"
+    );
+    // Another key signs the redis descriptor: refused, naming that key.
+    let (status, stderr) = run_in(
+        &author,
+        &["key", "generate", "--cosign", "--out", "stranger.key"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let (status, stderr) = run_in(
+        &author,
+        &["publish", "-f", "redis.yaml", "--key", "stranger.key"],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let (status, stderr) = run_in(
+        &fresh,
+        &[
+            "template",
+            "-f",
+            "mesh.yaml",
+            "--descriptor-key",
+            "author.pub",
+        ],
+    );
+    assert_ne!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("is signed by key sha256:") && stderr.contains("which is not trusted"),
+        "{stderr}"
+    );
+}
