@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
-use crate::{Credentials, MANIFEST_TYPES, Reference, RegistryError, challenge_params, root_cause};
+use crate::{Credentials, MANIFEST_TYPES, Reference, RegistryError, root_cause};
 
 /// A manifest or index is read up to this size; real ones are a few KiB.
 const MAX_MANIFEST: usize = 4 * 1024 * 1024;
@@ -94,6 +94,14 @@ pub struct Artifact {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Where a blob upload stands once started.
+enum Upload {
+    /// Mounted from another repository: nothing to send.
+    Mounted,
+    /// Send the bytes here.
+    At(String),
+}
+
 /// A manifest as a registry serves it.
 struct Manifest {
     bytes: Vec<u8>,
@@ -102,15 +110,8 @@ struct Manifest {
 
 impl Copier {
     pub fn new(credentials: Credentials) -> Result<Copier, RegistryError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Unreachable {
-                registry: String::new(),
-                detail: e.to_string(),
-            })?;
+        // Blobs take as long as they take; a registry that stops sending for a minute is gone.
+        let http = crate::client(|b| b.read_timeout(Duration::from_secs(60)))?;
         Ok(Copier {
             http,
             credentials,
@@ -266,35 +267,75 @@ impl Copier {
         digest: &str,
         bytes: &[u8],
     ) -> Result<BlobTransfer, RegistryError> {
-        let head = format!("{}/blobs/{digest}", repository_url(destination));
-        if self
-            .send(destination, || self.http.head(&head))
-            .await?
-            .status()
-            .is_success()
-        {
+        if self.has_blob(destination, digest).await? {
             return Ok(BlobTransfer::Present);
         }
-        let uploads = format!("{}/blobs/uploads/", repository_url(destination));
+        match self.start_upload(destination, digest, None).await? {
+            Upload::Mounted => Ok(BlobTransfer::Mounted),
+            Upload::At(location) => {
+                let body = reqwest::Body::from(bytes.to_vec());
+                self.finish_upload(destination, &location, digest, bytes.len() as u64, body)
+                    .await
+            }
+        }
+    }
+
+    /// Whether the destination has the blob already.
+    async fn has_blob(&self, destination: &Reference, digest: &str) -> Result<bool, RegistryError> {
+        let head = format!("{}/blobs/{digest}", repository_url(destination));
+        let response = self.send(destination, || self.http.head(&head)).await?;
+        Ok(response.status().is_success())
+    }
+
+    /// Starts a blob upload at the destination (a mount from `from`, on the same registry,
+    /// when given): mounted already, or where to send the bytes.
+    async fn start_upload(
+        &self,
+        destination: &Reference,
+        digest: &str,
+        from: Option<&Reference>,
+    ) -> Result<Upload, RegistryError> {
+        let mut uploads = format!("{}/blobs/uploads/", repository_url(destination));
+        if let Some(source) = from.filter(|s| s.registry == destination.registry) {
+            uploads = format!("{uploads}?mount={digest}&from={}", source.repository);
+        }
         let response = self.send(destination, || self.http.post(&uploads)).await?;
-        if response.status().as_u16() != 202 {
-            return Err(failed(
+        match response.status().as_u16() {
+            201 => Ok(Upload::Mounted),
+            202 => Ok(Upload::At(location(destination, &response)?)),
+            status => Err(failed(
                 destination,
                 &format!("starting the upload of blob {digest}"),
-                response.status().as_u16(),
-            ));
+                status,
+            )),
         }
-        let location = location(destination, &response)?;
+    }
+
+    /// Sends a blob's bytes (`size` of them, streamed from `body`) where its upload started.
+    /// Sent once: the upload's start has made the authorization it needs.
+    async fn finish_upload(
+        &self,
+        destination: &Reference,
+        location: &str,
+        digest: &str,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<BlobTransfer, RegistryError> {
         let separator = if location.contains('?') { '&' } else { '?' };
         let put = format!("{location}{separator}digest={digest}");
-        let response = self
-            .send(destination, || {
-                self.http
-                    .put(&put)
-                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(bytes.to_vec())
-            })
-            .await?;
+        let mut request = self
+            .http
+            .put(&put)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
+        if let Some(value) = self.token(destination) {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(destination, &e))?;
         if response.status().as_u16() != 201 {
             return Err(failed(
                 destination,
@@ -567,28 +608,13 @@ impl Copier {
         digest: &str,
         size: u64,
     ) -> Result<BlobTransfer, RegistryError> {
-        let head = format!("{}/blobs/{digest}", repository_url(destination));
-        let response = self.send(destination, || self.http.head(&head)).await?;
-        if response.status().is_success() {
+        if self.has_blob(destination, digest).await? {
             return Ok(BlobTransfer::Present);
         }
-        let mut uploads = format!("{}/blobs/uploads/", repository_url(destination));
-        if source.registry == destination.registry {
-            uploads = format!("{uploads}?mount={digest}&from={}", source.repository);
-        }
-        let response = self.send(destination, || self.http.post(&uploads)).await?;
-        match response.status().as_u16() {
-            201 => return Ok(BlobTransfer::Mounted),
-            202 => {}
-            status => {
-                return Err(failed(
-                    destination,
-                    &format!("starting the upload of blob {digest}"),
-                    status,
-                ));
-            }
-        }
-        let location = location(destination, &response)?;
+        let location = match self.start_upload(destination, digest, Some(source)).await? {
+            Upload::Mounted => return Ok(BlobTransfer::Mounted),
+            Upload::At(location) => location,
+        };
         let blob_url = format!("{}/blobs/{digest}", repository_url(source));
         let download = self.send(source, || self.http.get(&blob_url)).await?;
         if !download.status().is_success() {
@@ -598,31 +624,9 @@ impl Copier {
                 download.status().as_u16(),
             ));
         }
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{separator}digest={digest}");
         let body = reqwest::Body::wrap_stream(download.bytes_stream());
-        let authorization = self.token(destination);
-        let mut request = self
-            .http
-            .put(&put)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(body);
-        if let Some(value) = authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, value);
-        }
-        let response = request
-            .send()
+        self.finish_upload(destination, &location, digest, size, body)
             .await
-            .map_err(|e| unreachable(destination, &e))?;
-        if response.status().as_u16() != 201 {
-            return Err(failed(
-                destination,
-                &format!("sending blob {digest}"),
-                response.status().as_u16(),
-            ));
-        }
-        Ok(BlobTransfer::Sent)
     }
 
     /// A manifest by tag or digest, with its media type.
@@ -770,7 +774,8 @@ impl Copier {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let authorization = self.authorize(reference, &challenge).await?;
+        let authorization =
+            crate::authorize(&self.http, &self.credentials, reference, &challenge).await?;
         if let Ok(mut tokens) = self.tokens.lock() {
             tokens.insert(
                 format!("{}/{}", reference.registry, reference.repository),
@@ -780,57 +785,6 @@ impl Copier {
         attempt(Some(authorization))
             .await
             .map_err(|e| unreachable(reference, &e))
-    }
-
-    /// The `Authorization` a challenge asks for (the scope it names: pull, or pull and push).
-    async fn authorize(
-        &self,
-        reference: &Reference,
-        challenge: &str,
-    ) -> Result<String, RegistryError> {
-        let denied = || RegistryError::Denied {
-            image: reference.to_string(),
-            registry: reference.registry.clone(),
-            status: 401,
-        };
-        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
-        if scheme.eq_ignore_ascii_case("basic") {
-            return self
-                .credentials
-                .basic(&reference.registry)
-                .ok_or_else(denied);
-        }
-        let params = challenge_params(params);
-        let realm = params
-            .get("realm")
-            .filter(|_| scheme.eq_ignore_ascii_case("bearer"))
-            .ok_or_else(denied)?;
-        let mut query = Vec::new();
-        for key in ["scope", "service"] {
-            if let Some(value) = params.get(key) {
-                query.push((key, value.clone()));
-            }
-        }
-        let mut request = self.http.get(realm).query(&query);
-        if let Some(basic) = self.credentials.basic(&reference.registry) {
-            request = request.header(reqwest::header::AUTHORIZATION, basic);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unreachable(reference, &e))?;
-        if !response.status().is_success() {
-            return Err(denied());
-        }
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| protocol(reference, &format!("token: {e}")))?;
-        let token = body["token"]
-            .as_str()
-            .or_else(|| body["access_token"].as_str())
-            .ok_or_else(denied)?;
-        Ok(format!("Bearer {token}"))
     }
 }
 

@@ -197,15 +197,7 @@ fn challenge_params(text: &str) -> BTreeMap<String, String> {
 
 impl Resolver {
     pub fn new(credentials: Credentials) -> Result<Resolver, RegistryError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RegistryError::Unreachable {
-                registry: String::new(),
-                detail: e.to_string(),
-            })?;
+        let http = client(|b| b.timeout(Duration::from_secs(20)))?;
         Ok(Resolver { http, credentials })
     }
 
@@ -229,7 +221,8 @@ impl Resolver {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            authorization = Some(self.authorize(reference, &challenge).await?);
+            authorization =
+                Some(authorize(&self.http, &self.credentials, reference, &challenge).await?);
             response = self
                 .request(reqwest::Method::HEAD, &url, &authorization, reference)
                 .await?;
@@ -299,65 +292,77 @@ impl Resolver {
                 detail: root_cause(&e),
             })
     }
+}
 
-    /// The `Authorization` value a challenge asks for: Basic from stored credentials, or a
-    /// bearer token fetched from the realm it names (anonymously when nothing is stored).
-    async fn authorize(
-        &self,
-        reference: &Reference,
-        challenge: &str,
-    ) -> Result<String, RegistryError> {
-        let image = reference.to_string();
-        let denied = || RegistryError::Denied {
-            image: image.clone(),
-            registry: reference.registry.clone(),
-            status: 401,
-        };
-        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
-        if scheme.eq_ignore_ascii_case("basic") {
-            return self
-                .credentials
-                .basic(&reference.registry)
-                .ok_or_else(denied);
-        }
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(denied());
-        }
-        let params = challenge_params(params);
-        let realm = params.get("realm").ok_or_else(denied)?;
-        let scope = params
-            .get("scope")
-            .cloned()
-            .unwrap_or_else(|| format!("repository:{}:pull", reference.repository));
-        let mut query = vec![("scope", scope)];
-        if let Some(service) = params.get("service") {
-            query.push(("service", service.clone()));
-        }
-        let mut request = self.http.get(realm).query(&query);
-        if let Some(basic) = self.credentials.basic(&reference.registry) {
-            request = request.header(reqwest::header::AUTHORIZATION, basic);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                detail: root_cause(&e),
-            })?;
-        if !response.status().is_success() {
-            return Err(denied());
-        }
-        let body: serde_json::Value =
-            response.json().await.map_err(|e| RegistryError::Protocol {
-                image: image.clone(),
-                detail: format!("token: {e}"),
-            })?;
-        let token = body["token"]
-            .as_str()
-            .or_else(|| body["access_token"].as_str())
-            .ok_or_else(denied)?;
-        Ok(format!("Bearer {token}"))
+/// The `Authorization` value a challenge asks for: Basic from stored credentials, or a
+/// bearer token fetched from the realm it names, for the scope it names (pull, or pull and
+/// push; pull when it names none), anonymously when nothing is stored.
+pub(crate) async fn authorize(
+    http: &reqwest::Client,
+    credentials: &Credentials,
+    reference: &Reference,
+    challenge: &str,
+) -> Result<String, RegistryError> {
+    let denied = || RegistryError::Denied {
+        image: reference.to_string(),
+        registry: reference.registry.clone(),
+        status: 401,
+    };
+    let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return credentials.basic(&reference.registry).ok_or_else(denied);
     }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(denied());
+    }
+    let params = challenge_params(params);
+    let realm = params.get("realm").ok_or_else(denied)?;
+    let scope = params
+        .get("scope")
+        .cloned()
+        .unwrap_or_else(|| format!("repository:{}:pull", reference.repository));
+    let mut query = vec![("scope", scope)];
+    if let Some(service) = params.get("service") {
+        query.push(("service", service.clone()));
+    }
+    let mut request = http.get(realm).query(&query);
+    if let Some(basic) = credentials.basic(&reference.registry) {
+        request = request.header(reqwest::header::AUTHORIZATION, basic);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| RegistryError::Unreachable {
+            registry: reference.registry.clone(),
+            detail: root_cause(&e),
+        })?;
+    if !response.status().is_success() {
+        return Err(denied());
+    }
+    let body: serde_json::Value = response.json().await.map_err(|e| RegistryError::Protocol {
+        image: reference.to_string(),
+        detail: format!("token: {e}"),
+    })?;
+    let token = body["token"]
+        .as_str()
+        .or_else(|| body["access_token"].as_str())
+        .ok_or_else(denied)?;
+    Ok(format!("Bearer {token}"))
+}
+
+/// An HTTP client for registries: meshfile's user agent, 5 s to connect, and `timeouts`.
+fn client(
+    timeouts: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, RegistryError> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("meshfile/", env!("CARGO_PKG_VERSION")));
+    timeouts(builder)
+        .build()
+        .map_err(|e| RegistryError::Unreachable {
+            registry: String::new(),
+            detail: e.to_string(),
+        })
 }
 
 /// The innermost cause (`Connection refused`, a DNS failure): the outer layers only repeat the

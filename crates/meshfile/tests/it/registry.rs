@@ -298,6 +298,30 @@ const IMAGES: Images = [
     ),
 ];
 
+/// A registry holding the two example images under `src/` (built by [`build_and_push`]), a
+/// work directory, and the images' digests.
+fn registry_with_images(
+    registry: &Path,
+    skopeo: &PathBuf,
+    umoci: &PathBuf,
+) -> (Registry, tempfile::TempDir, Vec<String>) {
+    let server = Registry::start(registry);
+    let work = tempfile::tempdir().expect("work");
+    let digests = IMAGES
+        .iter()
+        .map(|(_, name, text)| {
+            build_and_push(
+                umoci,
+                skopeo,
+                work.path(),
+                &format!("{}/src/{name}", server.address),
+                text,
+            )
+        })
+        .collect();
+    (server, work, digests)
+}
+
 /// The flask-redis example with its images at `registry/src/...` and `repo` (its fields).
 fn example_with_repo(registry: &str, images: &Images, repo: &str) -> Test {
     let src = workspace().join("examples/flask-redis");
@@ -328,15 +352,9 @@ fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there
     ) else {
         return;
     };
-    let source = Registry::start(&registry);
+    let (source, work, digests) = registry_with_images(&registry, &skopeo, &umoci);
     let destination = Registry::start(&registry);
-    let work = tempfile::tempdir().expect("work");
     let images = IMAGES;
-    let mut digests = Vec::new();
-    for (_, name, text) in images {
-        let image = format!("{}/src/{name}", source.address);
-        digests.push(build_and_push(&umoci, &skopeo, work.path(), &image, text));
-    }
     let mut t = example_with_repo(
         &source.address,
         &images,
@@ -502,17 +520,7 @@ fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
     ) else {
         return;
     };
-    let server = Registry::start(&registry);
-    let work = tempfile::tempdir().expect("work");
-    for (_, name, text) in IMAGES {
-        build_and_push(
-            &umoci,
-            &skopeo,
-            work.path(),
-            &format!("{}/src/{name}", server.address),
-            text,
-        );
-    }
+    let (server, work, _) = registry_with_images(&registry, &skopeo, &umoci);
     let repo = format!(
         "  destination: {}/dest\n  squash: true\n  strip: true\n",
         server.address
@@ -689,17 +697,7 @@ fn copied_images_are_signed_as_cosign_signs_them() {
     ) else {
         return;
     };
-    let server = Registry::start(&registry);
-    let work = tempfile::tempdir().expect("work");
-    for (_, name, text) in IMAGES {
-        build_and_push(
-            &umoci,
-            &skopeo,
-            work.path(),
-            &format!("{}/src/{name}", server.address),
-            text,
-        );
-    }
+    let (server, work, _) = registry_with_images(&registry, &skopeo, &umoci);
     let repo = format!(
         "  destination: {}/dest\n  squash: true\n  key_file: cosign.key\n",
         server.address
@@ -808,17 +806,7 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
     ) else {
         return;
     };
-    let server = Registry::start(&registry);
-    let work = tempfile::tempdir().expect("work");
-    for (_, name, text) in IMAGES {
-        build_and_push(
-            &umoci,
-            &skopeo,
-            work.path(),
-            &format!("{}/src/{name}", server.address),
-            text,
-        );
-    }
+    let (server, _work, _) = registry_with_images(&registry, &skopeo, &umoci);
     // The author publishes both services' descriptors, one signed with the author's key.
     let author = example_with_repo(
         &server.address,
