@@ -863,6 +863,18 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
     // Recorded: offline now.
     let (status, stderr) = run_in(&user, &["template", "-n", "-f", "mesh.yaml"]);
     assert_eq!(status, 0, "{stderr}");
+    let trusting_the_author = |t: &Test| {
+        run_in(
+            t,
+            &[
+                "template",
+                "-f",
+                "mesh.yaml",
+                "--descriptor-key",
+                "author.pub",
+            ],
+        )
+    };
     // Trusting the author's key: the unsigned redis descriptor is refused.
     let fresh = Test::new();
     std::fs::write(fresh.dir().join("mesh.yaml"), &mesh).expect("mesh");
@@ -871,16 +883,7 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
         fresh.dir().join("author.pub"),
     )
     .expect("key");
-    let (status, stderr) = run_in(
-        &fresh,
-        &[
-            "template",
-            "-f",
-            "mesh.yaml",
-            "--descriptor-key",
-            "author.pub",
-        ],
-    );
+    let (status, stderr) = trusting_the_author(&fresh);
     assert_ne!(status, 0, "{stderr}");
     assert!(
         stderr.contains("is refused: it carries no signature"),
@@ -897,16 +900,7 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
         &["publish", "-f", "redis.yaml", "--key", "stranger.key"],
     );
     assert_eq!(status, 0, "{stderr}");
-    let (status, stderr) = run_in(
-        &fresh,
-        &[
-            "template",
-            "-f",
-            "mesh.yaml",
-            "--descriptor-key",
-            "author.pub",
-        ],
-    );
+    let (status, stderr) = trusting_the_author(&fresh);
     assert_ne!(status, 0, "{stderr}");
     assert!(
         stderr.contains("is signed by key sha256:") && stderr.contains("which is not trusted"),
