@@ -370,12 +370,14 @@ fn racing_applies_lose_nothing() {
     let out = base.rerun(&args("apply", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
     let owner = server.owner();
-    // The racers reach CAS through a link that holds each answer 25 ms: reading 201 sessions
-    // then takes longer than the two processes' start apart, so both read svc-199's active
-    // version before either writes it.
+    // The racers reach CAS through a link that holds each answer 100 ms: reading 201 sessions
+    // (64 at a time) then takes about half a second, longer than the two processes' start
+    // apart even on a loaded machine, so both read svc-199's active version before either
+    // writes it. (At 25 ms a CI run sharing its two cores with a build saw no overlap in ten
+    // rounds.)
     let far = crate::proxy::Proxy::start(
         server.address.clone(),
-        crate::proxy::Behaviour::Delay(std::time::Duration::from_millis(25)),
+        crate::proxy::Behaviour::Delay(std::time::Duration::from_millis(100)),
     );
     let racer = |marker: &str| {
         let t = Test::new();
