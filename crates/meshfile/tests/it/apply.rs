@@ -364,22 +364,25 @@ fn a_cas_stopped_in_the_middle_is_reported_and_a_rerun_converges() {
 #[test]
 #[ignore = "stress suite: `.ci/run` runs it (cargo test -- --include-ignored)"]
 fn racing_applies_lose_nothing() {
-    let server = Server::start();
+    // Both racers read at once, 64 connections each, as one identity: above the default cap.
+    let server = Server::start_with(
+        tempfile::tempdir().expect("state"),
+        &["--max-connections-per-identity", "256"],
+    );
     let mut base = Test::new();
     big_mesh(&base, &server, 200, "base");
     let out = base.rerun(&args("apply", &[]));
     assert_eq!(out.status, 0, "{}", out.stderr);
     let owner = server.owner();
-    // The racers reach CAS through a link that holds each answer 100 ms: reading 201 sessions
-    // (64 at a time) then takes about half a second, longer than the two processes' start
-    // apart even on a loaded machine, so both read svc-199's active version before either
-    // writes it. (At 25 ms a CI run sharing its two cores with a build saw no overlap in ten
-    // rounds.)
-    let far = crate::proxy::Proxy::start(
-        server.address.clone(),
-        crate::proxy::Behaviour::Delay(std::time::Duration::from_millis(100)),
-    );
-    let racer = |marker: &str| {
+    // Each racer reaches CAS through a proxy of its own, and each writes svc-199 with a large
+    // marker (a write over 16 KiB): the proxies hold each racer's write until both are about
+    // to write, when both have read svc-199's active version, however far apart their
+    // processes started. The second write then names a predecessor that is no longer active.
+    let racer = |marker: &str, gate: &std::sync::Arc<crate::proxy::Gate>| {
+        let far = crate::proxy::Proxy::start(
+            server.address.clone(),
+            crate::proxy::Behaviour::WriteBarrier(gate.clone()),
+        );
         let t = Test::new();
         big_mesh(&t, &server, 200, marker);
         let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
@@ -392,8 +395,13 @@ fn racing_applies_lose_nothing() {
     };
     let mut conflicts = 0;
     for round in 0..10 {
-        let (alpha, bravo) = (format!("alpha-{round}"), format!("bravo-{round}"));
-        let (a, b) = (racer(&alpha), racer(&bravo));
+        let large = "x".repeat(24 * 1024);
+        let (alpha, bravo) = (
+            format!("alpha-{round}-{large}"),
+            format!("bravo-{round}-{large}"),
+        );
+        let gate = crate::proxy::Gate::new(2);
+        let (a, b) = (racer(&alpha, &gate), racer(&bravo, &gate));
         // Both start together: they read the same active version of big/svc-199.
         let (pa, pb) = (spawn_apply(a.dir()), spawn_apply(b.dir()));
         let runs = [

@@ -1,20 +1,55 @@
 //! A TCP proxy on 127.0.0.1 between a client and `cas serve`: it passes bytes both ways and
-//! can lose one answer (a write that commits while its client never hears) or slow every
-//! answer down (a CAS far away).
+//! can lose one answer (a write that commits while its client never hears), or hold large
+//! writes until the clients of several proxies all hold one (so that racing clients have all
+//! read before any writes, whenever their processes started).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// What the proxy does to the server's answers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Behaviour {
     /// Once, after a large request, closes the connection instead of passing its answer on.
     LoseOneLargeAnswer,
-    /// Holds every chunk of an answer this long.
-    Delay(Duration),
+    /// Holds a large request (over 16 KiB since the last answer: a write of a large session)
+    /// before its last part until every proxy sharing the gate holds one: the clients of all
+    /// of them have read all they read before writing.
+    WriteBarrier(Arc<Gate>),
+}
+
+/// Opens once `parties` clients have arrived (or after 30 s, so a test that goes wrong still
+/// ends).
+#[derive(Debug)]
+pub struct Gate {
+    parties: usize,
+    arrived: Mutex<usize>,
+    opened: Condvar,
+}
+
+impl Gate {
+    pub fn new(parties: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            parties,
+            arrived: Mutex::new(0),
+            opened: Condvar::new(),
+        })
+    }
+
+    fn arrive(&self) {
+        let mut arrived = self.arrived.lock().expect("gate");
+        *arrived += 1;
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        let arrived = self.arrived.lock().expect("gate");
+        let _ = self
+            .opened
+            .wait_timeout_while(arrived, Duration::from_secs(30), |n| *n < self.parties);
+    }
 }
 
 pub struct Proxy {
@@ -37,50 +72,69 @@ impl Proxy {
         std::thread::spawn(move || {
             for client in listener.incoming().take(CONNECTIONS) {
                 let Ok(client) = client else { break };
-                let Ok(server) = TcpStream::connect(&upstream) else {
+                if !serve(client, &upstream, behaviour.clone(), lost_flag.clone()) {
                     break;
-                };
-                let sent = Arc::new(AtomicUsize::new(0));
-                let (mut from_client, mut to_server) = (
-                    client.try_clone().expect("clone"),
-                    server.try_clone().expect("clone"),
-                );
-                let counted = sent.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                        counted.fetch_add(n, Ordering::SeqCst);
-                        if to_server.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to_server.shutdown(std::net::Shutdown::Write);
-                });
-                let lost = lost_flag.clone();
-                let (mut from_server, mut to_client) = (server, client);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = from_server.read(&mut buf) {
-                        match behaviour {
-                            Behaviour::LoseOneLargeAnswer => {
-                                if sent.swap(0, Ordering::SeqCst) > LARGE
-                                    && !lost.swap(true, Ordering::SeqCst)
-                                {
-                                    let _ = to_client.shutdown(std::net::Shutdown::Both);
-                                    let _ = from_server.shutdown(std::net::Shutdown::Both);
-                                    return;
-                                }
-                            }
-                            Behaviour::Delay(delay) => std::thread::sleep(delay),
-                        }
-                        if to_client.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to_client.shutdown(std::net::Shutdown::Write);
-                });
+                }
             }
         });
         Proxy { address, lost }
     }
+}
+
+/// Passes one client's connection on to `upstream`, both ways, each on a thread of its own;
+/// `false` when the upstream cannot be reached.
+fn serve(client: TcpStream, upstream: &str, behaviour: Behaviour, lost: Arc<AtomicBool>) -> bool {
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return false;
+    };
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (mut from_client, mut to_server) = (
+        client.try_clone().expect("clone"),
+        server.try_clone().expect("clone"),
+    );
+    let counted = sent.clone();
+    let barrier = match &behaviour {
+        Behaviour::WriteBarrier(gate) => Some(gate.clone()),
+        Behaviour::LoseOneLargeAnswer => None,
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        let mut arrived = false;
+        while let Ok(n @ 1..) = from_client.read(&mut buf) {
+            let so_far = counted.fetch_add(n, Ordering::SeqCst) + n;
+            if let Some(gate) = barrier.as_ref().filter(|_| so_far > LARGE && !arrived) {
+                arrived = true;
+                gate.arrive();
+                gate.wait();
+            }
+            if to_server.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut from_server, mut to_client) = (server, client);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n @ 1..) = from_server.read(&mut buf) {
+            match &behaviour {
+                Behaviour::LoseOneLargeAnswer => {
+                    if sent.swap(0, Ordering::SeqCst) > LARGE && !lost.swap(true, Ordering::SeqCst)
+                    {
+                        let _ = to_client.shutdown(std::net::Shutdown::Both);
+                        let _ = from_server.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+                Behaviour::WriteBarrier(_) => {
+                    sent.store(0, Ordering::SeqCst);
+                }
+            }
+            if to_client.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+    });
+    true
 }
