@@ -687,13 +687,70 @@ fn openssl_verifies(
     verified && text.contains("Verified OK")
 }
 
+/// skopeo built with sigstore, set to accept from `registry`'s `dest/` only images carrying a
+/// cosign signature by the key at `public` that names their repository (a `policy.json` and a
+/// `registries.d` that reads sigstore attachments).
+struct SigstorePolicy {
+    skopeo: PathBuf,
+    policy: PathBuf,
+    registries: PathBuf,
+}
+
+impl SigstorePolicy {
+    fn new(skopeo: PathBuf, work: &Path, registry: &str, public: &Path) -> SigstorePolicy {
+        std::fs::create_dir_all(work).expect("work");
+        let policy = work.join("sigstore-policy.json");
+        let requirement = serde_json::json!({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {format!("{registry}/dest"): [{
+                "type": "sigstoreSigned",
+                "keyPath": public,
+                "signedIdentity": {"type": "matchRepository"},
+            }]}},
+        });
+        std::fs::write(&policy, requirement.to_string()).expect("policy");
+        let registries = work.join("registries.d");
+        std::fs::create_dir_all(&registries).expect("registries.d");
+        std::fs::write(
+            registries.join("meshfile-test.yaml"),
+            format!("docker:\n  {registry}:\n    use-sigstore-attachments: true\n"),
+        )
+        .expect("registries.d");
+        SigstorePolicy {
+            skopeo,
+            policy,
+            registries,
+        }
+    }
+
+    /// `skopeo copy` of `image` to a directory: whether the policy let it through, and why not.
+    fn accepts(&self, work: &Path, image: &str) -> (bool, String) {
+        let out = tempfile::tempdir_in(work).expect("out");
+        run(
+            &self.skopeo,
+            &[
+                "--policy",
+                &self.policy.display().to_string(),
+                "--registries.d",
+                &self.registries.display().to_string(),
+                "copy",
+                "--src-tls-verify=false",
+                &format!("docker://{image}"),
+                &format!("dir:{}", out.path().display()),
+            ],
+            work,
+        )
+    }
+}
+
 #[test]
 fn copied_images_are_signed_as_cosign_signs_them() {
-    let (Some(registry), Some(skopeo), Some(umoci), Some(openssl)) = (
+    let (Some(registry), Some(skopeo), Some(umoci), Some(openssl), Some(sigstore)) = (
         tool("bin/docker-registry"),
         tool("bin/skopeo"),
         tool("bin/umoci"),
         tool("bin/openssl"),
+        tool("bin/skopeo-sigstore"),
     ) else {
         return;
     };
@@ -761,26 +818,67 @@ fn copied_images_are_signed_as_cosign_signs_them() {
             "{repository}"
         );
     }
-    // An image copied elsewhere by someone else carries no signature; verify-images says so.
+    // skopeo with sigstore (containers/image's own verification) takes the signed images
+    // under a policy that requires a signature by the key, and refuses a signed image copied
+    // with its signature under another name (a re-tag) and an unsigned one.
+    let sigstore = SigstorePolicy::new(sigstore, work.path(), &server.address, &public);
+    for (_, name, _) in IMAGES {
+        let image = format!("{}/dest/{name}", server.address);
+        let (accepted, text) = sigstore.accepts(work.path(), &image);
+        assert!(accepted, "skopeo refused {image}: {text}");
+    }
     let anything = work.path().join("anything.json");
     std::fs::write(
         &anything,
         r#"{"default": [{"type": "insecureAcceptAnything"}]}"#,
     )
     .expect("policy");
-    ok(
-        &skopeo,
-        &[
-            "--policy",
-            &anything.display().to_string(),
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            &format!("docker://{}/src/redis:1.0", server.address),
-            &format!("docker://{}/dest/redis:1.0", server.address),
-        ],
-        work.path(),
+    let copy_as_is = |from: &str, to: &str| {
+        ok(
+            &skopeo,
+            &[
+                "--policy",
+                &anything.display().to_string(),
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{}/{from}", server.address),
+                &format!("docker://{}/{to}", server.address),
+            ],
+            work.path(),
+        )
+    };
+    let flask = format!("{}/dest/python_flask_redis", server.address);
+    let digest = inspect_digest(&skopeo, work.path(), &format!("{flask}:1.0"));
+    let signature_tag = format!("{}.sig", digest.replace(':', "-"));
+    copy_as_is("dest/python_flask_redis:1.0", "dest/impostor:1.0");
+    copy_as_is(
+        &format!("dest/python_flask_redis:{signature_tag}"),
+        &format!("dest/impostor:{signature_tag}"),
     );
+    let impostor = format!("{}/dest/impostor:1.0", server.address);
+    let (accepted, text) = sigstore.accepts(work.path(), &impostor);
+    assert!(!accepted, "skopeo took the re-tagged {impostor}");
+    assert!(text.contains("is not accepted"), "{text}");
+    // Nor does it take the signed images under a policy that trusts another key.
+    let (status, stderr) = meshfile(&["key", "generate", "--cosign", "--out", "other.key"]);
+    assert_eq!(status, 0, "{stderr}");
+    let other = SigstorePolicy::new(
+        sigstore.skopeo.clone(),
+        &work.path().join("other"),
+        &server.address,
+        &t.dir().join("other.pub"),
+    );
+    let (accepted, text) = other.accepts(work.path(), &format!("{flask}:1.0"));
+    assert!(!accepted, "skopeo took {flask} under another key");
+    assert!(text.contains("signature verification failed"), "{text}");
+    // An image copied elsewhere by someone else carries no signature; skopeo refuses it and
+    // verify-images says so.
+    copy_as_is("src/redis:1.0", "dest/redis:1.0");
+    let unsigned = format!("{}/dest/redis:1.0", server.address);
+    let (accepted, text) = sigstore.accepts(work.path(), &unsigned);
+    assert!(!accepted, "skopeo took the unsigned {unsigned}");
+    assert!(text.contains("no signature exists"), "{text}");
     let (status, stderr) = meshfile(&["template", "-f", ".", "-n"]);
     assert_eq!(status, 0, "{stderr}");
     let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");

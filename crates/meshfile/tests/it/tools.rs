@@ -1,7 +1,8 @@
 //! The real external tools: helm 3 and 4, kubernetes-validate, an OCI registry with skopeo and
-//! umoci, installed by `scripts/install-test-tools` into `.tools/`. A test that needs a missing
-//! tool fails, saying how to install it, unless the developer asks to skip such tests with
-//! `MESHFILE_SKIP_TOOL_TESTS=1` (then it says so and passes).
+//! umoci (and a skopeo built with sigstore), openssl, installed by `scripts/install-test-tools`
+//! into `.tools/`. A test that needs a missing tool fails, saying how to install it, unless the
+//! developer asks to skip such tests with `MESHFILE_SKIP_TOOL_TESTS=1` (then it says so and
+//! passes).
 
 use std::path::PathBuf;
 use std::process::Command;
