@@ -146,7 +146,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
 
     let options = Options {
         digests: digests.found,
-        rewritten: crate::images::rewritten(&request.target),
+        rewritten: store.rewritten(),
         ..request.options.clone()
     };
     // The store is recorded and written (on write.rs's background thread) while the meshes

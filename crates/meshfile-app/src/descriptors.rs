@@ -97,12 +97,39 @@ impl Store {
     /// canonical on all cores).
     pub fn record_all(&mut self, descriptors: &[Descriptor]) {
         let entries: Vec<Entry> = descriptors.par_iter().map(Entry::new).collect();
-        for entry in entries {
+        for mut entry in entries {
+            if let Some(earlier) = self.entries.get(&entry.image) {
+                entry.keep_rewritten(earlier);
+            }
             if self.entries.get(&entry.image) != Some(&entry) {
                 self.entries.insert(entry.image.clone(), entry);
                 self.changed = true;
             }
         }
+    }
+
+    /// Records the digest of an image `repo` made of `image` (its source), by
+    /// [`meshfile_plan::rewrite_key`]. An image without a recorded descriptor is passed over:
+    /// no mesh compiles without one.
+    pub fn record_rewritten(&mut self, image: &str, key: String, digest: String) {
+        // The Meshfile may name the image with its digest as well.
+        let prefix = format!("{image}@");
+        let entry =
+            (self.entries.values_mut()).find(|e| e.image == image || e.image.starts_with(&prefix));
+        if let Some(entry) = entry
+            && entry.rewritten.get(&key) != Some(&digest)
+        {
+            entry.rewritten.insert(key, digest);
+            self.changed = true;
+        }
+    }
+
+    /// The digests of every image `repo` made before, by [`meshfile_plan::rewrite_key`].
+    pub fn rewritten(&self) -> BTreeMap<String, String> {
+        (self.entries.values())
+            .flat_map(|e| e.rewritten.iter())
+            .map(|(key, digest)| (key.clone(), digest.clone()))
+            .collect()
     }
 
     /// The descriptors of `images`, parsed on all cores. An image the store lacks is left

@@ -88,30 +88,9 @@ fn failed(image: &str, e: &RegistryError) -> Error {
     )
 }
 
-/// Where the digests of rewritten images are kept between runs, beside the descriptor store.
-pub const REWRITTEN_FILE: &str = "images.json";
-/// The file is read up to this size.
-const MAX_REWRITTEN: u64 = 4 * 1024 * 1024;
-
-/// The digests of images rewritten before (`squash`, `strip`), by
-/// [`meshfile_plan::rewrite_key`]; none when there is no readable record.
-pub fn rewritten(target: &std::path::Path) -> std::collections::BTreeMap<String, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    let read = std::fs::File::open(target.join(REWRITTEN_FILE))
-        .and_then(|f| f.take(MAX_REWRITTEN).read_to_string(&mut text));
-    match read {
-        Ok(_) => serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("rewritten").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default(),
-        Err(_) => Default::default(),
-    }
-}
-
-/// Records the digests of what `pushed` rewrote, and pins the chart of `compiled` to every
-/// digest the destination serves; whether the chart changed.
+/// Records the digests of what `pushed` rewrote with the source images' descriptors (in the
+/// store under `target`), and pins the chart of `compiled` to every digest the destination
+/// serves; whether the chart changed.
 pub fn pin(
     compiled: &mut meshfile_plan::Compiled,
     pushed: &[Pushed],
@@ -122,20 +101,26 @@ pub fn pin(
     };
     let (squash, strip) = (plan.squash, plan.strip);
     if squash || strip {
-        let mut known = rewritten(target);
+        let mut report = crate::Report::default();
+        let mut store = crate::descriptors::Store::open(target, &mut report)?;
+        if !report.problems.is_empty() {
+            return Err(Error::new(
+                Code::MissingDescriptor,
+                format!(
+                    "the descriptor store {} cannot be read to record the rewritten images' digests",
+                    store.path().display()
+                ),
+            )
+            .hint("run `meshfile template -f <Meshfile>` to see what is wrong with it"));
+        }
         for p in pushed {
-            known.insert(
+            store.record_rewritten(
+                &p.source,
                 meshfile_plan::rewrite_key(&p.copied.source_digest, squash, strip),
                 p.copied.digest.clone(),
             );
         }
-        let text = serde_json::to_string_pretty(&serde_json::json!({
-            "format": "meshfile-rewritten-images/1",
-            "rewritten": known,
-        }))
-        .unwrap_or_default()
-            + "\n";
-        crate::write::file(&target.join(REWRITTEN_FILE), text.as_bytes())?;
+        store.save()?;
     }
     let mut changed = false;
     for p in pushed {

@@ -50,6 +50,11 @@ pub struct Entry {
     /// well.
     #[serde(with = "lines")]
     pub manifest: String,
+    /// The images `repo` made of this one (squashed, stripped): their digests by
+    /// [`crate::rewrite_key`], so that a later run, offline too, pins them. The enclave binary
+    /// is untouched, so the MRENCLAVEs hold for them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rewritten: BTreeMap<String, String>,
 }
 
 /// A text as a JSON array of its lines.
@@ -125,7 +130,21 @@ impl Entry {
             mrenclaves: descriptor.mrenclaves.clone(),
             source: descriptor.file.clone(),
             manifest: yaml,
+            rewritten: BTreeMap::new(),
         }
+    }
+
+    /// Keeps the rewritten images `earlier` (this image's entry before) recorded, those made
+    /// of the image's current digest; all of them when the digest is not known.
+    pub fn keep_rewritten(&mut self, earlier: &Entry) {
+        self.rewritten = (earlier.rewritten.iter())
+            .filter(|(key, _)| {
+                self.digest
+                    .as_deref()
+                    .is_none_or(|digest| crate::rewritten_from(key) == Some(digest))
+            })
+            .map(|(key, digest)| (key.clone(), digest.clone()))
+            .collect();
     }
 
     /// The manifest's text; diagnostics about it point into this text.
@@ -300,6 +319,7 @@ pub fn from_legacy_yaml(file: &str, text: &str) -> Result<BTreeMap<String, Entry
             source: scalar("source").unwrap_or_else(|| file.to_owned()),
             manifest: meshfile_yaml::emit(manifest),
             image,
+            rewritten: BTreeMap::new(),
         })
     };
     let entries: Vec<Entry> = images.par_iter().map(read).collect::<Result<_, _>>()?;
@@ -412,6 +432,24 @@ mod tests {
             from_json("d.json", &to_json(&BTreeMap::new())),
             Ok(BTreeMap::new())
         );
+    }
+
+    #[test]
+    fn rewritten_digests_round_trip_and_follow_the_source_digest() {
+        let mut entries = store(&["b"]);
+        let current = entries["b"].digest.clone().expect("digest");
+        let former = format!("sha256:{}", "11".repeat(32));
+        let made = |from: &str| (crate::rewrite_key(from, true, true), format!("{from}-made"));
+        let entry = entries.get_mut("b").expect("b");
+        entry.rewritten.extend([made(&current), made(&former)]);
+        let read = from_json("d.json", &to_json(&entries)).expect("reads");
+        assert_eq!(read, entries);
+        let mut again = Entry::new(&descriptor("b"));
+        again.keep_rewritten(&entries["b"]);
+        assert_eq!(again.rewritten, BTreeMap::from([made(&current)]));
+        let mut unknown = Entry::new(&descriptor("a"));
+        unknown.keep_rewritten(&entries["b"]);
+        assert_eq!(unknown.rewritten.len(), 2, "no digest: all are kept");
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub fn rewrite_key(source_digest: &str, squash: bool, strip: bool) -> String {
     format!("{source_digest} squash={squash} strip={strip}")
 }
 
+/// The source digest a [`rewrite_key`] names.
+pub fn rewritten_from(key: &str) -> Option<&str> {
+    key.split_once(' ').map(|(digest, _)| digest)
+}
+
 /// Everything a mesh compiles to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compiled {

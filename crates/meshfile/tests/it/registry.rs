@@ -603,6 +603,24 @@ fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
     for digest in &digests {
         assert!(values.contains(digest.as_str()), "{values}");
     }
+    // The source images' descriptors record the rewritten digests, beside the sources'.
+    let store: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.dir().join("target/descriptors.json")).expect("store"),
+    )
+    .expect("json");
+    for (entry, digest) in store["descriptors"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .zip(&digests)
+    {
+        let source = entry["digest"].as_str().expect("source digest");
+        assert_eq!(
+            entry["rewritten"][format!("{source} squash=true strip=true")],
+            digest.as_str(),
+            "{entry}"
+        );
+    }
 }
 
 /// The cosign signatures skopeo finds beside `repository@digest`: each layer's payload and
