@@ -50,7 +50,10 @@ fn reference(image: &str, copy: &ImageCopy) -> Result<Reference, Error> {
 
 /// Copies every image of `plan`, one after another (each one's blobs several at a time);
 /// stops at the first that fails, naming it.
-pub fn push(plan: &ImagePlan, progress: &dyn Progress) -> Result<Vec<Pushed>, Error> {
+pub fn push(
+    plan: &ImagePlan,
+    progress: &std::sync::Arc<dyn Progress>,
+) -> Result<Vec<Pushed>, Error> {
     check(plan)?;
     let runtime = crate::runtime()?;
     let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;

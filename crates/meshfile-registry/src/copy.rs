@@ -6,7 +6,7 @@
 //! bounded whatever their size.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -70,8 +70,15 @@ impl Copied {
     }
 }
 
-/// Sees each blob as it is done (a progress display).
-pub trait Progress: Sync {
+/// Sees the bytes of blobs as they are copied (a progress display). Shared with the upload
+/// streams, which report as bytes pass.
+pub trait Progress: Send + Sync {
+    /// Blobs of these many bytes are to be copied (said once per image manifest).
+    fn planned(&self, _bytes: u64) {}
+    /// These many bytes are done: a chunk streamed, or a whole blob sent from memory, found
+    /// at the destination or mounted.
+    fn advanced(&self, _bytes: u64) {}
+    /// One blob is done.
     fn blob(&self, _image: &str, _digest: &str, _size: u64, _transfer: BlobTransfer) {}
 }
 
@@ -124,7 +131,7 @@ impl Copier {
         &self,
         source: &Reference,
         destination: &Reference,
-        progress: &dyn Progress,
+        progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
         let top = self.manifest(source, &source.tag).await?;
@@ -155,7 +162,7 @@ impl Copier {
         source: &Reference,
         destination: &Reference,
         what: crate::rewrite::Rewrite,
-        progress: &dyn Progress,
+        progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
         let top = self.manifest(source, &source.tag).await?;
@@ -195,7 +202,7 @@ impl Copier {
         destination: &Reference,
         manifest: &Manifest,
         what: crate::rewrite::Rewrite,
-        progress: &dyn Progress,
+        progress: &Arc<dyn Progress>,
         copied: &mut Copied,
     ) -> Result<Manifest, RegistryError> {
         let parsed = json(source, &manifest.bytes)?;
@@ -219,12 +226,17 @@ impl Copier {
         let new = crate::rewrite::rewrite(&manifest.bytes, &config, &blobs, what)
             .map_err(|why| protocol(source, &why))?;
         let image = source.to_string();
-        for blob in std::iter::once(&new.config).chain(&new.layers) {
+        let blobs: Vec<&crate::rewrite::Blob> =
+            std::iter::once(&new.config).chain(&new.layers).collect();
+        progress.planned(blobs.iter().map(|b| b.bytes.len() as u64).sum());
+        for blob in blobs {
+            let size = blob.bytes.len() as u64;
             let transfer = self
                 .put_blob(destination, &blob.digest, &blob.bytes)
                 .await?;
-            progress.blob(&image, &blob.digest, blob.bytes.len() as u64, transfer);
-            copied.count(transfer, blob.bytes.len() as u64);
+            progress.advanced(size);
+            progress.blob(&image, &blob.digest, size, transfer);
+            copied.count(transfer, size);
         }
         Ok(Manifest {
             bytes: new.manifest,
@@ -573,7 +585,7 @@ impl Copier {
         source: &Reference,
         destination: &Reference,
         manifest: &Manifest,
-        progress: &dyn Progress,
+        progress: &Arc<dyn Progress>,
         copied: &mut Copied,
     ) -> Result<(), RegistryError> {
         let parsed = json(source, &manifest.bytes)?;
@@ -582,11 +594,16 @@ impl Copier {
             blobs.insert(0, descriptor(source, config)?);
         }
         let image = source.to_string();
+        progress.planned(blobs.iter().map(|(_, size)| size).sum());
         let done: Vec<(BlobTransfer, u64)> = futures_util::stream::iter(blobs)
             .map(|(digest, size)| {
                 let image = &image;
                 async move {
-                    let transfer = self.blob(source, destination, &digest, size).await?;
+                    let transfer =
+                        (self.blob(source, destination, &digest, size, progress)).await?;
+                    if transfer != BlobTransfer::Sent {
+                        progress.advanced(size);
+                    }
                     progress.blob(image, &digest, size, transfer);
                     Ok::<_, RegistryError>((transfer, size))
                 }
@@ -600,13 +617,15 @@ impl Copier {
         Ok(())
     }
 
-    /// One blob at the destination: there already, mounted, or streamed from the source.
+    /// One blob at the destination: there already, mounted, or streamed from the source (its
+    /// bytes reported to `progress` as they pass).
     async fn blob(
         &self,
         source: &Reference,
         destination: &Reference,
         digest: &str,
         size: u64,
+        progress: &Arc<dyn Progress>,
     ) -> Result<BlobTransfer, RegistryError> {
         if self.has_blob(destination, digest).await? {
             return Ok(BlobTransfer::Present);
@@ -624,7 +643,10 @@ impl Copier {
                 download.status().as_u16(),
             ));
         }
-        let body = reqwest::Body::wrap_stream(download.bytes_stream());
+        let seen = Arc::clone(progress);
+        let stream =
+            (download.bytes_stream()).inspect_ok(move |chunk| seen.advanced(chunk.len() as u64));
+        let body = reqwest::Body::wrap_stream(stream);
         self.finish_upload(destination, &location, digest, size, body)
             .await
     }

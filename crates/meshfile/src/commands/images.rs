@@ -4,6 +4,9 @@
 use meshfile_app::Error;
 use meshfile_manifest::Code;
 use meshfile_plan::ImagePlan;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use meshfile_registry::copy::{BlobTransfer, Progress};
 
 use crate::cli::CompileArgs;
@@ -68,9 +71,11 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
         }
         return Ok(());
     }
-    let progress = Blobs::new(plan, args.quiet);
-    let pushed = meshfile_app::images::push(plan, &progress)?;
-    progress.finish();
+    let bar = Bar::new(plan, args.quiet);
+    let progress: Arc<dyn Progress> = Arc::new(bar.clone());
+    let pushed = meshfile_app::images::push(plan, &progress);
+    bar.finish();
+    let pushed = pushed?;
     meshfile_app::images::pin(compiled, &pushed, &args.target)?;
     let signed = match &key {
         Some(key) => meshfile_app::images::sign(&pushed, key)?,
@@ -102,18 +107,21 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
     Ok(())
 }
 
-/// A bar of the blobs done, on a terminal; nothing otherwise (a line per image follows).
-struct Blobs {
+/// A bar of the bytes copied (blobs found at the destination or mounted count as done), on a
+/// terminal; nothing otherwise (a line per image follows).
+#[derive(Clone)]
+struct Bar {
     bar: Option<indicatif::ProgressBar>,
+    blobs: Arc<AtomicUsize>,
 }
 
-impl Blobs {
-    fn new(plan: &ImagePlan, quiet: bool) -> Blobs {
+impl Bar {
+    fn new(plan: &ImagePlan, quiet: bool) -> Bar {
         use std::io::IsTerminal;
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
+            let bar = indicatif::ProgressBar::new(0);
             let template = format!(
-                "copying {} image(s): {{pos}} blobs {{msg}} {{elapsed}}",
+                "copying {} image(s) {{wide_bar}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} {{msg}}",
                 plan.copies.len()
             );
             if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
@@ -121,7 +129,10 @@ impl Blobs {
             }
             bar
         });
-        Blobs { bar }
+        Bar {
+            bar,
+            blobs: Arc::default(),
+        }
     }
 
     fn finish(&self) {
@@ -131,13 +142,23 @@ impl Blobs {
     }
 }
 
-impl Progress for Blobs {
-    fn blob(&self, _image: &str, _digest: &str, size: u64, transfer: BlobTransfer) {
+impl Progress for Bar {
+    fn planned(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
-            bar.inc(1);
-            if transfer == BlobTransfer::Sent {
-                bar.set_message(format!("last sent {:.1} MB", size as f64 / 1e6));
-            }
+            bar.inc_length(bytes);
+        }
+    }
+
+    fn advanced(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn blob(&self, _image: &str, _digest: &str, _size: u64, _transfer: BlobTransfer) {
+        let done = self.blobs.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{done} blobs"));
         }
     }
 }
