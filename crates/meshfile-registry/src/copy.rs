@@ -347,7 +347,10 @@ impl Copier {
         let response = request
             .send()
             .await
-            .map_err(|e| unreachable(destination, &e))?;
+            .map_err(|e| RegistryError::Unreachable {
+                registry: destination.registry.clone(),
+                detail: format!("sending blob {digest}: {}", root_cause(&e)),
+            })?;
         if response.status().as_u16() != 201 {
             return Err(failed(
                 destination,

@@ -93,11 +93,12 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
         for p in pushed {
             let c = &p.copied;
             render::eprint(&format!(
-                "copied     {} -> {}@{}  ({} blobs sent, {:.1} MB; {} there already; {} mounted)\n",
+                "copied     {} -> {}@{}  ({} blob{} sent, {:.1} MB; {} there already; {} mounted)\n",
                 p.source,
                 p.destination,
                 c.digest,
                 c.sent,
+                render::plural(c.sent),
                 c.bytes_sent as f64 / 1e6,
                 c.present,
                 c.mounted
@@ -158,7 +159,7 @@ impl Progress for Bar {
     fn blob(&self, _image: &str, _digest: &str, _size: u64, _transfer: BlobTransfer) {
         let done = self.blobs.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{done} blobs"));
+            bar.set_message(format!("{done} blob{}", render::plural(done)));
         }
     }
 }

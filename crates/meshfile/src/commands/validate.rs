@@ -90,10 +90,10 @@ fn human(all: &[Checked], quiet: bool, errors: usize, warnings: usize) -> String
         let _ = writeln!(
             out,
             "{errors} error{}, {warnings} warning{} in {} file{}",
-            plural(errors),
-            plural(warnings),
+            render::plural(errors),
+            render::plural(warnings),
             all.len(),
-            plural(all.len())
+            render::plural(all.len())
         );
     }
     out
@@ -105,14 +105,10 @@ fn describe(manifest: &Manifest) -> String {
             " (mesh, namespace `{}`, {} service{})",
             m.policy.namespace,
             m.services.len(),
-            plural(m.services.len())
+            render::plural(m.services.len())
         ),
         Manifest::Service(s) => {
             format!(" (genservice `{}`, image `{}`)", s.build.name, s.build.to)
         }
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

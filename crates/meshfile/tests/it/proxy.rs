@@ -1,7 +1,8 @@
-//! A TCP proxy on 127.0.0.1 between a client and `cas serve`: it passes bytes both ways and
-//! can lose one answer (a write that commits while its client never hears), or hold large
-//! writes until the clients of several proxies all hold one (so that racing clients have all
-//! read before any writes, whenever their processes started).
+//! A TCP proxy on 127.0.0.1 between a client and a server (`cas serve`, a registry): it passes
+//! bytes both ways and can lose one answer (a write that commits while its client never
+//! hears), hold large writes until the clients of several proxies all hold one (so that racing
+//! clients have all read before any writes, whenever their processes started), or cut one
+//! large request off midway (an interrupted upload).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,6 +19,9 @@ pub enum Behaviour {
     /// before its last part until every proxy sharing the gate holds one: the clients of all
     /// of them have read all they read before writing.
     WriteBarrier(Arc<Gate>),
+    /// Once, when a request on one connection passes this many bytes, waits a second (the
+    /// other connections go on meanwhile) and closes that connection midway.
+    CutOnce(usize),
 }
 
 /// Opens once `parties` clients have arrived (or after 30 s, so a test that goes wrong still
@@ -54,7 +58,8 @@ impl Gate {
 
 pub struct Proxy {
     pub address: String,
-    /// Whether an answer was lost ([`Behaviour::LoseOneLargeAnswer`]).
+    /// Whether an answer was lost ([`Behaviour::LoseOneLargeAnswer`]) or a request cut off
+    /// ([`Behaviour::CutOnce`]).
     pub lost: Arc<AtomicBool>,
 }
 
@@ -95,13 +100,24 @@ fn serve(client: TcpStream, upstream: &str, behaviour: Behaviour, lost: Arc<Atom
     let counted = sent.clone();
     let barrier = match &behaviour {
         Behaviour::WriteBarrier(gate) => Some(gate.clone()),
-        Behaviour::LoseOneLargeAnswer => None,
+        _ => None,
     };
+    let cut_after = match &behaviour {
+        Behaviour::CutOnce(after) => Some(*after),
+        _ => None,
+    };
+    let (cut, to_cut) = (lost.clone(), client.try_clone().expect("clone"));
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         let mut arrived = false;
         while let Ok(n @ 1..) = from_client.read(&mut buf) {
             let so_far = counted.fetch_add(n, Ordering::SeqCst) + n;
+            if cut_after.is_some_and(|after| so_far > after) && !cut.swap(true, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = to_cut.shutdown(std::net::Shutdown::Both);
+                let _ = to_server.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             if let Some(gate) = barrier.as_ref().filter(|_| so_far > LARGE && !arrived) {
                 arrived = true;
                 gate.arrive();
@@ -126,7 +142,7 @@ fn serve(client: TcpStream, upstream: &str, behaviour: Behaviour, lost: Arc<Atom
                         return;
                     }
                 }
-                Behaviour::WriteBarrier(_) => {
+                Behaviour::WriteBarrier(_) | Behaviour::CutOnce(_) => {
                     sent.store(0, Ordering::SeqCst);
                 }
             }

@@ -462,6 +462,69 @@ fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there
     );
 }
 
+#[test]
+fn an_interrupted_copy_resumes_with_the_blobs_already_sent() {
+    let (Some(registry), Some(skopeo), Some(umoci)) = (
+        tool("bin/docker-registry"),
+        tool("bin/skopeo"),
+        tool("bin/umoci"),
+    ) else {
+        return;
+    };
+    let source = Registry::start(&registry);
+    let destination = Registry::start(&registry);
+    let work = tempfile::tempdir().expect("work");
+    use sha2::Digest as _;
+    // A first layer of about 2 MB (hex of digests: compresses to half), then two small ones.
+    let large: String = (0u32..40_000)
+        .map(|i| hex::encode(sha2::Sha256::digest(i.to_le_bytes())) + "\n")
+        .collect();
+    let image = format!("{}/src/large:1.0", source.address);
+    let digest = build_and_push(&umoci, &skopeo, work.path(), &image, &large);
+    // The proxy cuts the upload of the large layer off once 512 KiB of it passed, a second
+    // after, when the config and the small layers are at the destination.
+    let proxy = crate::proxy::Proxy::start(
+        destination.address.clone(),
+        crate::proxy::Behaviour::CutOnce(512 * 1024),
+    );
+    let mut t = example_with_image(&image);
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        format!(
+            "{mesh}repo:\n  destination: {}/dest\n  strip: false\n",
+            proxy.address
+        ),
+    )
+    .expect("mesh");
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        out.stderr.contains(&format!(
+            "error[E219]: copying {image}: cannot reach registry"
+        )) && out.stderr.contains("sending blob sha256:"),
+        "names the image and the blob: {}",
+        out.stderr
+    );
+    // Again: the blobs sent before the cut stay; only the large layer goes.
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let copied = format!("{}/dest/large:1.0", proxy.address);
+    assert!(
+        out.stderr
+            .contains(&format!("-> {copied}@{digest}  (1 blob sent")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("; 3 there already; 0 mounted)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(inspect_digest(&skopeo, work.path(), &copied), digest);
+}
+
 /// The digest `skopeo inspect` finds, or `None` when there is no such image.
 fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
     let (found, text) = run(
