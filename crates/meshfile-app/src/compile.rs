@@ -123,6 +123,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let recorded = described.iter().map(Recorded::of).collect();
 
     let mut stored = stored_for(&manifests.meshes, &described, &store, &mut report);
+    let trusted = trusted_keys(request, &manifests.meshes, &mut report)?;
     report.check()?;
     // Images without a descriptor here: one published beside the image, if any (not with -n).
     let mut notes: Vec<String> = store.migrated.clone().into_iter().collect();
@@ -131,7 +132,6 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         let missing: Vec<&str> = (images.into_iter())
             .filter(|i| !stored.contains_key(*i) && !described.iter().any(|d| d.image == *i))
             .collect();
-        let trusted = trusted_keys(&request.descriptor_keys)?;
         let fetched = crate::published::fetch(&missing, &trusted)?;
         if !fetched.is_empty() {
             let descriptors: Vec<meshfile_plan::Descriptor> =
@@ -405,18 +405,49 @@ fn add_sources(report: &mut Report, store: &Store) {
     }
 }
 
-/// The cosign public keys named with `--descriptor-key`, each named by its fingerprint.
-fn trusted_keys(files: &[PathBuf]) -> Result<Vec<crate::published::TrustedKey>, Error> {
-    files
-        .iter()
-        .map(|file| {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
-            let key = meshfile_sign::cosign::CosignPublicKey::from_pem(&text)
-                .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", file.display())))?;
-            Ok(crate::published::TrustedKey {
-                name: format!("{} ({})", key.fingerprint(), file.display()),
-                key,
-            })
-        })
-        .collect()
+/// The cosign public keys trusted to sign published descriptors, each named by its
+/// fingerprint and file: those `--descriptor-key` names, and those of each Meshfile's
+/// `descriptor_keys` (files in its directory; a problem with one is located there).
+fn trusted_keys(
+    request: &Request,
+    meshes: &[Loaded<'_, MeshManifest>],
+    report: &mut Report,
+) -> Result<Vec<crate::published::TrustedKey>, Error> {
+    use meshfile_sign::cosign::CosignPublicKey;
+    let trusted =
+        |key: CosignPublicKey, file: &dyn std::fmt::Display| crate::published::TrustedKey {
+            name: format!("{} ({file})", key.fingerprint()),
+            key,
+        };
+    let mut keys = Vec::new();
+    for file in &request.descriptor_keys {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
+        let key = CosignPublicKey::from_pem(&text)
+            .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", file.display())))?;
+        keys.push(trusted(key, &file.display()));
+    }
+    for mesh in meshes {
+        let dir = MeshDir::new(mesh.input.dir(), request.allow_outside);
+        for (i, rel) in mesh.manifest.descriptor_keys.iter().flatten().enumerate() {
+            let key = dir
+                .read_text(rel.as_str())
+                .and_then(|text| CosignPublicKey::from_pem(&text).map_err(|e| e.to_string()));
+            match key {
+                Ok(key) => keys.push(trusted(key, &dir.path().join(rel.as_str()).display())),
+                Err(why) => report.problems.push(meshfile_plan::Located::new(
+                    &mesh.input.name,
+                    meshfile_manifest::Diagnostic::new(
+                        Code::SigningKey,
+                        rel.span,
+                        format!("descriptor_keys[{i}]"),
+                        format!("descriptor key `{rel}`: {why}"),
+                    )
+                    .with_hint(
+                        "name a cosign public key file (cosign.pub), relative to the Meshfile",
+                    ),
+                )),
+            }
+        }
+    }
+    Ok(keys)
 }

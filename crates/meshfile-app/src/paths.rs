@@ -72,7 +72,7 @@ impl MeshDir {
         let Some(root) = &self.confine_to else {
             return Vec::new();
         };
-        let mut found = Vec::new();
+        let mut named: Vec<(String, &Text)> = Vec::new();
         for (i, service) in mesh.services.iter().enumerate() {
             let fields = [
                 ("image_policy", &service.image_policy),
@@ -80,22 +80,27 @@ impl MeshDir {
                 ("env", &service.env),
                 ("helm_chart", &service.helm_chart),
             ];
-            for (field, value) in fields {
-                let Some(rel) = value else { continue };
-                let Ok(resolved) = self.dir.join(rel.as_str()).canonicalize() else {
-                    continue;
-                };
-                if !resolved.starts_with(root) {
-                    found.push(outside(
-                        &format!("services[{i}].{field}"),
-                        rel,
-                        &resolved,
-                        root,
-                    ));
-                }
-            }
+            named.extend(fields.into_iter().filter_map(|(field, value)| {
+                value
+                    .as_ref()
+                    .map(|rel| (format!("services[{i}].{field}"), rel))
+            }));
         }
-        found
+        named.extend(
+            (mesh.descriptor_keys.iter().flatten().enumerate())
+                .map(|(i, key)| (format!("descriptor_keys[{i}]"), key)),
+        );
+        named.extend(
+            (mesh.repo.as_ref().and_then(|r| r.key_file.as_ref()))
+                .map(|key| ("repo.key_file".to_owned(), key)),
+        );
+        named
+            .into_iter()
+            .filter_map(|(field, rel)| {
+                let resolved = self.dir.join(rel.as_str()).canonicalize().ok()?;
+                (!resolved.starts_with(root)).then(|| outside(&field, rel, &resolved, root))
+            })
+            .collect()
     }
 }
 

@@ -112,7 +112,7 @@ codes! {
     LintClearSecret = "W105", "a secret value written in clear in the manifest";
     LintWeakTolerance = "W106", "services tolerate a weakened platform";
     LintNoPwd = "W107", "a service manifest without build.pwd: its program runs in `/`";
-    LintExtension = "W108", "a meshfile extension (policy.access_policy) that sconectl does not accept";
+    LintExtension = "W108", "a meshfile extension (policy.access_policy, descriptor_keys) that sconectl does not accept";
     LintSignedInClear = "W109", "SignedManifest: the sessions, environment included, travel in the chart in clear";
 }
 

@@ -85,6 +85,12 @@ fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
                 .with_hint("keep it if only meshfile applies this mesh; without it, sessions get meshfile's default policy (only their creator reads and changes them)"),
         );
     }
+    if let Some(first) = mesh.descriptor_keys.as_ref().and_then(|keys| keys.first()) {
+        out.push(
+            Diagnostic::new(Code::LintExtension, first.span, "descriptor_keys", "`descriptor_keys` is a meshfile extension: sconectl refuses a Meshfile with it")
+                .with_hint("keep it if only meshfile applies this mesh; without it, pass the keys with `--descriptor-key`"),
+        );
+    }
     if let Some(tolerate) = &mesh.policy.tolerate {
         let words = split_list(tolerate.as_str());
         if words.contains(&"debug-mode") {

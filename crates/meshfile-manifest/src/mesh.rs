@@ -32,6 +32,10 @@ pub struct MeshManifest {
     pub helm_extra_values: Option<HelmExtraValues>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<Repo>,
+    /// A meshfile extension: cosign public key files (relative to the Meshfile) one of which
+    /// must have signed each descriptor found published beside an image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptor_keys: Option<Vec<Text>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -455,6 +459,9 @@ pub(crate) fn decode(cx: &mut Cx, node: &Node) -> Option<MeshManifest> {
     });
     let helm_extra_values = f.optional(cx, &root, "helm_extra_values", HelmExtraValues::decode);
     let repo = f.optional(cx, &root, "repo", decode_repo);
+    let descriptor_keys = f.optional(cx, &root, "descriptor_keys", |cx, n, p| {
+        cx.list(n, p, Cx::text)
+    });
     f.finish(cx, &root);
     Some(MeshManifest {
         api_version: api_version?,
@@ -466,6 +473,7 @@ pub(crate) fn decode(cx: &mut Cx, node: &Node) -> Option<MeshManifest> {
         extra_policies,
         helm_extra_values,
         repo,
+        descriptor_keys,
     })
 }
 

@@ -86,6 +86,7 @@ prop_compose! {
             extra_policies: None,
             helm_extra_values: None,
             repo: None,
+            descriptor_keys: None,
         }
     }
 }

@@ -1068,6 +1068,38 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
         stderr.contains("is refused: it carries no signature"),
         "{stderr}"
     );
+    // The Meshfile may name the trusted keys itself (a meshfile extension, so W108).
+    let (status, stderr) = run_in(&fresh, &["lint", "-f", "mesh.yaml"]);
+    assert_eq!(status, 0, "{stderr}");
+    std::fs::write(
+        fresh.dir().join("mesh.yaml"),
+        format!("{mesh}descriptor_keys: [author.pub]\n"),
+    )
+    .expect("mesh");
+    let (_, lint) = run_in(&fresh, &["lint", "-f", "mesh.yaml"]);
+    assert!(
+        lint.contains("warning[W108]") && lint.contains("descriptor_keys"),
+        "{lint}"
+    );
+    let (status, stderr) = run_in(&fresh, &["template", "-f", "mesh.yaml"]);
+    assert_ne!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("is refused: it carries no signature"),
+        "{stderr}"
+    );
+    std::fs::write(
+        fresh.dir().join("mesh.yaml"),
+        format!("{mesh}descriptor_keys: [missing.pub]\n"),
+    )
+    .expect("mesh");
+    let (status, stderr) = run_in(&fresh, &["template", "-f", "mesh.yaml"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("mesh.yaml:")
+            && stderr.contains("error[E217]: descriptor key `missing.pub`"),
+        "located in the Meshfile: {stderr}"
+    );
+    std::fs::write(fresh.dir().join("mesh.yaml"), &mesh).expect("mesh");
     // Another key signs the redis descriptor: refused, naming that key.
     let (status, stderr) = run_in(
         &author,
