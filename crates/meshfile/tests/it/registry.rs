@@ -65,6 +65,15 @@ impl Drop for Registry {
     }
 }
 
+/// The registry and the tools that build and push images: docker-registry, skopeo, umoci.
+fn registry_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    Some((
+        tool("bin/docker-registry")?,
+        tool("bin/skopeo")?,
+        tool("bin/umoci")?,
+    ))
+}
+
 fn ok(program: &PathBuf, args: &[&str], dir: &Path) -> String {
     let (ok, text) = run(program, args, dir);
     assert!(ok, "{} {}:\n{text}", program.display(), args.join(" "));
@@ -90,12 +99,8 @@ fn example_with_image(image: &str) -> Test {
 
 #[test]
 fn charts_pin_the_digest_the_registry_serves() {
-    let (Some(registry), Some(skopeo), Some(umoci), Some(helm)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
-        tool("bin/helm4"),
-    ) else {
+    let (Some((registry, skopeo, umoci)), Some(helm)) = (registry_tools(), tool("bin/helm4"))
+    else {
         return;
     };
     let server = Registry::start(&registry);
@@ -345,11 +350,7 @@ fn example_with_repo(registry: &str, images: &Images, repo: &str) -> Test {
 
 #[test]
 fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there() {
-    let (Some(registry), Some(skopeo), Some(umoci)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
-    ) else {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
         return;
     };
     let (source, work, digests) = registry_with_images(&registry, &skopeo, &umoci);
@@ -464,11 +465,7 @@ fn repo_destination_receives_the_images_by_digest_and_the_chart_pulls_from_there
 
 #[test]
 fn an_interrupted_copy_resumes_with_the_blobs_already_sent() {
-    let (Some(registry), Some(skopeo), Some(umoci)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
-    ) else {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
         return;
     };
     let source = Registry::start(&registry);
@@ -576,11 +573,7 @@ fn two_images_that_would_share_a_destination_name_are_refused() {
 
 #[test]
 fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
-    let (Some(registry), Some(skopeo), Some(umoci)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
-    ) else {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
         return;
     };
     let (server, work, _) = registry_with_images(&registry, &skopeo, &umoci);
@@ -826,10 +819,8 @@ impl SigstorePolicy {
 
 #[test]
 fn copied_images_are_signed_as_cosign_signs_them() {
-    let (Some(registry), Some(skopeo), Some(umoci), Some(openssl), Some(sigstore)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
+    let (Some((registry, skopeo, umoci)), Some(openssl), Some(sigstore)) = (
+        registry_tools(),
         tool("bin/openssl"),
         tool("bin/skopeo-sigstore"),
     ) else {
@@ -978,11 +969,7 @@ fn copied_images_are_signed_as_cosign_signs_them() {
 
 #[test]
 fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
-    let (Some(registry), Some(skopeo), Some(umoci)) = (
-        tool("bin/docker-registry"),
-        tool("bin/skopeo"),
-        tool("bin/umoci"),
-    ) else {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
         return;
     };
     let (server, _work, _) = registry_with_images(&registry, &skopeo, &umoci);
