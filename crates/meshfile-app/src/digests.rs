@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
-use meshfile_registry::{Credentials, Reference, RegistryError, Resolver};
+use meshfile_registry::{Reference, RegistryError, Resolver};
 
 /// Registry lookups in flight at once.
 const IN_FLIGHT: usize = 16;
@@ -32,7 +32,7 @@ pub fn resolve<'a>(images: impl IntoIterator<Item = &'a str>) -> Digests {
     if by_registry.is_empty() {
         return digests;
     }
-    let resolver = match Resolver::new(Credentials::from_docker_config()) {
+    let resolver = match Resolver::new(crate::credentials()) {
         Ok(resolver) => resolver,
         Err(e) => {
             digests.warnings.push(format!(

@@ -4,7 +4,7 @@
 use meshfile_manifest::Code;
 use meshfile_plan::{ImageCopy, ImagePlan};
 use meshfile_registry::copy::{Copied, Copier, Progress};
-use meshfile_registry::{Credentials, Reference, RegistryError};
+use meshfile_registry::{Reference, RegistryError};
 
 use crate::Error;
 
@@ -56,7 +56,7 @@ pub fn push(
 ) -> Result<Vec<Pushed>, Error> {
     check(plan)?;
     let runtime = crate::runtime()?;
-    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
     let mut pushed = Vec::with_capacity(plan.copies.len());
     for copy in &plan.copies {
         let source = reference(&copy.source, copy)?;
@@ -155,7 +155,7 @@ pub fn sign(
     key: &meshfile_sign::cosign::CosignKey,
 ) -> Result<Vec<Signed>, Error> {
     let runtime = crate::runtime()?;
-    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
     let mut done = Vec::with_capacity(pushed.len());
     for p in pushed {
         let (repository, _, _) = meshfile_manifest::mesh::split_image(&p.destination);
@@ -205,7 +205,7 @@ pub fn verify(
     key: &meshfile_sign::cosign::CosignPublicKey,
 ) -> Result<Vec<Verified>, Error> {
     let runtime = crate::runtime()?;
-    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
     let mut out = Vec::with_capacity(images.len());
     for (repository, digest) in images {
         let Some(digest) = digest else {

@@ -38,6 +38,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::new(Code::CasFailed, "cannot start the async runtime").caused_by(e))
 }
 
+/// The Docker credentials of this run, read once and shared by every registry client, so that
+/// a credential helper is asked once per registry.
+pub fn credentials() -> std::sync::Arc<meshfile_registry::Credentials> {
+    static SHARED: std::sync::OnceLock<std::sync::Arc<meshfile_registry::Credentials>> =
+        std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| std::sync::Arc::new(meshfile_registry::Credentials::from_docker_config()))
+        .clone()
+}
+
 /// A mesh's sessions as its signing mode delivers them.
 pub struct Signed {
     pub form: sign::Form,

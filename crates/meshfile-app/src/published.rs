@@ -10,7 +10,7 @@ use meshfile_manifest::Code;
 use meshfile_plan::Descriptor;
 use meshfile_plan::descriptor::{self, Entry};
 use meshfile_registry::copy::Copier;
-use meshfile_registry::{Credentials, Reference, RegistryError};
+use meshfile_registry::{Reference, RegistryError};
 use meshfile_sign::cosign::{CosignKey, CosignPublicKey, payload, payload_names};
 
 use crate::Error;
@@ -60,7 +60,7 @@ pub fn publish(descriptor: &Descriptor, key: Option<&CosignKey>) -> Result<Publi
         annotations.insert(SIGNER_ANNOTATION.to_owned(), key.fingerprint());
     }
     let runtime = crate::runtime()?;
-    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed(image, &e))?;
+    let copier = Copier::new(crate::credentials()).map_err(|e| failed(image, &e))?;
     let (artifact, image_digest) = runtime
         .block_on(copier.attach_artifact(&at, ARTIFACT_TYPE, &document, &annotations))
         .map_err(|e| failed(image, &e))?;
@@ -101,7 +101,7 @@ pub fn fetch(images: &[&str], trusted: &[TrustedKey]) -> Result<Vec<Fetched>, Er
         return Ok(Vec::new());
     }
     let runtime = crate::runtime()?;
-    let copier = Copier::new(Credentials::from_docker_config()).map_err(|e| failed("", &e))?;
+    let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
     let mut found = Vec::new();
     for image in images {
         let Some(at) = Reference::parse(image) else {

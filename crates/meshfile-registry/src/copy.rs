@@ -89,7 +89,7 @@ impl Progress for NoProgress {}
 /// Copies images; one per run, its connections and tokens reused.
 pub struct Copier {
     http: reqwest::Client,
-    credentials: Credentials,
+    credentials: Arc<Credentials>,
     /// `Authorization` values by `registry/repository`.
     tokens: Mutex<BTreeMap<String, String>>,
 }
@@ -116,7 +116,7 @@ struct Manifest {
 }
 
 impl Copier {
-    pub fn new(credentials: Credentials) -> Result<Copier, RegistryError> {
+    pub fn new(credentials: Arc<Credentials>) -> Result<Copier, RegistryError> {
         // Blobs take as long as they take; a registry that stops sending for a minute is gone.
         let http = crate::client(|b| b.read_timeout(Duration::from_secs(60)))?;
         Ok(Copier {
@@ -341,7 +341,7 @@ impl Copier {
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, size)
             .body(body);
-        if let Some(value) = self.token(destination) {
+        if let Some(value) = self.token(destination)? {
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         let response = request
@@ -764,13 +764,12 @@ impl Copier {
         Ok(digest)
     }
 
-    fn token(&self, reference: &Reference) -> Option<String> {
+    fn token(&self, reference: &Reference) -> Result<Option<String>, RegistryError> {
         let key = format!("{}/{}", reference.registry, reference.repository);
-        self.tokens
-            .lock()
-            .ok()
-            .and_then(|t| t.get(&key).cloned())
-            .or_else(|| self.credentials.basic(&reference.registry))
+        match self.tokens.lock().ok().and_then(|t| t.get(&key).cloned()) {
+            Some(token) => Ok(Some(token)),
+            None => self.credentials.basic(&reference.registry),
+        }
     }
 
     /// Sends a request built by `build`, with the repository's authorization; once more after
@@ -787,7 +786,7 @@ impl Copier {
             }
             request.send()
         };
-        let response = attempt(self.token(reference))
+        let response = attempt(self.token(reference)?)
             .await
             .map_err(|e| unreachable(reference, &e))?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {

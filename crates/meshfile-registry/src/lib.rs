@@ -1,12 +1,15 @@
 //! OCI registries: the digest an image reference points at now, so that a chart can pin it.
 //!
 //! Speaks the distribution API's manifest `HEAD /v2/<name>/manifests/<tag>`, anonymously or with
-//! the credentials `docker login` left in `~/.docker/config.json`, including the bearer-token
-//! exchange that registries such as Docker Hub ask for. Always HTTPS, except for loopback
+//! the credentials `docker login` left (in `~/.docker/config.json` or with a credential helper),
+//! including the bearer-token exchange that registries such as Docker Hub ask for. Always HTTPS, except for loopback
 //! registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too reaches over plain HTTP.
 
 pub mod copy;
+mod credentials;
 pub mod rewrite;
+
+pub use credentials::Credentials;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -102,7 +105,7 @@ impl std::fmt::Display for Reference {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {registry}: {detail}")]
     Unreachable { registry: String, detail: String },
@@ -118,61 +121,14 @@ pub enum RegistryError {
     },
     #[error("{image}: unexpected answer from the registry: {detail}")]
     Protocol { image: String, detail: String },
-}
-
-/// What `docker login` stored: per registry, `user:password` in base64.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    by_registry: BTreeMap<String, String>,
-}
-
-impl Credentials {
-    /// From `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` (`auths.<registry>.auth`);
-    /// none when there is no such file. Credential helpers are not run.
-    pub fn from_docker_config() -> Credentials {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
-        let text = dir.and_then(|d| std::fs::read_to_string(d.join("config.json")).ok());
-        text.map(|t| Credentials::from_json(&t)).unwrap_or_default()
-    }
-
-    fn from_json(text: &str) -> Credentials {
-        let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        let by_registry = json["auths"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(key, entry)| {
-                let auth = entry["auth"].as_str()?.to_owned();
-                // Keys are hosts, or URLs such as Docker Hub's `https://index.docker.io/v1/`.
-                let host = key
-                    .trim_start_matches("https://")
-                    .trim_start_matches("http://")
-                    .split('/')
-                    .next()
-                    .unwrap_or_default();
-                let host = match host {
-                    "index.docker.io" | "docker.io" => DOCKER_HUB,
-                    other => other,
-                };
-                Some((host.to_owned(), auth))
-            })
-            .collect();
-        Credentials { by_registry }
-    }
-
-    fn basic(&self, registry: &str) -> Option<String> {
-        self.by_registry
-            .get(registry)
-            .map(|auth| format!("Basic {auth}"))
-    }
+    #[error("credentials for {registry}: {detail}")]
+    Credentials { registry: String, detail: String },
 }
 
 /// Asks registries for digests; one per run, its connections reused.
 pub struct Resolver {
     http: reqwest::Client,
-    credentials: Credentials,
+    credentials: std::sync::Arc<Credentials>,
 }
 
 /// `key="value"` pairs of a `WWW-Authenticate` challenge after its scheme.
@@ -196,7 +152,7 @@ fn challenge_params(text: &str) -> BTreeMap<String, String> {
 }
 
 impl Resolver {
-    pub fn new(credentials: Credentials) -> Result<Resolver, RegistryError> {
+    pub fn new(credentials: std::sync::Arc<Credentials>) -> Result<Resolver, RegistryError> {
         let http = client(|b| b.timeout(Duration::from_secs(20)))?;
         Ok(Resolver { http, credentials })
     }
@@ -210,7 +166,7 @@ impl Resolver {
             reference.tag
         );
         let image = reference.to_string();
-        let mut authorization = self.credentials.basic(&reference.registry);
+        let mut authorization = self.credentials.basic(&reference.registry)?;
         let mut response = self
             .request(reqwest::Method::HEAD, &url, &authorization, reference)
             .await?;
@@ -310,7 +266,7 @@ pub(crate) async fn authorize(
     };
     let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
     if scheme.eq_ignore_ascii_case("basic") {
-        return credentials.basic(&reference.registry).ok_or_else(denied);
+        return credentials.basic(&reference.registry)?.ok_or_else(denied);
     }
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(denied());
@@ -326,7 +282,7 @@ pub(crate) async fn authorize(
         query.push(("service", service.clone()));
     }
     let mut request = http.get(realm).query(&query);
-    if let Some(basic) = credentials.basic(&reference.registry) {
+    if let Some(basic) = credentials.basic(&reference.registry)? {
         request = request.header(reqwest::header::AUTHORIZATION, basic);
     }
     let response = request
@@ -429,18 +385,12 @@ mod tests {
     }
 
     #[test]
-    fn challenges_and_docker_config_are_read() {
+    fn challenges_are_read() {
         let p = challenge_params(
             r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/redis:pull,push""#,
         );
         assert_eq!(p["realm"], "https://auth.docker.io/token");
         assert_eq!(p["service"], "registry.docker.io");
         assert_eq!(p["scope"], "repository:library/redis:pull,push");
-        let c = Credentials::from_json(
-            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"127.0.0.1:5056":{"auth":"bTpw"}}}"#,
-        );
-        assert_eq!(c.basic(DOCKER_HUB).as_deref(), Some("Basic dTpw"));
-        assert_eq!(c.basic("127.0.0.1:5056").as_deref(), Some("Basic bTpw"));
-        assert_eq!(c.basic("other").as_deref(), None);
     }
 }

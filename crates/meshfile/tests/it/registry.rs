@@ -16,6 +16,12 @@ struct Registry {
 
 impl Registry {
     fn start(binary: &Path) -> Registry {
+        Registry::with_users(binary, None)
+    }
+
+    /// With `htpasswd` (lines `user:bcrypt hash`), a registry that admits only those users,
+    /// by HTTP Basic authentication.
+    fn with_users(binary: &Path, htpasswd: Option<&str>) -> Registry {
         let state = tempfile::tempdir().expect("state");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -23,14 +29,19 @@ impl Registry {
             .port();
         let address = format!("127.0.0.1:{port}");
         let config = state.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-                state.path().join("data").display()
-            ),
-        )
-        .expect("config");
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+            state.path().join("data").display()
+        );
+        if let Some(users) = htpasswd {
+            let file = state.path().join("htpasswd");
+            std::fs::write(&file, users).expect("htpasswd");
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: meshfile-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).expect("config");
         let mut command = Command::new(binary);
         crate::isolate(&mut command, state.path());
         let child = command
@@ -47,7 +58,8 @@ impl Registry {
         };
         let url = format!("http://{}/v2/", registry.address);
         let ready = (0..100).any(|_| {
-            let up = reqwest::blocking::get(&url).is_ok_and(|r| r.status().is_success());
+            let up = reqwest::blocking::get(&url)
+                .is_ok_and(|r| r.status().is_success() || r.status().as_u16() == 401);
             if !up {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
@@ -520,6 +532,123 @@ fn an_interrupted_copy_resumes_with_the_blobs_already_sent() {
         out.stderr
     );
     assert_eq!(inspect_digest(&skopeo, work.path(), &copied), digest);
+}
+
+/// The one user of the registry that asks for credentials, and the bcrypt hash of its password.
+const USER: (&str, &str) = ("alice", "s3cret-for-tests");
+const USER_HASH: &str = "$2b$10$EdPf5vRk.GjhdtbYsIbUR.2U/Mt4Cy24V2nuzvubbjXNG9NBzR20a";
+
+#[test]
+fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
+    use base64::Engine as _;
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
+        return;
+    };
+    let (source, _work, digests) = registry_with_images(&registry, &skopeo, &umoci);
+    let guarded = Registry::with_users(&registry, Some(&format!("{}:{USER_HASH}\n", USER.0)));
+    let mut t = example_with_repo(
+        &source.address,
+        &IMAGES,
+        &format!("  destination: {}/dest\n  strip: false\n", guarded.address),
+    );
+    let docker = t.dir().join(".home/.docker");
+    std::fs::create_dir_all(&docker).expect("docker config");
+    let config = |json: serde_json::Value| {
+        std::fs::write(docker.join("config.json"), json.to_string()).expect("config.json")
+    };
+    // No credentials: refused, saying how to give them.
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused access (401)")
+            && out
+                .stderr
+                .contains(&format!("`docker login {}`", guarded.address)),
+        "{}",
+        out.stderr
+    );
+    // What `docker login` writes without a helper: the base64 of user:password.
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", USER.0, USER.1));
+    config(serde_json::json!({"auths": {&guarded.address: {"auth": auth}}}));
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
+        assert!(
+            out.stderr
+                .contains(&format!("/dest/{name}@{digest}  (4 blobs sent")),
+            "{}",
+            out.stderr
+        );
+    }
+    // What it writes with a credential store: the helper is asked for each registry, once,
+    // with its host; it holds credentials for the guarded one only (anonymous for the source).
+    let helpers = t.dir().join("helpers");
+    std::fs::create_dir_all(&helpers).expect("helpers");
+    let asked = t.dir().join("asked");
+    let helper = helpers.join("docker-credential-meshfiletest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\necho \"$1 $server\" >> '{}'\nif [ \"$server\" = '{}' ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
+            asked.display(),
+            guarded.address,
+            USER.0,
+            USER.1
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    config(serde_json::json!({"auths": {&guarded.address: {}}, "credsStore": "meshfiletest"}));
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = crate::meshfile(t.dir())
+        .args(["apply", "-f", "."])
+        .env("PATH", &path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("(0 blobs sent, 0.0 MB; 4 there already"),
+        "{stderr}"
+    );
+    let asked = std::fs::read_to_string(&asked).expect("the helper was asked");
+    let mut lines: Vec<&str> = asked.lines().collect();
+    lines.sort_unstable();
+    let mut expected = [
+        format!("get {}", guarded.address),
+        format!("get {}", source.address),
+    ];
+    expected.sort_unstable();
+    assert_eq!(lines, expected, "each registry once");
+    // A helper the configuration names that is not there: said, naming it.
+    config(serde_json::json!({"credHelpers": {&guarded.address: "absent"}}));
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "credentials for {}: the credential helper docker-credential-absent: docker-credential-absent is not on PATH",
+            guarded.address
+        )),
+        "{}",
+        out.stderr
+    );
+    // The secret appears nowhere meshfile writes.
+    for entry in walkdir::WalkDir::new(t.dir().join("target")) {
+        let entry = entry.expect("entry");
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path()).expect("read");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(USER.1),
+                "{}",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 /// The digest `skopeo inspect` finds, or `None` when there is no such image.
