@@ -792,14 +792,8 @@ impl Copier {
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let challenge = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
         let authorization =
-            crate::authorize(&self.http, &self.credentials, reference, &challenge).await?;
+            crate::authorize(&self.http, &self.credentials, reference, &response).await?;
         if let Ok(mut tokens) = self.tokens.lock() {
             tokens.insert(
                 format!("{}/{}", reference.registry, reference.repository),

@@ -171,14 +171,8 @@ impl Resolver {
             .request(reqwest::Method::HEAD, &url, &authorization, reference)
             .await?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-            let challenge = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
             authorization =
-                Some(authorize(&self.http, &self.credentials, reference, &challenge).await?);
+                Some(authorize(&self.http, &self.credentials, reference, &response).await?);
             response = self
                 .request(reqwest::Method::HEAD, &url, &authorization, reference)
                 .await?;
@@ -250,15 +244,20 @@ impl Resolver {
     }
 }
 
-/// The `Authorization` value a challenge asks for: Basic from stored credentials, or a
-/// bearer token fetched from the realm it names, for the scope it names (pull, or pull and
-/// push; pull when it names none), anonymously when nothing is stored.
+/// The `Authorization` value the challenge of a `401` answer asks for: Basic from stored
+/// credentials, or a bearer token fetched from the realm it names, for the scope it names
+/// (pull, or pull and push; pull when it names none), anonymously when nothing is stored.
 pub(crate) async fn authorize(
     http: &reqwest::Client,
     credentials: &Credentials,
     reference: &Reference,
-    challenge: &str,
+    unauthorized: &reqwest::Response,
 ) -> Result<String, RegistryError> {
+    let challenge = unauthorized
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let denied = || RegistryError::Denied {
         image: reference.to_string(),
         registry: reference.registry.clone(),
