@@ -49,7 +49,8 @@ fn reference(image: &str, copy: &ImageCopy) -> Result<Reference, Error> {
 }
 
 /// Copies every image of `plan`, one after another (each one's blobs several at a time);
-/// stops at the first that fails, naming it.
+/// stops at the first that fails, naming it. With `repo.push: false` nothing is written: each
+/// image is made as it would be copied (rewritten, with `squash` or `strip`), for its digest.
 pub fn push(
     plan: &ImagePlan,
     progress: &std::sync::Arc<dyn Progress>,
@@ -57,18 +58,19 @@ pub fn push(
     check(plan)?;
     let runtime = crate::runtime()?;
     let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
+    let what = meshfile_registry::rewrite::Rewrite {
+        squash: plan.squash,
+        strip: plan.strip,
+    };
     let mut pushed = Vec::with_capacity(plan.copies.len());
     for copy in &plan.copies {
         let source = reference(&copy.source, copy)?;
         let destination = reference(&copy.destination, copy)?;
-        let copied = if plan.squash || plan.strip {
-            let what = meshfile_registry::rewrite::Rewrite {
-                squash: plan.squash,
-                strip: plan.strip,
-            };
-            runtime.block_on(copier.copy_rewritten(&source, &destination, what, progress))
-        } else {
-            runtime.block_on(copier.copy(&source, &destination, progress))
+        let to = plan.push.then_some(&destination);
+        let copied = match (plan.squash || plan.strip, to) {
+            (true, to) => runtime.block_on(copier.copy_rewritten(&source, to, what, progress)),
+            (false, Some(to)) => runtime.block_on(copier.copy(&source, to, progress)),
+            (false, None) => runtime.block_on(copier.prepare(&source)),
         }
         .map_err(|e| failed(&copy.source, &e))?;
         pushed.push(Pushed {

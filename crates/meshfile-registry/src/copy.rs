@@ -155,12 +155,26 @@ impl Copier {
         Ok(copied)
     }
 
+    /// The digest `source` (by its tag) has now, which a byte-for-byte copy keeps: what
+    /// [`Copier::copy`] would make, nothing written.
+    pub async fn prepare(&self, source: &Reference) -> Result<Copied, RegistryError> {
+        let top = self.manifest(source, &source.tag).await?;
+        let digest = digest_of(&top.bytes);
+        Ok(Copied {
+            source_digest: digest.clone(),
+            digest,
+            ..Copied::default()
+        })
+    }
+
     /// Copies `source` to `destination` rewritten (`squash`, `strip`): each platform's image
     /// made anew from the source's blobs, the new blobs sent unless the destination has them.
+    /// Without a destination the images are made and only their digests kept (nothing
+    /// written).
     pub async fn copy_rewritten(
         &self,
         source: &Reference,
-        destination: &Reference,
+        destination: Option<&Reference>,
         what: crate::rewrite::Rewrite,
         progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
@@ -175,9 +189,12 @@ impl Copier {
                 let new = self
                     .rewrite_one(source, destination, &child, what, progress, &mut copied)
                     .await?;
-                let new_digest = self
-                    .put_manifest(destination, &digest_of(&new.bytes), &new)
-                    .await?;
+                let new_digest = match destination {
+                    Some(destination) => {
+                        (self.put_manifest(destination, &digest_of(&new.bytes), &new)).await?
+                    }
+                    None => digest_of(&new.bytes),
+                };
                 index["manifests"][i]["digest"] = new_digest.into();
                 index["manifests"][i]["size"] = new.bytes.len().into();
             }
@@ -189,17 +206,19 @@ impl Copier {
             self.rewrite_one(source, destination, &top, what, progress, &mut copied)
                 .await?
         };
-        copied.digest = self
-            .put_manifest(destination, &destination.tag, &top)
-            .await?;
+        copied.digest = match destination {
+            Some(destination) => (self.put_manifest(destination, &destination.tag, &top)).await?,
+            None => digest_of(&top.bytes),
+        };
         Ok(copied)
     }
 
-    /// One image rewritten: its blobs read, made anew, the new ones sent; its new manifest.
+    /// One image rewritten: its blobs read, made anew, the new ones sent (with a
+    /// destination); its new manifest.
     async fn rewrite_one(
         &self,
         source: &Reference,
-        destination: &Reference,
+        destination: Option<&Reference>,
         manifest: &Manifest,
         what: crate::rewrite::Rewrite,
         progress: &Arc<dyn Progress>,
@@ -225,6 +244,13 @@ impl Copier {
         }
         let new = crate::rewrite::rewrite(&manifest.bytes, &config, &blobs, what)
             .map_err(|why| protocol(source, &why))?;
+        let made = Manifest {
+            bytes: new.manifest,
+            media_type: manifest.media_type.clone(),
+        };
+        let Some(destination) = destination else {
+            return Ok(made);
+        };
         let image = source.to_string();
         let blobs: Vec<&crate::rewrite::Blob> =
             std::iter::once(&new.config).chain(&new.layers).collect();
@@ -238,10 +264,7 @@ impl Copier {
             progress.blob(&image, &blob.digest, size, transfer);
             copied.count(transfer, size);
         }
-        Ok(Manifest {
-            bytes: new.manifest,
-            media_type: manifest.media_type.clone(),
-        })
+        Ok(made)
     }
 
     /// A blob's bytes, checked against its digest.

@@ -17,7 +17,7 @@ pub fn would_push(plan: &ImagePlan) -> String {
     let verb = if plan.push {
         "apply copies"
     } else {
-        "repo.push is false: apply copies nothing of"
+        "repo.push is false: apply writes nothing, only prepares"
     };
     let how = match (plan.squash, plan.strip) {
         (true, true) => " (squashed to one layer, /scone removed)",
@@ -26,8 +26,8 @@ pub fn would_push(plan: &ImagePlan) -> String {
         (false, false) => " (byte for byte)",
     };
     let signed = match &plan.key_file {
-        Some(key) => format!(", signed with {key}"),
-        None => String::new(),
+        Some(key) if plan.push => format!(", signed with {key}"),
+        _ => String::new(),
     };
     plan.copies
         .iter()
@@ -35,9 +35,9 @@ pub fn would_push(plan: &ImagePlan) -> String {
         .collect()
 }
 
-/// Copies the mesh's images (unless `-n` or `repo.push: false` say not to), a line per
-/// image, pins the chart to the digests the destination serves, and signs them when
-/// `repo.key_file` names a cosign key.
+/// Copies the mesh's images (unless `-n` says not to; with `repo.push: false` only makes them,
+/// writing nothing), a line per image, pins the chart to the digests they have at the
+/// destination, and signs the copies when `repo.key_file` names a cosign key.
 pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Result<(), Error> {
     let compiled = &mut mesh.compiled;
     let Some(plan) = &compiled.images else {
@@ -55,22 +55,18 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
         Some(file) if !args.no_pull && plan.push => Some(cosign_key(&mesh.dir, file)?),
         _ => None,
     };
-    if args.no_pull || !plan.push {
-        let why = if args.no_pull {
-            "-n asks no registry"
-        } else {
-            "repo.push is false"
-        };
+    if args.no_pull {
         if !args.quiet {
             for c in &plan.copies {
                 render::eprint(&format!(
-                    "not copied ({why}): {} -> {}\n",
+                    "not copied (-n asks no registry): {} -> {}\n",
                     c.source, c.destination
                 ));
             }
         }
         return Ok(());
     }
+    let (pushing, signing) = (plan.push, plan.key_file.is_some());
     let bar = Bar::new(plan, args.quiet);
     let progress: Arc<dyn Progress> = Arc::new(bar.clone());
     let pushed = meshfile_app::images::push(plan, &progress);
@@ -90,18 +86,29 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
             };
             render::eprint(&format!("{verb} {}\n", s.image));
         }
-        for p in pushed {
+        if !pushing && signing {
+            render::eprint(
+                "not signed: repo.push is false, so there is nothing at the destination to sign\n",
+            );
+        }
+        for p in &pushed {
             let c = &p.copied;
+            let what = if pushing {
+                format!(
+                    "{} blob{} sent, {:.1} MB; {} there already; {} mounted",
+                    c.sent,
+                    render::plural(c.sent),
+                    c.bytes_sent as f64 / 1e6,
+                    c.present,
+                    c.mounted
+                )
+            } else {
+                "repo.push is false: nothing written".to_owned()
+            };
+            let verb = if pushing { "copied  " } else { "prepared" };
             render::eprint(&format!(
-                "copied     {} -> {}@{}  ({} blob{} sent, {:.1} MB; {} there already; {} mounted)\n",
-                p.source,
-                p.destination,
-                c.digest,
-                c.sent,
-                render::plural(c.sent),
-                c.bytes_sent as f64 / 1e6,
-                c.present,
-                c.mounted
+                "{verb}   {} -> {}@{}  ({what})\n",
+                p.source, p.destination, c.digest
             ));
         }
     }

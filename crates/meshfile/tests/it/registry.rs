@@ -710,7 +710,36 @@ fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
         "  destination: {}/dest\n  squash: true\n  strip: true\n",
         server.address
     );
-    let mut t = example_with_repo(&server.address, &IMAGES, &repo);
+    // push: false makes the images for their digests and writes nothing.
+    let mut t = example_with_repo(&server.address, &IMAGES, &format!("{repo}  push: false\n"));
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let prepared: Vec<String> = (out.stderr.lines())
+        .filter_map(|l| l.strip_prefix("prepared   "))
+        .map(|l| {
+            assert!(l.ends_with("(repo.push is false: nothing written)"), "{l}");
+            l.split('@').nth(1).expect("digest")[..71].to_owned()
+        })
+        .collect();
+    assert_eq!(prepared.len(), 2, "{}", out.stderr);
+    for (_, name, _) in IMAGES {
+        let destination = format!("{}/dest/{name}", server.address);
+        assert_eq!(
+            inspect(&skopeo, work.path(), &destination),
+            None,
+            "{destination}"
+        );
+    }
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    for digest in &prepared {
+        assert!(values.contains(digest.as_str()), "{values}");
+    }
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh.replace("  push: false\n", ""),
+    )
+    .expect("mesh");
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let mut digests = Vec::new();
@@ -764,6 +793,7 @@ fn squash_and_strip_make_one_layer_without_scone_the_same_every_time() {
         assert!(!rootfs.join("scone").exists(), "/scone was removed");
         digests.push(inspect_digest(&skopeo, work.path(), &copied));
     }
+    assert_eq!(digests, prepared, "push: false foretold the digests");
     let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
     for digest in &digests {
         assert!(
