@@ -10,6 +10,7 @@ mod proxy;
 mod raw;
 mod registry;
 mod signing;
+mod token;
 mod tools;
 mod trust;
 

@@ -7,6 +7,16 @@ use std::process::{Child, Command};
 use crate::tools::{run, tool};
 use crate::{Test, workspace};
 
+/// Whom a test registry admits.
+enum Auth<'a> {
+    /// Anyone.
+    None,
+    /// The users of these `htpasswd` lines (`user:bcrypt hash`), by HTTP Basic authentication.
+    Users(&'a str),
+    /// Holders of tokens of this service (the distribution spec's token authentication).
+    Tokens(&'a crate::token::TokenService),
+}
+
 /// A registry process on a free loopback port, stopped when dropped.
 struct Registry {
     child: Child,
@@ -16,12 +26,10 @@ struct Registry {
 
 impl Registry {
     fn start(binary: &Path) -> Registry {
-        Registry::with_users(binary, None)
+        Registry::with_auth(binary, Auth::None)
     }
 
-    /// With `htpasswd` (lines `user:bcrypt hash`), a registry that admits only those users,
-    /// by HTTP Basic authentication.
-    fn with_users(binary: &Path, htpasswd: Option<&str>) -> Registry {
+    fn with_auth(binary: &Path, auth: Auth<'_>) -> Registry {
         let state = tempfile::tempdir().expect("state");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -33,13 +41,17 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
             state.path().join("data").display()
         );
-        if let Some(users) = htpasswd {
-            let file = state.path().join("htpasswd");
-            std::fs::write(&file, users).expect("htpasswd");
-            text.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: meshfile-test\n    path: {}\n",
-                file.display()
-            ));
+        match auth {
+            Auth::None => {}
+            Auth::Users(users) => {
+                let file = state.path().join("htpasswd");
+                std::fs::write(&file, users).expect("htpasswd");
+                text.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: meshfile-test\n    path: {}\n",
+                    file.display()
+                ));
+            }
+            Auth::Tokens(service) => text.push_str(&service.registry_config()),
         }
         std::fs::write(&config, text).expect("config");
         let mut command = Command::new(binary);
@@ -538,24 +550,33 @@ fn an_interrupted_copy_resumes_with_the_blobs_already_sent() {
 const USER: (&str, &str) = ("alice", "s3cret-for-tests");
 const USER_HASH: &str = "$2b$10$EdPf5vRk.GjhdtbYsIbUR.2U/Mt4Cy24V2nuzvubbjXNG9NBzR20a";
 
+/// Writes the Docker configuration of the test's isolated user.
+fn docker_config(t: &Test, config: serde_json::Value) {
+    let docker = t.dir().join(".home/.docker");
+    std::fs::create_dir_all(&docker).expect("docker config");
+    std::fs::write(docker.join("config.json"), config.to_string()).expect("config.json");
+}
+
+/// What `docker login` writes for [`USER`] without a credential helper.
+fn logged_in(registry: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", USER.0, USER.1));
+    serde_json::json!({"auths": {registry: {"auth": auth}}})
+}
+
 #[test]
 fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
-    use base64::Engine as _;
     let Some((registry, skopeo, umoci)) = registry_tools() else {
         return;
     };
     let (source, _work, digests) = registry_with_images(&registry, &skopeo, &umoci);
-    let guarded = Registry::with_users(&registry, Some(&format!("{}:{USER_HASH}\n", USER.0)));
+    let users = format!("{}:{USER_HASH}\n", USER.0);
+    let guarded = Registry::with_auth(&registry, Auth::Users(&users));
     let mut t = example_with_repo(
         &source.address,
         &IMAGES,
         &format!("  destination: {}/dest\n  strip: false\n", guarded.address),
     );
-    let docker = t.dir().join(".home/.docker");
-    std::fs::create_dir_all(&docker).expect("docker config");
-    let config = |json: serde_json::Value| {
-        std::fs::write(docker.join("config.json"), json.to_string()).expect("config.json")
-    };
     // No credentials: refused, saying how to give them.
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 3, "{}", out.stderr);
@@ -568,8 +589,7 @@ fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
         out.stderr
     );
     // What `docker login` writes without a helper: the base64 of user:password.
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", USER.0, USER.1));
-    config(serde_json::json!({"auths": {&guarded.address: {"auth": auth}}}));
+    docker_config(&t, logged_in(&guarded.address));
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
@@ -599,7 +619,10 @@ fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
     .expect("helper");
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    config(serde_json::json!({"auths": {&guarded.address: {}}, "credsStore": "meshfiletest"}));
+    docker_config(
+        &t,
+        serde_json::json!({"auths": {&guarded.address: {}}, "credsStore": "meshfiletest"}),
+    );
     let path = format!(
         "{}:{}",
         helpers.display(),
@@ -626,7 +649,10 @@ fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
     expected.sort_unstable();
     assert_eq!(lines, expected, "each registry once");
     // A helper the configuration names that is not there: said, naming it.
-    config(serde_json::json!({"credHelpers": {&guarded.address: "absent"}}));
+    docker_config(
+        &t,
+        serde_json::json!({"credHelpers": {&guarded.address: "absent"}}),
+    );
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 3, "{}", out.stderr);
     assert!(
@@ -648,6 +674,57 @@ fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
                 entry.path().display()
             );
         }
+    }
+}
+
+#[test]
+fn a_destination_with_token_authentication_grants_what_the_credentials_allow() {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
+        return;
+    };
+    let (source, _work, digests) = registry_with_images(&registry, &skopeo, &umoci);
+    let tokens = crate::token::TokenService::start(USER);
+    let guarded = Registry::with_auth(&registry, Auth::Tokens(&tokens));
+    let mut t = example_with_repo(
+        &source.address,
+        &IMAGES,
+        &format!("  destination: {}/dest\n  strip: false\n", guarded.address),
+    );
+    // Anonymous: the token service grants pull only, so the registry refuses the upload.
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused access (401)")
+            && out
+                .stderr
+                .contains(&format!("`docker login {}`", guarded.address)),
+        "{}",
+        out.stderr
+    );
+    // With the user's credentials, sent to the token service, it grants push.
+    docker_config(&t, logged_in(&guarded.address));
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
+        assert!(
+            out.stderr.contains(&format!(
+                "-> {}/dest/{name}@{digest}  (4 blobs sent",
+                guarded.address
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    let asked = tokens.asked.lock().expect("asked");
+    for (_, name, _) in IMAGES {
+        let repository = format!("dest/{}", name.split(':').next().expect("name"));
+        assert!(
+            asked.iter().any(|(scopes, authorized)| *authorized
+                && scopes
+                    .iter()
+                    .any(|s| s == &format!("repository:{repository}:pull,push"))),
+            "a push token for {repository} was asked for with credentials: {asked:?}"
+        );
     }
 }
 
