@@ -728,6 +728,123 @@ fn a_destination_with_token_authentication_grants_what_the_credentials_allow() {
     }
 }
 
+/// A manifest (or index) as a registry serves it, parsed, with its digest and size.
+fn fetch_manifest(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+) -> (serde_json::Value, String, usize) {
+    use sha2::Digest as _;
+    let bytes = reqwest::blocking::Client::new()
+        .get(format!(
+            "http://{registry}/v2/{repository}/manifests/{reference}"
+        ))
+        .header(
+            "accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.bytes())
+        .expect("manifest");
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    let manifest = serde_json::from_slice(&bytes).expect("json");
+    (manifest, digest, bytes.len())
+}
+
+#[test]
+fn an_image_index_is_copied_with_every_platform_and_squashed_per_platform() {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
+        return;
+    };
+    let (server, work, _) = registry_with_images(&registry, &skopeo, &umoci);
+    let address = &server.address;
+    // Two platforms of one image: the two example images under src/multi, and an index.
+    let mut platforms = Vec::new();
+    for ((_, name, _), arch) in IMAGES.iter().zip(["amd64", "arm64"]) {
+        let (repository, _) = name.split_once(':').expect("name");
+        ok(
+            &skopeo,
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{address}/src/{repository}:1.0"),
+                &format!("docker://{address}/src/multi:{arch}"),
+            ],
+            work.path(),
+        );
+        let (manifest, digest, size) = fetch_manifest(address, "src/multi", arch);
+        platforms.push(serde_json::json!({
+            "mediaType": manifest["mediaType"],
+            "digest": digest,
+            "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": platforms,
+    });
+    let put = reqwest::blocking::Client::new()
+        .put(format!("http://{address}/v2/src/multi/manifests/1.0"))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(index.to_string())
+        .send()
+        .expect("put index");
+    assert_eq!(put.status().as_u16(), 201);
+    let (_, index_digest, _) = fetch_manifest(address, "src/multi", "1.0");
+
+    let mut t = example_with_image(&format!("{address}/src/multi:1.0"));
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let with_repo = |repo: &str| format!("{mesh}repo:\n  destination: {address}/{repo}\n");
+    // Byte for byte: the index and both platforms' manifests, by the same digests.
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        with_repo("copy") + "  strip: false\n",
+    )
+    .expect("mesh");
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let (copied, digest, _) = fetch_manifest(address, "copy/multi", "1.0");
+    assert_eq!(digest, index_digest);
+    for platform in copied["manifests"].as_array().expect("manifests") {
+        let (manifest, _, _) = fetch_manifest(
+            address,
+            "copy/multi",
+            platform["digest"].as_str().expect("digest"),
+        );
+        assert_eq!(manifest["layers"].as_array().expect("layers").len(), 3);
+    }
+    // Squashed: each platform made one layer, the index pointing at the new manifests.
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        with_repo("squashed") + "  squash: true\n",
+    )
+    .expect("mesh");
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let (squashed, digest, _) = fetch_manifest(address, "squashed/multi", "1.0");
+    assert_ne!(digest, index_digest);
+    let platforms = squashed["manifests"].as_array().expect("manifests");
+    assert_eq!(platforms.len(), 2);
+    for (platform, arch) in platforms.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(platform["platform"]["architecture"], arch);
+        let (manifest, _, _) = fetch_manifest(
+            address,
+            "squashed/multi",
+            platform["digest"].as_str().expect("digest"),
+        );
+        assert_eq!(manifest["layers"].as_array().expect("layers").len(), 1);
+    }
+    let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
+    assert!(
+        values.contains(&digest),
+        "the chart pins the new index: {values}"
+    );
+}
+
 /// The digest `skopeo inspect` finds, or `None` when there is no such image.
 fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
     let (found, text) = run(
