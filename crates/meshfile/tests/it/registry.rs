@@ -564,42 +564,43 @@ fn logged_in(registry: &str) -> serde_json::Value {
     serde_json::json!({"auths": {registry: {"auth": auth}}})
 }
 
-#[test]
-fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
-    let Some((registry, skopeo, umoci)) = registry_tools() else {
-        return;
-    };
+/// The example mesh copying to a registry `guard` starts, which admits only [`USER`]: refused
+/// without credentials (the error says how to give them), copied once `docker login` left
+/// them. The test, the source registry and the guarded one.
+fn copy_to_guarded(guard: impl FnOnce(&Path) -> Registry) -> Option<(Test, Registry, Registry)> {
+    let (registry, skopeo, umoci) = registry_tools()?;
     let (source, _work, digests) = registry_with_images(&registry, &skopeo, &umoci);
-    let users = format!("{}:{USER_HASH}\n", USER.0);
-    let guarded = Registry::with_auth(&registry, Auth::Users(&users));
+    let guarded = guard(&registry);
     let mut t = example_with_repo(
         &source.address,
         &IMAGES,
         &format!("  destination: {}/dest\n  strip: false\n", guarded.address),
     );
-    // No credentials: refused, saying how to give them.
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains("refused access (401)")
-            && out
-                .stderr
-                .contains(&format!("`docker login {}`", guarded.address)),
+            && (out.stderr).contains(&format!("`docker login {}`", guarded.address)),
         "{}",
         out.stderr
     );
-    // What `docker login` writes without a helper: the base64 of user:password.
     docker_config(&t, logged_in(&guarded.address));
     let out = t.rerun(&["apply", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
-        assert!(
-            out.stderr
-                .contains(&format!("/dest/{name}@{digest}  (4 blobs sent")),
-            "{}",
-            out.stderr
-        );
+        let copied = format!("-> {}/dest/{name}@{digest}  (4 blobs sent", guarded.address);
+        assert!(out.stderr.contains(&copied), "{}", out.stderr);
     }
+    Some((t, source, guarded))
+}
+
+#[test]
+fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
+    let users = format!("{}:{USER_HASH}\n", USER.0);
+    let guard = |registry: &Path| Registry::with_auth(registry, Auth::Users(&users));
+    let Some((mut t, source, guarded)) = copy_to_guarded(guard) else {
+        return;
+    };
     // What it writes with a credential store: the helper is asked for each registry, once,
     // with its host; it holds credentials for the guarded one only (anonymous for the source).
     let helpers = t.dir().join("helpers");
@@ -679,41 +680,12 @@ fn a_destination_that_asks_for_credentials_gets_those_docker_login_left() {
 
 #[test]
 fn a_destination_with_token_authentication_grants_what_the_credentials_allow() {
-    let Some((registry, skopeo, umoci)) = registry_tools() else {
-        return;
-    };
-    let (source, _work, digests) = registry_with_images(&registry, &skopeo, &umoci);
+    // Anonymous, the token service grants pull only, so the registry refuses the upload; with
+    // the user's credentials, sent to the token service, it grants push.
     let tokens = crate::token::TokenService::start(USER);
-    let guarded = Registry::with_auth(&registry, Auth::Tokens(&tokens));
-    let mut t = example_with_repo(
-        &source.address,
-        &IMAGES,
-        &format!("  destination: {}/dest\n  strip: false\n", guarded.address),
-    );
-    // Anonymous: the token service grants pull only, so the registry refuses the upload.
-    let out = t.rerun(&["apply", "-f", "."]);
-    assert_eq!(out.status, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refused access (401)")
-            && out
-                .stderr
-                .contains(&format!("`docker login {}`", guarded.address)),
-        "{}",
-        out.stderr
-    );
-    // With the user's credentials, sent to the token service, it grants push.
-    docker_config(&t, logged_in(&guarded.address));
-    let out = t.rerun(&["apply", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    for ((_, name, _), digest) in IMAGES.iter().zip(&digests) {
-        assert!(
-            out.stderr.contains(&format!(
-                "-> {}/dest/{name}@{digest}  (4 blobs sent",
-                guarded.address
-            )),
-            "{}",
-            out.stderr
-        );
+    let guard = |registry: &Path| Registry::with_auth(registry, Auth::Tokens(&tokens));
+    if copy_to_guarded(guard).is_none() {
+        return;
     }
     let asked = tokens.asked.lock().expect("asked");
     for (_, name, _) in IMAGES {
