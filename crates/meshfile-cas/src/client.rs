@@ -12,6 +12,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::{Error, Preview, Written};
 
+/// Answers are read up to this size: sessions are at most the server's body limit (1 MiB)
+/// and a SCONE CAS's of the same order; more is no answer of a CAS.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// An error body: ours (`{code, message, ...}`, with SCONE's `msg` beside it) or SCONE CAS's
 /// (`{"msg": ["...", ...]}`); any other body falls back to the status and its text.
 #[derive(Deserialize)]
@@ -505,6 +508,29 @@ impl Client {
         }
     }
 
+    /// An answer's body, read no further than [`MAX_ANSWER`].
+    async fn answer(&self, mut response: reqwest::Response) -> Result<Vec<u8>, Error> {
+        let status = response.status().as_u16();
+        let too_large = || Error::Server {
+            status,
+            message: format!("an answer larger than {} MiB", MAX_ANSWER >> 20),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(&e))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     /// Sends a request; a GET whose pooled connection the server had closed is sent once more.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
@@ -518,7 +544,7 @@ impl Client {
             (Err(e), None) => return Err(self.transport(&e)),
         };
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let bytes = self.answer(response).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
                 status: status.as_u16(),

@@ -12,10 +12,8 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
-use crate::{Credentials, MANIFEST_TYPES, Reference, RegistryError, root_cause};
+use crate::{Credentials, MANIFEST_TYPES, MAX_MANIFEST, Reference, RegistryError, root_cause};
 
-/// A manifest or index is read up to this size; real ones are a few KiB.
-const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 /// Platforms of an index, and layers of a manifest, at most.
 const MAX_ENTRIES: usize = 1024;
 /// A signature payload is read up to this size; cosign's are a few hundred bytes.
@@ -226,7 +224,7 @@ impl Copier {
     ) -> Result<Manifest, RegistryError> {
         let parsed = json(source, &manifest.bytes)?;
         let (config_digest, config_size) = descriptor(source, &parsed["config"])?;
-        if config_size > MAX_MANIFEST as u64 {
+        if config_size > MAX_MANIFEST {
             return Err(protocol(source, "the image config is larger than 4 MiB"));
         }
         let layers = entries(source, &parsed, "layers")?;
@@ -237,10 +235,10 @@ impl Copier {
                 "the image's layers exceed 4 GiB, more than squash and strip rewrite",
             ));
         }
-        let config = self.read_blob(source, &config_digest).await?;
+        let config = self.read_blob(source, &config_digest, config_size).await?;
         let mut blobs = Vec::with_capacity(layers.len());
-        for (digest, _) in &layers {
-            blobs.push(self.read_blob(source, digest).await?);
+        for (digest, size) in &layers {
+            blobs.push(self.read_blob(source, digest, *size).await?);
         }
         let new = crate::rewrite::rewrite(&manifest.bytes, &config, &blobs, what)
             .map_err(|why| protocol(source, &why))?;
@@ -267,11 +265,13 @@ impl Copier {
         Ok(made)
     }
 
-    /// A blob's bytes, checked against its digest.
+    /// A blob's bytes, no more than the `size` its descriptor gives, checked against its
+    /// digest.
     async fn read_blob(
         &self,
         reference: &Reference,
         digest: &str,
+        size: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let url = format!("{}/blobs/{digest}", repository_url(reference));
         let response = self.send(reference, || self.http.get(&url)).await?;
@@ -282,17 +282,14 @@ impl Copier {
                 response.status().as_u16(),
             ));
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable(reference, &e))?;
+        let bytes = crate::body(response, size, reference, &format!("blob {digest}")).await?;
         if digest_of(&bytes) != digest {
             return Err(protocol(
                 reference,
                 &format!("blob {digest} does not match its digest"),
             ));
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     /// A blob made here at the destination, unless it is there already.
@@ -413,7 +410,10 @@ impl Copier {
             if size > MAX_PAYLOAD {
                 continue;
             }
-            found.push((self.read_blob(&at, &digest).await?, signature.to_owned()));
+            found.push((
+                self.read_blob(&at, &digest, size).await?,
+                signature.to_owned(),
+            ));
         }
         Ok(found)
     }
@@ -547,16 +547,8 @@ impl Copier {
         );
         let response = self.send(reference, || self.http.get(&url)).await?;
         let index = if response.status().is_success() {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| unreachable(reference, &e))?;
-            if bytes.len() > MAX_MANIFEST {
-                return Err(protocol(
-                    reference,
-                    "the referrers index is larger than 4 MiB",
-                ));
-            }
+            let bytes =
+                crate::body(response, MAX_MANIFEST, reference, "the referrers index").await?;
             json(reference, &bytes)?
         } else {
             let at = referrers_tag(reference, &subject_digest);
@@ -587,7 +579,7 @@ impl Copier {
                 continue;
             };
             let (blob_digest, size) = descriptor(reference, layer)?;
-            if size > MAX_MANIFEST as u64 {
+            if size > MAX_MANIFEST {
                 return Err(protocol(
                     reference,
                     "an attached artifact is larger than 4 MiB",
@@ -598,7 +590,7 @@ impl Copier {
                 .collect();
             found.push(Artifact {
                 digest,
-                blob: self.read_blob(reference, &blob_digest).await?,
+                blob: self.read_blob(reference, &blob_digest, size).await?,
                 annotations,
             });
         }
@@ -709,19 +701,7 @@ impl Copier {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
             .unwrap_or_default();
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_MANIFEST as u64)
-        {
-            return Err(protocol(reference, "the manifest is larger than 4 MiB"));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unreachable(reference, &e))?;
-        if bytes.len() > MAX_MANIFEST {
-            return Err(protocol(reference, "the manifest is larger than 4 MiB"));
-        }
+        let bytes = crate::body(response, MAX_MANIFEST, reference, "the manifest").await?;
         if tag_or_digest.starts_with("sha256:")
             && format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))) != tag_or_digest
         {

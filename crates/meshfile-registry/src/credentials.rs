@@ -13,6 +13,8 @@ use crate::{DOCKER_HUB, RegistryError};
 /// How long a credential helper may take (one that asks a keychain or a cloud is slow, not
 /// minutes slow).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The Docker configuration is read up to this size (real ones are a few KiB).
+const MAX_CONFIG: u64 = 4 * 1024 * 1024;
 /// A helper's answer is read up to this size.
 const MAX_HELPER_ANSWER: u64 = 64 * 1024;
 
@@ -62,8 +64,15 @@ impl Credentials {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
-        let text = dir.and_then(|d| std::fs::read_to_string(d.join("config.json")).ok());
-        text.map(|t| Credentials::from_json(&t)).unwrap_or_default()
+        let mut text = String::new();
+        let read = dir.map(|d| {
+            std::fs::File::open(d.join("config.json"))
+                .and_then(|f| f.take(MAX_CONFIG).read_to_string(&mut text))
+        });
+        match read {
+            Some(Ok(_)) => Credentials::from_json(&text),
+            _ => Credentials::default(),
+        }
     }
 
     pub(crate) fn from_json(text: &str) -> Credentials {

@@ -24,6 +24,11 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
 
 const DOCKER_HUB: &str = "registry-1.docker.io";
 
+/// Manifests, indexes and referrer lists are read up to this size.
+const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
+/// A token service's answer is read up to this size.
+const MAX_TOKEN_ANSWER: u64 = 1024 * 1024;
+
 /// An image reference by tag: where to ask, and for what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
@@ -205,18 +210,13 @@ impl Resolver {
             return Ok(digest);
         }
         // No digest header: the digest is the hash of the manifest as served.
-        let body = self
+        let response = self
             .request(reqwest::Method::GET, &url, &authorization, reference)
-            .await?
-            .bytes()
-            .await
-            .map_err(|e| RegistryError::Protocol {
-                image: image.clone(),
-                detail: e.to_string(),
-            })?;
+            .await?;
+        let manifest = body(response, MAX_MANIFEST, reference, "the manifest").await?;
         Ok(format!(
             "sha256:{}",
-            hex::encode(sha2::Sha256::digest(&body))
+            hex::encode(sha2::Sha256::digest(&manifest))
         ))
     }
 
@@ -294,10 +294,12 @@ pub(crate) async fn authorize(
     if !response.status().is_success() {
         return Err(denied());
     }
-    let body: serde_json::Value = response.json().await.map_err(|e| RegistryError::Protocol {
-        image: reference.to_string(),
-        detail: format!("token: {e}"),
-    })?;
+    let bytes = body(response, MAX_TOKEN_ANSWER, reference, "the token answer").await?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+            image: reference.to_string(),
+            detail: format!("token: {e}"),
+        })?;
     let token = body["token"]
         .as_str()
         .or_else(|| body["access_token"].as_str())
@@ -322,6 +324,38 @@ fn client(
 
 /// The innermost cause (`Connection refused`, a DNS failure): the outer layers only repeat the
 /// URL and the library's names for the same thing.
+/// A response body read no further than `limit` bytes (a registry may send more than it
+/// declared, or declare nothing); why not, for `what`, otherwise.
+pub(crate) async fn body(
+    mut response: reqwest::Response,
+    limit: u64,
+    reference: &Reference,
+    what: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_large = || RegistryError::Protocol {
+        image: reference.to_string(),
+        detail: format!("{what} is larger than {limit} bytes"),
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| RegistryError::Unreachable {
+            registry: reference.registry.clone(),
+            detail: format!("reading {what}: {}", root_cause(&e)),
+        })?
+    {
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut innermost = e;
     while let Some(source) = innermost.source() {

@@ -817,6 +817,60 @@ fn an_image_index_is_copied_with_every_platform_and_squashed_per_platform() {
     );
 }
 
+/// A registry on 127.0.0.1 that answers every request `200` with a body that does not end
+/// where a manifest would: 64 MiB, sent in chunks with no length announced.
+fn endless_registry() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for stream in listener.incoming().take(64) {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            let mut head = false;
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                head |= line.starts_with("HEAD ");
+                line.clear();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            );
+            if head {
+                continue;
+            }
+            let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+            for _ in 0..1024 {
+                if stream.write_all(chunk.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    address
+}
+
+#[test]
+fn a_registry_that_sends_without_end_is_read_no_further_than_a_manifest_can_be() {
+    let hostile = endless_registry();
+    let mut t = example_with_image(&format!("{hostile}/src/app:1.0"));
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        format!("{mesh}repo:\n  destination: 127.0.0.1:9/dest\n  strip: false\n"),
+    )
+    .expect("mesh");
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "error[E219]: copying {hostile}/src/app:1.0: {hostile}/src/app:1.0: unexpected answer from the registry: the manifest is larger than 4194304 bytes"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
 /// The digest `skopeo inspect` finds, or `None` when there is no such image.
 fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
     let (found, text) = run(
