@@ -2,8 +2,9 @@
 //!
 //! Speaks the distribution API's manifest `HEAD /v2/<name>/manifests/<tag>`, anonymously or with
 //! the credentials `docker login` left (in `~/.docker/config.json` or with a credential helper),
-//! including the bearer-token exchange that registries such as Docker Hub ask for. Always HTTPS, except for loopback
-//! registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too reaches over plain HTTP.
+//! including the bearer-token exchange that registries such as Docker Hub ask for. Always
+//! HTTPS, except for loopback registries (`localhost`, `127.0.0.1`, `[::1]`), which Docker too
+//! reaches over plain HTTP.
 
 pub mod copy;
 mod credentials;
