@@ -770,16 +770,19 @@ fn an_image_index_is_copied_with_every_platform_and_squashed_per_platform() {
 
     let mut t = example_with_image(&format!("{address}/src/multi:1.0"));
     let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
-    let with_repo = |repo: &str| format!("{mesh}repo:\n  destination: {address}/{repo}\n");
+    // Applies the mesh copying to `<address>/<repo>` with `how`; the index copied there.
+    let mut apply_to = |repo: &str, how: &str| {
+        std::fs::write(
+            t.dir().join("mesh.yaml"),
+            format!("{mesh}repo:\n  destination: {address}/{repo}\n  {how}\n"),
+        )
+        .expect("mesh");
+        let out = t.rerun(&["apply", "-f", "."]);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        fetch_manifest(address, &format!("{repo}/multi"), "1.0")
+    };
     // Byte for byte: the index and both platforms' manifests, by the same digests.
-    std::fs::write(
-        t.dir().join("mesh.yaml"),
-        with_repo("copy") + "  strip: false\n",
-    )
-    .expect("mesh");
-    let out = t.rerun(&["apply", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    let (copied, digest, _) = fetch_manifest(address, "copy/multi", "1.0");
+    let (copied, digest, _) = apply_to("copy", "strip: false");
     assert_eq!(digest, index_digest);
     for platform in copied["manifests"].as_array().expect("manifests") {
         let (manifest, _, _) = fetch_manifest(
@@ -790,14 +793,7 @@ fn an_image_index_is_copied_with_every_platform_and_squashed_per_platform() {
         assert_eq!(manifest["layers"].as_array().expect("layers").len(), 3);
     }
     // Squashed: each platform made one layer, the index pointing at the new manifests.
-    std::fs::write(
-        t.dir().join("mesh.yaml"),
-        with_repo("squashed") + "  squash: true\n",
-    )
-    .expect("mesh");
-    let out = t.rerun(&["apply", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    let (squashed, digest, _) = fetch_manifest(address, "squashed/multi", "1.0");
+    let (squashed, digest, _) = apply_to("squashed", "squash: true");
     assert_ne!(digest, index_digest);
     let platforms = squashed["manifests"].as_array().expect("manifests");
     assert_eq!(platforms.len(), 2);
