@@ -218,9 +218,8 @@ impl Measurements {
         Measurements { by_dir }
     }
 
-    fn of(&self, dir: &Path) -> (PathBuf, Option<&BTreeMap<String, Vec<String>>>) {
-        let known = self.by_dir.get(dir).and_then(Option::as_ref);
-        (dir.join("measurements.yaml"), known)
+    fn of(&self, dir: &Path) -> Option<&BTreeMap<String, Vec<String>>> {
+        self.by_dir.get(dir).and_then(Option::as_ref)
     }
 }
 
@@ -264,23 +263,13 @@ pub fn describe(
             given.iter().map(|m| m.to_ascii_lowercase()).collect()
         }
         Measured::Beside(measurements) => {
-            let (file, known) = measurements.of(&manifest_dir(&input.name));
-            let found = known
+            // Without one the service is still recorded, as sconectl records what it built;
+            // the mesh step asks for it (E106 there).
+            measurements
+                .of(&manifest_dir(&input.name))
                 .and_then(|k| k.get(&image))
                 .cloned()
-                .unwrap_or_default();
-            if found.is_empty() {
-                if !report.has_errors() {
-                    let hint = format!(
-                        "pass `--mrenclave HEX`, or add `{image}: [HEX]` to {}",
-                        file.display()
-                    );
-                    let message = format!("no MRENCLAVE is known for image `{image}`");
-                    report.add(&input.name, [missing(message, hint)]);
-                }
-                return None;
-            }
-            found
+                .unwrap_or_default()
         }
     };
     mrenclaves.sort();

@@ -23,6 +23,7 @@ pub mod load;
 pub mod paths;
 pub mod published;
 pub mod render;
+pub mod route;
 pub mod sign;
 pub mod write;
 
@@ -89,7 +90,7 @@ pub fn write_target(
     let mut staged: Vec<write::Staged> = [policies?, chart?].into_iter().flatten().collect();
     if let Some(signed) = signed {
         staged.extend(write::stage(
-            sign::files(&signed.artifacts, signed.form, target),
+            sign::files(&signed.artifacts, signed.form, target, &mesh.compiled.cas_url),
             None,
         )?);
     }

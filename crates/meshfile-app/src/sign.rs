@@ -1,11 +1,16 @@
 //! Stage 6b, sign: the signed (and encrypted) sessions of the modes that deliver them
 //! (`SignedManifest`, `EncryptedManifest`, `EncryptedOnly`), kept in `target/session_files/`.
 //!
-//! Per session `<name>`: `<name>.json` the signed session (not in `EncryptedOnly`),
-//! `<name>.encrypted.json` the encrypted one (encrypting modes), `<name>.predecessor` the
-//! hash of the version it replaces (empty for a new session) and `<name>.hash` its own hash.
-//! The predecessor comes from the previous run's files, so no CAS connection is needed; with
-//! one (`apply`), from what CAS holds. A session whose text is unchanged keeps its files as
+//! The files are named as sconectl names them, per session `<n>` (the session's name mangled
+//! by [`mangle`]): `signed_<n>.json` the signed session (not in `EncryptedOnly`),
+//! `encrypted_<n>.json` the encrypted one (encrypting modes), `signed_<n>.predecessor` the
+//! hash of *this* version (the next run's predecessor), and the operator resources
+//! `signed_manifest_<n>.yaml` / `encrypted_manifest_<n>.yaml` for a later `kubectl apply`.
+//! meshfile's own bookkeeping, `meshfile_<n>.json`, holds the session's exact name, the
+//! predecessor this version names and, with SCONE's CLI, the hash of the compiled text. A
+//! target directory of meshfile's older layout (`<name>.json`, `<name>.hash`, ...) is read
+//! and replaced by this one. The predecessor comes from the previous run's files, so no CAS
+//! connection is needed; with one (`--upload`), from what CAS holds. A session whose text is unchanged keeps its files as
 //! they are, signatures others added included: collecting signatures survives recompiling.
 
 use std::collections::BTreeMap;
@@ -236,9 +241,71 @@ pub enum Base<'a> {
     Cas(&'a BTreeMap<String, Option<String>>),
 }
 
-/// Where a session's files are: `session_files/<name>` and a suffix.
-pub fn file(target: &Path, name: &str, suffix: &str) -> PathBuf {
+pub use meshfile_chart::policies::mangle;
+
+/// The files of one session under `session_files/`.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Signed,
+    /// This version's hash: the next version's predecessor.
+    Hash,
+    Encrypted,
+    SignedManifest,
+    EncryptedManifest,
+    /// meshfile's bookkeeping.
+    State,
+}
+
+/// Where a session's file of `kind` is.
+pub fn file(target: &Path, name: &str, kind: Kind) -> PathBuf {
+    let n = mangle(name);
+    let file = match kind {
+        Kind::Signed => format!("signed_{n}.json"),
+        Kind::Hash => format!("signed_{n}.predecessor"),
+        Kind::Encrypted => format!("encrypted_{n}.json"),
+        Kind::SignedManifest => format!("signed_manifest_{n}.yaml"),
+        Kind::EncryptedManifest => format!("encrypted_manifest_{n}.yaml"),
+        Kind::State => format!("meshfile_{n}.json"),
+    };
+    target.join(SESSION_FILES).join(file)
+}
+
+/// meshfile's older layout: `session_files/<name>` and a suffix.
+fn old_file(target: &Path, name: &str, suffix: &str) -> PathBuf {
     target.join(SESSION_FILES).join(format!("{name}{suffix}"))
+}
+
+/// meshfile's record of one session beside sconectl's files.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct State {
+    /// The exact session name (the file names hold it mangled).
+    session: String,
+    /// The predecessor this version names, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    predecessor: Option<String>,
+    /// The hash of the text meshfile compiled, when the version's hash is another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_hash: Option<String>,
+}
+
+/// Refuses two sessions whose names mangle to one file name: their files would overwrite
+/// each other (sconectl's names are lossy).
+pub fn check_names(compiled: &Compiled) -> Result<(), Error> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for doc in &compiled.sessions {
+        if let Some(other) = seen.insert(mangle(&doc.name), &doc.name) {
+            return Err(Error::new(
+                Code::UnsupportedMode,
+                format!(
+                    "sessions `{other}` and `{}` would share the files and resource name `{}` (sconectl's names turn `_ : / .` into `-` and ignore case)",
+                    doc.name,
+                    mangle(&doc.name)
+                ),
+            )
+            .hint("rename one of the two services"));
+        }
+    }
+    Ok(())
 }
 
 /// The previous run's files of one session, as far as they are there and readable.
@@ -270,7 +337,25 @@ fn hex_line(text: Option<String>) -> Option<String> {
 
 impl Previous {
     fn read(target: &Path, name: &str) -> Previous {
-        let at = |suffix: &str| read_bounded(&file(target, name, suffix));
+        let state = read_bounded(&file(target, name, Kind::State))
+            .and_then(|t| serde_json::from_str::<State>(&t).ok())
+            .filter(|s| s.session == name);
+        let Some(state) = state else {
+            return Previous::read_old(target, name);
+        };
+        let at = |kind| read_bounded(&file(target, name, kind));
+        Previous {
+            hash: hex_line(at(Kind::Hash)),
+            source: hex_line(state.source_hash),
+            predecessor: hex_line(state.predecessor),
+            signed: at(Kind::Signed).and_then(|t| SignedSession::from_json(&t).ok()),
+            encrypted: at(Kind::Encrypted).and_then(|t| EncryptedSession::from_json(&t).ok()),
+        }
+    }
+
+    /// meshfile's older layout, read once and then replaced.
+    fn read_old(target: &Path, name: &str) -> Previous {
+        let at = |suffix: &str| read_bounded(&old_file(target, name, suffix));
         Previous {
             hash: hex_line(at(".hash")),
             source: hex_line(at(".source-hash")),
@@ -314,6 +399,7 @@ pub fn sign(
     target: &Path,
     base: &Base<'_>,
 ) -> Result<Vec<Artifact>, Error> {
+    check_names(compiled)?;
     let cas_key = if form.encrypts() {
         Some(compiled.cas_encryption_key.as_deref().ok_or_else(|| {
             Error::new(
@@ -479,33 +565,73 @@ fn scone(
     })
 }
 
-/// The files of `session_files/`.
-pub fn files(artifacts: &[Artifact], form: Form, target: &Path) -> Tree {
-    let mut files = Vec::with_capacity(artifacts.len() * 4);
+/// The files of `session_files/`, sconectl's and meshfile's; `cas_url` addresses the
+/// operator resources (none for the embedded store, which has no address).
+pub fn files(artifacts: &[Artifact], form: Form, target: &Path, cas_url: &str) -> Tree {
+    use meshfile_chart::policies::resource_yaml;
+    let dir = target.join(SESSION_FILES);
+    let relative = |name: &str, kind| {
+        file(target, name, kind)
+            .strip_prefix(&dir)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let address = (cas_url != meshfile_plan::EMBEDDED_CAS)
+        .then(|| format!("https://{}", crate::deliver::with_port(cas_url)));
+    let mut files = Vec::with_capacity(artifacts.len() * 5);
     for a in artifacts {
-        let line =
-            |text: Option<&str>| text.map_or_else(Vec::new, |t| format!("{t}\n").into_bytes());
-        files.push((format!("{}.hash", a.name), line(Some(&a.hash))));
-        if let Some(source) = &a.source_hash {
-            files.push((format!("{}.source-hash", a.name), line(Some(source))));
-        }
+        let state = State {
+            session: a.name.clone(),
+            predecessor: a.predecessor.clone(),
+            source_hash: a.source_hash.clone(),
+        };
+        let state = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
+        files.push((relative(&a.name, Kind::State), state.into_bytes()));
         files.push((
-            format!("{}.predecessor", a.name),
-            line(a.predecessor.as_deref()),
+            relative(&a.name, Kind::Hash),
+            format!("{}\n", a.hash).into_bytes(),
         ));
         if form != Form::EncryptedOnly {
-            files.push((format!("{}.json", a.name), a.signed.to_json().into_bytes()));
+            files.push((relative(&a.name, Kind::Signed), a.signed.to_json().into_bytes()));
+            if let Some(address) = &address {
+                let resource = resource(a, Form::Signed);
+                files.push((
+                    relative(&a.name, Kind::SignedManifest),
+                    resource_yaml(address, &resource).into_bytes(),
+                ));
+            }
         }
         if let Some(e) = &a.encrypted {
-            files.push((
-                format!("{}.encrypted.json", a.name),
-                e.to_json().into_bytes(),
-            ));
+            files.push((relative(&a.name, Kind::Encrypted), e.to_json().into_bytes()));
+            if let Some(address) = &address {
+                files.push((
+                    relative(&a.name, Kind::EncryptedManifest),
+                    resource_yaml(address, &resource(a, form)).into_bytes(),
+                ));
+            }
         }
     }
-    Tree {
-        dir: target.join(SESSION_FILES),
-        files,
+    Tree { dir, files }
+}
+
+/// The operator resource of one session in `form`.
+fn resource(a: &Artifact, form: Form) -> meshfile_chart::policies::PolicyResource {
+    use meshfile_chart::policies::{PolicyBody, PolicyResource};
+    PolicyResource {
+        session: a.name.clone(),
+        weight: a.weight,
+        body: match (&a.encrypted, form) {
+            (Some(e), Form::Encrypted | Form::EncryptedOnly) => PolicyBody::Encrypted {
+                policy: e.encrypted_session.clone(),
+                encryption_key: e.encryption_key.clone(),
+            },
+            _ => PolicyBody::Signed {
+                policy: a.signed.session.clone(),
+                signatures: (a.signed.signatures.iter())
+                    .map(|s| (s.signer.clone(), s.signature.clone()))
+                    .collect(),
+            },
+        },
     }
 }
 
@@ -515,7 +641,7 @@ pub fn chart_files(
     form: Form,
     cas_url: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    use meshfile_chart::policies::{PolicyBody, PolicyResource, policy_files};
+    use meshfile_chart::policies::{PolicyResource, policy_files};
     if cas_url == meshfile_plan::EMBEDDED_CAS {
         return Err(Error::new(
             Code::UnsupportedMode,
@@ -523,24 +649,8 @@ pub fn chart_files(
         )
         .hint("point `cas_url` at a CAS the cluster reaches (`meshfile cas serve`, or SCONE CAS)"));
     }
-    let mut resources: Vec<PolicyResource> = (artifacts.iter())
-        .map(|a| PolicyResource {
-            session: a.name.clone(),
-            weight: a.weight,
-            body: match (&a.encrypted, form) {
-                (Some(e), Form::Encrypted | Form::EncryptedOnly) => PolicyBody::Encrypted {
-                    policy: e.encrypted_session.clone(),
-                    encryption_key: e.encryption_key.clone(),
-                },
-                _ => PolicyBody::Signed {
-                    policy: a.signed.session.clone(),
-                    signatures: (a.signed.signatures.iter())
-                        .map(|s| (s.signer.clone(), s.signature.clone()))
-                        .collect(),
-                },
-            },
-        })
-        .collect();
+    let mut resources: Vec<PolicyResource> =
+        artifacts.iter().map(|a| resource(a, form)).collect();
     resources.sort_by_key(|r| r.weight);
     let address = format!("https://{}", crate::deliver::with_port(cas_url));
     Ok(policy_files(&address, &resources).into_iter().collect())
@@ -600,6 +710,18 @@ pub fn load_key(path: Option<&Path>) -> Result<(SigningKey, PathBuf), Error> {
     let key = SigningKey::from_pem(&pem)
         .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", path.display())))?;
     Ok((key, path))
+}
+
+/// The user's signing key, made on first use as SCONE's CLI has its session signing key
+/// without a separate step; whether it was made now.
+pub fn load_or_make_default_key() -> Result<(SigningKey, PathBuf, bool), Error> {
+    let path = default_key_path()?;
+    if path.exists() {
+        let (key, path) = load_key(Some(&path))?;
+        return Ok((key, path, false));
+    }
+    let (key, path) = generate_key(Some(&path), KeyKind::Ed25519)?;
+    Ok((key, path, true))
 }
 
 /// Makes a new signing key at `path` (default: the user's), readable by its owner only;
@@ -773,10 +895,26 @@ pub fn signed_sessions(target: &Path) -> Result<Vec<String>, Error> {
         let entry = entry.map_err(|e| Error::new(Code::ReadFailed, e.to_string()))?;
         let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path());
         let rel = rel.to_string_lossy();
-        if entry.file_type().is_file()
+        if !entry.file_type().is_file() || !rel.ends_with(".json") {
+            continue;
+        }
+        if let Some(mangled) = rel.strip_prefix("meshfile_").and_then(|r| r.strip_suffix(".json"))
+        {
+            // sconectl's layout: the state file names the session; only signed ones count.
+            let state = read_bounded(entry.path())
+                .and_then(|t| serde_json::from_str::<State>(&t).ok())
+                .filter(|s| mangle(&s.session) == mangled);
+            if let Some(state) = state
+                && file(target, &state.session, Kind::Signed).is_file()
+            {
+                names.push(state.session);
+            }
+        } else if (rel.contains('/')
+            || !["signed_", "encrypted_"].iter().any(|p| rel.starts_with(p)))
             && let Some(name) = rel.strip_suffix(".json")
             && !name.ends_with(".encrypted")
         {
+            // meshfile's older layout: `<name>.json`.
             names.push(name.to_owned());
         }
         if names.len() > 100_000 {
@@ -790,7 +928,10 @@ pub fn signed_sessions(target: &Path) -> Result<Vec<String>, Error> {
 }
 
 fn read_signed(target: &Path, name: &str) -> Result<SignedSession, Error> {
-    let path = file(target, name, ".json");
+    let mut path = file(target, name, Kind::Signed);
+    if !path.exists() {
+        path = old_file(target, name, ".json");
+    }
     let text = read_bounded(&path).ok_or_else(|| {
         Error::new(Code::ReadFailed, format!("cannot read {}", path.display()))
             .hint("`meshfile plan` lists the sessions; names are `NAMESPACE/SERVICE`")
@@ -836,8 +977,8 @@ pub fn add_signature(
             }
         };
         if added {
-            crate::write::file(&file(target, name, ".json"), signed.to_json().as_bytes())?;
-            let encrypted_path = file(target, name, ".encrypted.json");
+            crate::write::file(&file(target, name, Kind::Signed), signed.to_json().as_bytes())?;
+            let encrypted_path = file(target, name, Kind::Encrypted);
             let encrypted =
                 read_bounded(&encrypted_path).and_then(|t| EncryptedSession::from_json(&t).ok());
             if let Some(old) = &encrypted {
@@ -945,7 +1086,7 @@ fn update_resource(
         let address = field("spec", "casAddress").unwrap_or_default();
         let body = match (encrypted, field("spec", "encryptionKey")) {
             (true, Some(_)) => {
-                let text = read_bounded(&file(target, name, ".encrypted.json"));
+                let text = read_bounded(&file(target, name, Kind::Encrypted));
                 let Some(e) = text.and_then(|t| EncryptedSession::from_json(&t).ok()) else {
                     return Ok(());
                 };
@@ -961,12 +1102,66 @@ fn update_resource(
                     .collect(),
             },
         };
+        let kind = match body {
+            PolicyBody::Encrypted { .. } => Kind::EncryptedManifest,
+            PolicyBody::Signed { .. } => Kind::SignedManifest,
+        };
         let resource = PolicyResource {
             session: name.to_owned(),
             weight,
             body,
         };
-        crate::write::file(&path, resource_yaml(&address, &resource).as_bytes())?;
+        let text = resource_yaml(&address, &resource);
+        crate::write::file(&path, text.as_bytes())?;
+        // The copy for `kubectl apply` says the same.
+        crate::write::file(&file(target, name, kind), text.as_bytes())?;
     }
     Ok(())
+}
+
+/// What a chart-delivered mode changes, compared with the previous run's files (the versions
+/// the operator registered last, as far as this target directory knows): each session
+/// signed against those predecessors, created, updated with the fields that differ, or
+/// unchanged. No CAS is asked.
+pub fn chart_plan(
+    compiled: &Compiled,
+    form: Form,
+    backend: &Backend<'_>,
+    target: &Path,
+) -> Result<Vec<meshfile_plan::delivery::Step>, Error> {
+    use meshfile_plan::delivery::{Action, Current, plan};
+    let artifacts = sign(compiled, form, backend, target, &Base::PreviousRun)?;
+    let mut current = BTreeMap::new();
+    for doc in &compiled.sessions {
+        let previous = Previous::read(target, &doc.name);
+        if let Some(hash) = previous.hash {
+            let session = previous.signed.map(|s| s.session).unwrap_or_default();
+            let creator = None;
+            current.insert(doc.name.clone(), Current { session, hash, creator });
+        }
+    }
+    let mut steps = plan(&compiled.sessions, &current);
+    for (step, artifact) in steps.iter_mut().zip(&artifacts) {
+        let Some(previous) = current.get(&step.session) else {
+            continue;
+        };
+        if previous.hash == artifact.hash {
+            step.action = Action::Unchanged {
+                hash: artifact.hash.clone(),
+            };
+            step.changes.clear();
+        } else if !artifact.create_only {
+            step.action = Action::Update {
+                predecessor: artifact.predecessor.clone().unwrap_or_default(),
+            };
+            if previous.session.is_empty() {
+                step.changes = vec![
+                    "~ (EncryptedOnly keeps no plaintext of the previous version to compare with)"
+                        .to_owned(),
+                ];
+            }
+        }
+    }
+    attach(&mut steps, &artifacts, form);
+    Ok(steps)
 }

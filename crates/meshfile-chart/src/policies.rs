@@ -138,10 +138,35 @@ fn resource_node(cas_address: &str, name: &str, resource: &PolicyResource) -> No
     ])
 }
 
-/// A Kubernetes name (RFC 1123 subdomain) for a session: lower case, `/` and any other
-/// character outside `[a-z0-9.-]` as `-`, and a short hash of the exact session name, so that
-/// `ns/App` and `ns/app` stay apart.
+/// A session's name as sconectl puts it into file and resource names: `_ : / .` become `-`,
+/// lower case, surrounding quotes trimmed.
+pub fn mangle(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '_' | ':' | '/' | '.' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect::<String>()
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// A Kubernetes name (RFC 1123 label) for a session: sconectl's [`mangle`]d name, as its
+/// resources are named. A session whose mangled name Kubernetes refuses (a `~`, a leading or
+/// trailing `-`) gets the name with every other character as `-` and a short hash of the
+/// exact session name.
 pub fn resource_name(session: &str) -> String {
+    let mangled = mangle(session);
+    let valid = !mangled.is_empty()
+        && mangled.len() <= 63
+        && mangled
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !mangled.starts_with('-')
+        && !mangled.ends_with('-');
+    if valid {
+        return mangled;
+    }
     let mut name: String = session
         .chars()
         .map(|c| match c.to_ascii_lowercase() {
@@ -173,12 +198,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_fit_kubernetes_and_stay_apart() {
-        let a = resource_name("ns/App");
-        let b = resource_name("ns/app");
-        assert_ne!(a, b);
-        assert!(a.starts_with("ns-app-"), "{a}");
-        for name in [a, b, resource_name("~~~"), resource_name(&"x".repeat(600))] {
+    fn names_are_sconectls_where_kubernetes_takes_them() {
+        assert_eq!(resource_name("My_NS/flask.v1"), "my-ns-flask-v1");
+        assert_eq!(mangle("\"ns:a/b_c\""), "ns-a-b-c");
+        let odd = resource_name("ns/a~b");
+        assert!(odd.starts_with("ns-a-b-"), "{odd}");
+        for name in [odd, resource_name("~~~"), resource_name(&"x".repeat(600))] {
             assert!(name.len() <= 253);
             assert!(
                 name.chars()

@@ -587,6 +587,19 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             };
+            if descriptor.mrenclaves.is_empty() {
+                self.error(
+                    self.mesh_file,
+                    Code::MissingMeasurement,
+                    service.image.span,
+                    format!(
+                        "service `{name}`: no MRENCLAVE is known for image `{}` (its service manifest {} was recorded without one)",
+                        service.image, descriptor.file
+                    ),
+                    "give it one of three ways, then run this again: `meshfile apply -f <its service manifest> --mrenclave HEX`; `IMAGE: [HEX]` in a measurements.yaml beside the service manifest, applied again; or, without -n, a descriptor its author published beside the image (`meshfile publish`)",
+                );
+                continue;
+            }
             let (environment, env_file) = match &service.env {
                 Some(path) => match self.override_text(path).and_then(|(text, file)| {
                     meshfile_manifest::load_environment(text.as_bytes())

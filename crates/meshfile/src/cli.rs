@@ -256,6 +256,12 @@ pub struct CasArgs {
     /// `json` prints the plan and its outcome as JSON on standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// In the modes whose chart delivers the sessions (`SignedManifest`, `EncryptedManifest`,
+    /// `EncryptedOnly`), also write them to CAS directly over its client API, as `Upload`
+    /// does: how a development CAS is tried without a cluster. Without it those modes open
+    /// no connection to CAS, as sconectl.
+    #[arg(long)]
+    pub upload: bool,
 }
 
 #[derive(Debug, Args)]

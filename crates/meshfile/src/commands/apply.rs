@@ -2,9 +2,10 @@
 //! exactly each mesh's sessions.
 
 use meshfile_app::deliver::Cas;
-use meshfile_app::{Exit, Report, Stop};
-use meshfile_manifest::mesh::CasMode;
-use meshfile_manifest::{Code, Diagnostic};
+use meshfile_app::route::{self, Route};
+use meshfile_app::sign::Form;
+use meshfile_app::{Exit, Stop};
+use meshfile_manifest::Code;
 use meshfile_plan::Compiled;
 use meshfile_plan::delivery::Action;
 use serde_json::json;
@@ -44,21 +45,26 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
-        let form = match delivery(
-            &mesh.file,
-            &mesh.compiled,
-            &compilation.report,
-            commands::signing_form(&args.compile, &mesh.compiled),
-        )? {
-            Delivery::Nothing => continue,
-            Delivery::Plain => None,
-            Delivery::Signed(form) => Some(form),
-        };
+        let route = commands::route(&args.compile, &args.cas, &compilation.report, mesh)?;
+        if let Route::Chart { form, upload: false } = route {
+            chart_delivers(mesh, form, args.compile.quiet);
+            continue;
+        }
+        if !route.connects() {
+            if !args.compile.quiet {
+                render::eprint(&format!(
+                    "{}: mode NoUpload: nothing delivered; the sessions are in {}\n",
+                    mesh.file,
+                    args.compile.target.join("policies").display()
+                ));
+            }
+            continue;
+        }
         let settings = delivery::settings(&args.cas.trust);
         let (mut cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
         delivery::notices(&notices);
         let reading = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let steps = match form {
+        let steps = match route.form() {
             None => cas.plan(&mesh.compiled, &reading)?,
             Some(form) => {
                 let signing = commands::Signing::load(&args.compile)?;
@@ -119,46 +125,18 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     Ok(status)
 }
 
-/// How a mesh's sessions reach CAS.
-enum Delivery {
-    /// `NoUpload`: the target directory is all.
-    Nothing,
-    /// `Upload`: the sessions as they are.
-    Plain,
-    /// The signing modes: signed (and encrypted) sessions.
-    Signed(meshfile_app::sign::Form),
-}
-
-/// How the mesh's CAS mode delivers sessions; `SignOnline` is an error located in the
-/// Meshfile.
-fn delivery(
-    file: &str,
-    compiled: &Compiled,
-    sources: &Report,
-    signing: Option<meshfile_app::sign::Form>,
-) -> Result<Delivery, Stop> {
-    if let Some(form) = signing {
-        return Ok(Delivery::Signed(form));
+/// The chart-delivered modes without `--upload`: what was written is the delivery.
+fn chart_delivers(mesh: &meshfile_app::compile::Mesh, form: Form, quiet: bool) {
+    if quiet {
+        return;
     }
-    match compiled.mode {
-        None | Some(CasMode::Upload) => Ok(Delivery::Plain),
-        Some(CasMode::NoUpload) => Ok(Delivery::Nothing),
-        Some(mode) => {
-            let mut report = Report::default();
-            if let Some(text) = sources.sources.get(file) {
-                report.sources.insert(file.to_owned(), text.clone());
-            }
-            let d = Diagnostic::new(
-                Code::UnsupportedMode,
-                compiled.mode_span.unwrap_or_default(),
-                "cas.mode",
-                format!("CAS mode `{mode:?}` is not supported: it signs through SCONE's online signing service, whose protocol is not public; nothing was delivered"),
-            )
-            .with_hint("sign locally with `mode: SignedManifest` (or `EncryptedManifest`): `meshfile key generate` makes the key, `meshfile sign` adds more signers");
-            report.add(file, [d]);
-            Err(Stop::Invalid(report))
-        }
-    }
+    let sessions = mesh.compiled.sessions.len();
+    render::eprint(&format!(
+        "{sessions} {} resource{} in the chart deliver the sessions: SCONE's operator registers them with CAS {} on `helm install`; no connection to CAS was made (`--upload` also writes them to CAS directly)\n",
+        route::resource_kind(form),
+        if sessions == 1 { "" } else { "s" },
+        mesh.compiled.cas_url,
+    ));
 }
 
 /// `apply -p`: each service's variables as a ready-to-paste `env:` block.

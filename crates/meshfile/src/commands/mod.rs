@@ -87,6 +87,13 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
     if !args.quiet {
         for r in &compilation.recorded {
             let plural = if r.mrenclaves == 1 { "" } else { "s" };
+            if r.mrenclaves == 0 {
+                render::eprint(&format!(
+                    "recorded {} (image {}) without an MRENCLAVE: give it with `--mrenclave HEX`, in a measurements.yaml beside it, or publish a descriptor (`meshfile publish`) before the mesh step\n",
+                    r.file, r.image
+                ));
+                continue;
+            }
             render::eprint(&format!(
                 "recorded {} (image {}, {} MRENCLAVE{plural})\n",
                 r.file, r.image, r.mrenclaves
@@ -198,6 +205,24 @@ pub fn signing_form(
     meshfile_app::sign::Form::of(compiled, configured)
 }
 
+/// How a compiled mesh's sessions are delivered (`meshfile_app::route`), as the command line
+/// configures signing and asks for `--upload`.
+pub fn route(
+    args: &CompileArgs,
+    cas: &crate::cli::CasArgs,
+    report: &meshfile_app::Report,
+    mesh: &meshfile_app::compile::Mesh,
+) -> Result<meshfile_app::route::Route, Stop> {
+    let configured = args.signing_key.is_some() || args.scone_cli.is_some();
+    meshfile_app::route::route(
+        &mesh.file,
+        report.sources.get(&mesh.file).map(String::as_str),
+        &mesh.compiled,
+        configured,
+        cas.upload,
+    )
+}
+
 /// Who signs, as the command line says: SCONE's CLI (`--scone-cli`), or meshfile's own
 /// scheme with the user's key (`--signing-key`, default the user's).
 pub enum Signing {
@@ -214,13 +239,37 @@ impl Signing {
                 program.clone(),
             )));
         }
+        if args.signing_key.is_some() {
+            let (key, path) = meshfile_app::sign::load_key(args.signing_key.as_deref())?;
+            return Ok(Signing::Own(key, path));
+        }
+        let (key, path, made) = meshfile_app::sign::load_or_make_default_key()?;
+        if made {
+            render::eprint(&format!(
+                "made your session signing key {} ({}, {}); `meshfile key show` prints it\n",
+                path.display(),
+                key.public_key().algorithm(),
+                key.public_key().short_name()
+            ));
+        }
+        Ok(Signing::Own(key, path))
+    }
+
+    /// The key named on the command line or the user's, never made here: a missing default
+    /// key is no error (nothing is signed anew).
+    fn load_existing(args: &CompileArgs) -> Result<Signing, Error> {
         let (key, path) = meshfile_app::sign::load_key(args.signing_key.as_deref())?;
         Ok(Signing::Own(key, path))
     }
 
     /// As [`Signing::load`], but a missing default key is no error: nothing is signed anew.
     pub fn load_for_reading(args: &CompileArgs) -> Result<Signing, Error> {
-        match Signing::load(args) {
+        if let Some(program) = &args.scone_cli {
+            return Ok(Signing::Scone(meshfile_app::sign::SconeCli::new(
+                program.clone(),
+            )));
+        }
+        match Signing::load_existing(args) {
             Err(_) if args.signing_key.is_none() => Ok(Signing::Keyless),
             other => other,
         }

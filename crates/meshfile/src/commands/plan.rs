@@ -1,8 +1,9 @@
 //! `plan` (alias `diff`): what `apply` would change in CAS, session by session.
 
 use meshfile_app::deliver::Cas;
+use meshfile_app::route::{self, Route};
 use meshfile_app::{Exit, Stop};
-use meshfile_plan::delivery::Action;
+use meshfile_plan::delivery::{Action, Step};
 use serde_json::json;
 
 use crate::cli::{OutputFormat, PlanArgs};
@@ -23,29 +24,65 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
         if let Some(plan) = &mesh.compiled.images {
             render::eprint(&commands::images::would_push(plan));
         }
-        let (cas, notices) = Cas::connect(
-            &delivery::settings(&args.cas.trust),
-            &mesh.compiled,
-            &args.compile.target,
-        )?;
-        delivery::notices(&notices);
-        let mut cas = cas;
-        let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
-        let (steps, approvals) = match commands::signing_form(&args.compile, &mesh.compiled) {
-            None => (cas.plan(&mesh.compiled, &observer)?, Vec::new()),
-            Some(form) => {
-                // Without a key of one's own, the plan shows the signatures already there.
+        let route = commands::route(&args.compile, &args.cas, &compilation.report, mesh)?;
+        // Without a key of one's own, the plan shows the signatures already there.
+        let (target, steps, approvals) = match route {
+            Route::Keep => {
+                render::eprint(&format!(
+                    "plan for {}: mode NoUpload: apply delivers nothing (the sessions stay in {})\n",
+                    mesh.file,
+                    args.compile.target.join("policies").display()
+                ));
+                report.push(json!({ "target": null, "steps": [], "signatures": [] }));
+                continue;
+            }
+            Route::Chart {
+                form,
+                upload: false,
+            } => {
                 let signing = commands::Signing::load_for_reading(&args.compile)?;
-                let plan = delivery::plan_signed(
-                    &mut cas,
+                let steps = meshfile_app::sign::chart_plan(
                     &mesh.compiled,
                     form,
-                    &signing,
+                    &signing.backend(),
                     &args.compile.target,
-                    &observer,
-                    false,
                 )?;
-                (plan.steps, plan.approvals)
+                let target = format!(
+                    "the chart's {} resources (SCONE's operator registers them with CAS {} on `helm install`; compared with {})",
+                    route::resource_kind(form),
+                    mesh.compiled.cas_url,
+                    args.compile
+                        .target
+                        .join(meshfile_app::sign::SESSION_FILES)
+                        .display()
+                );
+                (target, steps, Vec::new())
+            }
+            Route::Upload | Route::UploadSigned | Route::Chart { upload: true, .. } => {
+                let (mut cas, notices) = Cas::connect(
+                    &delivery::settings(&args.cas.trust),
+                    &mesh.compiled,
+                    &args.compile.target,
+                )?;
+                delivery::notices(&notices);
+                let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
+                let (steps, approvals) = match route.form() {
+                    None => (cas.plan(&mesh.compiled, &observer)?, Vec::new()),
+                    Some(form) => {
+                        let signing = commands::Signing::load_for_reading(&args.compile)?;
+                        let plan = delivery::plan_signed(
+                            &mut cas,
+                            &mesh.compiled,
+                            form,
+                            &signing,
+                            &args.compile.target,
+                            &observer,
+                            false,
+                        )?;
+                        (plan.steps, plan.approvals)
+                    }
+                };
+                (cas.describe(), steps, approvals)
             }
         };
         changed += steps
@@ -53,18 +90,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
             .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
             .count();
         match args.cas.output {
-            OutputFormat::Human => {
-                let count = |f: fn(&Action) -> bool| steps.iter().filter(|s| f(&s.action)).count();
-                render::eprint(&format!(
-                    "plan for {}:\n{}{} to create, {} to update, {} unchanged\n{}",
-                    cas.describe(),
-                    delivery::steps(&steps),
-                    count(|a| matches!(a, Action::Create)),
-                    count(|a| matches!(a, Action::Update { .. })),
-                    count(|a| matches!(a, Action::Unchanged { .. })),
-                    delivery::approvals(&approvals)
-                ));
-            }
+            OutputFormat::Human => render::eprint(&human(&target, &steps, &approvals)),
             OutputFormat::Json => {
                 let approvals: Vec<serde_json::Value> = (approvals.iter())
                     .map(|a| {
@@ -76,9 +102,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
                         })
                     })
                     .collect();
-                report.push(
-                    json!({ "target": cas.describe(), "steps": steps, "signatures": approvals }),
-                );
+                report.push(json!({ "target": target, "steps": steps, "signatures": approvals }));
             }
         }
     }
@@ -90,4 +114,17 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
     } else {
         Exit::Ok
     })
+}
+
+/// A plan for people: its steps, the counts and the signatures still needed.
+fn human(target: &str, steps: &[Step], approvals: &[meshfile_app::sign::Approval]) -> String {
+    let count = |f: fn(&Action) -> bool| steps.iter().filter(|s| f(&s.action)).count();
+    format!(
+        "plan for {target}:\n{}{} to create, {} to update, {} unchanged\n{}",
+        delivery::steps(steps),
+        count(|a| matches!(a, Action::Create)),
+        count(|a| matches!(a, Action::Update { .. })),
+        count(|a| matches!(a, Action::Unchanged { .. })),
+        delivery::approvals(approvals)
+    )
 }
