@@ -65,6 +65,7 @@ impl Exit {
             | Code::InvalidAccessPolicy
             | Code::LintExtension
             | Code::LintSignedInClear
+            | Code::LintPasteWorkaround
             | Code::UnknownSecretKind
             | Code::PrivateKeyRef
             | Code::IssuerRef
@@ -102,7 +103,8 @@ impl Exit {
             | Code::LintNoPwd
             | Code::CannotAct
             | Code::ImageBuilding
-            | Code::UnusedHelmValues => Exit::Invalid,
+            | Code::UnusedHelmValues
+            | Code::UnknownTolerance => Exit::Invalid,
         }
     }
 }

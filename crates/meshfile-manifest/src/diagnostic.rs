@@ -66,7 +66,7 @@ codes! {
     VariableSyntax = "E057", "a malformed $VAR, ${VAR} or {{name}} reference";
     InvalidImage = "E058", "an image reference that is not a valid OCI reference";
     InvalidVolume = "E059", "a volume without a name or path, with a bad update_policy, or both imported and exported";
-    InvalidTolerance = "E060", "a CAS tolerance with a word that is no option of scone cas attest";
+    InvalidTolerance = "E060", "retired: unknown CAS tolerance words now warn (W011)";
     InvalidAccessPolicy = "E061", "an access_policy (meshfile extension) that breaks the session language's rules";
     UndefinedVariable = "E100", "a $VAR that is neither in the environment nor given with --set";
     UndefinedMeshVariable = "E101", "a {{name}} that no env section, service default or built-in defines";
@@ -105,6 +105,7 @@ codes! {
     CannotAct = "W008", "a field meshfile cannot act on by its nature (it attests no CAS)";
     ImageBuilding = "W009", "fields that build the image, which meshfile leaves to SCONE's tools";
     UnusedHelmValues = "W010", "helm_extra_values for a sub-chart the mesh does not have";
+    UnknownTolerance = "W011", "a CAS tolerance word that scone cas attest does not document";
     LintDebugTolerance = "W101", "services tolerate debug enclaves";
     LintIgnoreAllAdvisories = "W102", "every security advisory is ignored";
     LintTestingCasTolerance = "W103", "the CAS is attested with --only_for_testing tolerances";
@@ -114,6 +115,7 @@ codes! {
     LintNoPwd = "W107", "a service manifest without build.pwd: its program runs in `/`";
     LintExtension = "W108", "a meshfile extension (policy.access_policy, descriptor_keys) that sconectl does not accept";
     LintSignedInClear = "W109", "SignedManifest: the sessions, environment included, travel in the chart in clear";
+    LintPasteWorkaround = "W110", "an env value starting with a line of only `|`: scone_mesh's paste workaround";
 }
 
 impl Code {

@@ -79,6 +79,16 @@ fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    for (i, section) in mesh.env.iter().enumerate() {
+        for (j, kv) in section.env.iter().flatten().enumerate() {
+            if crate::mesh::pasted_block(kv.value.as_str()).is_some() {
+                out.push(
+                    Diagnostic::new(Code::LintPasteWorkaround, kv.value.span, format!("env[{i}].env[{j}].value"), format!("`{}` starts with a line holding only `|`, scone_mesh's workaround for pasting multi-line values: meshfile uses the text after that line", kv.name))
+                        .with_hint("meshfile keeps values typed: write the text as a plain `|` block without the extra first line once only meshfile applies this mesh"),
+                );
+            }
+        }
+    }
     if let Some(access) = &mesh.policy.access_policy {
         out.push(
             Diagnostic::new(Code::LintExtension, access.span, "policy.access_policy", "`policy.access_policy` is a meshfile extension: sconectl refuses a Meshfile with it")

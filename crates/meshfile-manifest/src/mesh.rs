@@ -694,3 +694,44 @@ mod tests {
         assert!(!is_digest(&format!("sha512:{}", "ab".repeat(32))));
     }
 }
+
+/// A Meshfile env value as scone_mesh would paste it into YAML: a value whose first line is
+/// only `|` (the workaround SCONE's SecureDocumentApp uses for multi-line values, "fixed in a
+/// future version of scone_mesh") is the text after that line, its common indentation removed
+/// as YAML's literal block removes it. Any other value is itself.
+pub fn unpasted(value: &str) -> String {
+    match pasted_block(value) {
+        Some(body) => {
+            let indent = (body.lines())
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+                .min()
+                .unwrap_or(0);
+            let mut out = String::with_capacity(body.len());
+            for line in body.split_inclusive('\n') {
+                out.push_str(line.get(indent..).unwrap_or(line.trim_start_matches([' ', '\t'])));
+            }
+            out
+        }
+        None => value.to_owned(),
+    }
+}
+
+/// The text after a first line that holds only `|` (and white space), if the value has one.
+pub fn pasted_block(value: &str) -> Option<&str> {
+    let (first, rest) = value.split_once('\n')?;
+    (first.trim() == "|").then_some(rest)
+}
+
+#[cfg(test)]
+mod paste_tests {
+    use super::unpasted;
+
+    #[test]
+    fn a_first_line_of_only_a_bar_is_scone_meshs_paste_workaround() {
+        let value = "|\n          CREATE USER 'a';\n            GRANT x;\n\n          FLUSH;\n";
+        assert_eq!(unpasted(value), "CREATE USER 'a';\n  GRANT x;\n\nFLUSH;\n");
+        assert_eq!(unpasted("a|\nb"), "a|\nb");
+        assert_eq!(unpasted("|"), "|");
+    }
+}

@@ -70,10 +70,8 @@ impl<'a> Scope<'a> {
         ] {
             for s in mesh.env.iter().filter(|s| s.service.as_str() == section) {
                 for kv in s.env.iter().flatten() {
-                    values.insert(
-                        kv.name.as_str().to_owned(),
-                        (kv.value.as_str().to_owned(), origin.clone()),
-                    );
+                    let value = meshfile_manifest::mesh::unpasted(kv.value.as_str());
+                    values.insert(kv.name.as_str().to_owned(), (value, origin.clone()));
                 }
             }
         }

@@ -320,7 +320,7 @@ fn sconectls_flags_work_or_say_what_to_use_instead() {
 }
 
 #[test]
-fn a_cas_tolerance_holds_only_options_of_scone_cas_attest() {
+fn a_cas_tolerance_word_scone_cas_attest_does_not_document_warns() {
     let mesh = std::fs::read_to_string(crate::workspace().join("examples/hello-world/mesh.yaml"))
         .expect("mesh");
     let with = |tolerance: &str| {
@@ -329,15 +329,19 @@ fn a_cas_tolerance_holds_only_options_of_scone_cas_attest() {
             &format!("    tolerance: \"{tolerance}\"\n    cas_url: embedded"),
         )
     };
-    let t = Test::new().file("mesh.yaml", with("-C -G --bogus --mrenclave"));
+    // scone_mesh_tutorial's words since 2023, and a value missing: warnings, not errors.
+    let t = Test::new().file(
+        "mesh.yaml",
+        with("--software-hardening-needed --insecure-configuration --mrenclave"),
+    );
     let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
-    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("error[E060]: `--bogus` is no option of `scone cas attest`")
-            && out
-                .stderr
-                .contains("error[E060]: `--mrenclave` needs a value"),
+        out.stderr.contains(
+            "warning[W011]: `--software-hardening-needed` is no option of `scone cas attest`"
+        ) && out
+            .stderr
+            .contains("warning[W011]: `--mrenclave` needs a value"),
         "{}",
         out.stderr
     );
