@@ -90,7 +90,12 @@ pub fn write_target(
     let mut staged: Vec<write::Staged> = [policies?, chart?].into_iter().flatten().collect();
     if let Some(signed) = signed {
         staged.extend(write::stage(
-            sign::files(&signed.artifacts, signed.form, target, &mesh.compiled.cas_url),
+            sign::files(
+                &signed.artifacts,
+                signed.form,
+                target,
+                &mesh.compiled.cas_url,
+            ),
             None,
         )?);
     }

@@ -592,7 +592,10 @@ pub fn files(artifacts: &[Artifact], form: Form, target: &Path, cas_url: &str) -
             format!("{}\n", a.hash).into_bytes(),
         ));
         if form != Form::EncryptedOnly {
-            files.push((relative(&a.name, Kind::Signed), a.signed.to_json().into_bytes()));
+            files.push((
+                relative(&a.name, Kind::Signed),
+                a.signed.to_json().into_bytes(),
+            ));
             if let Some(address) = &address {
                 let resource = resource(a, Form::Signed);
                 files.push((
@@ -649,8 +652,7 @@ pub fn chart_files(
         )
         .hint("point `cas_url` at a CAS the cluster reaches (`meshfile cas serve`, or SCONE CAS)"));
     }
-    let mut resources: Vec<PolicyResource> =
-        artifacts.iter().map(|a| resource(a, form)).collect();
+    let mut resources: Vec<PolicyResource> = artifacts.iter().map(|a| resource(a, form)).collect();
     resources.sort_by_key(|r| r.weight);
     let address = format!("https://{}", crate::deliver::with_port(cas_url));
     Ok(policy_files(&address, &resources).into_iter().collect())
@@ -898,7 +900,9 @@ pub fn signed_sessions(target: &Path) -> Result<Vec<String>, Error> {
         if !entry.file_type().is_file() || !rel.ends_with(".json") {
             continue;
         }
-        if let Some(mangled) = rel.strip_prefix("meshfile_").and_then(|r| r.strip_suffix(".json"))
+        if let Some(mangled) = rel
+            .strip_prefix("meshfile_")
+            .and_then(|r| r.strip_suffix(".json"))
         {
             // sconectl's layout: the state file names the session; only signed ones count.
             let state = read_bounded(entry.path())
@@ -977,7 +981,10 @@ pub fn add_signature(
             }
         };
         if added {
-            crate::write::file(&file(target, name, Kind::Signed), signed.to_json().as_bytes())?;
+            crate::write::file(
+                &file(target, name, Kind::Signed),
+                signed.to_json().as_bytes(),
+            )?;
             let encrypted_path = file(target, name, Kind::Encrypted);
             let encrypted =
                 read_bounded(&encrypted_path).and_then(|t| EncryptedSession::from_json(&t).ok());
@@ -1137,7 +1144,14 @@ pub fn chart_plan(
         if let Some(hash) = previous.hash {
             let session = previous.signed.map(|s| s.session).unwrap_or_default();
             let creator = None;
-            current.insert(doc.name.clone(), Current { session, hash, creator });
+            current.insert(
+                doc.name.clone(),
+                Current {
+                    session,
+                    hash,
+                    creator,
+                },
+            );
         }
     }
     let mut steps = plan(&compiled.sessions, &current);

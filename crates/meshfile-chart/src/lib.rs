@@ -53,48 +53,63 @@ fn chart_yaml(name: &str, description: &str, dependencies: &[Dependency]) -> Str
     yaml(&chart)
 }
 
-/// A generated service's values: public facts only.
+/// A generated service's values: public facts only, under the keys of SCONE's genservice
+/// chart (`image` a string, `scone.api_session`, `scone.cas`, `initContainers`, `jobs`, ...),
+/// meshfile's additions beside them (`imagePullPolicy`, `scone.mesh`/`service`/`component`/
+/// `env`, `service.enabled`, `waitImage`).
 fn values(mesh: &str, s: &ChartService) -> Value {
-    let mut values = json!({
+    let image = match &s.digest {
+        Some(digest) => format!("{}@{digest}", s.repository),
+        None => format!("{}:{}", s.repository, s.tag.as_deref().unwrap_or("latest")),
+    };
+    // A digest never moves: pulled once. A tag may: pulled every time, as genservice does.
+    let pull_policy = if s.digest.is_some() {
+        "IfNotPresent"
+    } else {
+        "Always"
+    };
+    let mut env = s.runtime_env.clone();
+    let scone_log = env.remove("SCONE_LOG").unwrap_or_else(|| "error".into());
+    let scone_version = env.remove("SCONE_VERSION").unwrap_or_else(|| "0".into());
+    let init_containers: Map<String, Value> = (s.wait_for.iter().enumerate())
+        .map(|(i, (host, port))| {
+            (
+                format!("container{}", i + 1),
+                json!({"enabled": true, "host": host, "port": port}),
+            )
+        })
+        .collect();
+    let mut scone = json!({
+        "api_session": s.config_id,
+        "cas": s.cas_addr.clone().unwrap_or_default(),
+        "command": s.program.iter().collect::<Vec<_>>(),
+        "scone_log": scone_log,
+        "scone_version": scone_version,
+        "mesh": mesh,
+        "service": s.mesh_service,
+        "component": s.component,
+    });
+    if !env.is_empty() {
+        scone["env"] = json!(env);
+    }
+    json!({
         "replicaCount": 1,
-        "image": {
-            "repository": s.repository,
-            "tag": s.tag.clone().unwrap_or_else(|| "latest".into()),
-            "digest": s.digest.clone().unwrap_or_default(),
-            "pullPolicy": "IfNotPresent",
-        },
+        "image": image,
+        "imagePullPolicy": pull_policy,
         "imagePullSecrets": s.image_pull_secrets.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
         "nameOverride": "",
         "fullnameOverride": "",
-        "scone": {
-            "mesh": mesh,
-            "service": s.mesh_service,
-            "component": s.component,
-            "configId": s.config_id,
-            "casAddr": s.cas_addr.clone().unwrap_or_default(),
-        },
+        "scone": scone,
+        "initContainers": init_containers,
         "service": {
             "enabled": s.port.is_some(),
             "type": "ClusterIP",
             "port": s.port.unwrap_or(443),
         },
+        "jobs": {"restartPolicy": "Always"},
         "resources": sgx_resources(&s.sgx),
         "nodeSelector": { "las.scontain.com/ok": "true" },
-    });
-    if !s.wait_for.is_empty() {
-        values["waitFor"] = s
-            .wait_for
-            .iter()
-            .map(|(host, port)| json!({"host": host, "port": port}))
-            .collect();
-    }
-    if !s.runtime_env.is_empty() {
-        values["scone"]["env"] = json!(s.runtime_env);
-    }
-    if let Some(program) = &s.program {
-        values["command"] = json!([program]);
-    }
-    values
+    })
 }
 
 /// The resources a pod asks for from the cluster's SGX device plugin, as SCONE's charts do.
@@ -110,80 +125,79 @@ fn sgx_resources(sgx: &meshfile_plan::Sgx) -> Value {
     }
 }
 
-/// JSON Schema of a service's values: Helm checks it at lint, install and upgrade. The
-/// chart's own defaults name no service (nothing renders from them); once values name a
-/// session, they must also name an image and a CAS.
+/// JSON Schema of a service's values: Helm checks it at lint, install and upgrade, and it
+/// refuses keys the chart does not know, so that a mistyped `--set` fails instead of being
+/// dropped. The chart's own defaults name no service (nothing renders from them); once values
+/// name a session, they must also name an image and a CAS.
 fn values_schema() -> Value {
     let string = json!({"type": "string"});
-    let non_empty = json!({"minLength": 1});
+    let object = json!({"type": "object"});
+    let port = json!({"type": "integer", "minimum": 1, "maximum": 65535});
+    let closed = |properties: Value, required: &[&str]| {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": required,
+            "properties": properties,
+        })
+    };
     json!({
         "$schema": "https://json-schema.org/draft-07/schema#",
-        "title": "values of a service of a meshfile mesh",
+        "title": "values of a service of a meshfile mesh (SCONE genservice's keys)",
         "type": "object",
+        "additionalProperties": false,
         "required": ["image", "scone", "service", "replicaCount"],
         "properties": {
+            // Helm hands every sub-chart the umbrella's `global` values.
+            "global": object,
             "replicaCount": {"type": "integer", "minimum": 0},
-            "image": {
-                "type": "object",
-                "required": ["repository", "pullPolicy"],
-                "properties": {
-                    "repository": string,
-                    "tag": string,
-                    "digest": {"type": "string", "pattern": "^(|[a-z0-9]+:[a-f0-9]{32,})$"},
-                    "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-                },
-            },
+            "image": string,
+            "imagePullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
             "imagePullSecrets": {
                 "type": "array",
-                "items": {"type": "object", "required": ["name"], "properties": {"name": string}},
+                "items": closed(json!({"name": string}), &["name"]),
             },
             "nameOverride": string,
             "fullnameOverride": string,
-            "scone": {
+            "podSecurityContext": object,
+            "securityContext": object,
+            "scone": closed(json!({
+                "api_session": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
+                "cas": string,
+                "command": {"type": "array", "items": string},
+                "scone_log": {"type": ["string", "integer"]},
+                "scone_version": {"type": ["string", "integer"]},
+                "mesh": string,
+                "service": string,
+                "component": string,
+                "env": {"type": "object", "additionalProperties": string},
+            }), &["api_session", "cas"]),
+            "initContainers": {
                 "type": "object",
-                "required": ["configId", "casAddr"],
-                "properties": {
-                    "mesh": string,
-                    "service": string,
-                    "component": string,
-                    "configId": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
-                    "casAddr": string,
-                    "env": {"type": "object", "additionalProperties": string},
-                },
-            },
-            "service": {
-                "type": "object",
-                "required": ["enabled", "type", "port"],
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
-                    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                },
-            },
-            "resources": {"type": "object"},
-            "waitFor": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["host", "port"],
-                    "properties": {
-                        "host": {"type": "string", "minLength": 1},
-                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                    },
+                "additionalProperties": false,
+                "patternProperties": {
+                    "^container[1-9][0-9]*$": closed(json!({
+                        "enabled": {"type": "boolean"},
+                        "host": string,
+                        "port": {"anyOf": [port, {"type": "string", "pattern": "^[0-9]*$"}]},
+                    }), &["enabled"]),
                 },
             },
             "waitImage": string,
-            "command": {"type": "array", "items": string},
+            "service": closed(json!({
+                "enabled": {"type": "boolean"},
+                "type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
+                "port": port,
+            }), &["type", "port"]),
+            // Deployments run their pods with `Always` only; Kubernetes refuses another.
+            "jobs": closed(json!({"restartPolicy": {"enum": ["Always"]}}), &[]),
+            "resources": object,
             "tolerations": {"type": "array"},
-            "affinity": {"type": "object"},
-            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+            "affinity": object,
+            "nodeSelector": {"type": "object", "additionalProperties": string},
         },
-        "if": {"properties": {"scone": {"properties": {"configId": non_empty}}}},
-        "then": {
-            "properties": {
-                "image": {"properties": {"repository": non_empty}},
-            },
-        },
+        "if": {"properties": {"scone": {"properties": {"api_session": {"minLength": 1}}}}},
+        "then": {"properties": {"image": {"minLength": 1}}},
     })
 }
 
@@ -212,7 +226,7 @@ fn entry(model: &ChartModel, key: &str, mut values: Value) -> ValuesEntry {
 }
 
 /// What a user's chart (`helm_chart`) is given, as a generated service is: the `scone` values
-/// (`configId`, `casAddr`, `env`, ...) and the `image`, for its templates to use.
+/// (`api_session`, `cas`, `env`, ...) and the `image`, for its templates to use.
 fn own_chart_values(mesh: &str, s: &ChartService) -> Value {
     let generated = values(mesh, s);
     json!({"scone": generated["scone"], "image": generated["image"]})
@@ -622,7 +636,7 @@ mod tests {
     #[test]
     fn umbrella_values_are_the_merged_mapping() {
         let extra = json!({
-            "svc-b": {"replicaCount": 3, "image": {"pullPolicy": "Always"}, "podLabels": {"a": "b"}},
+            "svc-b": {"replicaCount": 3, "scone": {"scone_log": "debug"}, "podLabels": {"a": "b"}},
             "global": {"team": "x"},
             "custom": {"greeting": "hi"},
             "svc-c": "replaced",
@@ -646,7 +660,7 @@ mod tests {
         assert_eq!(umbrella_values(&model), yaml(&Value::Object(whole)));
         let text = umbrella_values(&model);
         assert!(text.contains("svc-b:\n  replicaCount: 3\n"), "{text}");
-        assert!(text.contains("    pullPolicy: Always\n"), "{text}");
+        assert!(text.contains("  scone_log: debug\n"), "{text}");
         assert!(text.contains("svc-c: replaced\n"), "{text}");
         assert!(!text.contains("custom:\n  replicaCount"), "{text}");
     }

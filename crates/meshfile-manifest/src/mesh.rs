@@ -709,7 +709,10 @@ pub fn unpasted(value: &str) -> String {
                 .unwrap_or(0);
             let mut out = String::with_capacity(body.len());
             for line in body.split_inclusive('\n') {
-                out.push_str(line.get(indent..).unwrap_or(line.trim_start_matches([' ', '\t'])));
+                out.push_str(
+                    line.get(indent..)
+                        .unwrap_or(line.trim_start_matches([' ', '\t'])),
+                );
             }
             out
         }

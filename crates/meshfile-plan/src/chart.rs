@@ -35,6 +35,8 @@ pub struct ChartService {
     /// The SCONE runtime's own variables for the pod ([`crate::RUNTIME_VARIABLES`]).
     pub runtime_env: std::collections::BTreeMap<String, String>,
     pub image_pull_secrets: Vec<String>,
+    /// The port the program listens on: the service manifest's `PYTHON_SERVICE_PORT` or
+    /// `APP_SERVICE_PORT`, else the Meshfile's `APP_SERVICE_PORT`, as genservice reads them.
     pub port: Option<u16>,
     /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
     pub chart_dir: Option<String>,
@@ -159,7 +161,7 @@ pub(crate) fn service(
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect(),
-        port: value("APP_SERVICE_PORT").and_then(|p| p.parse().ok()),
+        port: None,
         chart_dir: service.helm_chart.as_ref().map(|p| p.as_str().to_owned()),
         sgx: Sgx::default(),
         wait_for: Vec::new(),

@@ -164,6 +164,63 @@ fn read_by_runtime(name: &str) -> bool {
     RUNTIME_VARIABLES.contains(&name) || name == CAS_ADDRESS_VARIABLE
 }
 
+/// A `java` command without a class path gets the one SCONE's genservice builds: the working
+/// directory and each JAR the manifest copies (relative to it), right after `java`.
+fn with_class_path(
+    command: meshfile_session::Command,
+    pwd: &str,
+    jars: &[&str],
+) -> meshfile_session::Command {
+    use meshfile_session::Command;
+    let has_class_path = |words: &[&str]| {
+        words.iter().any(|w| {
+            matches!(*w, "-cp" | "-classpath" | "--class-path") || w.starts_with("--class-path=")
+        })
+    };
+    let class_path = || {
+        let base = pwd.trim_end_matches('/');
+        let mut parts = vec![if base.is_empty() {
+            "/".to_owned()
+        } else {
+            base.to_owned()
+        }];
+        parts.extend(jars.iter().map(|j| {
+            if j.starts_with('/') {
+                (*j).to_owned()
+            } else {
+                format!("{base}/{j}")
+            }
+        }));
+        parts.join(":")
+    };
+    match command {
+        Command::Line(line) => {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first().map(|w| program_name(w)) != Some("java".to_owned())
+                || has_class_path(&words)
+            {
+                return Command::Line(line);
+            }
+            let rest = line.trim_start()[words[0].len()..].to_owned();
+            Command::Line(format!("{} -cp {}{rest}", words[0], class_path()))
+        }
+        Command::Words(words) => {
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            if refs.first().map(|w| program_name(w)) != Some("java".to_owned())
+                || has_class_path(&refs)
+            {
+                return Command::Words(words);
+            }
+            let mut out = Vec::with_capacity(words.len() + 2);
+            out.push(words[0].clone());
+            out.push("-cp".to_owned());
+            out.push(class_path());
+            out.extend(words.into_iter().skip(1));
+            Command::Words(out)
+        }
+    }
+}
+
 /// The program name of a command line: `python3 x.py` and `/usr/bin/python3 x.py` give `python3`.
 /// The program a command starts, as the container's command: its first word, when that is a
 /// plain path or name (no variable, reference or quoting to resolve first).
@@ -501,7 +558,7 @@ impl<'a> Compiler<'a> {
                 service.runtime_env.insert((*name).to_owned(), value);
             }
         }
-        // The SGX resource and the services to wait for, from the mesh's values.
+        // The SGX resource from the mesh's values.
         let value = |key: &str| scope.lookup(key).map(|(v, _)| v);
         match chart::Sgx::from_values(
             value("useSGXDevPlugin").as_deref(),
@@ -510,7 +567,20 @@ impl<'a> Compiler<'a> {
             Ok(sgx) => service.sgx = sgx,
             Err(why) => self.chart_value_error(&why, &["useSGXDevPlugin", "sgxEpcMem"]),
         }
-        match chart::wait_for(&value) {
+        // The port and the services to wait for: the service manifest's values first, then
+        // the Meshfile's, as genservice reads them.
+        let local = |key: &str| {
+            (unit.environment.local.iter().flatten())
+                .find(|kv| kv.name.as_str() == key)
+                .and_then(|kv| scope.substitute(kv.value.as_str()).ok())
+        };
+        let genservice = |key: &str| local(key).or_else(|| value(key));
+        let port = ["PYTHON_SERVICE_PORT", "APP_SERVICE_PORT"]
+            .iter()
+            .find_map(|key| local(key))
+            .or_else(|| value("APP_SERVICE_PORT"));
+        service.port = port.and_then(|p| p.trim().parse().ok());
+        match chart::wait_for(&genservice) {
             Ok(wait_for) => service.wait_for = wait_for,
             Err(why) => self.chart_value_error(&why, &["INIT_CONTAINER"]),
         }
@@ -728,6 +798,11 @@ impl<'a> Compiler<'a> {
             || DEFAULT_PWD.to_owned(),
             |p| self.substitute(scope, file, p),
         ));
+        let jars: Vec<&str> = (manifest.build.copy.iter().flatten())
+            .map(|c| c.as_str())
+            .filter(|c| c.ends_with(".jar"))
+            .collect();
+        let command = with_class_path(command, pwd.as_deref().unwrap_or(DEFAULT_PWD), &jars);
         let injection_files: Vec<InjectionFile> = manifest
             .injection_files
             .iter()
@@ -1274,5 +1349,33 @@ mod ordering_tests {
             session("self", &["self"]),
         ]);
         assert_eq!(got, ["z", "x", "y", "self"]);
+    }
+}
+
+#[cfg(test)]
+mod class_path_tests {
+    use super::*;
+    use meshfile_session::Command;
+
+    #[test]
+    fn java_gets_genservices_class_path_unless_it_has_one() {
+        let line = |s: &str| Command::Line(s.to_owned());
+        assert_eq!(
+            with_class_path(line("java PrintEnv"), "/java", &["lib/a.jar"]),
+            line("java -cp /java:/java/lib/a.jar PrintEnv")
+        );
+        assert_eq!(
+            with_class_path(line("java -cp x PrintEnv"), "/java", &[]),
+            line("java -cp x PrintEnv")
+        );
+        assert_eq!(
+            with_class_path(line("python3 x.py"), "/java", &[]),
+            line("python3 x.py")
+        );
+        let words = |w: &[&str]| Command::Words(w.iter().map(|s| (*s).to_owned()).collect());
+        assert_eq!(
+            with_class_path(words(&["/usr/bin/java", "Main"]), "/app/", &[]),
+            words(&["/usr/bin/java", "-cp", "/app", "Main"])
+        );
     }
 }

@@ -31,9 +31,9 @@ app.kubernetes.io/component: {{ . | quote }}
 {{- end }}
 {{- end }}
 
-{{/* SCONE_CAS_ADDR: the service's scone.casAddr, else the umbrella's global.casAddr; a mesh on meshfile's embedded store has neither until the install gives one. */}}
+{{/* SCONE_CAS_ADDR: the service's scone.cas, else the umbrella's global.casAddr; a mesh on meshfile's embedded store has neither until the install gives one. */}}
 {{- define "meshfile-service.casAddr" -}}
 {{- $global := .Values.global | default dict }}
-{{- $addr := .Values.scone.casAddr | default $global.casAddr }}
+{{- $addr := .Values.scone.cas | default $global.casAddr }}
 {{- required (printf "%s: no CAS address for SCONE_CAS_ADDR: the mesh was delivered to meshfile's embedded store, which pods cannot reach. Install with --set global.casAddr=HOST, the host of the CAS holding the sessions (the runtime adds the enclave port 18765; HOST:PORT for another)" .Chart.Name) $addr }}
 {{- end }}

@@ -46,7 +46,11 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
         let route = commands::route(&args.compile, &args.cas, &compilation.report, mesh)?;
-        if let Route::Chart { form, upload: false } = route {
+        if let Route::Chart {
+            form,
+            upload: false,
+        } = route
+        {
             chart_delivers(mesh, form, args.compile.quiet);
             continue;
         }
