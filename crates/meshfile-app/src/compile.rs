@@ -3,7 +3,7 @@
 //! [`crate::render`] and [`crate::write`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use meshfile_manifest::{Code, MeshManifest, ServiceManifest};
 use meshfile_plan::{Compiled, Descriptor, Descriptors, Options};
@@ -34,6 +34,8 @@ pub struct Request {
     /// `--descriptor-key`: cosign public keys a descriptor published in a registry must be
     /// signed by (none: its signature is not checked).
     pub descriptor_keys: Vec<PathBuf>,
+    /// `--helm-template DIR`: the service manifests' chart, from a genservice template directory.
+    pub helm_template: Option<PathBuf>,
 }
 
 /// What the command line says in place of each Meshfile (sconectl's `--policy-namespace` and
@@ -118,8 +120,11 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         Some(m) => Measured::Beside(m),
         None => Measured::Given(&request.mrenclaves),
     };
-    let described =
+    let mut described =
         describe_services(manifests.services, &measured, &digests, &store, &mut report)?;
+    if let Some(dir) = &request.helm_template {
+        with_chart_templates(dir, &mut described)?;
+    }
     let recorded = described.iter().map(Recorded::of).collect();
 
     let mut stored = stored_for(&manifests.meshes, &described, &store, &mut report);
@@ -199,6 +204,7 @@ pub fn mesh_problems(
         allow_outside,
         overrides: Overrides::default(),
         descriptor_keys: Vec::new(),
+        helm_template: None,
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {
@@ -301,6 +307,42 @@ fn check_request(request: &Request, manifests: &Manifests<'_>) -> Result<(), Err
         return Err(Error::new(Code::BadArguments, message).hint(
             "apply service manifests one at a time, or list measurements in a measurements.yaml next to them",
         ));
+    }
+    Ok(())
+}
+
+/// Each service's chart from the genservice template directory `dir`, rendered with its
+/// manifest's variables (the service step of [`meshfile_plan::genservice`]).
+fn with_chart_templates(dir: &Path, described: &mut [Descriptor]) -> Result<(), Error> {
+    let failed = |why: String| {
+        Error::new(
+            Code::ChartFailed,
+            format!("--helm-template {}: {why}", dir.display()),
+        )
+        .hint("name a directory with genservice's templates: values.template, Chart.yaml.template and the chart's templates/ (or charts/templates/)")
+    };
+    if described.is_empty() {
+        return Err(failed(
+            "applies to service manifests, and none was given".into(),
+        ));
+    }
+    let files: BTreeMap<String, String> = crate::paths::read_chart(dir)
+        .map_err(failed)?
+        .into_iter()
+        .map(|(path, bytes)| {
+            String::from_utf8(bytes)
+                .map(|text| (path.clone(), text))
+                .map_err(|_| failed(format!("`{path}` is not UTF-8 text")))
+        })
+        .collect::<Result<_, _>>()?;
+    for d in described {
+        let variables: BTreeMap<String, String> = (d.manifest.environment.local.iter().flatten())
+            .map(|kv| (kv.name.as_str().to_owned(), kv.value.as_str().to_owned()))
+            .collect();
+        let chartname = d.manifest.build.name.as_str().to_owned();
+        let chart = meshfile_plan::genservice::render_templates(&files, &variables, &chartname)
+            .map_err(|why| failed(format!("for {}: {why}", d.file)))?;
+        d.chart = Some(chart);
     }
     Ok(())
 }

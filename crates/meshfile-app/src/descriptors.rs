@@ -280,6 +280,7 @@ pub fn describe(
         manifest: *manifest,
         file: input.name.clone(),
         digest: None,
+        chart: None,
     })
 }
 

@@ -408,39 +408,34 @@ pub struct ServiceChart {
     pub own_chart: Option<SubChart>,
 }
 
-/// How service `s` is deployed: by [`service_chart`] with its values, or by the user's
-/// `helm_chart` as it is.
+/// How service `s` is deployed: by [`service_chart`] with its values, by the chart of its
+/// genservice template directory, or by the user's `helm_chart` as it is.
 pub fn service(
     model: &ChartModel,
     s: &ChartService,
     read_chart: ChartReader<'_>,
 ) -> Result<ServiceChart, String> {
-    let Some(path) = &s.chart_dir else {
-        return Ok(ServiceChart {
-            dependency: Dependency {
-                service: s.mesh_service.clone(),
-                name: SERVICE_CHART.to_owned(),
-                version: CHART_VERSION.to_owned(),
-                alias: Some(s.chart.clone()),
-            },
-            values_entry: entry(model, &s.chart, values(&model.name, s)),
-            own_chart: None,
-        });
+    let (path, files) = match (&s.chart_files, &s.chart_dir) {
+        (Some(files), _) => ("--helm-template", files.clone()),
+        (None, Some(path)) => (
+            path.as_str(),
+            read_chart(path)
+                .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?,
+        ),
+        (None, None) => return Ok(generated(model, s)),
     };
-    let files = read_chart(path)
-        .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?;
     let (name, version) = files
         .get("Chart.yaml")
         .and_then(|c| chart_identity(c))
         .ok_or_else(|| {
             format!(
-                "helm_chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`",
+                "the chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`",
                 s.mesh_service
             )
         })?;
     if let Some(bad) = files.keys().find(|rel| !is_archivable(rel)) {
         return Err(format!(
-            "helm_chart `{path}` of service `{}`: `{bad}` cannot be packaged",
+            "the chart `{path}` of service `{}`: `{bad}` cannot be packaged",
             s.mesh_service
         ));
     }
@@ -458,6 +453,20 @@ pub fn service(
             files,
         }),
     })
+}
+
+/// A service deployed by [`service_chart`] with its values.
+fn generated(model: &ChartModel, s: &ChartService) -> ServiceChart {
+    ServiceChart {
+        dependency: Dependency {
+            service: s.mesh_service.clone(),
+            name: SERVICE_CHART.to_owned(),
+            version: CHART_VERSION.to_owned(),
+            alias: Some(s.chart.clone()),
+        },
+        values_entry: entry(model, &s.chart, values(&model.name, s)),
+        own_chart: None,
+    }
 }
 
 /// The umbrella chart's own files and [`service_chart`]'s archive if a service uses it, given
@@ -526,6 +535,7 @@ mod tests {
             image_pull_secrets: vec!["pull".into()],
             port: Some(443),
             chart_dir: chart_dir.map(str::to_owned),
+            chart_files: None,
             sgx: meshfile_plan::Sgx::Scone,
             wait_for: Vec::new(),
             program: Some("python3".into()),

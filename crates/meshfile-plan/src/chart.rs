@@ -40,6 +40,9 @@ pub struct ChartService {
     pub port: Option<u16>,
     /// `helm_chart`: a chart directory (relative to the Meshfile) used instead of the generated one.
     pub chart_dir: Option<String>,
+    /// The chart of a genservice template directory (`--helm-template`), rendered for this
+    /// mesh: used instead of the generated one.
+    pub chart_files: Option<std::collections::BTreeMap<String, Vec<u8>>>,
     /// The SGX resource its pods ask for (`useSGXDevPlugin`, `sgxEpcMem`).
     pub sgx: Sgx,
     /// `INIT_CONTAINER<N>` (host) and `INIT_CONTAINER<N>_PORT`: services to wait for before
@@ -163,6 +166,7 @@ pub(crate) fn service(
             .collect(),
         port: None,
         chart_dir: service.helm_chart.as_ref().map(|p| p.as_str().to_owned()),
+        chart_files: None,
         sgx: Sgx::default(),
         wait_for: Vec::new(),
         program: None,

@@ -26,6 +26,9 @@ pub struct Descriptor {
     /// The digest (`sha256:...`) the image's registry served for its tag when it was recorded:
     /// a chart compiled later, offline, still pins the image.
     pub digest: Option<String>,
+    /// The service's chart from a genservice template directory (`--helm-template`), after
+    /// the service step ([`crate::genservice`]).
+    pub chart: Option<crate::genservice::Files>,
 }
 
 /// An MRENCLAVE: 32 bytes as 64 hex digits.
@@ -55,6 +58,9 @@ pub struct Entry {
     /// is untouched, so the MRENCLAVEs hold for them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rewritten: BTreeMap<String, String>,
+    /// The service's chart from `--helm-template DIR`, by path, rendered by the service step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<crate::genservice::Files>,
 }
 
 /// A text as a JSON array of its lines.
@@ -131,6 +137,7 @@ impl Entry {
             source: descriptor.file.clone(),
             manifest: yaml,
             rewritten: BTreeMap::new(),
+            chart: descriptor.chart.clone(),
         }
     }
 
@@ -186,6 +193,7 @@ impl Entry {
                 manifest: *manifest,
                 file,
                 digest: self.digest.clone(),
+                chart: self.chart.clone(),
             }),
             _ => Err(loaded
                 .diagnostics
@@ -320,6 +328,7 @@ pub fn from_legacy_yaml(file: &str, text: &str) -> Result<BTreeMap<String, Entry
             manifest: meshfile_yaml::emit(manifest),
             image,
             rewritten: BTreeMap::new(),
+            chart: None,
         })
     };
     let entries: Vec<Entry> = images.par_iter().map(read).collect::<Result<_, _>>()?;
@@ -402,6 +411,7 @@ mod tests {
             manifest: *manifest,
             file: "svc.yaml".into(),
             digest: (image == "b").then(|| format!("sha256:{}", "0f".repeat(32))),
+            chart: None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod delivery;
 pub mod descriptor;
+pub mod genservice;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -601,6 +602,42 @@ impl<'a> Compiler<'a> {
                 .or(unit.descriptor.digest.as_ref())
                 .cloned();
         }
+        if let Some(templates) = &unit.descriptor.chart {
+            let image = match &service.digest {
+                Some(digest) => format!("{}@{digest}", service.repository),
+                None => unit.service.image.as_str().to_owned(),
+            };
+            let extra = [
+                ("image_name", image),
+                (
+                    "service_name",
+                    format!("{}-{}", self.release_name(), service.chart),
+                ),
+                ("command", service.program.clone().unwrap_or_default()),
+                (
+                    "chartname",
+                    unit.descriptor.manifest.build.name.as_str().to_owned(),
+                ),
+            ];
+            let lookup = |name: &str| {
+                (extra.iter().find(|(n, _)| *n == name))
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| value(name))
+            };
+            match genservice::render_values(templates, &lookup) {
+                Ok(files) => service.chart_files = Some(files),
+                Err(why) => self.error(
+                    self.mesh_file,
+                    Code::InvalidChartValue,
+                    unit.service.image.span,
+                    format!(
+                        "service `{}`: the chart of its --helm-template directory (recorded from {}): {why}",
+                        unit.name, unit.descriptor.file
+                    ),
+                    "give the variable a value in the Meshfile's env, or take it out of the template directory's values.template and record the service again",
+                ),
+            }
+        }
         let variables = self.options.report_variables.then(|| ServiceVariables {
             service: unit.name.clone(),
             variables: scope.report(&unit.environment, &unit.descriptor.manifest),
@@ -611,6 +648,13 @@ impl<'a> Compiler<'a> {
             variables,
             errors: self.errors,
         }
+    }
+
+    /// The Helm release the chart is meant for (`--release`, else the namespace), as a name.
+    fn release_name(&self) -> String {
+        chart::dns_label(
+            (self.options.release.as_deref()).unwrap_or(self.mesh.policy.namespace.as_str()),
+        )
     }
 
     fn error(

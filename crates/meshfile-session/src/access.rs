@@ -182,12 +182,21 @@ impl Entry {
 
     pub fn to_node(&self) -> Node {
         match self {
-            Entry::Creator | Entry::Any | Entry::None | Entry::KeyHash(_) => {
+            // SCONE's forms: a key hash in Base58Check, an Ed25519 signer in Base58Check, a
+            // P-384 signer (which has no such form) as its PEM.
+            Entry::KeyHash(hash) => Node::scalar(
+                key_hash::base58check(hash).unwrap_or_else(|| hash.clone()),
+                Style::Plain,
+            ),
+            Entry::Creator | Entry::Any | Entry::None => {
                 Node::scalar(self.describe(), Style::Plain)
             }
             Entry::Signer(key) => Node::mapping(vec![(
                 "signer".into(),
-                Node::scalar(key.to_pem(), Style::Literal),
+                match key.to_base58() {
+                    Some(text) => Node::scalar(text, Style::Plain),
+                    None => Node::scalar(key.to_pem(), Style::Literal),
+                },
             )]),
             Entry::RequireAll(children) | Entry::RequireAtLeast(_, children) => {
                 Node::mapping(vec![(

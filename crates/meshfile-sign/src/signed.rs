@@ -99,7 +99,8 @@ impl SignedSession {
             )));
         }
         self.signatures.push(Signature {
-            signer: signer.to_pem(),
+            // SCONE's form: Base58Check for Ed25519; P-384 has none, so its PEM.
+            signer: signer.to_base58().unwrap_or_else(|| signer.to_pem()),
             signature: hex::encode(signature),
         });
         Ok(())

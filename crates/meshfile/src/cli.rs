@@ -327,8 +327,10 @@ pub struct SconectlArgs {
     /// Sign sessions online. Refused, as `--signing-url`.
     #[arg(long = "signing-online")]
     pub signing_online: bool,
-    /// genservice's chart templates. Refused: meshfile generates the chart; a service's own
-    /// chart is the Meshfile's `helm_chart`.
+    /// A genservice template directory (values.template, Chart.yaml.template, templates/): the
+    /// service manifests' chart is rendered from it, with the manifest's variables now and the
+    /// Meshfile's when a mesh uses the service, as genservice and scone_mesh render it.
+    /// genservice's `-h DIR` means the same after `apply`.
     #[arg(long = "helm-template", value_name = "DIR")]
     pub helm_template: Option<PathBuf>,
     /// What sconectl writes: `helm_chart` (what meshfile writes) or `yaml`, refused: render
@@ -521,4 +523,26 @@ pub enum SchemaKind {
     Mesh,
     /// The service manifest (`kind: genservice`).
     Service,
+}
+
+/// The command line with genservice's `-h DIR` of `apply` (a value after it, not a flag)
+/// spelt `--helm-template DIR`: `-h` alone stays meshfile's help.
+pub fn with_sconectl_spelling(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_apply = args.get(1).is_some_and(|a| a == "apply");
+    if !is_apply {
+        return args;
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let value_follows = args
+            .peek()
+            .is_some_and(|next| !next.to_string_lossy().starts_with('-'));
+        if arg == "-h" && value_follows {
+            out.push("--helm-template".into());
+        } else {
+            out.push(arg);
+        }
+    }
+    out
 }

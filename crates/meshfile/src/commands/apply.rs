@@ -22,6 +22,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             report_variables: true,
             mrenclaves: &args.record.mrenclaves,
             identity: args.cas.trust.identity.as_deref(),
+            helm_template: None,
         };
         let compilation = commands::compile(&args.compile, purpose)?;
         let text: String = (compilation.meshes.iter())
@@ -31,17 +32,19 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         return Ok(Exit::Ok);
     }
     // The images go first: the chart then pins the digests the destination serves.
-    let compilation = commands::compile_and_write(
-        &args.compile,
-        &args.record.mrenclaves,
-        args.cas.trust.identity.as_deref(),
-        |compilation| {
-            for mesh in &mut compilation.meshes {
-                commands::images::push(mesh, &args.compile)?;
-            }
-            Ok(())
-        },
-    )?;
+    let purpose = Purpose {
+        writes: true,
+        report_variables: false,
+        mrenclaves: &args.record.mrenclaves,
+        identity: args.cas.trust.identity.as_deref(),
+        helm_template: args.sconectl.helm_template.as_deref(),
+    };
+    let compilation = commands::compile_and_write(&args.compile, purpose, |compilation| {
+        for mesh in &mut compilation.meshes {
+            commands::images::push(mesh, &args.compile)?;
+        }
+        Ok(())
+    })?;
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {

@@ -230,6 +230,7 @@ pub fn verify(
         report_variables: false,
         mrenclaves: &[],
         identity: None,
+        helm_template: None,
     };
     let compilation = crate::commands::compile(&args.compile, purpose)?;
     let mut all_signed = true;
@@ -275,6 +276,7 @@ pub fn publish(args: &crate::cli::PublishArgs) -> Result<meshfile_app::Exit, mes
         report_variables: false,
         mrenclaves: &args.record.mrenclaves,
         identity: None,
+        helm_template: None,
     };
     let compilation = crate::commands::compile(&args.compile, purpose)?;
     if compilation.recorded.is_empty() {

@@ -31,6 +31,8 @@ pub struct Purpose<'a> {
     pub mrenclaves: &'a [String],
     /// The client identity (`--identity`; default the user's): the reader of signed sessions.
     pub identity: Option<&'a std::path::Path>,
+    /// `--helm-template DIR` (apply): the service manifests' genservice template directory.
+    pub helm_template: Option<&'a std::path::Path>,
 }
 
 /// Runs the compile pipeline; prints its notes, warnings and what it recorded.
@@ -58,6 +60,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
             maa: args.maa.clone(),
         },
         descriptor_keys: args.descriptor_keys.clone(),
+        helm_template: purpose.helm_template.map(std::path::Path::to_path_buf),
     };
     let mut compilation = meshfile_app::compile::compile(&request)?;
     let mut reader: Option<String> = None;
@@ -107,15 +110,12 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
 /// write `target/`.
 pub fn compile_and_write(
     args: &CompileArgs,
-    mrenclaves: &[String],
-    identity: Option<&std::path::Path>,
+    purpose: Purpose<'_>,
     before_writing: impl FnOnce(&mut Compilation) -> Result<(), Error>,
 ) -> Result<Compilation, Stop> {
     let purpose = Purpose {
         writes: true,
-        report_variables: false,
-        mrenclaves,
-        identity,
+        ..purpose
     };
     let mut compilation = compile(args, purpose)?;
     let prepared = compilation

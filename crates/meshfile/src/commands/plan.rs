@@ -16,6 +16,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
         report_variables: false,
         mrenclaves: &[],
         identity: args.cas.trust.identity.as_deref(),
+        helm_template: None,
     };
     let compilation = commands::compile(&args.compile, purpose)?;
     let mut changed = 0;

@@ -36,12 +36,6 @@ pub fn check(flags: &SconectlArgs, compile: &CompileArgs) -> Result<(), Stop> {
             "online signing (SignOnline) goes through SCONE's signing service, whose protocol is not public; meshfile signs locally: set `mode: SignedManifest` (or EncryptedManifest) and make a key with `meshfile key generate`",
         )?;
     }
-    if flags.helm_template.is_some() {
-        refused(
-            "--helm-template",
-            "meshfile generates the chart itself; give a service a chart of your own with `helm_chart: DIR` in the Meshfile, and extra values with `helm_extra_values`",
-        )?;
-    }
     if flags.sconectl_output == Some(SconectlOutput::Yaml) {
         refused(
             "-o yaml",

@@ -3,15 +3,17 @@
 use meshfile_app::{Exit, Stop};
 
 use crate::cli::TemplateArgs;
-use crate::commands;
+use crate::commands::{self, Purpose};
 
 pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
-    let compilation = commands::compile_and_write(
-        &args.compile,
-        &args.record.mrenclaves,
-        args.identity.as_deref(),
-        |_| Ok(()),
-    )?;
+    let purpose = Purpose {
+        writes: true,
+        report_variables: false,
+        mrenclaves: &args.record.mrenclaves,
+        identity: args.identity.as_deref(),
+        helm_template: None,
+    };
+    let compilation = commands::compile_and_write(&args.compile, purpose, |_| Ok(()))?;
     if !args.compile.quiet {
         for mesh in &compilation.meshes {
             if let Some(plan) = &mesh.compiled.images {

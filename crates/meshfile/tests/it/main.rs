@@ -13,6 +13,7 @@ mod signing;
 mod token;
 mod tools;
 mod trust;
+mod tutorials;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
