@@ -6,6 +6,7 @@ mod check;
 mod compile;
 mod fields;
 mod hostile;
+mod modes;
 mod proxy;
 mod raw;
 mod registry;
