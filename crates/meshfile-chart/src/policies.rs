@@ -236,8 +236,8 @@ mod tests {
         let files = policy_files("https://cas.example:8081", &resources);
         let names: Vec<&String> = files.keys().collect();
         assert_eq!(names.len(), 3);
-        assert!(names[0].starts_with("policies/0000-ns-"));
-        assert!(names[1].starts_with("policies/0001-ns-a-"));
+        assert_eq!(names[0], "policies/0000-ns.yaml");
+        assert_eq!(names[1], "policies/0001-ns-a.yaml");
         let first = String::from_utf8(files[names[0]].clone()).expect("utf-8");
         assert!(first.contains("kind: SignedPolicy"), "{first}");
         assert!(first.contains("helm.sh/hook-weight: \"0\""), "{first}");

@@ -208,7 +208,7 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
         let umbrella =
             std::fs::read_to_string(t.dir().join("target/helm/Chart.yaml")).expect("umbrella");
         if let Some(alias) = umbrella.lines().find_map(|l| l.strip_prefix("  alias: ")) {
-            let unset = format!("{alias}.image.repository=");
+            let unset = format!("{alias}.image=");
             let (ok, text) = run(
                 &helm4,
                 &[
@@ -247,6 +247,7 @@ fn charts_pass_helm_lint_and_kubernetes_schemas() {
 /// Every explicit secret value and every environment value the sessions carry.
 fn confidential(policies: &BTreeMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
+    let mut plumbing = Vec::new();
     for yaml in policies.values() {
         let mut in_env = false;
         for line in yaml.lines() {
@@ -262,6 +263,13 @@ fn confidential(policies: &BTreeMap<String, String>) -> Vec<String> {
                 l.split_once(": ")
                     .map(|(_, v)| v.trim_matches('"').to_owned())
             };
+            // A host to wait for (INIT_CONTAINER<N>) is chart plumbing, as genservice has it.
+            if trimmed.starts_with("INIT_CONTAINER")
+                && let Some(v) = value(trimmed)
+            {
+                plumbing.push(v);
+                continue;
+            }
             if (trimmed.starts_with("value:") || in_env)
                 && let Some(v) = value(trimmed)
             {
@@ -272,6 +280,7 @@ fn confidential(policies: &BTreeMap<String, String>) -> Vec<String> {
             }
         }
     }
+    out.retain(|v| !plumbing.contains(v));
     out
 }
 
@@ -493,17 +502,46 @@ fn two_meshes_cannot_share_one_target_directory() {
 }
 
 #[test]
-fn missing_measurement_says_how_to_give_one() {
-    let t = Test::new().file("service.yaml", SERVICE);
-    let out = t.args(&["apply", "-n", "-f", "service.yaml"]).run();
-    assert_eq!(out.status, 1);
+fn a_service_without_a_measurement_is_recorded_and_the_mesh_says_how_to_give_one() {
+    let mut t = Test::new().file("service.yaml", SERVICE).file(
+        "mesh.yaml",
+        MESH.replace("$CAS_HOST", "cas.example").replace(
+            "  - name: other\n    image: registry.example.com/other:1\n",
+            "",
+        ),
+    );
+    // As sconectl records what it built, the service step records it, and says how.
+    let out = t.rerun(&["apply", "-n", "-f", "service.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("error[E106]: no MRENCLAVE is known for image `registry.example.com/svc:1`"),
+        out.stderr.contains("recorded service.yaml (image registry.example.com/svc:1) without an MRENCLAVE: give it with `--mrenclave HEX`, in a measurements.yaml beside it, or publish a descriptor"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("--mrenclave HEX"), "{}", out.stderr);
+    // The mesh step stops at the service, naming the three ways.
+    let out = t.rerun(&["template", "-n", "-f", "mesh.yaml"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    for expected in [
+        "mesh.yaml:12:12: error[E106]: service `svc`: no MRENCLAVE is known for image `registry.example.com/svc:1`",
+        "--mrenclave HEX",
+        "measurements.yaml",
+        "`meshfile publish`",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}:\n{}", out.stderr);
+    }
+    // Given one, the same mesh compiles.
+    let mrenclave = "ab".repeat(32);
+    let out = t.rerun(&[
+        "apply",
+        "-n",
+        "-f",
+        "service.yaml",
+        "--mrenclave",
+        &mrenclave,
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let out = t.rerun(&["template", "-n", "-f", "mesh.yaml", "--set", "x=1"]);
+    assert!(!out.stderr.contains("E106"), "{}", out.stderr);
 }
 
 #[test]
@@ -597,12 +635,12 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     chart_in(&t.dir().join("charts/custom"), "custom-python");
     std::fs::write(
         t.dir().join("charts/custom/values.yaml"),
-        "greeting: hello\n# Given by meshfile in the mesh; defaults so that the chart lints alone.\nscone:\n  configId: \"\"\n  casAddr: \"\"\n",
+        "greeting: hello\n# Given by meshfile in the mesh; defaults so that the chart lints alone.\nscone:\n  api_session: \"\"\n  cas: \"\"\n",
     )
     .expect("values");
     std::fs::write(
         t.dir().join("charts/custom/templates/configmap.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  configId: {{ .Values.scone.configId | quote }}\n  cas: {{ .Values.scone.casAddr | default (dig \"casAddr\" \"\" (.Values.global | default dict)) | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-custom\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  configId: {{ .Values.scone.api_session | quote }}\n  cas: {{ .Values.scone.cas | default (dig \"casAddr\" \"\" (.Values.global | default dict)) | quote }}\n",
     )
     .expect("template");
     // What `helm package` would leave out stays out; binary files go in as they are.
@@ -648,7 +686,7 @@ fn helm_chart_replaces_the_generated_sub_chart() {
     let values = std::fs::read_to_string(helm.join("values.yaml")).expect("values");
     assert!(
         values.contains("custom-python:\n  scone:\n")
-            && values.contains("    configId: hello-world-demo/pythonservice/python3\n"),
+            && values.contains("    api_session: hello-world-demo/pythonservice/python3\n"),
         "{values}"
     );
     if let Some(helm4) = tool("bin/helm4") {
@@ -893,7 +931,7 @@ fn an_image_policy_session_is_checked_and_names_the_pods_config_id() {
     assert_eq!(out.status, 0, "{}", out.stderr);
     let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
     assert!(
-        values.contains("configId: hello-world-demo/pythonservice/hello\n"),
+        values.contains("api_session: hello-world-demo/pythonservice/hello\n"),
         "the pods name the template's service: {values}"
     );
     // A session that declares no service gives pods nothing to name.
@@ -932,11 +970,11 @@ fn what_the_scone_runtime_reads_goes_to_the_pod_not_the_session() {
     }
     let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
     assert!(
-        values.contains("    casAddr: cas.example:19000\n    env:\n      SCONE_LOG: debug\n      SCONE_VERSION: \"5.9.0\"\n"),
+        values.contains("    cas: cas.example:19000\n    command:\n    - python3\n    scone_log: debug\n    scone_version: \"5.9.0\"\n"),
         "{values}"
     );
     assert!(
-        values.contains("    casAddr: \"\"\n    env:\n      SCONE_VERSION: \"5.9.0\"\n"),
+        values.contains("    cas: \"\"\n    command:\n    - redis-server\n    scone_log: error\n    scone_version: \"5.9.0\"\n"),
         "redis gets the mesh's SCONE_VERSION: {values}"
     );
     if let Some(helm4) = tool("bin/helm4") {
@@ -1022,10 +1060,13 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
             .replace("\nservices:\n", &format!("{extra}\nservices:\n"))
             + "helm_extra_values:\n  flask:\n    tolerations:\n      - key: sgx\n        operator: Exists\n"
     };
-    let wait = "  - service: flask\n    env:\n    - name: INIT_CONTAINER1\n      value: flaskapp-redis\n    - name: INIT_CONTAINER1_PORT\n      value: 6379\n";
+    // flask's manifest waits for redis (INIT_CONTAINER1 = {{REDIS_HOST}}:{{REDIS_PORT}}), the
+    // Meshfile gives those; a second wait the manifest does not name comes from the Meshfile.
+    let flask = read("flask.yaml").replace("      value: \"false\"", "      value: \"true\"");
+    let wait = "  - service: flask\n    env:\n    - name: INIT_CONTAINER2\n      value: other-host\n    - name: INIT_CONTAINER2_PORT\n      value: 8080\n";
     let mut t = Test::new()
         .file("redis.yaml", read("redis.yaml"))
-        .file("flask.yaml", read("flask.yaml"))
+        .file("flask.yaml", flask)
         .file("measurements.yaml", read("measurements.yaml"))
         .file("mesh.yaml", mesh("azure", wait));
     let out = t.rerun(&["template", "-n", "-f", "."]);
@@ -1034,7 +1075,7 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
     assert!(
         values.contains(
             "  resources:\n    limits:\n      kubernetes.azure.com/sgx_epc_mem_in_MiB: 128\n"
-        ) && values.contains("  waitFor:\n  - host: flaskapp-redis\n    port: 6379\n")
+        ) && values.contains("  initContainers:\n    container1:\n      enabled: true\n      host: flaskapp-redis\n      port: 6379\n    container2:\n      enabled: true\n      host: other-host\n      port: 8080\n")
             && !values.contains("sgx.k8s.io/sgx"),
         "{values}"
     );
@@ -1085,7 +1126,7 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
         t.dir().join("mesh.yaml"),
         mesh(
             "gramine",
-            &wait.replace("    - name: INIT_CONTAINER1_PORT\n      value: 6379\n", ""),
+            &wait.replace("    - name: INIT_CONTAINER2_PORT\n      value: 8080\n", ""),
         ),
     )
     .expect("mesh");
@@ -1093,7 +1134,7 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
     assert_eq!(out.status, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("mesh.yaml:31:14: error[E109]: useSGXDevPlugin `gramine` is none of scone, azure, intel, disabled")
-            && out.stderr.contains("error[E109]: INIT_CONTAINER1 names no port")
+            && out.stderr.contains("error[E109]: INIT_CONTAINER2 names no port")
             && out.stderr.matches("`gramine`").count() == 1,
         "{}",
         out.stderr
@@ -1118,7 +1159,7 @@ fn session_language_forms_beyond_the_specification_pass_through_checked() {
     );
     let values = std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
     assert!(
-        values.contains("configId: hello-world-demo/pythonservice/python3"),
+        values.contains("api_session: hello-world-demo/pythonservice/python3"),
         "{values}"
     );
     let bad = service
