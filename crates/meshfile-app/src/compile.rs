@@ -322,9 +322,14 @@ fn with_chart_templates(dir: &Path, described: &mut [Descriptor]) -> Result<(), 
         .hint("name a directory with genservice's templates: values.template, Chart.yaml.template and the chart's templates/ (or charts/templates/)")
     };
     if described.is_empty() {
-        return Err(failed(
-            "applies to service manifests, and none was given".into(),
-        ));
+        return Err(Error::new(
+            Code::BadArguments,
+            format!(
+                "--helm-template {}: it applies to service manifests, and none was given",
+                dir.display()
+            ),
+        )
+        .hint("give it with the service step, as the tutorials' run.sh does: `meshfile apply -f service.yaml --helm-template DIR`"));
     }
     let files: BTreeMap<String, String> = crate::paths::read_chart(dir)
         .map_err(failed)?

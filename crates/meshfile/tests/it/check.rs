@@ -304,7 +304,10 @@ fn sconectls_flags_work_or_say_what_to_use_instead() {
         (&["-o", "yaml"], "helm template RELEASE target/helm"),
         (&["--otp", "123456"], "not implemented"),
         (&["--signing-online"], "mode: SignedManifest"),
-        (&["--helm-template", "templates"], "helm_chart: DIR"),
+        (
+            &["--helm-template", "templates"],
+            "apply -f service.yaml --helm-template DIR",
+        ),
         (&["--policy-namespace", "no/such"], "letters, digits"),
     ] {
         let mut args = vec!["apply", "-n"];

@@ -12,9 +12,14 @@ use crate::{Output, Test, workspace};
 
 const CAS: &[&str] = &["--identity", "owner.pem", "--cas-ca", "ca.pem"];
 
+/// `verb` against the test's CAS; `apply` and `plan` with `--upload`, since the chart-delivered
+/// modes otherwise leave delivery to the operator and open no connection.
 fn verb<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![verb, "-n", "-f", "."];
     v.extend(CAS);
+    if matches!(verb, "apply" | "plan") {
+        v.push("--upload");
+    }
     v.extend(extra);
     v
 }
@@ -215,7 +220,7 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
     let signed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             t.dir()
-                .join("target/session_files/flask-redis-demo/flask.json"),
+                .join("target/session_files/signed_flask-redis-demo-flask.json"),
         )
         .expect("signed session"),
     )
@@ -224,7 +229,13 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
         .as_array()
         .expect("signatures")
         .iter()
-        .find(|s| s["signer"].as_str() == Some(alice_pem.as_str()))
+        .find(|s| {
+            let signer = s["signer"].as_str().unwrap_or_default();
+            // SCONE's form: an Ed25519 signer in Base58Check, never its PEM.
+            !signer.contains("BEGIN")
+                && meshfile_session::signer::PublicKey::parse(signer)
+                    == meshfile_session::signer::PublicKey::parse(&alice_pem)
+        })
         .and_then(|s| s["signature"].as_str())
         .expect("alice signed");
     std::fs::write(
@@ -292,14 +303,22 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
         .read("flask-redis-demo/flask", None)
         .expect("flask")
         .hash;
-    let files = t.dir().join("target/session_files/flask-redis-demo");
-    let predecessor =
-        std::fs::read_to_string(files.join("flask.predecessor")).expect("predecessor");
-    assert_eq!(predecessor.trim(), active);
+    // The new version names CAS's active one as its predecessor.
+    let files = t.dir().join("target/session_files");
+    let flask: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(files.join("signed_flask-redis-demo-flask.json")).expect("flask"),
+    )
+    .expect("json");
+    let text = flask["session"].as_str().expect("session");
+    assert!(
+        text.starts_with(&format!("predecessor: {active}\n")),
+        "{text}"
+    );
     // redis is unchanged: its version, as CAS holds it, with both signatures, stays.
-    let redis: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(files.join("redis.json")).expect("redis"))
-            .expect("json");
+    let redis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(files.join("signed_flask-redis-demo-redis.json")).expect("redis"),
+    )
+    .expect("json");
     assert_eq!(redis["signatures"].as_array().map(Vec::len), Some(2));
     sign_externally(&mut t, &openssl_bin, sessions[2], "carol");
     let out = t.rerun(&verb("apply", &[]));
@@ -433,7 +452,11 @@ fn encrypted_only_leaves_no_plaintext_and_round_trips_through_the_cas() {
     }
     let target = t.dir().join("target");
     let files = crate::compile::raw_files(&target);
-    assert!(files.keys().any(|f| f.ends_with(".encrypted.json")));
+    assert!(
+        files
+            .keys()
+            .any(|f| f.starts_with("session_files/encrypted_"))
+    );
     for (file, bytes) in &files {
         // The descriptor store records the service manifests given, not the mesh's sessions.
         if file == "descriptors.json" || file.starts_with("cas/") {
@@ -477,7 +500,7 @@ fn upload_with_a_signing_key_uploads_signed_sessions_without_resources() {
     assert!(out.stderr.contains("3 created"), "{}", out.stderr);
     assert!(
         t.dir()
-            .join("target/session_files/flask-redis-demo/flask.json")
+            .join("target/session_files/signed_flask-redis-demo-flask.json")
             .is_file()
     );
     assert!(!t.dir().join("target/helm/policies").exists());
@@ -575,10 +598,10 @@ fn scone_cli_output_is_copied_verbatim() {
         "{stderr}"
     );
     assert!(stderr.contains("session encrypt --key"), "{stderr}");
-    let files = t.dir().join("target/session_files/hello-world-demo");
+    let files = t.dir().join("target/session_files");
     let read = |name: &str| std::fs::read_to_string(files.join(name)).expect(name);
     let signed: serde_json::Value =
-        serde_json::from_str(&read("pythonservice.json")).expect("json");
+        serde_json::from_str(&read("signed_hello-world-demo-pythonservice.json")).expect("json");
     let session = signed["session"].as_str().expect("session");
     assert!(
         session.starts_with("---\nname: hello-world-demo/pythonservice\n"),
@@ -589,7 +612,7 @@ fn scone_cli_output_is_copied_verbatim() {
         "{session}"
     );
     let encrypted: serde_json::Value =
-        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
+        serde_json::from_str(&read("encrypted_hello-world-demo-pythonservice.json")).expect("json");
     use base64::Engine as _;
     let inside = base64::engine::general_purpose::STANDARD
         .decode(encrypted["encrypted_session"].as_str().expect("ciphertext"))
@@ -598,7 +621,10 @@ fn scone_cli_output_is_copied_verbatim() {
     assert_eq!(inside, signed, "encrypted exactly what the CLI signed");
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(format!("standin {session}")));
-    assert_eq!(read("pythonservice.hash").trim(), hash);
+    assert_eq!(
+        read("signed_hello-world-demo-pythonservice.predecessor").trim(),
+        hash
+    );
     resource_holds_the_ciphertext(t.dir(), &encrypted);
 
     // Unchanged: the CLI is not asked again, and the files stay as they are.
@@ -608,7 +634,10 @@ fn scone_cli_output_is_copied_verbatim() {
         std::fs::read_to_string(&log).expect("log").lines().count(),
         calls
     );
-    assert_eq!(read("pythonservice.hash").trim(), hash);
+    assert_eq!(
+        read("signed_hello-world-demo-pythonservice.predecessor").trim(),
+        hash
+    );
 
     // A second signature, by the CLI: copied, encrypted again, and the resource follows.
     let stderr = run(
@@ -622,9 +651,9 @@ fn scone_cli_output_is_copied_verbatim() {
         ],
     );
     assert!(stderr.contains("session sign"), "{stderr}");
-    assert!(read("pythonservice.json").contains("STANDIN-SECOND"));
+    assert!(read("signed_hello-world-demo-pythonservice.json").contains("STANDIN-SECOND"));
     let encrypted: serde_json::Value =
-        serde_json::from_str(&read("pythonservice.encrypted.json")).expect("json");
+        serde_json::from_str(&read("encrypted_hello-world-demo-pythonservice.json")).expect("json");
     resource_holds_the_ciphertext(t.dir(), &encrypted);
 }
 
