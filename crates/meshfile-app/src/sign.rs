@@ -104,6 +104,8 @@ pub struct Artifact {
     pub source_hash: Option<String>,
     /// Signed by SCONE's CLI: the signatures are SCONE CAS's to check, not meshfile's.
     pub opaque: bool,
+    /// The signer the session's `creator:` block names (meshfile's scheme).
+    pub creator: Option<String>,
 }
 
 impl Artifact {
@@ -286,6 +288,9 @@ struct State {
     /// The hash of the text meshfile compiled, when the version's hash is another's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_hash: Option<String>,
+    /// The signer its `creator:` block names (SCONE's form of the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    creator: Option<String>,
 }
 
 /// Refuses two sessions whose names mangle to one file name: their files would overwrite
@@ -315,6 +320,8 @@ struct Previous {
     /// Written when `hash` is not the compiled text's own (the `scone` backend).
     source: Option<String>,
     predecessor: Option<String>,
+    /// The signer the version's `creator:` block names.
+    creator: Option<String>,
     signed: Option<SignedSession>,
     encrypted: Option<EncryptedSession>,
 }
@@ -348,6 +355,7 @@ impl Previous {
             hash: hex_line(at(Kind::Hash)),
             source: hex_line(state.source_hash),
             predecessor: hex_line(state.predecessor),
+            creator: state.creator,
             signed: at(Kind::Signed).and_then(|t| SignedSession::from_json(&t).ok()),
             encrypted: at(Kind::Encrypted).and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
@@ -360,6 +368,7 @@ impl Previous {
             hash: hex_line(at(".hash")),
             source: hex_line(at(".source-hash")),
             predecessor: hex_line(at(".predecessor")),
+            creator: None,
             signed: at(".json").and_then(|t| SignedSession::from_json(&t).ok()),
             encrypted: at(".encrypted.json").and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
@@ -371,12 +380,27 @@ impl Previous {
     }
 }
 
-/// The text of a session as it is signed: `predecessor` first when it has one.
-fn session_text(doc: &Document, predecessor: Option<&str>) -> String {
-    match predecessor {
+/// The text of a session as it is signed: `predecessor` first when it has one, and, as
+/// SCONE's CLI sets it before signing, a `creator:` block naming the signer last.
+fn session_text(doc: &Document, predecessor: Option<&str>, creator: Option<&str>) -> String {
+    let mut text = match predecessor {
         Some(p) => format!("predecessor: {p}\n{}", doc.to_yaml()),
         None => doc.to_yaml(),
+    };
+    if let Some(signer) = creator {
+        use meshfile_yaml::{Node, Style};
+        let style = if signer.contains('\n') {
+            Style::Literal
+        } else {
+            Style::Plain
+        };
+        let block = Node::mapping(vec![("signer".into(), Node::scalar(signer, style))]);
+        text.push_str(&meshfile_yaml::emit_entries([(
+            "creator".to_owned(),
+            block,
+        )]));
     }
+    text
 }
 
 /// The hash CAS gives a session's text: SHA-256 of its canonical YAML.
@@ -427,7 +451,11 @@ pub fn sign(
         let previous = Previous::read(target, &doc.name);
         // Unchanged since the previous run (and, with CAS, that run's version is the one
         // CAS holds): the same version again, with its predecessor and signatures.
-        let same = session_text(doc, previous.predecessor.as_deref());
+        let same = session_text(
+            doc,
+            previous.predecessor.as_deref(),
+            previous.creator.as_deref(),
+        );
         let unchanged_since = previous.source_hash() == Some(session_hash(&same)?.as_str());
         let predecessor = if doc.create_only {
             None
@@ -445,7 +473,16 @@ pub fn sign(
                 Base::PreviousRun => previous.hash.clone(),
             }
         };
-        let text = session_text(doc, predecessor.as_deref());
+        // The signer is the creator of what meshfile signs; SCONE's CLI sets its own. An
+        // unchanged version keeps its creator, whoever signs now.
+        let creator = match backend {
+            Backend::Scone(_) => None,
+            Backend::Own(_) if unchanged_since => previous.creator.clone(),
+            Backend::Own(key) => key
+                .map(|k| k.public_key().to_scone())
+                .or_else(|| previous.creator.clone()),
+        };
+        let text = session_text(doc, predecessor.as_deref(), creator.as_deref());
         let source = session_hash(&text)?;
         let unchanged = previous.source_hash() == Some(source.as_str());
         let made = match backend {
@@ -463,6 +500,7 @@ pub fn sign(
             weight,
             source_hash: opaque.then_some(source),
             opaque,
+            creator,
         });
     }
     Ok(artifacts)
@@ -584,6 +622,7 @@ pub fn files(artifacts: &[Artifact], form: Form, target: &Path, cas_url: &str) -
             session: a.name.clone(),
             predecessor: a.predecessor.clone(),
             source_hash: a.source_hash.clone(),
+            creator: a.creator.clone(),
         };
         let state = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
         files.push((relative(&a.name, Kind::State), state.into_bytes()));

@@ -104,6 +104,12 @@ impl PublicKey {
         }
     }
 
+    /// The key as SCONE writes a signer (in `signatures[].signer` and a `creator:` block):
+    /// Base58Check for Ed25519, the PEM for P-384, which has no such form.
+    pub fn to_scone(&self) -> String {
+        self.to_base58().unwrap_or_else(|| self.to_pem())
+    }
+
     /// One line that names the key for people: the Base58Check form of an Ed25519 key, the
     /// SPKI in base64 of a P-384 key.
     pub fn short_name(&self) -> String {

@@ -99,8 +99,7 @@ impl SignedSession {
             )));
         }
         self.signatures.push(Signature {
-            // SCONE's form: Base58Check for Ed25519; P-384 has none, so its PEM.
-            signer: signer.to_base58().unwrap_or_else(|| signer.to_pem()),
+            signer: signer.to_scone(),
             signature: hex::encode(signature),
         });
         Ok(())

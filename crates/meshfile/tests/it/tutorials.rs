@@ -387,6 +387,11 @@ fn software_updates_v2_names_v1s_hashes_as_predecessors() {
     // Signers are written in SCONE's Base58Check form.
     let signer = signed["signatures"][0]["signer"].as_str().expect("signer");
     assert!(signer.len() == 50 && !signer.contains("BEGIN"), "{signer}");
+    // As SCONE's CLI does, the signer is set as the creator before signing.
+    assert!(
+        session.ends_with(&format!("\ncreator:\n  signer: {signer}\n")),
+        "{session}"
+    );
     // The resources for a later `kubectl apply`, named as sconectl names them.
     let manifest =
         std::fs::read_to_string(files.join("encrypted_manifest_demo-ns-pythonservice.yaml"))
