@@ -370,3 +370,201 @@ fn a_restart_policy_deployments_cannot_take_is_named() {
         out.stderr
     );
 }
+
+/// The hello-world example with its service recorded, in a fresh test directory.
+fn hello_world() -> Test {
+    let dir = crate::workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example");
+    let mut t = Test::new()
+        .file("mesh.yaml", read("mesh.yaml"))
+        .file("service.yaml", read("service.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"));
+    let out = t.rerun(&["apply", "-n", "-q", "-f", "service.yaml"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    t
+}
+
+/// What one row of `reference/sconectl.md` says, checked: the row's first column names it.
+fn sconectl_row(row: &str) {
+    let mut t = hello_world();
+    let mut run = |args: &[&str]| t.rerun(args);
+    let passes = |out: &crate::Output, what: &str| {
+        assert_eq!(out.status, 0, "{row}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(what) || out.stdout.contains(what),
+            "{row}: `{what}` in:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    };
+    let noted = |out: &crate::Output, flag: &str| {
+        passes(out, &format!("note: {flag}"));
+    };
+    let refused = |out: &crate::Output, instead: &str| {
+        assert_eq!(out.status, 2, "{row}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("error[E202]") && out.stderr.contains(instead),
+            "{row}: {}",
+            out.stderr
+        );
+    };
+    fn apply<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        [&["apply", "-n", "-f", "."][..], extra].concat()
+    }
+    match row {
+        "`-f, --filename FILE`" => passes(
+            &run(&["validate", "--filename", "mesh.yaml"]),
+            "mesh.yaml: valid",
+        ),
+        "`-d, --dry-run`" => passes(&run(&apply(&["-d"])), "dry run: nothing changed"),
+        "`--mode production\\|debug`" => {
+            passes(&run(&apply(&["--mode", "debug"])), "created");
+            let out = run(&["template", "-n", "-f", "mesh.yaml", "--mode", "debug"]);
+            passes(&out, "wrote");
+            let session = std::fs::read_to_string(
+                t.dir()
+                    .join("target/policies/hello-world-demo/pythonservice.yaml"),
+            )
+            .expect("session");
+            assert!(session.contains("debug-mode"), "{session}");
+        }
+        "`-m, --maa URL`" => {
+            passes(
+                &run(&[
+                    "template",
+                    "-n",
+                    "-f",
+                    "mesh.yaml",
+                    "-m",
+                    "https://maa.example",
+                ]),
+                "wrote",
+            );
+            let session = std::fs::read_to_string(
+                t.dir()
+                    .join("target/policies/hello-world-demo/pythonservice.yaml"),
+            )
+            .expect("session");
+            assert!(session.contains("https://maa.example"), "{session}");
+        }
+        "`--policy-namespace NS`" => {
+            passes(&run(&apply(&["--policy-namespace", "other-ns"])), "created");
+            assert!(t.dir().join("target/policies/other-ns.yaml").is_file());
+        }
+        "`-p, --print-defaults`" => passes(&run(&apply(&["-p"])), "API_USER"),
+        "`-t, --target-directory DIR`" => {
+            passes(&run(&apply(&["-t", "out"])), "created");
+            assert!(t.dir().join("out/helm/Chart.yaml").is_file());
+        }
+        "`--release NAME`" => {
+            passes(&run(&apply(&["--release", "rel"])), "Helm chart `rel`");
+        }
+        "`-q`, `-v` (repeatable, `-vvvvvvvv`)" => {
+            let quiet = run(&apply(&["-q"]));
+            assert!(
+                quiet.status == 0 && !quiet.stderr.contains("wrote"),
+                "{}",
+                quiet.stderr
+            );
+            passes(&run(&apply(&["-vvvvvvvv"])), "unchanged");
+        }
+        "`-V`, `--help`" => {
+            passes(&run(&["-V"]), "meshfile");
+            passes(&run(&["apply", "--help"]), "--helm-template");
+        }
+        "`--helm-template DIR` (genservice's `-h DIR`)" => {
+            // Honoured with the service step (the tutorials' test renders a chart with it);
+            // `-h` alone stays the help.
+            let templates = crate::workspace().join(
+                "crates/meshfile/tests/tutorials/java_sconectl_tutorial/templates-genservice",
+            );
+            let templates = templates.display().to_string();
+            passes(
+                &run(&["apply", "-n", "-f", "service.yaml", "-h", &templates]),
+                "recorded service.yaml",
+            );
+            refused(
+                &run(&["apply", "-n", "-f", "mesh.yaml", "-h", &templates]),
+                "apply -f service.yaml --helm-template DIR",
+            );
+            passes(&run(&["apply", "-h"]), "Usage:");
+        }
+        "`-n, --no-pull`" => {
+            let out = run(&apply(&[]));
+            assert!(
+                out.status == 0 && !out.stderr.contains("cannot reach registry"),
+                "{}",
+                out.stderr
+            );
+        }
+        "`-o helm_chart`" => passes(&run(&apply(&["-o", "helm_chart"])), "wrote"),
+        "`-o yaml`" => refused(
+            &run(&apply(&["-o", "yaml"])),
+            "helm template RELEASE target/helm",
+        ),
+        "`--set-version VERSION`" => {
+            noted(&run(&apply(&["--set-version", "6.0.0"])), "--set-version")
+        }
+        "`--no-push`" => noted(&run(&apply(&["--no-push"])), "--no-push"),
+        "`--release-version N`" => noted(
+            &run(&apply(&["--release-version", "2"])),
+            "--release-version",
+        ),
+        "`--host-pwd DIR`" => noted(&run(&apply(&["--host-pwd", "/tmp"])), "--host-pwd"),
+        "`--cas-config DIR`" => refused(&run(&apply(&["--cas-config", "."])), "--identity FILE"),
+        "`--otp OTP`" => refused(&run(&apply(&["--otp", "1"])), "not implemented"),
+        "`--signing-url`, `--signing-online`" => {
+            refused(&run(&apply(&["--signing-online"])), "mode: SignedManifest");
+            refused(
+                &run(&apply(&["--signing-url", "h:1"])),
+                "mode: SignedManifest",
+            );
+        }
+        "`SCONECTL_REPO`, `SCONECTL_VERSION`, `VERSION`, `SCONECTL_NOPULL`, `DOCKER_HOST`, `KUBECONFIG`" =>
+        {
+            // They run sconectl's image; meshfile's output does not change with them.
+            let template = |t: &Test, env: &[(&str, &str)]| {
+                let mut command = crate::meshfile(t.dir());
+                command.args(["template", "-n", "-q", "-f", ".", "-t", "env-out"]);
+                for (name, value) in env {
+                    command.env(name, value);
+                }
+                assert!(command.status().expect("run").success());
+                crate::compile::raw_files(&t.dir().join("env-out"))
+            };
+            let plain = template(&t, &[]);
+            let set = template(
+                &t,
+                &[
+                    ("SCONECTL_REPO", "elsewhere/sconectl"),
+                    ("SCONECTL_VERSION", "9"),
+                    ("VERSION", "9"),
+                    ("SCONECTL_NOPULL", "1"),
+                    ("DOCKER_HOST", "tcp://192.0.2.1:2375"),
+                    ("KUBECONFIG", "/nonexistent"),
+                ],
+            );
+            assert_eq!(plain, set, "{row}");
+        }
+        other => panic!("reference/sconectl.md has a row no test checks: {other}"),
+    }
+}
+
+#[test]
+fn every_row_of_the_sconectl_page_holds() {
+    let page = std::fs::read_to_string(crate::workspace().join("docs/src/reference/sconectl.md"))
+        .expect("page");
+    let table = page
+        .split("\n\n")
+        .find(|block| block.starts_with("| sconectl | meshfile | how |"))
+        .expect("the flag table");
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.strip_prefix("| ")?.split(" | ").next())
+        .collect();
+    assert!(rows.len() >= 20, "{rows:?}");
+    for row in rows {
+        sconectl_row(row);
+    }
+}
