@@ -364,12 +364,13 @@ impl Previous {
     /// meshfile's older layout, read once and then replaced.
     fn read_old(target: &Path, name: &str) -> Previous {
         let at = |suffix: &str| read_bounded(&old_file(target, name, suffix));
+        let signed = at(".json").and_then(|t| SignedSession::from_json(&t).ok());
         Previous {
+            creator: signed.as_ref().and_then(|s| creator_of(&s.session)),
             hash: hex_line(at(".hash")),
             source: hex_line(at(".source-hash")),
             predecessor: hex_line(at(".predecessor")),
-            creator: None,
-            signed: at(".json").and_then(|t| SignedSession::from_json(&t).ok()),
+            signed,
             encrypted: at(".encrypted.json").and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
     }
@@ -378,6 +379,13 @@ impl Previous {
     fn source_hash(&self) -> Option<&str> {
         self.source.as_deref().or(self.hash.as_deref())
     }
+}
+
+/// The signer a session text's `creator:` block names, if it has one.
+fn creator_of(text: &str) -> Option<String> {
+    let node = meshfile_yaml::parse(text, &meshfile_yaml::Limits::default()).ok()?;
+    let signer = node.get("creator")?.value.scalar_at("signer")?;
+    Some(signer.trim_end_matches('\n').to_owned())
 }
 
 /// The text of a session as it is signed: `predecessor` first when it has one, and, as

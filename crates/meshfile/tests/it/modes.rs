@@ -161,3 +161,77 @@ fn sign_online_is_refused_by_plan_as_by_apply() {
         );
     }
 }
+
+#[test]
+fn a_target_of_the_older_layout_is_read_and_replaced() {
+    let mut t = example("cas.scone-system", "EncryptedManifest");
+    assert_eq!(apply(&mut t).status, 0);
+    // The layout an earlier meshfile wrote: `<name>.json`, `<name>.encrypted.json`,
+    // `<name>.hash` (this version) and `<name>.predecessor` (the one it replaced).
+    let files = t.dir().join("target/session_files");
+    let read = |name: &str| std::fs::read_to_string(files.join(name)).expect(name);
+    let session = "hello-world-demo/pythonservice";
+    let hash = read("signed_hello-world-demo-pythonservice.predecessor");
+    let old = [
+        (
+            "signed_hello-world-demo-pythonservice.json",
+            format!("{session}.json"),
+        ),
+        (
+            "encrypted_hello-world-demo-pythonservice.json",
+            format!("{session}.encrypted.json"),
+        ),
+        (
+            "signed_hello-world-demo.json",
+            "hello-world-demo.json".to_owned(),
+        ),
+        (
+            "encrypted_hello-world-demo.json",
+            "hello-world-demo.encrypted.json".to_owned(),
+        ),
+    ];
+    let namespace_hash = read("signed_hello-world-demo.predecessor");
+    let contents: Vec<(String, String)> = old
+        .iter()
+        .map(|(new, old)| (old.clone(), read(new)))
+        .collect();
+    std::fs::remove_dir_all(&files).expect("clear");
+    std::fs::create_dir_all(files.join("hello-world-demo")).expect("dir");
+    for (name, text) in contents {
+        std::fs::write(files.join(name), text).expect("old file");
+    }
+    std::fs::write(files.join(format!("{session}.hash")), &hash).expect("hash");
+    std::fs::write(files.join(format!("{session}.predecessor")), "").expect("predecessor");
+    std::fs::write(files.join("hello-world-demo.hash"), &namespace_hash).expect("hash");
+    std::fs::write(files.join("hello-world-demo.predecessor"), "").expect("predecessor");
+    // Read as it is: nothing changed, nothing to deliver.
+    let out = plan(&mut t);
+    assert!(
+        out.stderr.contains("0 to create, 0 to update, 2 unchanged"),
+        "{}",
+        out.stderr
+    );
+    // A change names the old layout's version as predecessor; the files are sconectl's now.
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    std::fs::write(
+        t.dir().join("mesh.yaml"),
+        mesh.replace("value: myself", "value: other"),
+    )
+    .expect("write");
+    assert_eq!(apply(&mut t).status, 0);
+    let signed: serde_json::Value =
+        serde_json::from_str(&read("signed_hello-world-demo-pythonservice.json")).expect("json");
+    let text = signed["session"].as_str().expect("session");
+    assert!(
+        text.starts_with(&format!("predecessor: {}\n", hash.trim())),
+        "{text}"
+    );
+    assert!(
+        !files.join("hello-world-demo").exists(),
+        "the older layout stayed"
+    );
+    assert!(
+        !files.join("hello-world-demo.hash").exists(),
+        "the older layout stayed"
+    );
+}
