@@ -443,8 +443,8 @@ pub fn sign(
     } else {
         None
     };
+    // Hook weights in plan order: one more than any session a session must follow.
     let mut weights: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut artifacts = Vec::with_capacity(compiled.sessions.len());
     for doc in &compiled.sessions {
         let weight = (doc.imports.iter())
             .filter_map(|i| weights.get(i.as_str()))
@@ -456,62 +456,86 @@ pub fn sign(
             .max()
             .map_or(0, |w| w + 1);
         weights.insert(&doc.name, weight);
-        let previous = Previous::read(target, &doc.name);
-        // Unchanged since the previous run (and, with CAS, that run's version is the one
-        // CAS holds): the same version again, with its predecessor and signatures.
-        let same = session_text(
-            doc,
-            previous.predecessor.as_deref(),
-            previous.creator.as_deref(),
-        );
-        let unchanged_since = previous.source_hash() == Some(session_hash(&same)?.as_str());
-        let predecessor = if doc.create_only {
-            None
-        } else {
-            match base {
-                Base::Cas(active) => {
-                    let active = active.get(&doc.name).cloned().flatten();
-                    if unchanged_since && active == previous.hash {
-                        previous.predecessor.clone()
-                    } else {
-                        active
-                    }
-                }
-                Base::PreviousRun if unchanged_since => previous.predecessor.clone(),
-                Base::PreviousRun => previous.hash.clone(),
-            }
-        };
-        // The signer is the creator of what meshfile signs; SCONE's CLI sets its own. An
-        // unchanged version keeps its creator, whoever signs now.
-        let creator = match backend {
-            Backend::Scone(_) => None,
-            Backend::Own(_) if unchanged_since => previous.creator.clone(),
-            Backend::Own(key) => key
-                .map(|k| k.public_key().to_scone())
-                .or_else(|| previous.creator.clone()),
-        };
-        let text = session_text(doc, predecessor.as_deref(), creator.as_deref());
-        let source = session_hash(&text)?;
-        let unchanged = previous.source_hash() == Some(source.as_str());
-        let made = match backend {
-            Backend::Own(key) => own(&previous, &text, unchanged, *key, cas_key, form)?,
-            Backend::Scone(cli) => scone(&previous, &text, unchanged, cli, cas_key)?,
-        };
-        let opaque = matches!(backend, Backend::Scone(_));
-        artifacts.push(Artifact {
-            name: doc.name.clone(),
-            create_only: doc.create_only,
-            predecessor,
-            hash: made.hash.unwrap_or_else(|| source.clone()),
-            signed: made.signed,
-            encrypted: made.encrypted,
-            weight,
-            source_hash: opaque.then_some(source),
-            opaque,
-            creator,
-        });
     }
-    Ok(artifacts)
+    let one = |doc: &Document| {
+        let weight = weights[doc.name.as_str()];
+        sign_one(doc, weight, form, backend, target, base, cas_key)
+    };
+    match backend {
+        // SCONE's CLI one session at a time, so that the commands it ran read in plan order.
+        Backend::Scone(_) => compiled.sessions.iter().map(one).collect(),
+        // meshfile's own scheme on all cores.
+        Backend::Own(_) => {
+            use rayon::prelude::*;
+            compiled.sessions.par_iter().map(one).collect()
+        }
+    }
+}
+
+/// One session signed (and encrypted) against its predecessor.
+fn sign_one(
+    doc: &Document,
+    weight: usize,
+    form: Form,
+    backend: &Backend<'_>,
+    target: &Path,
+    base: &Base<'_>,
+    cas_key: Option<&str>,
+) -> Result<Artifact, Error> {
+    let previous = Previous::read(target, &doc.name);
+    // Unchanged since the previous run (and, with CAS, that run's version is the one
+    // CAS holds): the same version again, with its predecessor and signatures.
+    let same = session_text(
+        doc,
+        previous.predecessor.as_deref(),
+        previous.creator.as_deref(),
+    );
+    let unchanged_since = previous.source_hash() == Some(session_hash(&same)?.as_str());
+    let predecessor = if doc.create_only {
+        None
+    } else {
+        match base {
+            Base::Cas(active) => {
+                let active = active.get(&doc.name).cloned().flatten();
+                if unchanged_since && active == previous.hash {
+                    previous.predecessor.clone()
+                } else {
+                    active
+                }
+            }
+            Base::PreviousRun if unchanged_since => previous.predecessor.clone(),
+            Base::PreviousRun => previous.hash.clone(),
+        }
+    };
+    // The signer is the creator of what meshfile signs; SCONE's CLI sets its own. An
+    // unchanged version keeps its creator, whoever signs now.
+    let creator = match backend {
+        Backend::Scone(_) => None,
+        Backend::Own(_) if unchanged_since => previous.creator.clone(),
+        Backend::Own(key) => key
+            .map(|k| k.public_key().to_scone())
+            .or_else(|| previous.creator.clone()),
+    };
+    let text = session_text(doc, predecessor.as_deref(), creator.as_deref());
+    let source = session_hash(&text)?;
+    let unchanged = previous.source_hash() == Some(source.as_str());
+    let made = match backend {
+        Backend::Own(key) => own(&previous, &text, unchanged, *key, cas_key, form)?,
+        Backend::Scone(cli) => scone(&previous, &text, unchanged, cli, cas_key)?,
+    };
+    let opaque = matches!(backend, Backend::Scone(_));
+    Ok(Artifact {
+        name: doc.name.clone(),
+        create_only: doc.create_only,
+        predecessor,
+        hash: made.hash.unwrap_or_else(|| source.clone()),
+        signed: made.signed,
+        encrypted: made.encrypted,
+        weight,
+        source_hash: opaque.then_some(source),
+        opaque,
+        creator,
+    })
 }
 
 /// A session as a backend signed (and encrypted) it.
