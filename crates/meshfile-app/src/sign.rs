@@ -490,7 +490,8 @@ fn sign_one(
         previous.predecessor.as_deref(),
         previous.creator.as_deref(),
     );
-    let unchanged_since = previous.source_hash() == Some(session_hash(&same)?.as_str());
+    let same_hash = session_hash(&same)?;
+    let unchanged_since = previous.source_hash() == Some(same_hash.as_str());
     let predecessor = if doc.create_only {
         None
     } else {
@@ -517,7 +518,12 @@ fn sign_one(
             .or_else(|| previous.creator.clone()),
     };
     let text = session_text(doc, predecessor.as_deref(), creator.as_deref());
-    let source = session_hash(&text)?;
+    // Most sessions of a run are what they were: their hash is known already.
+    let source = if text == same {
+        same_hash
+    } else {
+        session_hash(&text)?
+    };
     let unchanged = previous.source_hash() == Some(source.as_str());
     let made = match backend {
         Backend::Own(key) => own(&previous, &text, unchanged, *key, cas_key, form)?,
