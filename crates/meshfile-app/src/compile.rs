@@ -468,7 +468,7 @@ fn trusted_keys(
         };
     let mut keys = Vec::new();
     for file in &request.descriptor_keys {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
+        let text = crate::paths::read_key_file(file)?;
         let key = CosignPublicKey::from_pem(&text)
             .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", file.display())))?;
         keys.push(trusted(key, &file.display()));

@@ -118,7 +118,7 @@ impl Cas {
             // The Meshfile's cas_key is a pin: `--insecure` never weakens it.
             (_, Some(pin)) => Trust::PinnedKey(pin),
             (Some(path), None) => {
-                ca = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+                ca = crate::paths::read_key_file(path)?;
                 Trust::Ca {
                     ca: &ca,
                     name: &settings.server_name,
@@ -554,7 +554,7 @@ pub(crate) enum ReadPrivate {
 /// mode is read from the open file, so it is the mode of what is read.
 pub(crate) fn read_private(path: &std::path::Path) -> Result<String, ReadPrivate> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(ReadPrivate::Io)?;
+    let file = std::fs::File::open(path).map_err(ReadPrivate::Io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -569,7 +569,19 @@ pub(crate) fn read_private(path: &std::path::Path) -> Result<String, ReadPrivate
         }
     }
     let mut pem = String::new();
-    file.read_to_string(&mut pem).map_err(ReadPrivate::Io)?;
+    let limit = crate::paths::MAX_KEY_FILE;
+    file.take(limit + 1)
+        .read_to_string(&mut pem)
+        .map_err(ReadPrivate::Io)?;
+    if pem.len() as u64 > limit {
+        return Err(ReadPrivate::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} KiB: a private key file is a few hundred bytes",
+                limit / 1024
+            ),
+        )));
+    }
     Ok(pem)
 }
 
@@ -619,7 +631,7 @@ pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Err
     let trust = match (&settings.cas_pin, &settings.cas_ca) {
         (Some(pin), _) => Some(Trust::PinnedKey(pin)),
         (None, Some(path)) => {
-            ca = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+            ca = crate::paths::read_key_file(path)?;
             Some(Trust::Ca {
                 ca: &ca,
                 name: &settings.server_name,

@@ -139,6 +139,33 @@ fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// A key, certificate or CA bundle named on the command line is at most this large: the
+/// largest is a CA bundle of a few certificates; a device or a huge file is refused before
+/// it is read into memory.
+pub const MAX_KEY_FILE: u64 = 256 * 1024;
+
+/// The text of a key or certificate file named on the command line, read no further than
+/// [`MAX_KEY_FILE`]; `/dev/zero` or a FIFO that never ends is an error, not a memory leak.
+pub fn read_key_file(path: &Path) -> Result<String, crate::Error> {
+    let file = std::fs::File::open(path).map_err(|e| crate::Error::read(path, e))?;
+    let mut text = String::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| crate::Error::read(path, e))?;
+    if text.len() as u64 > MAX_KEY_FILE {
+        return Err(crate::Error::new(
+            Code::Limit,
+            format!(
+                "{} is larger than {} KiB: a key or certificate file is a few hundred bytes",
+                path.display(),
+                MAX_KEY_FILE / 1024
+            ),
+        )
+        .hint("name the PEM file of the key or certificate itself"));
+    }
+    Ok(text)
+}
+
 /// A user's chart directory (`helm_chart`, resolved): every file `helm package` would take,
 /// by relative path (`/`-separated), leaving out what its `.helmignore` says. A link must
 /// lead inside the chart; only regular files and directories are taken; sizes and the

@@ -61,6 +61,36 @@ pub fn file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     replace(path, contents, 0o644)
 }
 
+/// [`file`] for an output the user named on the command line: written only where a regular
+/// file is, or nothing. A device (`/dev/full`), a FIFO, a directory or a link is refused,
+/// naming the path, before anything is opened: renaming over a device as root would replace
+/// it, a FIFO would hang the run, a link would write somewhere else.
+pub fn user_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::write(path, e)),
+        Ok(meta) if meta.file_type().is_file() => {}
+        Ok(meta) => {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "a device, FIFO or socket"
+            };
+            return Err(Error::new(
+                meshfile_manifest::Code::BadArguments,
+                format!(
+                    "{} is {what}, not a regular file: nothing was written",
+                    path.display()
+                ),
+            )
+            .hint("name a new file, or a regular file to replace"));
+        }
+    }
+    file(path, contents)
+}
+
 /// [`file`] for a private key: readable by its owner only, in a directory only the owner can
 /// enter when meshfile makes it.
 pub fn private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {

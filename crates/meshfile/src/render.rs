@@ -153,12 +153,50 @@ pub fn report(report: &Report) -> String {
     out
 }
 
-/// Writes to standard error; a closed stderr is not worth failing for.
+/// Writes to standard error; a closed stderr is not worth failing for. Control characters
+/// (what a hostile manifest could use to retitle or clear the terminal: `ESC ] 0 ; ... BEL`,
+/// `ESC [ 2 J`) are shown escaped, wherever in the text they came from.
 pub fn eprint(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(escape_controls(text).as_bytes());
+}
+
+/// `text` with every control character but line break and tab written as `\u{..}`.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_control(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The plural ending of a count's noun: `""` for one, `"s"` otherwise.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            escape_controls("a\u{1b}]0;owned\u{7}b\u{1b}[2J\n\tc\u{9b}"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\n\tc\\u{9b}"
+        );
+        assert!(matches!(
+            escape_controls("plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -222,7 +222,7 @@ pub fn password(what: &str) -> Result<Vec<u8>, Error> {
 pub fn verify(
     args: &crate::cli::VerifyImagesArgs,
 ) -> Result<meshfile_app::Exit, meshfile_app::Stop> {
-    let text = std::fs::read_to_string(&args.key).map_err(|e| Error::read(&args.key, e))?;
+    let text = meshfile_app::paths::read_key_file(&args.key)?;
     let key = meshfile_sign::cosign::CosignPublicKey::from_pem(&text)
         .map_err(|e| Error::new(Code::SigningKey, format!("{}: {e}", args.key.display())))?;
     let purpose = crate::commands::Purpose {
@@ -261,7 +261,7 @@ pub fn verify(
 pub fn publish(args: &crate::cli::PublishArgs) -> Result<meshfile_app::Exit, meshfile_app::Stop> {
     let key = match &args.key {
         Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::read(file, e))?;
+            let text = meshfile_app::paths::read_key_file(file)?;
             let password = password(&file.display().to_string())?;
             Some(
                 meshfile_sign::cosign::CosignKey::from_pem(&text, &password).map_err(|e| {

@@ -53,7 +53,7 @@ pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
             let public = match &key {
                 // A public key PEM needs no secrecy; anything else is read as a private key.
                 Some(path) if is_public(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+                    let text = meshfile_app::paths::read_key_file(path)?;
                     PublicKey::parse(&text).map_err(|why| {
                         Error::new(Code::SigningKey, format!("{}: {why}", path.display()))
                     })?
@@ -67,7 +67,7 @@ pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
 }
 
 fn is_public(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t.contains("-----BEGIN PUBLIC KEY-----"))
+    meshfile_app::paths::read_key_file(path).is_ok_and(|t| t.contains("-----BEGIN PUBLIC KEY-----"))
 }
 
 /// The public key in every form a policy or a person uses.

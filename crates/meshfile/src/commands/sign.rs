@@ -41,7 +41,7 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
                 Error::new(Code::WriteFailed, "cannot write to standard output").caused_by(e)
             })?;
         } else {
-            meshfile_app::write::file(out, &message)?;
+            meshfile_app::write::user_file(out, &message)?;
             if !args.quiet {
                 render::eprint(&format!(
                     "wrote the message of `{name}` ({} bytes) to {}; sign it and add the signature with `meshfile sign --session {name} --signer PUB --signature FILE`\n",
@@ -98,7 +98,7 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
 }
 
 fn read_public(path: &Path) -> Result<PublicKey, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let text = meshfile_app::paths::read_key_file(path)?;
     PublicKey::parse(&text).map_err(|why| {
         Error::new(Code::SigningKey, format!("{}: {why}", path.display()))
             .hint("give the signer's public key: PEM (`openssl pkey -pubout`) or Base58Check")

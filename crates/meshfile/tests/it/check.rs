@@ -568,3 +568,22 @@ fn every_row_of_the_sconectl_page_holds() {
         sconectl_row(row);
     }
 }
+
+#[test]
+fn control_characters_of_a_hostile_manifest_are_shown_escaped() {
+    // A key and a value that would retitle (OSC 0 ... BEL) and clear (CSI 2 J) the terminal.
+    let mesh = "apiVersion: scone/5.8\nkind: mesh\n\"\u{1b}]0;owned\u{7}\": 1\ncas: []\npolicy:\n  namespace: \"ns\u{1b}[2J\"\nservices: []\n";
+    let t = Test::new().file("mesh.yaml", mesh);
+    let out = t.args(&["validate", "-f", "mesh.yaml"]).run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+        "raw control characters reached the terminal: {:?}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("\\u{1b}]0;owned\\u{7}"),
+        "{}",
+        out.stderr
+    );
+}

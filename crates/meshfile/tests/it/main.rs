@@ -5,6 +5,7 @@ mod cas;
 mod check;
 mod compile;
 mod fields;
+mod hardening;
 mod hostile;
 mod modes;
 mod proxy;

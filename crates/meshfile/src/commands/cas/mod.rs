@@ -14,7 +14,7 @@ pub fn run(command: CasCommand) -> Result<Exit, Stop> {
         CasCommand::Check { state } => check::run(&state),
         CasCommand::Probe { address, trust } => probe::run(&address, &trust),
         CasCommand::KeyHash { file } => {
-            let pem = std::fs::read_to_string(&file).map_err(|e| Error::read(&file, e))?;
+            let pem = meshfile_app::paths::read_key_file(&file)?;
             let hash = meshfile_cas::pki::key_hash_of_pem(&pem)
                 .map_err(|e| Error::cas(&file.display().to_string(), &e))?;
             crate::commands::print(&format!("{hash}\n"))?;

@@ -1,0 +1,158 @@
+//! Hostile inputs from the user's own machine: files named on the command line that never
+//! end, outputs that are not regular files, control characters. Each runs the real binary.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::Test;
+
+/// Runs meshfile in `t`'s directory with `args`, killed after 20 s: its status (None when it
+/// had to be killed) and standard error.
+fn bounded(t: &Test, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = crate::meshfile(t.dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run meshfile");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.take(1 << 20).read_to_string(&mut stderr);
+    }
+    (status, stderr)
+}
+
+#[test]
+fn files_named_on_the_command_line_are_read_no_further_than_a_key_can_be() {
+    let dir = crate::workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example");
+    let mesh = read("mesh.yaml").replace(
+        "cas_url: embedded",
+        "cas_url: 127.0.0.1:9\n    mode: SignedManifest",
+    );
+    let mut t = Test::new()
+        .file("mesh.yaml", mesh)
+        .file("service.yaml", read("service.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"))
+        .file("sig", "x");
+    // Signed sessions to add a signature to.
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let zero = "/dev/zero";
+    for args in [
+        &["key", "show", "--key", zero][..],
+        &["cas", "key-hash", zero],
+        &["template", "-n", "-f", ".", "--descriptor-key", zero],
+        &["plan", "-n", "-f", ".", "--upload", "--cas-ca", zero],
+        &["verify-images", "-n", "-f", ".", "--key", zero],
+        &["publish", "-n", "-f", "service.yaml", "--key", zero],
+        &[
+            "sign",
+            "--session",
+            "hello-world-demo/pythonservice",
+            "--signer",
+            zero,
+            "--signature",
+            "sig",
+        ],
+    ] {
+        let (status, stderr) = bounded(&t, args);
+        assert!(
+            matches!(status, Some(1..=3)),
+            "{args:?} did not end with an error in 20 s ({status:?}): {stderr}"
+        );
+        // A private key is refused for its mode before it is read (a device is world-readable).
+        let why = if args[0] == "key" {
+            "accessible to others"
+        } else {
+            "is larger than 256 KiB"
+        };
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_exported_message_is_written_only_to_a_regular_file() {
+    let dir = crate::workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example");
+    let mesh = read("mesh.yaml").replace(
+        "cas_url: embedded",
+        "cas_url: cas.example\n    mode: SignedManifest",
+    );
+    let mut t = Test::new()
+        .file("mesh.yaml", mesh)
+        .file("service.yaml", read("service.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"));
+    let out = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let export = |t: &Test, to: &str| {
+        bounded(
+            t,
+            &[
+                "sign",
+                "--session",
+                "hello-world-demo/pythonservice",
+                "--export-message",
+                to,
+            ],
+        )
+    };
+    // A FIFO (which would hang), a link (which would write elsewhere), a device.
+    let fifo = t.dir().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let elsewhere = t.dir().join("elsewhere");
+    std::fs::write(&elsewhere, "keep").expect("write");
+    std::os::unix::fs::symlink(&elsewhere, t.dir().join("link")).expect("link");
+    for (path, what) in [
+        (fifo.display().to_string(), "a device, FIFO or socket"),
+        ("link".to_owned(), "a symbolic link"),
+        ("/dev/null".to_owned(), "a device, FIFO or socket"),
+    ] {
+        let (status, stderr) = export(&t, &path);
+        assert_eq!(status, Some(2), "{path}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{path} is {what}, not a regular file")),
+            "{path}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&elsewhere).expect("read"), "keep");
+    assert!(
+        t.dir()
+            .join("link")
+            .symlink_metadata()
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    // A new file and a regular file are written.
+    for path in ["message.bin", "message.bin"] {
+        let (status, stderr) = export(&t, path);
+        assert_eq!(status, Some(0), "{stderr}");
+    }
+    assert!(
+        std::fs::metadata(t.dir().join("message.bin"))
+            .expect("written")
+            .len()
+            > 27
+    );
+}
