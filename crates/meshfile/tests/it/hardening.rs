@@ -29,7 +29,7 @@ fn bounded(t: &Test, args: &[&str]) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
+    if let Some(err) = child.stderr.take() {
         use std::io::Read;
         let _ = err.take(1 << 20).read_to_string(&mut stderr);
     }
