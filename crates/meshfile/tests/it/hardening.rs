@@ -50,6 +50,7 @@ fn files_named_on_the_command_line_are_read_no_further_than_a_key_can_be() {
         .file("measurements.yaml", read("measurements.yaml"))
         .file("sig", "x");
     // Signed sessions to add a signature to.
+    assert_eq!(t.rerun(&["key", "generate"]).status, 0);
     let out = t.rerun(&["template", "-n", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let zero = "/dev/zero";
@@ -97,6 +98,7 @@ fn an_exported_message_is_written_only_to_a_regular_file() {
         .file("mesh.yaml", mesh)
         .file("service.yaml", read("service.yaml"))
         .file("measurements.yaml", read("measurements.yaml"));
+    assert_eq!(t.rerun(&["key", "generate"]).status, 0);
     let out = t.rerun(&["template", "-n", "-f", "."]);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let export = |t: &Test, to: &str| {
