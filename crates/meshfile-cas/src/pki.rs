@@ -190,6 +190,9 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     let present: Vec<&PathBuf> = identity.into_iter().filter(|p| p.exists()).collect();
     let needed = [&files.server_cert, &files.server_key];
     if needed.iter().all(|p| p.exists()) {
+        if !files.ca.exists() {
+            recreate_ca(&files)?;
+        }
         return Ok(false);
     }
     if !present.is_empty() {
@@ -211,11 +214,7 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     }
     std::fs::create_dir_all(dir).map_err(internal)?;
     let ca_key = KeyPair::generate().map_err(internal)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
-    ca_params.distinguished_name = name("meshfile development CAS root");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(internal)?;
+    let ca_cert = ca_params()?.self_signed(&ca_key).map_err(internal)?;
     let (ca_pem, ca_key_pem) = (ca_cert.pem(), ca_key.serialize_pem());
 
     let server_key = KeyPair::generate().map_err(internal)?;
@@ -258,9 +257,48 @@ pub fn init_state(dir: &Path, names: &[String]) -> Result<bool, Error> {
     Ok(true)
 }
 
+/// Why a state directory whose store holds sessions cannot do without its encryption key.
+pub fn missing_encryption_key(path: &Path, sessions: usize) -> String {
+    format!(
+        "{} is missing, but the store holds {sessions} session(s): every EncryptedPolicy and encrypted session made for its key could no longer be decrypted, and a new key is not made in its place. Restore the file from a backup",
+        path.display()
+    )
+}
+
+/// The development CA's certificate parameters: the same for a CA made anew from its key.
+fn ca_params() -> Result<CertificateParams, Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
+    params.distinguished_name = name("meshfile development CAS root");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+/// `ca.pem` made again from the CA's key the state directory holds: the same name and key,
+/// so it is the issuer of the server's and the owner's certificates, and clients trust the
+/// server through it as before. Without the key it cannot be, and the start refuses.
+fn recreate_ca(files: &StateFiles) -> Result<(), Error> {
+    let key_pem = std::fs::read_to_string(&files.ca_key).map_err(|e| {
+        Error::Setup(format!(
+            "{} is missing, and so is the CA's key {} ({e}): clients trust the server through the CA certificate, and no other CA signed {}. Restore ca.pem from a backup, or start with an empty --state directory",
+            files.ca.display(),
+            files.ca_key.display(),
+            files.server_cert.display()
+        ))
+    })?;
+    let key = KeyPair::from_pem(&key_pem).map_err(internal)?;
+    let cert = ca_params()?.self_signed(&key).map_err(internal)?;
+    write_new(&files.ca, &cert.pem(), false)
+}
+
 /// The session encryption key kept in `path`, made on first use (readable by its owner
-/// only). Encrypted sessions are made for its public half, which `cas serve` prints.
-pub fn session_encryption_key(path: &Path) -> Result<meshfile_sign::EncryptionKey, Error> {
+/// only). Encrypted sessions are made for its public half, which `cas serve` prints. A store
+/// that holds `sessions` already was given sessions encrypted for the key it had: a missing
+/// key is then damage, never replaced by a new one that could decrypt none of them.
+pub fn session_encryption_key(
+    path: &Path,
+    sessions: usize,
+) -> Result<meshfile_sign::EncryptionKey, Error> {
     let read = |text: &str| {
         hex::decode(text.trim())
             .ok()
@@ -274,6 +312,9 @@ pub fn session_encryption_key(path: &Path) -> Result<meshfile_sign::EncryptionKe
     };
     match std::fs::read_to_string(path) {
         Ok(text) => read(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && sessions > 0 => {
+            Err(Error::Damaged(missing_encryption_key(path, sessions)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut ikm = [0u8; 32];
             getrandom::fill(&mut ikm).map_err(|e| Error::Internal(e.to_string()))?;

@@ -859,7 +859,14 @@ fn state_in_place(state: &Path) -> Result<(StateFiles, bool), Error> {
 /// `cas check`: the store of a stopped server's state directory, verified, changing nothing.
 pub fn check_state(state: &Path) -> Result<crate::store::Checked, Error> {
     let (files, _) = state_in_place(state)?;
-    Store::open_existing(&files.store)?.check()
+    let mut checked = Store::open_existing(&files.store)?.check()?;
+    if checked.sessions > 0 && !files.session_encryption_key.exists() {
+        checked.problems.push(crate::pki::missing_encryption_key(
+            &files.session_encryption_key,
+            checked.sessions,
+        ));
+    }
+    Ok(checked)
 }
 
 /// Connection caps that fit the process's file limit: the soft limit is raised to the hard
@@ -907,7 +914,8 @@ pub fn serve(
         eprintln!("{lowered}");
     }
     let files = StateFiles::in_dir(state);
-    let encryption = crate::pki::session_encryption_key(&files.session_encryption_key)?;
+    let encryption =
+        crate::pki::session_encryption_key(&files.session_encryption_key, checked.sessions)?;
     let encryption_key = encryption.public_hex();
     let app = App::new(store, encryption);
     let config = Arc::new(tls_config(&files, true)?);

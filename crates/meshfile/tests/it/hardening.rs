@@ -158,3 +158,66 @@ fn an_exported_message_is_written_only_to_a_regular_file() {
             > 27
     );
 }
+
+#[test]
+fn state_that_encryption_depends_on_is_never_silently_replaced() {
+    use crate::cas::Server;
+    let server = Server::start();
+    server
+        .owner()
+        .write("name: ns\nversion: \"0.3.10\"\n")
+        .expect("a session");
+    let state = server.kill();
+    let key = state.path().join("session-encryption-key");
+    let kept = std::fs::read(&key).expect("key");
+    // The key gone beside a session: the start and `cas check` refuse, and make no new key.
+    std::fs::remove_file(&key).expect("remove");
+    let Err(refused) = Server::try_start(state, &[]) else {
+        panic!("started without its key");
+    };
+    assert!(
+        refused
+            .stderr
+            .contains("session-encryption-key is missing, but the store holds 1 session(s)")
+            && refused.stderr.contains("Restore the file from a backup"),
+        "{}",
+        refused.stderr
+    );
+    let state = refused.state;
+    assert!(!key.exists(), "a new key was made");
+    let t = Test::new();
+    let state_dir = state.path().display().to_string();
+    let out = crate::meshfile(t.dir())
+        .args(["cas", "check", "--state", &state_dir])
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("damaged:") && said.contains("session-encryption-key is missing"),
+        "{said}"
+    );
+    // With the key back, and ca.pem lost: ca.pem is made again from the CA's key, and a
+    // client trusts the server through it as before.
+    std::fs::write(&key, kept).expect("restore");
+    std::fs::remove_file(state.path().join("ca.pem")).expect("remove ca");
+    let server = Server::start_in(state);
+    server
+        .owner()
+        .read("ns", None)
+        .expect("trusted through the recreated ca.pem");
+    // Without the CA's key as well, the start refuses, naming both.
+    let state = server.kill();
+    std::fs::remove_file(state.path().join("ca.pem")).expect("remove ca");
+    std::fs::remove_file(state.path().join("ca-key.pem")).expect("remove ca key");
+    let Err(refused) = Server::try_start(state, &[]) else {
+        panic!("started without a CA");
+    };
+    assert!(
+        refused
+            .stderr
+            .contains("ca.pem is missing, and so is the CA's key"),
+        "{}",
+        refused.stderr
+    );
+}
