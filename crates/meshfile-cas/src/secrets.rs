@@ -85,6 +85,92 @@ fn key_algorithm(key_type: &str) -> Result<KeyPair, Error> {
     generated.map_err(|e| Error::Internal(format!("key generation failed: {e}")))
 }
 
+/// A session may ask for at most this many bytes of secret material to be generated or
+/// stored: a small request (20,000 secrets of the largest size fit in a megabyte) must not
+/// make the store allocate gigabytes before any quota is looked at.
+pub const MAX_SECRET_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A session may ask for at most this many keys to be generated (certificates included), and
+/// at most [`MAX_RSA_KEYS`] RSA keys, which take a tenth of a second or more each.
+pub const MAX_KEYS: usize = 1024;
+pub const MAX_RSA_KEYS: usize = 16;
+
+/// What generating a session's secrets would cost, reckoned from the definitions alone, before
+/// anything is generated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Bytes of secret material stored (values, keys and certificates as PEM, estimated
+    /// generously for generated keys and certificates).
+    pub bytes: u64,
+    pub keys: usize,
+    pub rsa_keys: usize,
+}
+
+/// The cost of a session's secrets; see [`Cost`].
+pub fn cost(session: &Node) -> Cost {
+    // PEM of an RSA-3072 key in PKCS#8 is about 2.5 KB; a certificate with its key and a
+    // short chain stays under 8 KiB.
+    const KEY_BYTES: u64 = 4 * 1024;
+    const CERTIFICATE_BYTES: u64 = 8 * 1024;
+    let mut cost = Cost::default();
+    for item in list(get(session, "secrets")) {
+        if get(item, "import").is_some() {
+            continue;
+        }
+        let kind = text(item, "kind").unwrap_or_default();
+        let explicit = text(item, "value").map_or(0, |v| v.len() as u64);
+        let size = text(item, "size")
+            .and_then(|s| limits::secret_size(s).ok())
+            .map_or(0, |n| n as u64);
+        let rsa = text(item, "key_type").is_some_and(|t| t.starts_with("RSA"));
+        let bytes = match kind {
+            "ascii" => explicit.max(size),
+            "binary" => explicit.max(2 * size),
+            "private-key" | "x509" | "x509-ca" => {
+                cost.keys += 1;
+                cost.rsa_keys += usize::from(rsa);
+                if kind == "private-key" {
+                    KEY_BYTES.max(explicit)
+                } else {
+                    CERTIFICATE_BYTES.max(explicit)
+                }
+            }
+            _ => explicit,
+        };
+        cost.bytes = cost.bytes.saturating_add(bytes);
+    }
+    cost
+}
+
+/// Refuses a session whose secrets cost more than one session may ask for.
+pub fn check_cost(name: &str, cost: Cost) -> Result<(), Error> {
+    let too_much = |what: String| {
+        Err(Error::Invalid(format!(
+            "session `{name}` asks for {what}; nothing was generated"
+        )))
+    };
+    if cost.bytes > MAX_SECRET_BYTES {
+        return too_much(format!(
+            "{} bytes of secrets, more than the {} MiB one session may hold",
+            cost.bytes,
+            MAX_SECRET_BYTES >> 20
+        ));
+    }
+    if cost.keys > MAX_KEYS {
+        return too_much(format!(
+            "{} generated keys and certificates, more than the {MAX_KEYS} one session may have",
+            cost.keys
+        ));
+    }
+    if cost.rsa_keys > MAX_RSA_KEYS {
+        return too_much(format!(
+            "{} RSA keys, more than the {MAX_RSA_KEYS} one session may have generated",
+            cost.rsa_keys
+        ));
+    }
+    Ok(())
+}
+
 /// Values for every secret a session defines (imports are resolved when read). `previous`
 /// holds the values of the version being replaced; `imported` finds a secret of another
 /// session (an imported issuer, say).

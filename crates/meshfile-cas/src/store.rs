@@ -552,6 +552,20 @@ impl Store {
                 let versions = txn.open_table(VERSIONS).map_err(storage)?;
                 decide(&active, &versions, caller, upload)?
             };
+            // What the secrets will cost is known before any is generated: a request that
+            // asks for more than a session may hold, or than the identity has left, costs
+            // the store nothing.
+            let cost = secrets::cost(&upload.node);
+            secrets::check_cost(&upload.name, cost)?;
+            let used = self.used_by(caller)?;
+            let limit = self.quota.bytes_per_identity;
+            if used.saturating_add(cost.bytes) > limit {
+                return Err(Error::QuotaExceeded {
+                    caller: caller.to_owned(),
+                    used,
+                    limit,
+                });
+            }
             let values = self.generate(upload, &decision)?;
             let canonical = meshfile_yaml::emit(&session::canonical(&upload.node));
             let hash = session::hash(&canonical);
@@ -634,6 +648,13 @@ impl Store {
             "`{}` or a session it depends on changed {DECISION_ATTEMPTS} times while it was written; it was not committed, send it again",
             upload.name
         )))
+    }
+
+    /// Bytes of stored versions `caller` has written.
+    fn used_by(&self, caller: &str) -> Result<u64, Error> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let usage = txn.open_table(USAGE).map_err(storage)?;
+        Ok(usage.get(caller).map_err(storage)?.map_or(0, |u| u.value()))
     }
 
     /// The upload's secret values, from the versions the decision read.

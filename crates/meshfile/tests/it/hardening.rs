@@ -221,3 +221,75 @@ fn state_that_encryption_depends_on_is_never_silently_replaced() {
         refused.stderr
     );
 }
+
+/// The peak resident memory of a process, in MiB (Linux's VmHWM).
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        / 1024
+}
+
+#[test]
+fn secrets_are_counted_before_they_are_generated() {
+    use crate::cas::Server;
+    let server = Server::start_with(tempfile::tempdir().expect("state"), &["--quota-mib", "1"]);
+    let owner = server.owner();
+    owner
+        .write("name: ns\nversion: \"0.3.10\"\n")
+        .expect("namespace");
+    // 20,000 secrets of the largest size in a request of under a megabyte: 1.3 GB to make.
+    let mut many = String::from("name: ns/many\nversion: \"0.3.10\"\nsecrets:\n");
+    for i in 0..20_000 {
+        many.push_str(&format!("- {{name: s{i}, kind: ascii, size: 65536}}\n"));
+    }
+    assert!(many.len() < 1 << 20);
+    let started = Instant::now();
+    let refused = owner.write(&many).expect_err("1.3 GB of secrets");
+    assert!(
+        refused
+            .to_string()
+            .contains("bytes of secrets, more than the 16 MiB one session may hold"),
+        "{refused}"
+    );
+    // Within what one session may hold, but more than the identity has left (1 MiB here).
+    let mut over_quota = String::from("name: ns/big\nversion: \"0.3.10\"\nsecrets:\n");
+    for i in 0..32 {
+        over_quota.push_str(&format!("- {{name: s{i}, kind: ascii, size: 65536}}\n"));
+    }
+    let refused = owner
+        .write(&over_quota)
+        .expect_err("2 MiB for an identity with 1 MiB");
+    assert!(
+        refused.to_string().contains("bytes of storage"),
+        "{refused}"
+    );
+    // Many keys: the count is bounded too.
+    let mut keys = String::from("name: ns/keys\nversion: \"0.3.10\"\nsecrets:\n");
+    for i in 0..17 {
+        keys.push_str(&format!(
+            "- {{name: k{i}, kind: private-key, key_type: RSA-3072}}\n"
+        ));
+    }
+    let refused = owner.write(&keys).expect_err("17 RSA keys");
+    assert!(refused.to_string().contains("17 RSA keys"), "{refused}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refusing took {:?}: the secrets were made first",
+        started.elapsed()
+    );
+    let peak = peak_mib(server.pid());
+    assert!(
+        peak < 128,
+        "the server grew to {peak} MiB for requests it refused"
+    );
+    // A session within bounds is still written.
+    owner
+        .write(
+            "name: ns/ok\nversion: \"0.3.10\"\nsecrets:\n- {name: s, kind: ascii, size: 65536}\n",
+        )
+        .expect("within bounds");
+}
