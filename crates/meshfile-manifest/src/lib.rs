@@ -133,7 +133,10 @@ pub fn parse_diagnostic(e: &meshfile_yaml::Error) -> Diagnostic {
         K::Syntax(_) | K::ComplexKey(_) | K::UnknownAlias(_) => Code::Syntax,
         K::DuplicateKey { .. } => Code::DuplicateKey,
         K::MultipleDocuments => Code::MultipleDocuments,
-        K::TooLarge { .. } | K::TooDeep { .. } | K::TooManyNodes { .. } => Code::Limit,
+        K::TooLarge { .. }
+        | K::TooDeep { .. }
+        | K::TooManyNodes { .. }
+        | K::ExpandsTooLarge { .. } => Code::Limit,
     };
     let d = Diagnostic::new(code, Span::at(e.pos), "", e.kind.to_string());
     match &e.kind {

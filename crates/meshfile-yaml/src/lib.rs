@@ -277,6 +277,10 @@ pub enum ErrorKind {
         "the document expands to more than {limit} nodes (YAML aliases can multiply a small file)"
     )]
     TooManyNodes { limit: usize },
+    #[error(
+        "the document's text expands to more than {limit} bytes (YAML aliases can repeat a long value)"
+    )]
+    ExpandsTooLarge { limit: u64 },
 }
 
 /// A parse failure and where it happened.

@@ -13,7 +13,8 @@ pub struct Limits {
     pub max_bytes: u64,
     /// Deepest accepted nesting of lists and mappings.
     pub max_depth: usize,
-    /// Most nodes the document may expand to, aliases counted at every use.
+    /// Most nodes the document may expand to, aliases counted at every use. The scalar text
+    /// a document expands to is bounded by `max_bytes` too: an alias repeats its anchor's text.
     pub max_nodes: usize,
 }
 
@@ -147,6 +148,8 @@ struct Builder<'l> {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Bytes of scalar text so far, aliases counted at every use.
+    text: u64,
     root: Option<Node>,
 }
 
@@ -162,6 +165,7 @@ impl<'l> Builder<'l> {
             stack: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
+            text: 0,
             root: None,
         }
     }
@@ -188,11 +192,14 @@ impl<'l> Builder<'l> {
                         kind: ErrorKind::UnknownAlias(id.to_string()),
                         pos: at.start,
                     })?;
-                    self.count(count_nodes(&node), at.start)?;
+                    let (nodes, text) = measure(&node);
+                    self.count(nodes, at.start)?;
+                    self.count_text(text, at.start)?;
                     self.push(node)?;
                 }
                 Event::Scalar(text, style, anchor, tag) => {
                     self.count(1, at.start)?;
+                    self.count_text(text.len() as u64, at.start)?;
                     let style = match style {
                         ScalarStyle::Plain => Style::Plain,
                         ScalarStyle::SingleQuoted => Style::SingleQuoted,
@@ -291,6 +298,19 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
+    fn count_text(&mut self, n: u64, at: Pos) -> Result<(), Error> {
+        self.text = self.text.saturating_add(n);
+        if self.text > self.limits.max_bytes {
+            return Err(Error {
+                kind: ErrorKind::ExpandsTooLarge {
+                    limit: self.limits.max_bytes,
+                },
+                pos: at,
+            });
+        }
+        Ok(())
+    }
+
     fn open(&mut self, at: Pos) -> Result<(), Error> {
         self.count(1, at)?;
         if self.stack.len() >= self.limits.max_depth {
@@ -379,24 +399,26 @@ fn complex_key(what: &'static str, pos: Pos) -> Error {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
+/// The nodes and the bytes of scalar text (keys included) a subtree holds.
+fn measure(node: &Node) -> (usize, u64) {
     // Iterative, so a deep alias target cannot overflow the stack while being measured.
-    let mut total = 0usize;
+    let (mut nodes, mut text) = (0usize, 0u64);
     let mut todo = vec![node];
     while let Some(n) = todo.pop() {
-        total += 1;
+        nodes += 1;
         match &n.value {
-            Value::Scalar { .. } => {}
+            Value::Scalar { text: t, .. } => text += t.len() as u64,
             Value::Sequence(items) => todo.extend(items),
             Value::Mapping(entries) => {
                 for e in entries {
-                    total += 1;
+                    nodes += 1;
+                    text += e.key_text().len() as u64;
                     todo.push(&e.value);
                 }
             }
         }
     }
-    total
+    (nodes, text)
 }
 
 #[cfg(test)]
@@ -487,6 +509,29 @@ mod tests {
         }
         let e = p(&doc).expect_err("bomb");
         assert!(matches!(e.kind, ErrorKind::TooManyNodes { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_long_value_aliased_many_times_is_bounded_by_the_byte_limit() {
+        let long = "v".repeat(4096);
+        let mut doc = format!("a: &a {long}\nb: [");
+        doc.push_str(&vec!["*a"; 300].join(", "));
+        doc.push_str("]\n");
+        let limits = Limits {
+            max_bytes: 1 << 20,
+            max_depth: 32,
+            max_nodes: doc.len() + 64,
+        };
+        let e = parse(&doc, &limits).expect_err("1.2 MB of text from 5 KB");
+        assert!(
+            matches!(e.kind, ErrorKind::ExpandsTooLarge { limit: 1_048_576 }),
+            "{e}"
+        );
+        doc = doc.replace(&vec!["*a"; 300].join(", "), &vec!["*a"; 200].join(", "));
+        assert!(
+            parse(&doc, &limits).is_ok(),
+            "820 KB expanded is within 1 MiB"
+        );
     }
 
     #[test]

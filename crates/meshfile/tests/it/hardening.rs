@@ -293,3 +293,33 @@ fn secrets_are_counted_before_they_are_generated() {
         )
         .expect("within bounds");
 }
+
+#[test]
+fn a_value_aliased_many_times_is_refused_not_stored_expanded() {
+    use crate::cas::Server;
+    let server = Server::start();
+    let owner = server.owner();
+    owner
+        .write("name: ns\nversion: \"0.3.10\"\n")
+        .expect("namespace");
+    // A 480 KB value anchored once and aliased 400 times: 192 MB once expanded.
+    let long = "x".repeat(480 * 1024);
+    let aliases = vec!["*v"; 400].join(", ");
+    let bomb = format!(
+        "name: ns/bomb\nversion: \"0.3.10\"\nservices:\n- name: a\n  environment: {{A: &v {long}}}\n  command: [{aliases}]\n"
+    );
+    assert!(bomb.len() < 1 << 20);
+    let refused = owner.write(&bomb).expect_err("stored expanded");
+    assert!(
+        refused
+            .to_string()
+            .contains("expands to more than 1048576 bytes"),
+        "{refused}"
+    );
+    let peak = peak_mib(server.pid());
+    assert!(
+        peak < 128,
+        "the server grew to {peak} MiB for a request it refused"
+    );
+    assert!(owner.read("ns/bomb", None).is_err(), "nothing was stored");
+}
