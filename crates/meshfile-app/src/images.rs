@@ -13,6 +13,9 @@ pub struct Pushed {
     pub source: String,
     pub destination: String,
     pub copied: Copied,
+    /// For a reference that pins a digest and names a tag: what the tag serves now, when that
+    /// is another image (the tag moved; the pinned digest was copied all the same).
+    pub tag_moved_to: Option<String>,
 }
 
 /// Refuses a plan in which two different images would take one name at the destination.
@@ -36,7 +39,7 @@ pub fn check(plan: &ImagePlan) -> Result<(), Error> {
 }
 
 fn reference(image: &str, copy: &ImageCopy) -> Result<Reference, Error> {
-    Reference::parse(image).ok_or_else(|| {
+    Reference::parse_pinned(image).ok_or_else(|| {
         Error::new(
             Code::ImageCopyFailed,
             format!(
@@ -73,10 +76,25 @@ pub fn push(
             (false, None) => runtime.block_on(copier.prepare(&source)),
         }
         .map_err(|e| failed(&copy.source, &e))?;
+        let tag_moved_to = match &source.digest {
+            Some(pinned) if copy.source.contains(&format!(":{}@", source.tag)) => {
+                let by_tag = Reference {
+                    digest: None,
+                    ..source.clone()
+                };
+                runtime
+                    .block_on(copier.prepare(&by_tag))
+                    .ok()
+                    .map(|now| now.source_digest)
+                    .filter(|now| now != pinned)
+            }
+            _ => None,
+        };
         pushed.push(Pushed {
             source: copy.source.clone(),
             destination: copy.destination.clone(),
             copied,
+            tag_moved_to,
         });
     }
     Ok(pushed)

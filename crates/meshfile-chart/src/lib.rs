@@ -529,6 +529,7 @@ mod tests {
             repository: format!("registry.example.com/{chart}"),
             tag: Some("1".into()),
             digest: None,
+            pinned: None,
             config_id: format!("ns/{chart}/python3"),
             cas_addr: Some("cas".into()),
             runtime_env: BTreeMap::new(),

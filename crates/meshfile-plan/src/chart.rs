@@ -26,6 +26,9 @@ pub struct ChartService {
     pub repository: String,
     pub tag: Option<String>,
     pub digest: Option<String>,
+    /// The digest the Meshfile's image reference pins (`@sha256:...`): the image is that one,
+    /// whatever its tag serves.
+    pub pinned: Option<String>,
     /// `SCONE_CONFIG_ID`: `<namespace>/<service>/<program>`.
     pub config_id: String,
     /// `SCONE_CAS_ADDR`: the host of the CAS serving the `security` role, as the runtime
@@ -155,6 +158,7 @@ pub(crate) fn service(
         component: String::new(),
         repository,
         tag,
+        pinned: digest.clone(),
         digest,
         config_id: format!("{namespace}/{name}/{}", scope.program),
         cas_addr: cas_for_role(mesh, "security")

@@ -384,9 +384,12 @@ fn copy_to_destination(
     let mut copies: Vec<ImageCopy> = Vec::new();
     for service in services.iter_mut() {
         let tag = service.tag.clone().unwrap_or_else(|| "latest".into());
-        let source = match &service.tag {
-            Some(tag) => format!("{}:{tag}", service.repository),
-            None => format!(
+        // A digest the Meshfile pins is the image, whatever its tag serves now.
+        let source = match (&service.tag, &service.pinned) {
+            (Some(tag), Some(pinned)) => format!("{}:{tag}@{pinned}", service.repository),
+            (None, Some(pinned)) => format!("{}@{pinned}", service.repository),
+            (Some(tag), None) => format!("{}:{tag}", service.repository),
+            (None, None) => format!(
                 "{}@{}",
                 service.repository,
                 service.digest.clone().unwrap_or_default()

@@ -132,7 +132,7 @@ impl Copier {
         progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
-        let top = self.manifest(source, &source.tag).await?;
+        let top = self.manifest(source, source.selector()).await?;
         copied.source_digest = digest_of(&top.bytes);
         if INDEX_TYPES.contains(&top.media_type.as_str()) {
             let index = json(source, &top.bytes)?;
@@ -156,7 +156,7 @@ impl Copier {
     /// The digest `source` (by its tag) has now, which a byte-for-byte copy keeps: what
     /// [`Copier::copy`] would make, nothing written.
     pub async fn prepare(&self, source: &Reference) -> Result<Copied, RegistryError> {
-        let top = self.manifest(source, &source.tag).await?;
+        let top = self.manifest(source, source.selector()).await?;
         let digest = digest_of(&top.bytes);
         Ok(Copied {
             source_digest: digest.clone(),
@@ -177,7 +177,7 @@ impl Copier {
         progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
-        let top = self.manifest(source, &source.tag).await?;
+        let top = self.manifest(source, source.selector()).await?;
         copied.source_digest = digest_of(&top.bytes);
         let top = if INDEX_TYPES.contains(&top.media_type.as_str()) {
             let mut index = json(source, &top.bytes)?;
@@ -812,6 +812,7 @@ impl Copier {
 /// Where the OCI tag fallback scheme keeps a manifest's referrers: the tag `sha256-<hex>`.
 fn referrers_tag(repository: &Reference, digest: &str) -> Reference {
     Reference {
+        digest: None,
         registry: repository.registry.clone(),
         repository: repository.repository.clone(),
         tag: digest.replace(':', "-"),
@@ -821,6 +822,7 @@ fn referrers_tag(repository: &Reference, digest: &str) -> Reference {
 /// Where cosign keeps the signatures of a manifest: the tag `sha256-<hex>.sig`.
 fn signature_reference(repository: &Reference, digest: &str) -> Reference {
     Reference {
+        digest: None,
         registry: repository.registry.clone(),
         repository: repository.repository.clone(),
         tag: format!("{}.sig", digest.replace(':', "-")),

@@ -37,6 +37,9 @@ pub struct Reference {
     pub registry: String,
     pub repository: String,
     pub tag: String,
+    /// The digest the reference pins (`@sha256:...`), if it does: then the image is fetched
+    /// by it, whatever the tag serves now.
+    pub digest: Option<String>,
 }
 
 fn is_repository(path: &str) -> bool {
@@ -61,9 +64,19 @@ impl Reference {
     /// `[registry/]repository[:tag]` (tag `latest` when absent). `None` for a reference that
     /// names a digest already (`@sha256:...`) or is not an image reference.
     pub fn parse(image: &str) -> Option<Reference> {
-        let (name, tag, None) = meshfile_manifest::mesh::split_image(image) else {
+        Reference::parse_pinned(image).filter(|r| r.digest.is_none())
+    }
+
+    /// `[registry/]repository[:tag][@sha256:...]`: as [`Reference::parse`], and a reference
+    /// that pins a digest too (the tag, `latest` when absent, names it at a destination).
+    pub fn parse_pinned(image: &str) -> Option<Reference> {
+        let (name, tag, digest) = meshfile_manifest::mesh::split_image(image);
+        if digest
+            .as_deref()
+            .is_some_and(|d| !meshfile_manifest::mesh::is_digest(d))
+        {
             return None;
-        };
+        }
         let tag = tag.unwrap_or_else(|| "latest".to_owned());
         let (registry, repository) = match name.split_once('/') {
             Some((first, rest))
@@ -86,7 +99,13 @@ impl Reference {
             registry,
             repository,
             tag,
+            digest,
         })
+    }
+
+    /// What the image is fetched by: the pinned digest, else the tag.
+    pub fn selector(&self) -> &str {
+        self.digest.as_deref().unwrap_or(&self.tag)
     }
 
     fn host(&self) -> &str {
@@ -107,7 +126,11 @@ impl Reference {
 
 impl std::fmt::Display for Reference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}:{}", self.registry, self.repository, self.tag)
+        write!(f, "{}/{}:{}", self.registry, self.repository, self.tag)?;
+        match &self.digest {
+            Some(digest) => write!(f, "@{digest}"),
+            None => Ok(()),
+        }
     }
 }
 

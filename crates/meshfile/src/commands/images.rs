@@ -110,6 +110,12 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
                 "{verb}   {} -> {}@{}  ({what})\n",
                 p.source, p.destination, c.digest
             ));
+            if let Some(now) = &p.tag_moved_to {
+                render::eprint(&format!(
+                    "note: {}: its tag now serves {now}, another image; the digest the Meshfile pins was copied, and the chart and signatures name it\n",
+                    p.source
+                ));
+            }
         }
     }
     Ok(())

@@ -1479,3 +1479,92 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pinned_digest_is_copied_and_signed_even_after_its_tag_moved() {
+    let Some((registry, skopeo, umoci)) = registry_tools() else {
+        return;
+    };
+    let (source, work, digests) = registry_with_images(&registry, &skopeo, &umoci);
+    let destination = Registry::start(&registry);
+    // redis:1.0 as the Meshfile pins it, then the tag moved to another image.
+    let pinned = digests[1].clone();
+    let moved = build_and_push(
+        &umoci,
+        &skopeo,
+        work.path(),
+        &format!("{}/src/redis:1.0", source.address),
+        "another redis, pushed under the same tag",
+    );
+    assert_ne!(moved, pinned);
+    let images: Images = [
+        IMAGES[0],
+        (
+            "registry.example.com/meshfile/redis:1.0",
+            "redis:1.0@PIN",
+            "redis",
+        ),
+    ];
+    let t = example_with_repo(
+        &source.address,
+        &images,
+        &format!(
+            "  destination: {}/dest\n  strip: false\n  key_file: cosign.key\n",
+            destination.address
+        ),
+    );
+    for name in ["mesh.yaml", "redis.yaml", "measurements.yaml"] {
+        let path = t.dir().join(name);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, text.replace("@PIN", &format!("@{pinned}"))).expect("write");
+    }
+    let meshfile = |args: &[&str]| {
+        let out = crate::meshfile(t.dir())
+            .args(args)
+            .env("COSIGN_PASSWORD", "hunter2")
+            .output()
+            .expect("run");
+        crate::Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let out = meshfile(&["key", "generate", "--cosign", "--out", "cosign.key"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let out = meshfile(&["template", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let values = |t: &Test| {
+        std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values")
+    };
+    assert!(
+        values(&t).contains(&pinned),
+        "template pins the digest: {}",
+        values(&t)
+    );
+    let out = meshfile(&["apply", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    // The destination holds the pinned image, not what the tag serves now.
+    let copied = format!("{}/dest/redis:1.0", destination.address);
+    assert_eq!(inspect_digest(&skopeo, work.path(), &copied), pinned);
+    assert!(
+        out.stderr
+            .contains(&format!("its tag now serves {moved}, another image")),
+        "{}",
+        out.stderr
+    );
+    // Signed by the pinned digest.
+    assert!(
+        out.stderr.contains(&format!(
+            "signed {}/dest/redis@{pinned}",
+            destination.address
+        )),
+        "{}",
+        out.stderr
+    );
+    let chart = values(&t);
+    assert!(
+        chart.contains(&format!("/dest/redis@{pinned}")) && !chart.contains(&moved),
+        "{chart}"
+    );
+}
