@@ -271,15 +271,81 @@ fn tls_config(files: &StateFiles, client_auth: bool) -> Result<rustls::ServerCon
 /// Handshakes in progress at once on one listener; a connection beyond that is closed at once.
 const MAX_HANDSHAKES: usize = 256;
 
+/// Handshakes in progress at once from one address: one more from there ends the oldest, so a
+/// peer that opens connections and sends nothing holds at most these, and a client behind the
+/// same address (a NAT, loopback) still gets through: its handshake is the newest.
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
+
+/// How often a kind of closed connection is logged: once per window, with the count of those
+/// closed meanwhile, so that a flood cannot flood the log.
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
 /// The identity of callers on the public listener, which no access policy can name.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// Open connections, in all and per identity.
+/// Open connections: authenticated ones in all and per identity, handshakes in progress in
+/// all and per address. A connection takes one of `total` only once its handshake proved who
+/// it is: unauthenticated peers never take the places of clients.
 struct Connections {
     total: Arc<Semaphore>,
     handshakes: Arc<Semaphore>,
     per_identity: Mutex<HashMap<String, usize>>,
+    per_address: Mutex<
+        HashMap<std::net::IpAddr, std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>,
+    >,
+    next_handshake: std::sync::atomic::AtomicU64,
+    log: ClosedLog,
     bounds: Bounds,
+}
+
+/// A place among one address's handshakes in progress, given back when the handshake ends;
+/// `ended` is notified when a newer handshake from the address takes the place.
+struct Handshaking {
+    connections: Arc<Connections>,
+    address: std::net::IpAddr,
+    id: u64,
+    ended: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        let mut open = (self.connections.per_address.lock()).unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = open.get_mut(&self.address) {
+            queue.retain(|(id, _)| *id != self.id);
+            if queue.is_empty() {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Lines about closed connections, at most one per reason and [`LOG_WINDOW`]: the first of a
+/// window is written with how many were closed since the last line.
+struct ClosedLog {
+    seen: Mutex<HashMap<&'static str, (Option<std::time::Instant>, u64)>>,
+}
+
+impl ClosedLog {
+    /// Notes one connection closed for `reason`; writes `line()` when the window allows.
+    fn closed(&self, reason: &'static str, line: impl FnOnce() -> String) {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = seen.entry(reason).or_insert((None, 0));
+        entry.1 += 1;
+        if entry
+            .0
+            .is_none_or(|last| now.duration_since(last) >= LOG_WINDOW)
+        {
+            let more = entry.1 - 1;
+            let also = if more > 0 {
+                format!(" (and {more} more closed for this since the last such line)")
+            } else {
+                String::new()
+            };
+            eprintln!("{}{also}", line());
+            *entry = (Some(now), 0);
+        }
+    }
 }
 
 /// One connection's place in the per-identity count, given back when it closes.
@@ -310,8 +376,34 @@ impl Connections {
             total: Arc::new(Semaphore::new(bounds.max_connections)),
             handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES.min(bounds.max_connections))),
             per_identity: Mutex::new(HashMap::new()),
+            per_address: Mutex::new(HashMap::new()),
+            next_handshake: std::sync::atomic::AtomicU64::new(0),
+            log: ClosedLog {
+                seen: Mutex::new(HashMap::new()),
+            },
             bounds,
         })
+    }
+
+    /// A place for one more handshake from `address`; when it has its share in progress, the
+    /// oldest of them is told to end.
+    fn handshaking(self: &Arc<Self>, address: std::net::IpAddr) -> Handshaking {
+        let id = (self.next_handshake).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ended = Arc::new(tokio::sync::Notify::new());
+        let mut open = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = open.entry(address).or_default();
+        if queue.len() >= MAX_HANDSHAKES_PER_ADDRESS
+            && let Some((_, oldest)) = queue.pop_front()
+        {
+            oldest.notify_one();
+        }
+        queue.push_back((id, ended.clone()));
+        Handshaking {
+            connections: self.clone(),
+            address,
+            id,
+            ended,
+        }
     }
 
     /// A place for one more connection of `identity`, unless it has its share open.
@@ -361,36 +453,53 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(open) = connections.total.clone().try_acquire_owned() else {
-            eprintln!(
-                "{addr}: closed: {} connections are open, the most this server keeps (--max-connections)",
-                connections.bounds.max_connections
-            );
-            continue;
-        };
+        let from_address = connections.handshaking(addr.ip());
         let Ok(handshaking) = connections.handshakes.clone().try_acquire_owned() else {
-            eprintln!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress");
+            connections.log.closed("handshakes", || {
+                format!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress")
+            });
             continue;
         };
         let (acceptor, app, connections) = (acceptor.clone(), app.clone(), connections.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _open = open;
-            let Some((tls, peer)) = handshake(&acceptor, tcp, addr, anonymous).await else {
+            let ended = from_address.ended.clone();
+            let shaken = tokio::select! {
+                shaken = handshake(&acceptor, tcp, addr, anonymous, &connections.log) => shaken,
+                () = ended.notified() => {
+                    connections.log.closed("per-address", || format!(
+                        "{addr}: closed: a newer connection from this address took the place of its oldest TLS handshake ({MAX_HANDSHAKES_PER_ADDRESS} may be in progress from one address)"
+                    ));
+                    None
+                }
+            };
+            drop((handshaking, from_address));
+            let Some((tls, peer)) = shaken else {
                 return;
             };
-            drop(handshaking);
+            // Only a caller whose handshake proved who it is takes a place among connections.
+            let Ok(_open) = connections.total.clone().try_acquire_owned() else {
+                connections.log.closed("total", || {
+                    format!(
+                        "{addr}: closed: {} connections are open, the most this server keeps (--max-connections)",
+                        connections.bounds.max_connections
+                    )
+                });
+                return;
+            };
             let _admitted = if anonymous {
                 None
             } else {
                 match connections.admit(&peer.key_hash) {
                     Some(admitted) => Some(admitted),
                     None => {
-                        eprintln!(
-                            "{addr}: closed: client {}… has {} connections open, the most one identity may (--max-connections-per-identity)",
-                            short(&peer.key_hash),
-                            connections.bounds.max_connections_per_identity
-                        );
+                        connections.log.closed("per-identity", || {
+                            format!(
+                                "{addr}: closed: client {}… has {} connections open, the most one identity may (--max-connections-per-identity)",
+                                short(&peer.key_hash),
+                                connections.bounds.max_connections_per_identity
+                            )
+                        });
                         return;
                     }
                 }
@@ -421,12 +530,15 @@ async fn handshake(
     tcp: TcpStream,
     addr: SocketAddr,
     anonymous: bool,
+    log: &ClosedLog,
 ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Peer)> {
     let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
-        eprintln!(
-            "{addr}: TLS handshake failed or took over {} s (a client certificate is required)",
-            HANDSHAKE_TIMEOUT.as_secs()
-        );
+        log.closed("handshake", || {
+            format!(
+                "{addr}: TLS handshake failed or took over {} s (a client certificate is required)",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )
+        });
         return None;
     };
     if anonymous {
@@ -442,7 +554,9 @@ async fn handshake(
     match key_hash {
         Some(key_hash) => Some((tls, Peer { addr, key_hash })),
         None => {
-            eprintln!("{addr}: client certificate unreadable");
+            log.closed("certificate", || {
+                format!("{addr}: client certificate unreadable")
+            });
             None
         }
     }

@@ -323,3 +323,64 @@ fn a_value_aliased_many_times_is_refused_not_stored_expanded() {
     );
     assert!(owner.read("ns/bomb", None).is_err(), "nothing was stored");
 }
+
+#[test]
+fn idle_connections_without_a_certificate_lock_no_one_out() {
+    use crate::cas::Server;
+    use std::net::TcpStream;
+    let server = Server::start();
+    let owner = server.owner();
+    owner
+        .write("name: flood\nversion: \"0.3.10\"\n")
+        .expect("namespace");
+    // 1,030 connections that never start a handshake, from the owner's own address, kept
+    // open (more than --max-connections, 1,024) while the owner works.
+    let mut flood: Vec<TcpStream> = Vec::new();
+    let (mut failed, mut slow) = (0, Duration::ZERO);
+    for round in 0..10 {
+        for _ in 0..103 {
+            if let Ok(c) = TcpStream::connect(&server.address) {
+                flood.push(c);
+            }
+        }
+        let started = Instant::now();
+        let done = owner
+            .write(&format!("name: flood/s{round}\nversion: \"0.3.10\"\n"))
+            .and_then(|_| owner.read(&format!("flood/s{round}"), None));
+        slow = slow.max(started.elapsed());
+        failed += usize::from(done.is_err());
+    }
+    assert!(flood.len() >= 1_000, "{} connections opened", flood.len());
+    assert_eq!(failed, 0, "the owner's requests failed under the flood");
+    assert!(slow < Duration::from_secs(1), "the owner waited {slow:?}");
+    // A thousand failed handshakes, a line: the next line, a window later, counts them.
+    drop(flood);
+    std::thread::sleep(Duration::from_millis(10_500));
+    let again: Vec<TcpStream> = (0..17)
+        .filter_map(|_| TcpStream::connect(&server.address).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(again);
+    let log = server.log();
+    let about_closing: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("closed") || l.contains("handshake failed"))
+        .collect();
+    assert!(
+        about_closing.len() <= 4,
+        "{} lines:\n{log}",
+        about_closing.len()
+    );
+    let counted = about_closing.iter().find_map(|l| {
+        l.split("(and ")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse::<usize>()
+            .ok()
+    });
+    assert!(
+        counted.is_some_and(|n| n >= 900),
+        "the flood is not counted:\n{log}"
+    );
+}

@@ -93,17 +93,22 @@ fn connections_are_capped_per_identity_and_in_all_and_the_log_says_so() {
     );
     // Another identity is still served.
     server.owner().version().expect("the owner is served");
-    // Fill the server up to its cap with silent connections: the next is closed at once.
+    // Fill the server up to its cap with clients' connections (silent peers that never
+    // finish a handshake take no place): the next client is closed at once.
+    let owner_pem = server.file("owner.pem");
+    let other = meshfile_cas::pki::client_identity("other", None).expect("identity");
+    let _full: Vec<raw::Tls> = [&owner_pem, &owner_pem, &other]
+        .into_iter()
+        .map(|identity| tls_as(&server, identity))
+        .collect();
     let _silent: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(&server.address).expect("connect"))
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    let mut over = TcpStream::connect(&server.address).expect("connect");
-    over.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut buf = [0u8; 16];
+    let late = meshfile_cas::pki::client_identity("late", None).expect("identity");
+    let mut over = tls_as(&server, &late);
     assert!(
-        matches!(over.read(&mut buf), Ok(0) | Err(_)),
+        raw::closed_within(&mut over, Duration::from_secs(5)),
         "a connection over --max-connections is closed"
     );
     let log = server.log();
