@@ -290,13 +290,14 @@ struct Connections {
     total: Arc<Semaphore>,
     handshakes: Arc<Semaphore>,
     per_identity: Mutex<HashMap<String, usize>>,
-    per_address: Mutex<
-        HashMap<std::net::IpAddr, std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>>,
-    >,
+    per_address: Mutex<HashMap<std::net::IpAddr, HandshakeQueue>>,
     next_handshake: std::sync::atomic::AtomicU64,
     log: ClosedLog,
     bounds: Bounds,
 }
+
+/// One address's handshakes in progress, oldest first: an id and what ends it.
+type HandshakeQueue = std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>;
 
 /// A place among one address's handshakes in progress, given back when the handshake ends;
 /// `ended` is notified when a newer handshake from the address takes the place.
