@@ -53,6 +53,13 @@ const COMMIT_MARGIN: Duration = Duration::from_secs(2);
 /// Uploads parsed at once: each may hold a tree about the size of its text.
 const PARSES_AT_ONCE: usize = 4;
 
+/// Uploads of at most this many bytes are parsed with permits of their own ([`App`]).
+const SMALL_UPLOAD: usize = 64 * 1024;
+
+/// Larger uploads parsed at once: one core at most, whoever sends them, so that handshakes
+/// and ordinary requests keep the rest.
+const LARGE_PARSES_AT_ONCE: usize = 1;
+
 /// What the server bounds, set by `cas serve`'s flags.
 #[derive(Clone, Copy, Debug)]
 pub struct Bounds {
@@ -271,10 +278,11 @@ fn tls_config(files: &StateFiles, client_auth: bool) -> Result<rustls::ServerCon
 /// Handshakes in progress at once on one listener; a connection beyond that is closed at once.
 const MAX_HANDSHAKES: usize = 256;
 
-/// Handshakes in progress at once from one address: one more from there ends the oldest, so a
-/// peer that opens connections and sends nothing holds at most these, and a client behind the
-/// same address (a NAT, loopback) still gets through: its handshake is the newest.
-const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
+/// Connections from one address that have sent nothing yet: one more from there ends the
+/// oldest, so a peer that opens connections and sends nothing holds at most these. A client
+/// starts its handshake at once and so leaves this queue before anyone can end it: one behind
+/// the same address (a NAT, loopback) still gets through.
+const MAX_SILENT_PER_ADDRESS: usize = 16;
 
 /// How often a kind of closed connection is logged: once per window, with the count of those
 /// closed meanwhile, so that a flood cannot flood the log.
@@ -289,6 +297,8 @@ pub const ANONYMOUS: &str = "anonymous";
 struct Connections {
     total: Arc<Semaphore>,
     handshakes: Arc<Semaphore>,
+    /// Connections that have sent nothing yet, from all addresses.
+    silent: Arc<Semaphore>,
     per_identity: Mutex<HashMap<String, usize>>,
     per_address: Mutex<HashMap<std::net::IpAddr, HandshakeQueue>>,
     next_handshake: std::sync::atomic::AtomicU64,
@@ -376,6 +386,7 @@ impl Connections {
         Arc::new(Connections {
             total: Arc::new(Semaphore::new(bounds.max_connections)),
             handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES.min(bounds.max_connections))),
+            silent: Arc::new(Semaphore::new(bounds.max_connections)),
             per_identity: Mutex::new(HashMap::new()),
             per_address: Mutex::new(HashMap::new()),
             next_handshake: std::sync::atomic::AtomicU64::new(0),
@@ -393,7 +404,7 @@ impl Connections {
         let ended = Arc::new(tokio::sync::Notify::new());
         let mut open = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
         let queue = open.entry(address).or_default();
-        if queue.len() >= MAX_HANDSHAKES_PER_ADDRESS
+        if queue.len() >= MAX_SILENT_PER_ADDRESS
             && let Some((_, oldest)) = queue.pop_front()
         {
             oldest.notify_one();
@@ -454,27 +465,56 @@ async fn accept_loop(
                 continue;
             }
         };
-        let from_address = connections.handshaking(addr.ip());
-        let Ok(handshaking) = connections.handshakes.clone().try_acquire_owned() else {
-            connections.log.closed("handshakes", || {
-                format!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress")
+        let Ok(waiting) = connections.silent.clone().try_acquire_owned() else {
+            connections.log.closed("silent-total", || {
+                format!(
+                    "{addr}: closed: {} connections that sent nothing yet are open",
+                    connections.bounds.max_connections
+                )
             });
             continue;
         };
+        let from_address = connections.handshaking(addr.ip());
         let (acceptor, app, connections) = (acceptor.clone(), app.clone(), connections.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // Silent until its first byte: then it is a handshake no newer connection ends.
             let ended = from_address.ended.clone();
-            let shaken = tokio::select! {
-                shaken = handshake(&acceptor, tcp, addr, anonymous, &connections.log) => shaken,
-                () = ended.notified() => {
+            let mut first = [0u8; 1];
+            let spoke = tokio::select! {
+                // A connection that has spoken is a handshake, even if ended meanwhile.
+                biased;
+                // `peek`, not `readable`: the latter may report a false positive.
+                spoke = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)) => {
+                    matches!(spoke, Ok(Ok(_)))
+                }
+                // Told to make room: unless its first bytes are there already (the reactor
+                // may not have said so yet), it goes.
+                () = ended.notified(), if !has_spoken(&tcp) => {
                     connections.log.closed("per-address", || format!(
-                        "{addr}: closed: a newer connection from this address took the place of its oldest TLS handshake ({MAX_HANDSHAKES_PER_ADDRESS} may be in progress from one address)"
+                        "{addr}: closed: it sent nothing, and a newer connection from this address took its place ({MAX_SILENT_PER_ADDRESS} silent ones are kept per address)"
                     ));
-                    None
+                    return;
                 }
             };
-            drop((handshaking, from_address));
+            drop((from_address, waiting));
+            if !spoke {
+                connections.log.closed("silent", || {
+                    format!(
+                        "{addr}: closed: it sent nothing for {} s",
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    )
+                });
+                return;
+            }
+            let Ok(handshaking) = connections.handshakes.clone().try_acquire_owned() else {
+                connections.log.closed("handshakes", || {
+                    format!("{addr}: closed: {MAX_HANDSHAKES} TLS handshakes are in progress")
+                });
+                return;
+            };
+            let shaken = handshake(&acceptor, tcp, addr, anonymous, &connections.log).await;
+            drop(handshaking);
             let Some((tls, peer)) = shaken else {
                 return;
             };
@@ -523,6 +563,16 @@ async fn accept_loop(
     }
     // Requests in flight are finished; idle connections close at once.
     graceful.shutdown().await;
+}
+
+/// Whether bytes wait to be read on `tcp` (or it was closed), asked of the socket itself.
+fn has_spoken(tcp: &TcpStream) -> bool {
+    use rustix::net::RecvFlags;
+    let mut byte = [0u8; 1];
+    matches!(
+        rustix::net::recv(tcp, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT),
+        Ok((0 | 1, _))
+    )
 }
 
 /// One TLS handshake within [`HANDSHAKE_TIMEOUT`], and who the caller is.
@@ -624,8 +674,12 @@ pub struct App {
     store: Store,
     /// Encrypted sessions are made for this key.
     encryption: meshfile_sign::EncryptionKey,
-    /// Permits to parse an upload: bounds the memory parsing takes at once.
+    /// Permits to parse an upload: bound the memory parsing takes at once. Uploads of at most
+    /// [`SMALL_UPLOAD`] bytes (every session meshfile writes is) have permits of their own,
+    /// so they are never queued behind large ones: a client sending megabyte uploads as fast
+    /// as it can delays no ordinary session.
     parses: Semaphore,
+    small_parses: Semaphore,
 }
 
 impl App {
@@ -633,7 +687,8 @@ impl App {
         Arc::new(App {
             store,
             encryption,
-            parses: Semaphore::new(PARSES_AT_ONCE),
+            parses: Semaphore::new(LARGE_PARSES_AT_ONCE),
+            small_parses: Semaphore::new(PARSES_AT_ONCE),
         })
     }
 }
@@ -710,7 +765,12 @@ async fn create_encrypted(
 async fn upload(app: Shared, peer: Peer, body: String, form: Form, what: &str) -> Response {
     let deadline = Instant::now() + REQUEST_TIMEOUT - COMMIT_MARGIN;
     let caller = peer.key_hash.clone();
-    let Ok(permit) = app.parses.acquire().await else {
+    let lane = if body.len() <= SMALL_UPLOAD {
+        &app.small_parses
+    } else {
+        &app.parses
+    };
+    let Ok(permit) = lane.acquire().await else {
         return error_response(&Error::Internal("the server is shutting down".into()));
     };
     let parsing = app.clone();

@@ -592,14 +592,29 @@ fn under_hostile_load_a_well_behaved_client_is_served_within_a_second() {
         (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut attackers = Vec::new();
 
-    // 8 alias bombs and 8 oversized secrets, each thread its own identity.
-    for i in 0..16 {
-        let body = if i < 8 {
-            alias_bomb(i)
-        } else {
-            format!(
+    // 8 alias bombs, 8 oversized secrets, 8 requests for 20,000 secrets of the largest size
+    // (1.3 GB from under 1 MB), 8 long values aliased 400 times (192 MB stored from 480 KB),
+    // each thread its own identity.
+    let many_secrets = {
+        let mut body = String::from("name: many\nversion: \"0.3.10\"\nsecrets:\n");
+        for i in 0..20_000 {
+            body.push_str(&format!("- {{name: s{i}, kind: ascii, size: 65536}}\n"));
+        }
+        body
+    };
+    let amplified = format!(
+        "name: amplified\nversion: \"0.3.10\"\nservices:\n- name: a\n  environment: {{A: &v {}}}\n  command: [{}]\n",
+        "x".repeat(480 * 1024),
+        vec!["*v"; 400].join(", ")
+    );
+    for i in 0..32 {
+        let body = match i / 8 {
+            0 => alias_bomb(i),
+            1 => format!(
                 "name: big{i}\nversion: \"0.3.10\"\nsecrets:\n  - name: s\n    kind: ascii\n    size: 100000000000\n"
-            )
+            ),
+            2 => many_secrets.clone(),
+            _ => amplified.clone(),
         };
         let (address, ca, stop, refused, attempts) = (
             server.address.clone(),
@@ -624,7 +639,8 @@ fn under_hostile_load_a_well_behaved_client_is_served_within_a_second() {
             }
         }));
     }
-    // 50 connections that never start their handshake, reopened when closed.
+    // 1,030 connections that never start their handshake (more than --max-connections, 1,024),
+    // reopened when closed.
     {
         let (address, stop, opened) = (server.address.clone(), stop.clone(), silent_opened.clone());
         attackers.push(std::thread::spawn(move || {
@@ -635,7 +651,7 @@ fn under_hostile_load_a_well_behaved_client_is_served_within_a_second() {
                     let mut buf = [0u8; 1];
                     matches!((&*s).read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
                 });
-                while silent.len() < 50 {
+                while silent.len() < 1_030 {
                     match TcpStream::connect(&address) {
                         Ok(s) => {
                             opened.fetch_add(1, Ordering::Relaxed);
@@ -717,7 +733,7 @@ fn under_hostile_load_a_well_behaved_client_is_served_within_a_second() {
     reads.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "hostile load for {seconds} s: 8 alias bombs and 8 oversized secrets ({} requests, {} refused), 50 silent connections ({} opened), 300 slow-header connections ({} handshaken)",
+        "hostile load for {seconds} s: 8 alias bombs, 8 oversized secrets, 8 many-secrets requests and 8 stored amplifications ({} requests, {} refused), 1,030 silent connections without a certificate ({} opened), 300 slow-header connections ({} handshaken)",
         attempts.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed),
         silent_opened.load(Ordering::Relaxed),
