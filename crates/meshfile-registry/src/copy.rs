@@ -858,6 +858,23 @@ fn json(reference: &Reference, bytes: &[u8]) -> Result<serde_json::Value, Regist
         .map_err(|e| protocol(reference, &format!("the manifest is not JSON: {e}")))
 }
 
+/// What a manifest as a registry serves it (`bytes` of `media_type`) refers to, each by digest
+/// and size: the platforms' manifests of an index, the config and layers of an image. What
+/// the copier reads of a manifest, bounded as it bounds it.
+pub fn references(
+    reference: &Reference,
+    bytes: &[u8],
+    media_type: &str,
+) -> Result<Vec<(String, u64)>, RegistryError> {
+    let value = json(reference, bytes)?;
+    if INDEX_TYPES.contains(&media_type) {
+        return entries(reference, &value, "manifests");
+    }
+    let mut found = vec![descriptor(reference, &value["config"])?];
+    found.extend(entries(reference, &value, "layers")?);
+    Ok(found)
+}
+
 /// A descriptor's digest and size.
 fn descriptor(
     reference: &Reference,
