@@ -6,8 +6,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(entries) = meshfile_plan::descriptor::from_json("descriptors.json", data) {
-        let again = meshfile_plan::descriptor::from_json("descriptors.json", &meshfile_plan::descriptor::to_json(&entries))
-            .unwrap_or_else(|_| panic!("written store does not read back"));
+        let again = meshfile_plan::descriptor::from_json(
+            "descriptors.json",
+            &meshfile_plan::descriptor::to_json(&entries),
+        )
+        .unwrap_or_else(|_| panic!("written store does not read back"));
         assert_eq!(again, entries);
         for entry in entries.values() {
             let _ = entry.descriptor("descriptors.json");

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let (value, template) = text.split_once('\n').unwrap_or(("", text));
     let files = BTreeMap::from([
         ("values.template".to_owned(), template.to_owned()),
-        ("templates/deployment.yaml".to_owned(), "kind: Deployment\n".to_owned()),
+        (
+            "templates/deployment.yaml".to_owned(),
+            "kind: Deployment\n".to_owned(),
+        ),
     ]);
     let variables = BTreeMap::from([("SCONE_LOG".to_owned(), value.to_owned())]);
     if let Ok(chart) = meshfile_plan::genservice::render_templates(&files, &variables, "svc") {

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
             meshfile_session::signer::PublicKey::parse(&key.to_pem()).ok(),
             Some(key.clone())
         );
-        assert_eq!(meshfile_session::signer::PublicKey::parse(&key.to_scone()).ok(), Some(key));
+        assert_eq!(
+            meshfile_session::signer::PublicKey::parse(&key.to_scone()).ok(),
+            Some(key)
+        );
     }
     let _ = meshfile_sign::SigningKey::from_pem(text);
     if let Ok(hash) = meshfile_session::key_hash::parse(text) {

@@ -8,7 +8,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(manifest) = loaded.manifest.as_ref().filter(|_| !loaded.has_errors()) {
         let dumped = meshfile_manifest::dump(manifest);
         let again = meshfile_manifest::load(dumped.as_bytes());
-        assert_eq!(again.manifest.as_ref(), Some(manifest), "dump changed the model:\n{dumped}");
+        assert_eq!(
+            again.manifest.as_ref(),
+            Some(manifest),
+            "dump changed the model:\n{dumped}"
+        );
         let _ = meshfile_manifest::lint(manifest);
     }
 });

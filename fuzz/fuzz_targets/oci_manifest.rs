@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
     } else {
         "application/vnd.oci.image.manifest.v1+json"
     };
-    let reference = meshfile_registry::Reference::parse("127.0.0.1:5000/fuzz:1").expect("reference");
+    let reference =
+        meshfile_registry::Reference::parse("127.0.0.1:5000/fuzz:1").expect("reference");
     if let Ok(found) = meshfile_registry::copy::references(&reference, bytes, media_type) {
         for (digest, _) in found {
             assert!(meshfile_manifest::mesh::is_digest(&digest), "{digest}");
