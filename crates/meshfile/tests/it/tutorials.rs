@@ -339,6 +339,14 @@ fn secure_document_app_runs_with_its_ports_and_init_containers() {
         "{}",
         out.stderr
     );
+    // lint names the paste workaround, located at the value.
+    let lint = t.rerun(&["lint", "-f", "mesh.yaml"]);
+    assert!(
+        lint.stderr
+            .contains("warning[W110]: `sqlInitScript` starts with a line holding only `|`"),
+        "{}",
+        lint.stderr
+    );
     let manifests = checked_chart(&t, 6);
     if manifests.is_empty() {
         return;
