@@ -765,3 +765,48 @@ fn under_hostile_load_a_well_behaved_client_is_served_within_a_second() {
     assert!(peak < RSS_BOUND, "peak RSS {peak} bytes");
     assert!(up, "the server is up afterwards");
 }
+
+#[test]
+fn an_update_whose_answer_was_lost_is_retried_and_counted_as_done() {
+    let server = Server::start();
+    let mut t = Test::new();
+    example_for(&t, &server);
+    let out = t.rerun(&args("apply", &[]));
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let before = server
+        .owner()
+        .read("flask-redis-demo/flask", None)
+        .expect("flask")
+        .hash;
+    // The update of flask carries a large value: its request is the one whose answer is lost.
+    let proxy = Proxy::start(server.address.clone(), Behaviour::LoseOneLargeAnswer);
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let mesh = mesh
+        .replace(&server.address, &proxy.address)
+        .replace("\"10.96.0.10\"", &format!("\"{}\"", "1".repeat(20_000)));
+    std::fs::write(t.dir().join("mesh.yaml"), mesh).expect("mesh");
+    let out = t.rerun(&args("apply", &["-v"]));
+    assert!(
+        proxy.lost.load(Ordering::SeqCst),
+        "the proxy lost an answer: {}",
+        out.stderr
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("1 updated"), "{}", out.stderr);
+    // One new version, whose predecessor is the one before: not two, not a conflict.
+    let flask = server
+        .owner()
+        .read("flask-redis-demo/flask", None)
+        .expect("flask");
+    assert_eq!(
+        flask.predecessor.as_deref(),
+        Some(before.as_str()),
+        "{flask:?}"
+    );
+    let out = t.rerun(&args("plan", &[]));
+    assert!(
+        out.stderr.contains("0 to create, 0 to update"),
+        "{}",
+        out.stderr
+    );
+}
