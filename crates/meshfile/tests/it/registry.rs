@@ -241,6 +241,20 @@ fn charts_pin_the_digest_the_registry_serves() {
     assert!(values_of(&t).contains(&digest), "{}", values_of(&t));
 }
 
+/// Runs meshfile in `t`'s directory with the cosign key password `password` in the
+/// environment, as a user with a cosign key does: its status and standard error.
+fn with_cosign_password(t: &Test, password: &str, args: &[&str]) -> (i32, String) {
+    let out = crate::meshfile(t.dir())
+        .args(args)
+        .env("COSIGN_PASSWORD", password)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// An image of three layers built with umoci (a file, a `/scone` directory, then a file
 /// removed: a whiteout), pushed to `image` with skopeo; its digest.
 fn build_and_push(
@@ -1206,17 +1220,7 @@ fn copied_images_are_signed_as_cosign_signs_them() {
         server.address
     );
     let t = example_with_repo(&server.address, &IMAGES, &repo);
-    let meshfile = |args: &[&str]| {
-        let out = crate::meshfile(t.dir())
-            .args(args)
-            .env("COSIGN_PASSWORD", "hunter2")
-            .output()
-            .expect("run");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let meshfile = |args: &[&str]| with_cosign_password(&t, "hunter2", args);
     let (status, stderr) = meshfile(&["key", "generate", "--cosign", "--out", "cosign.key"]);
     assert_eq!(status, 0, "{stderr}");
     let (status, stderr) = meshfile(&["apply", "-f", "."]);
@@ -1353,17 +1357,7 @@ fn a_published_descriptor_lets_a_mesh_compile_with_nothing_but_the_meshfile() {
         &IMAGES,
         "  destination: unused.example/x\n  strip: false\n",
     );
-    let run_in = |t: &Test, args: &[&str]| {
-        let out = crate::meshfile(t.dir())
-            .args(args)
-            .env("COSIGN_PASSWORD", "pw")
-            .output()
-            .expect("run");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run_in = |t: &Test, args: &[&str]| with_cosign_password(t, "pw", args);
     let (status, stderr) = run_in(
         &author,
         &["key", "generate", "--cosign", "--out", "author.key"],
@@ -1518,22 +1512,11 @@ fn a_pinned_digest_is_copied_and_signed_even_after_its_tag_moved() {
         let text = std::fs::read_to_string(&path).expect("read");
         std::fs::write(&path, text.replace("@PIN", &format!("@{pinned}"))).expect("write");
     }
-    let meshfile = |args: &[&str]| {
-        let out = crate::meshfile(t.dir())
-            .args(args)
-            .env("COSIGN_PASSWORD", "hunter2")
-            .output()
-            .expect("run");
-        crate::Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
-    let out = meshfile(&["key", "generate", "--cosign", "--out", "cosign.key"]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    let out = meshfile(&["template", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
+    let meshfile = |args: &[&str]| with_cosign_password(&t, "hunter2", args);
+    let (status, stderr) = meshfile(&["key", "generate", "--cosign", "--out", "cosign.key"]);
+    assert_eq!(status, 0, "{stderr}");
+    let (status, stderr) = meshfile(&["template", "-f", "."]);
+    assert_eq!(status, 0, "{stderr}");
     let values = |t: &Test| {
         std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values")
     };
@@ -1542,25 +1525,22 @@ fn a_pinned_digest_is_copied_and_signed_even_after_its_tag_moved() {
         "template pins the digest: {}",
         values(&t)
     );
-    let out = meshfile(&["apply", "-f", "."]);
-    assert_eq!(out.status, 0, "{}", out.stderr);
+    let (status, stderr) = meshfile(&["apply", "-f", "."]);
+    assert_eq!(status, 0, "{stderr}");
     // The destination holds the pinned image, not what the tag serves now.
     let copied = format!("{}/dest/redis:1.0", destination.address);
     assert_eq!(inspect_digest(&skopeo, work.path(), &copied), pinned);
     assert!(
-        out.stderr
-            .contains(&format!("its tag now serves {moved}, another image")),
-        "{}",
-        out.stderr
+        stderr.contains(&format!("its tag now serves {moved}, another image")),
+        "{stderr}"
     );
     // Signed by the pinned digest.
     assert!(
-        out.stderr.contains(&format!(
+        stderr.contains(&format!(
             "signed {}/dest/redis@{pinned}",
             destination.address
         )),
-        "{}",
-        out.stderr
+        "{stderr}"
     );
     let chart = values(&t);
     assert!(
