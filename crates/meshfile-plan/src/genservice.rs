@@ -86,33 +86,121 @@ pub fn render_templates(
     Ok(files)
 }
 
-/// One Tera template: only `{% raw %}` blocks (what genservice's templates use) besides
-/// expressions, so that no template can loop; a variable the manifest does not give is named.
+/// One Tera template, checked first ([`check_template`]) so that nothing but genservice's forms
+/// reaches Tera: no loop, no function (Tera's `get_env` would read the environment into a
+/// chart), no nesting its parser takes long over; a variable the manifest does not give is
+/// named.
 fn render_tera(path: &str, text: &str, context: &tera::Context) -> Result<String, String> {
-    let mut rest = text;
-    while let Some(at) = rest.find("{%") {
-        let tag = &rest[at + 2..];
-        let end = tag
-            .find("%}")
-            .ok_or_else(|| format!("{path}: a `{{%` tag is not closed"))?;
-        let words: Vec<&str> = tag[..end]
-            .trim_matches(['-', ' '])
-            .split_whitespace()
-            .collect();
-        if !matches!(words.as_slice(), ["raw"] | ["endraw"]) {
-            return Err(format!(
-                "{path}: `{{% {} %}}` is not supported: genservice templates use `{{% raw %}}` sections and `{{{{ NAME | default(value=\"...\") }}}}` expressions",
-                words.join(" ")
-            ));
-        }
-        rest = &tag[end + 2..];
-    }
+    check_template(text).map_err(|why| format!("{path}: {why}"))?;
     let mut tera = tera::Tera::default();
     tera.autoescape_on(Vec::new());
     tera.add_raw_template(path, text)
         .map_err(|e| format!("{path}: {}", tera_error(&e)))?;
     tera.render(path, context)
         .map_err(|e| format!("{path}: {}", tera_error(&e)))
+}
+
+/// What genservice's templates use, and all a template may hold: `{% raw %}` sections (their
+/// text left as it is), `{# comments #}`, and expressions `{{ NAME }}` or
+/// `{{ NAME | default(value="TEXT") }}`.
+fn check_template(text: &str) -> Result<(), String> {
+    const FORMS: &str = "genservice templates use `{% raw %}` sections and `{{ NAME }}` or `{{ NAME | default(value=\"...\") }}` expressions";
+    let mut raw = false;
+    let mut i = 0;
+    while let Some(offset) = text[i..].find('{') {
+        let at = i + offset;
+        let rest = &text[at..];
+        if rest.starts_with("{%") {
+            let end = rest
+                .find("%}")
+                .ok_or("a `{%` tag is not closed".to_owned())?;
+            let words: Vec<&str> = rest[2..end]
+                .trim_matches(|c: char| c == '-' || c.is_whitespace())
+                .split_whitespace()
+                .collect();
+            match (raw, words.as_slice()) {
+                (false, ["raw"]) => raw = true,
+                (true, ["endraw"]) => raw = false,
+                (true, _) => {}
+                (false, _) => {
+                    return Err(format!(
+                        "`{{% {} %}}` is not supported: {FORMS}",
+                        words.join(" ")
+                    ));
+                }
+            }
+            i = at + end + 2;
+        } else if raw {
+            i = at + 1;
+        } else if rest.starts_with("{#") {
+            let end = rest
+                .find("#}")
+                .ok_or("a `{#` comment is not closed".to_owned())?;
+            i = at + end + 2;
+        } else if let Some(inner) = rest.strip_prefix("{{") {
+            let end = expression_end(inner).ok_or("a `{{` expression is not closed".to_owned())?;
+            let expression = &inner[..end];
+            if !is_genservice_expression(expression) {
+                return Err(format!("`{{{{{expression}}}}}` is not supported: {FORMS}"));
+            }
+            i = at + 2 + end + 2;
+        } else {
+            i = at + 1;
+        }
+    }
+    if raw {
+        return Err("a `{% raw %}` section is not closed with `{% endraw %}`".into());
+    }
+    Ok(())
+}
+
+/// Where an expression's `}}` is, a `}}` inside a quoted text not counting.
+fn expression_end(text: &str) -> Option<usize> {
+    let mut quoted = false;
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'}' if !quoted && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `NAME` or `NAME | default(value="TEXT")`, spaces and whitespace control (`-`) allowed
+/// around the parts, TEXT without `"` or `\`.
+fn is_genservice_expression(expression: &str) -> bool {
+    let is_name = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let e = expression
+        .trim()
+        .trim_start_matches('-')
+        .trim_end_matches('-')
+        .trim();
+    let Some((name, filter)) = e.split_once('|') else {
+        return is_name(e);
+    };
+    // The filter with the spaces outside its quoted text removed.
+    let (before, quoted) = match filter.split_once('"') {
+        Some((before, after)) => (before, Some(after)),
+        None => (filter, None),
+    };
+    let Some(quoted) = quoted else {
+        return false;
+    };
+    let Some((value, after)) = quoted.split_once('"') else {
+        return false;
+    };
+    let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    is_name(name.trim())
+        && compact(before) == "default(value="
+        && compact(after) == ")"
+        && !value.contains('\\')
 }
 
 /// A Tera error with its causes, on one line.
@@ -205,6 +293,29 @@ mod tests {
             render_values(&files, &missing)
                 .is_err_and(|e| e.contains("line 2: `{{image_name}}` is no variable"))
         );
+    }
+
+    #[test]
+    fn only_genservice_forms_reach_tera() {
+        for ok in [
+            "a: {{ X }}\n",
+            "a: {{- X -}}\n",
+            "a: {{X|default(value=\"{{APP_SERVICE_PORT}}\")}}\n",
+            "{% raw %}{{ anything | upper }} {% for %}{% endraw %}{# note #}",
+        ] {
+            assert!(check_template(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "{{ get_env(name=\"HOME\") }}",
+            "{{ range(end=100000000) | length }}",
+            "{{ X | upper }}",
+            "{{ (((((((((X))))))))) }}",
+            "{{ X | default(value=\"a\\\"b\") }}",
+            "{% raw %}never closed",
+            "{{ X ",
+        ] {
+            assert!(check_template(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
