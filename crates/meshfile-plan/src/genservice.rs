@@ -110,11 +110,12 @@ fn check_template(text: &str) -> Result<(), String> {
     while let Some(offset) = text[i..].find('{') {
         let at = i + offset;
         let rest = &text[at..];
-        if rest.starts_with("{%") {
-            let end = rest
+        if let Some(inner) = rest.strip_prefix("{%") {
+            // The closing `%}` after the opening one (`{%}` is not closed).
+            let end = inner
                 .find("%}")
                 .ok_or("a `{%` tag is not closed".to_owned())?;
-            let words: Vec<&str> = rest[2..end]
+            let words: Vec<&str> = inner[..end]
                 .trim_matches(|c: char| c == '-' || c.is_whitespace())
                 .split_whitespace()
                 .collect();
@@ -129,14 +130,14 @@ fn check_template(text: &str) -> Result<(), String> {
                     ));
                 }
             }
-            i = at + end + 2;
+            i = at + 2 + end + 2;
         } else if raw {
             i = at + 1;
-        } else if rest.starts_with("{#") {
-            let end = rest
+        } else if let Some(inner) = rest.strip_prefix("{#") {
+            let end = inner
                 .find("#}")
                 .ok_or("a `{#` comment is not closed".to_owned())?;
-            i = at + end + 2;
+            i = at + 2 + end + 2;
         } else if let Some(inner) = rest.strip_prefix("{{") {
             let end = expression_end(inner).ok_or("a `{{` expression is not closed".to_owned())?;
             let expression = &inner[..end];
@@ -313,6 +314,8 @@ mod tests {
             "{{ X | default(value=\"a\\\"b\") }}",
             "{% raw %}never closed",
             "{{ X ",
+            "a{%} {# x",
+            "{#}",
         ] {
             assert!(check_template(bad).is_err(), "{bad}");
         }
