@@ -61,11 +61,14 @@ pub fn render_templates(
         let Some(target) = chart_path(path) else {
             continue;
         };
-        let rendered = if path.ends_with(".template") {
+        let mut rendered = if path.ends_with(".template") {
             render_tera(path, text, &context)?
         } else {
             text.clone()
         };
+        if target == "Chart.yaml" {
+            rendered = last_key_wins(&rendered);
+        }
         // `templates/` wins over genservice's `charts/templates/` copy of the same file.
         if files.contains_key(&target) && path.starts_with("charts/") {
             continue;
@@ -84,6 +87,35 @@ pub fn render_templates(
         return Err("holds no chart templates (`templates/` or `charts/templates/`)".into());
     }
     Ok(files)
+}
+
+/// A Chart.yaml with each top-level key once, the last of its kind kept, as Helm reads it:
+/// genservice's own Chart.yaml.template names `apiVersion`, `appVersion` and `description`
+/// twice, which Helm takes (warning) and a strict YAML reader refuses.
+fn last_key_wins(text: &str) -> String {
+    // Top-level blocks: a line at column 0 that is neither a comment nor a continuation
+    // starts one; the lines below it, until the next, belong to it.
+    let mut blocks: Vec<(Option<&str>, Vec<&str>)> = Vec::new();
+    for line in text.lines() {
+        let key = (!line.starts_with([' ', '\t', '#', '-']))
+            .then(|| line.split_once(':').map(|(k, _)| k.trim()))
+            .flatten();
+        match (key, blocks.last_mut()) {
+            (None, Some((_, lines))) => lines.push(line),
+            _ => blocks.push((key, vec![line])),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, (key, lines)) in blocks.iter().enumerate() {
+        let later = key.is_some() && blocks[i + 1..].iter().any(|(k, _)| k == key);
+        if !later {
+            for line in lines {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// One Tera template, checked first ([`check_template`]) so that nothing but genservice's forms
@@ -293,6 +325,15 @@ mod tests {
         assert!(
             render_values(&files, &missing)
                 .is_err_and(|e| e.contains("line 2: `{{image_name}}` is no variable"))
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_in_chart_yaml_is_the_last_as_helm_reads_it() {
+        let text = "apiVersion: v2\nname: svc\n# comment\ndescription: first\nversion: 0.1.0\nappVersion: 0.1.0\n\napiVersion: v2\nappVersion: 1.6.7\ndescription: second\nmaintainers:\n- email: a@b\n  name: A\n";
+        assert_eq!(
+            last_key_wins(text),
+            "name: svc\n# comment\nversion: 0.1.0\napiVersion: v2\nappVersion: 1.6.7\ndescription: second\nmaintainers:\n- email: a@b\n  name: A\n"
         );
     }
 
