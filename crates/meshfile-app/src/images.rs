@@ -54,11 +54,26 @@ fn reference(image: &str, copy: &ImageCopy) -> Result<Reference, Error> {
 /// Copies every image of `plan`, one after another (each one's blobs several at a time);
 /// stops at the first that fails, naming it. With `repo.push: false` nothing is written: each
 /// image is made as it would be copied (rewritten, with `squash` or `strip`), for its digest.
+/// A rewrite's layers pass through a scratch directory under `target`, removed after each
+/// image.
 pub fn push(
     plan: &ImagePlan,
     progress: &std::sync::Arc<dyn Progress>,
+    target: &std::path::Path,
 ) -> Result<Vec<Pushed>, Error> {
     check(plan)?;
+    if plan.squash || plan.strip {
+        std::fs::create_dir_all(target).map_err(|e| {
+            Error::new(
+                Code::WriteFailed,
+                format!(
+                    "cannot make {} for the images' scratch files",
+                    target.display()
+                ),
+            )
+            .caused_by(e)
+        })?;
+    }
     let runtime = crate::runtime()?;
     let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
     let what = meshfile_registry::rewrite::Rewrite {
@@ -71,7 +86,9 @@ pub fn push(
         let destination = reference(&copy.destination, copy)?;
         let to = plan.push.then_some(&destination);
         let copied = match (plan.squash || plan.strip, to) {
-            (true, to) => runtime.block_on(copier.copy_rewritten(&source, to, what, progress)),
+            (true, to) => {
+                runtime.block_on(copier.copy_rewritten(&source, to, what, target, progress))
+            }
             (false, Some(to)) => runtime.block_on(copier.copy(&source, to, progress)),
             (false, None) => runtime.block_on(copier.prepare(&source)),
         }

@@ -6,6 +6,8 @@
 //! bounded whatever their size.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +109,52 @@ enum Upload {
     At(String),
 }
 
+/// One image's rewrite, as each of its platforms is rewritten.
+struct Image<'a> {
+    source: &'a Reference,
+    destination: Option<&'a Reference>,
+    what: crate::rewrite::Rewrite,
+    scratch: &'a Path,
+    progress: &'a Arc<dyn Progress>,
+}
+
+/// What a blob upload sends: bytes at hand, or a file streamed in chunks (each reported to
+/// the progress as it goes).
+enum Sent<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path, Arc<dyn Progress>),
+}
+
+impl Sent<'_> {
+    /// Its size and the request body sending it.
+    fn body(self) -> Result<(u64, reqwest::Body), String> {
+        match self {
+            Sent::Bytes(bytes) => Ok((bytes.len() as u64, reqwest::Body::from(bytes.to_vec()))),
+            Sent::File(path, progress) => {
+                let reading = |e: std::io::Error| format!("reading {}: {e}", path.display());
+                let file = std::fs::File::open(path).map_err(reading)?;
+                let size = file.metadata().map_err(reading)?.len();
+                let chunks = futures_util::stream::unfold(file, move |mut file| {
+                    let progress = Arc::clone(&progress);
+                    async move {
+                        let mut chunk = vec![0; 256 * 1024];
+                        match file.read(&mut chunk) {
+                            Ok(0) => None,
+                            Ok(n) => {
+                                chunk.truncate(n);
+                                progress.advanced(n as u64);
+                                Some((Ok(chunk), file))
+                            }
+                            Err(e) => Some((Err(e), file)),
+                        }
+                    }
+                });
+                Ok((size, reqwest::Body::wrap_stream(chunks)))
+            }
+        }
+    }
+}
+
 /// A manifest as a registry serves it.
 struct Manifest {
     bytes: Vec<u8>,
@@ -168,25 +216,31 @@ impl Copier {
     /// Copies `source` to `destination` rewritten (`squash`, `strip`): each platform's image
     /// made anew from the source's blobs, the new blobs sent unless the destination has them.
     /// Without a destination the images are made and only their digests kept (nothing
-    /// written).
+    /// written). Layers pass through files in `scratch`, never whole in memory.
     pub async fn copy_rewritten(
         &self,
         source: &Reference,
         destination: Option<&Reference>,
         what: crate::rewrite::Rewrite,
+        scratch: &Path,
         progress: &Arc<dyn Progress>,
     ) -> Result<Copied, RegistryError> {
         let mut copied = Copied::default();
         let top = self.manifest(source, source.selector()).await?;
         copied.source_digest = digest_of(&top.bytes);
+        let image = Image {
+            source,
+            destination,
+            what,
+            scratch,
+            progress,
+        };
         let top = if INDEX_TYPES.contains(&top.media_type.as_str()) {
             let mut index = json(source, &top.bytes)?;
             let children = entries(source, &index, "manifests")?;
             for (i, (digest, _)) in children.into_iter().enumerate() {
                 let child = self.manifest(source, &digest).await?;
-                let new = self
-                    .rewrite_one(source, destination, &child, what, progress, &mut copied)
-                    .await?;
+                let new = self.rewrite_one(&image, &child, &mut copied).await?;
                 let new_digest = match destination {
                     Some(destination) => {
                         (self.put_manifest(destination, &digest_of(&new.bytes), &new)).await?
@@ -201,8 +255,7 @@ impl Copier {
                 media_type: top.media_type,
             }
         } else {
-            self.rewrite_one(source, destination, &top, what, progress, &mut copied)
-                .await?
+            self.rewrite_one(&image, &top, &mut copied).await?
         };
         copied.digest = match destination {
             Some(destination) => (self.put_manifest(destination, &destination.tag, &top)).await?,
@@ -211,17 +264,17 @@ impl Copier {
         Ok(copied)
     }
 
-    /// One image rewritten: its blobs read, made anew, the new ones sent (with a
-    /// destination); its new manifest.
+    /// One image rewritten: its layers downloaded to a directory of their own in the
+    /// scratch directory, made anew there (on a blocking thread: it is CPU and disk work),
+    /// the new blobs sent (with a destination); its new manifest. The directory goes with
+    /// the image.
     async fn rewrite_one(
         &self,
-        source: &Reference,
-        destination: Option<&Reference>,
+        image: &Image<'_>,
         manifest: &Manifest,
-        what: crate::rewrite::Rewrite,
-        progress: &Arc<dyn Progress>,
         copied: &mut Copied,
     ) -> Result<Manifest, RegistryError> {
+        let source = image.source;
         let parsed = json(source, &manifest.bytes)?;
         let (config_digest, config_size) = descriptor(source, &parsed["config"])?;
         if config_size > MAX_MANIFEST {
@@ -230,37 +283,64 @@ impl Copier {
         let layers = entries(source, &parsed, "layers")?;
         let total: u64 = layers.iter().map(|(_, size)| size).sum();
         if total > crate::rewrite::MAX_CONTENT {
-            return Err(protocol(
+            return Err(rewrite_failed(
                 source,
-                "the image's layers exceed 4 GiB, more than squash and strip rewrite",
+                &format!(
+                    "its layers exceed {} GiB, more than squash and strip rewrite",
+                    crate::rewrite::MAX_CONTENT >> 30
+                ),
             ));
         }
+        let work = tempfile::Builder::new()
+            .prefix(".meshfile-rewrite-")
+            .tempdir_in(image.scratch)
+            .map_err(|e| scratch_failed(source, image.scratch, &e))?;
         let config = self.read_blob(source, &config_digest, config_size).await?;
-        let mut blobs = Vec::with_capacity(layers.len());
+        let mut files = Vec::with_capacity(layers.len());
         for (digest, size) in &layers {
-            blobs.push(self.read_blob(source, digest, *size).await?);
+            files.push(self.download(source, digest, *size, work.path()).await?);
         }
-        let new = crate::rewrite::rewrite(&manifest.bytes, &config, &blobs, what)
-            .map_err(|why| protocol(source, &why))?;
+        let (what, dir, manifest_bytes) =
+            (image.what, work.path().to_owned(), manifest.bytes.clone());
+        let new = tokio::task::spawn_blocking(move || {
+            crate::rewrite::rewrite(&manifest_bytes, &config, &files, what, &dir)
+        })
+        .await
+        .map_err(|e| rewrite_failed(source, &e.to_string()))?
+        .map_err(|why| rewrite_failed(source, &why))?;
         let made = Manifest {
             bytes: new.manifest,
             media_type: manifest.media_type.clone(),
         };
-        let Some(destination) = destination else {
+        let Some(destination) = image.destination else {
             return Ok(made);
         };
-        let image = source.to_string();
-        let blobs: Vec<&crate::rewrite::Blob> =
-            std::iter::once(&new.config).chain(&new.layers).collect();
-        progress.planned(blobs.iter().map(|b| b.bytes.len() as u64).sum());
-        for blob in blobs {
-            let size = blob.bytes.len() as u64;
-            let transfer = self
-                .put_blob(destination, &blob.digest, &blob.bytes)
-                .await?;
-            progress.advanced(size);
-            progress.blob(&image, &blob.digest, size, transfer);
-            copied.count(transfer, size);
+        let name = source.to_string();
+        let config_size = new.config.bytes.len() as u64;
+        image
+            .progress
+            .planned(config_size + new.layers.iter().map(|b| b.size).sum::<u64>());
+        let transfer = (self.put_blob(
+            destination,
+            &new.config.digest,
+            Sent::Bytes(&new.config.bytes),
+        ))
+        .await?;
+        image.progress.advanced(config_size);
+        image
+            .progress
+            .blob(&name, &new.config.digest, config_size, transfer);
+        copied.count(transfer, config_size);
+        for layer in &new.layers {
+            let sent = Sent::File(&layer.path, Arc::clone(image.progress));
+            let transfer = self.put_blob(destination, &layer.digest, sent).await?;
+            if transfer != BlobTransfer::Sent {
+                image.progress.advanced(layer.size);
+            }
+            image
+                .progress
+                .blob(&name, &layer.digest, layer.size, transfer);
+            copied.count(transfer, layer.size);
         }
         Ok(made)
     }
@@ -273,6 +353,65 @@ impl Copier {
         digest: &str,
         size: u64,
     ) -> Result<Vec<u8>, RegistryError> {
+        let response = self.get_blob(reference, digest).await?;
+        let bytes = crate::body(response, size, reference, &format!("blob {digest}")).await?;
+        if digest_of(&bytes) != digest {
+            return Err(mismatch(reference, digest));
+        }
+        Ok(bytes)
+    }
+
+    /// A blob streamed to a new file in `dir`: exactly the `size` bytes its descriptor
+    /// gives, checked against its digest as they pass.
+    async fn download(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        size: u64,
+        dir: &Path,
+    ) -> Result<PathBuf, RegistryError> {
+        let mut response = self.get_blob(reference, digest).await?;
+        let (file, path) = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(dir)
+            .and_then(|f| f.keep().map_err(|e| e.error))
+            .map_err(|e| scratch_failed(reference, dir, &e))?;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut hasher = sha2::Sha256::new();
+        let mut got = 0u64;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| RegistryError::Unreachable {
+                registry: reference.registry.clone(),
+                detail: format!("reading blob {digest}: {}", root_cause(&e)),
+            })?
+        {
+            got += chunk.len() as u64;
+            if got > size {
+                return Err(protocol(
+                    reference,
+                    &format!("blob {digest} is larger than the {size} bytes its descriptor gives"),
+                ));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .map_err(|e| scratch_failed(reference, dir, &e))?;
+        }
+        out.flush()
+            .map_err(|e| scratch_failed(reference, dir, &e))?;
+        if got != size || format!("sha256:{}", hex::encode(hasher.finalize())) != digest {
+            return Err(mismatch(reference, digest));
+        }
+        Ok(path)
+    }
+
+    /// A blob's download, answered with success.
+    async fn get_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
         let url = format!("{}/blobs/{digest}", repository_url(reference));
         let response = self.send(reference, || self.http.get(&url)).await?;
         if !response.status().is_success() {
@@ -282,14 +421,7 @@ impl Copier {
                 response.status().as_u16(),
             ));
         }
-        let bytes = crate::body(response, size, reference, &format!("blob {digest}")).await?;
-        if digest_of(&bytes) != digest {
-            return Err(protocol(
-                reference,
-                &format!("blob {digest} does not match its digest"),
-            ));
-        }
-        Ok(bytes)
+        Ok(response)
     }
 
     /// A blob made here at the destination, unless it is there already.
@@ -297,7 +429,7 @@ impl Copier {
         &self,
         destination: &Reference,
         digest: &str,
-        bytes: &[u8],
+        blob: Sent<'_>,
     ) -> Result<BlobTransfer, RegistryError> {
         if self.has_blob(destination, digest).await? {
             return Ok(BlobTransfer::Present);
@@ -305,8 +437,10 @@ impl Copier {
         match self.start_upload(destination, digest, None).await? {
             Upload::Mounted => Ok(BlobTransfer::Mounted),
             Upload::At(location) => {
-                let body = reqwest::Body::from(bytes.to_vec());
-                self.finish_upload(destination, &location, digest, bytes.len() as u64, body)
+                let (size, body) = blob
+                    .body()
+                    .map_err(|why| rewrite_failed(destination, &why))?;
+                self.finish_upload(destination, &location, digest, size, body)
                     .await
             }
         }
@@ -437,7 +571,8 @@ impl Copier {
             Err(e) => return Err(e),
         };
         let payload_digest = digest_of(payload);
-        self.put_blob(&at, &payload_digest, payload).await?;
+        self.put_blob(&at, &payload_digest, Sent::Bytes(payload))
+            .await?;
         layers.push(serde_json::json!({
             "mediaType": PAYLOAD_MEDIA_TYPE,
             "size": payload.len(),
@@ -455,7 +590,8 @@ impl Copier {
         }))
         .map_err(|e| protocol(&at, &e.to_string()))?;
         let config_digest = digest_of(&config);
-        self.put_blob(&at, &config_digest, &config).await?;
+        self.put_blob(&at, &config_digest, Sent::Bytes(&config))
+            .await?;
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -484,10 +620,12 @@ impl Copier {
         let subject = self.manifest(reference, &reference.tag).await?;
         let subject_digest = digest_of(&subject.bytes);
         let blob_digest = digest_of(blob);
-        self.put_blob(reference, &blob_digest, blob).await?;
+        self.put_blob(reference, &blob_digest, Sent::Bytes(blob))
+            .await?;
         let empty = b"{}";
         let empty_digest = digest_of(empty);
-        self.put_blob(reference, &empty_digest, empty).await?;
+        self.put_blob(reference, &empty_digest, Sent::Bytes(empty))
+            .await?;
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -925,6 +1063,27 @@ fn protocol(reference: &Reference, detail: &str) -> RegistryError {
         image: reference.to_string(),
         detail: detail.to_owned(),
     }
+}
+
+fn rewrite_failed(reference: &Reference, detail: &str) -> RegistryError {
+    RegistryError::Rewrite {
+        image: reference.to_string(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn scratch_failed(reference: &Reference, dir: &Path, e: &std::io::Error) -> RegistryError {
+    rewrite_failed(
+        reference,
+        &format!("the scratch directory {}: {e}", dir.display()),
+    )
+}
+
+fn mismatch(reference: &Reference, digest: &str) -> RegistryError {
+    protocol(
+        reference,
+        &format!("blob {digest} does not match its digest"),
+    )
 }
 
 fn unreachable(reference: &Reference, e: &reqwest::Error) -> RegistryError {

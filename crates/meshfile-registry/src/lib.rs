@@ -152,6 +152,9 @@ pub enum RegistryError {
     Protocol { image: String, detail: String },
     #[error("credentials for {registry}: {detail}")]
     Credentials { registry: String, detail: String },
+    /// Squashing or stripping an image failed: what its layers hold, or the scratch disk.
+    #[error("{image}: cannot rewrite the image: {detail}")]
+    Rewrite { image: String, detail: String },
 }
 
 /// Asks registries for digests; one per run, its connections reused.

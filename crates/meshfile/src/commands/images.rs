@@ -69,7 +69,7 @@ pub fn push(mesh: &mut meshfile_app::compile::Mesh, args: &CompileArgs) -> Resul
     let (pushing, signing) = (plan.push, plan.key_file.is_some());
     let bar = Bar::new(plan, args.quiet);
     let progress: Arc<dyn Progress> = Arc::new(bar.clone());
-    let pushed = meshfile_app::images::push(plan, &progress);
+    let pushed = meshfile_app::images::push(plan, &progress, &args.target);
     bar.finish();
     let pushed = pushed?;
     meshfile_app::images::pin(compiled, &pushed, &args.target)?;

@@ -7,6 +7,7 @@ mod compile;
 mod fields;
 mod hardening;
 mod hostile;
+mod layers;
 mod modes;
 mod proxy;
 mod raw;

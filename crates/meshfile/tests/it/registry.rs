@@ -105,7 +105,7 @@ fn ok(program: &PathBuf, args: &[&str], dir: &Path) -> String {
 }
 
 /// The hello-world example with its image at `image`.
-fn example_with_image(image: &str) -> Test {
+pub(crate) fn example_with_image(image: &str) -> Test {
     let src = workspace().join("examples/hello-world");
     let mut t = Test::new();
     for entry in std::fs::read_dir(&src).expect("example") {
