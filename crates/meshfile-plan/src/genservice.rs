@@ -51,18 +51,35 @@ pub fn render_templates(
             "holds no `values.template` (the chart's values, as genservice reads them)".into(),
         );
     }
-    let mut context = tera::Context::new();
-    for (name, value) in variables {
-        context.insert(name.as_str(), value);
-    }
-    context.insert("chartname", chartname);
+    let names: Vec<String> = (variables.keys().cloned())
+        .chain(["chartname".to_owned()])
+        .collect();
+    let value = |name: &str| match name {
+        "chartname" => Some(chartname.to_owned()),
+        _ => variables.get(name).cloned(),
+    };
     let mut files = Files::new();
     for (path, text) in dir_files {
         let Some(target) = chart_path(path) else {
             continue;
         };
         let mut rendered = if path.ends_with(".template") {
-            render_tera(path, text, &context)?
+            let render = |lookup: crate::pasted::Lookup<'_>| {
+                render_tera(path, text, &context_of(&names, lookup))
+            };
+            if matches!(target.as_str(), "values.yaml" | "Chart.yaml") {
+                // The Meshfile's `{{name}}` left for the mesh step are text here, the same in
+                // both renderings (`{{` would read as a YAML flow mapping).
+                let rendered = |lookup: crate::pasted::Lookup<'_>| {
+                    let text = render(lookup)?;
+                    Ok(meshfile_manifest::refs::substitute_mesh(&text, &|_| {
+                        Some("meshfilemeshvalue".into())
+                    })
+                    .unwrap_or(text))
+                };
+                crate::pasted::check(path, &names, &value, &rendered)?;
+            }
+            render(&value)?
         } else {
             text.clone()
         };
@@ -87,6 +104,17 @@ pub fn render_templates(
         return Err("holds no chart templates (`templates/` or `charts/templates/`)".into());
     }
     Ok(files)
+}
+
+/// A Tera context with the value of each of `names` that `lookup` has.
+fn context_of(names: &[String], lookup: crate::pasted::Lookup<'_>) -> tera::Context {
+    let mut context = tera::Context::new();
+    for name in names {
+        if let Some(value) = lookup(name) {
+            context.insert(name.as_str(), &value);
+        }
+    }
+    context
 }
 
 /// A Chart.yaml with each top-level key once, the last of its kind kept, as Helm reads it:
@@ -257,12 +285,19 @@ pub fn render_values(
     let mut out = BTreeMap::new();
     for (path, text) in files {
         let text = if path == "values.yaml" {
-            meshfile_manifest::refs::substitute_mesh(text, lookup).map_err(|(name, at)| {
-                let line = text[..at].matches('\n').count() + 1;
-                format!(
-                    "values.template line {line}: `{{{{{name}}}}}` is no variable of the Meshfile"
-                )
-            })?
+            let render = |lookup: crate::pasted::Lookup<'_>| {
+                meshfile_manifest::refs::substitute_mesh(text, lookup).map_err(|(name, at)| {
+                    let line = text[..at].matches('\n').count() + 1;
+                    format!(
+                        "values.template line {line}: `{{{{{name}}}}}` is no variable of the Meshfile"
+                    )
+                })
+            };
+            let names: Vec<String> = meshfile_manifest::refs::mesh_references(text)
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            crate::pasted::check("values.template", &names, lookup, &render)?;
+            render(lookup)?
         } else {
             text.clone()
         };

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod delivery;
 pub mod descriptor;
 pub mod genservice;
+mod pasted;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -378,3 +378,109 @@ fn idle_connections_without_a_certificate_lock_no_one_out() {
         "the flood is not counted:\n{log}"
     );
 }
+
+/// Text with a line break, `---`, a YAML tag or Helm's braces, given wherever a Meshfile or a
+/// service manifest puts text into the generated chart (a runtime variable of the pod, a
+/// service to wait for, an image pull secret, a `helm_extra_values` value), reaches the
+/// rendered manifests as that text: no resource, key or type of its own.
+#[test]
+fn text_with_yaml_of_its_own_reaches_the_chart_as_text() {
+    let (Some(helm), Some(kval)) = (
+        crate::tools::tool("bin/helm4"),
+        crate::tools::tool("kval/bin/kubernetes-validate"),
+    ) else {
+        panic!("helm4 and kubernetes-validate are installed by scripts/install-test-tools");
+    };
+    // As written in the YAML files: double-quoted, `\n` an escape.
+    let hostile = r"x\n---\nkind: Secret\nmetadata:\n  name: stolen";
+    let unescaped = hostile.replace(r"\n", "\n");
+    let dir = crate::workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example");
+    let manifest = read("service.yaml").replace(
+        "    - name: SCONE_LOG\n      value: error\n",
+        &format!("    - name: SCONE_LOG\n      value: \"{hostile}\"\n    - name: INIT_CONTAINER1\n      value: \"{hostile}\"\n    - name: INIT_CONTAINER1_PORT\n      value: 80\n"),
+    );
+    let note = r"!!binary aGk= {{ .Values }}\n---\nkind: Secret";
+    let mesh = read("mesh.yaml").replace("value: sconeapps", &format!("value: \"{hostile}\""))
+        + &format!(
+            "helm_extra_values:\n  pythonservice:\n    nodeSelector:\n      note: \"{note}\"\n"
+        );
+    let mut t = crate::Test::new()
+        .file("mesh.yaml", mesh)
+        .file("service.yaml", manifest)
+        .file("measurements.yaml", read("measurements.yaml"));
+    let out = t.rerun(&["apply", "-n", "-f", "."]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let chart = t.dir().join("target/helm").display().to_string();
+    let (rendered, manifests) = crate::tools::run(
+        &helm,
+        &[
+            "template",
+            "demo",
+            &chart,
+            "--kube-version",
+            "1.35.0",
+            "--set",
+            "global.casAddr=cas",
+        ],
+        t.dir(),
+    );
+    assert!(rendered, "helm template:\n{manifests}");
+    let documents: Vec<meshfile_yaml::Node> = manifests
+        .split("\n---\n")
+        .filter(|d| d.lines().any(|l| l.starts_with("kind: ")))
+        .map(|d| meshfile_yaml::parse(d, &Default::default()).expect("a rendered manifest"))
+        .collect();
+    let kinds: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d.scalar_at("kind"))
+        .collect();
+    assert_eq!(kinds, ["Service", "Deployment"], "{manifests}");
+    let pod = ["spec", "template", "spec"]
+        .iter()
+        .try_fold(&documents[1], |node, key| node.get(key).map(|e| &e.value))
+        .expect("the pod spec");
+    let at = |path: &[&str]| -> Vec<String> {
+        let mut nodes = vec![pod];
+        for key in path {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| match &n.value {
+                    meshfile_yaml::Value::Sequence(items) => items.iter().collect::<Vec<_>>(),
+                    _ => vec![n],
+                })
+                .filter_map(|n| n.get(key).map(|e| &e.value))
+                .collect();
+        }
+        nodes
+            .iter()
+            .filter_map(|n| n.as_scalar().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(at(&["imagePullSecrets", "name"]), std::slice::from_ref(&unescaped));
+    assert_eq!(at(&["nodeSelector", "note"]), [note.replace(r"\n", "\n")]);
+    assert!(
+        at(&["containers", "env", "value"]).contains(&unescaped),
+        "SCONE_LOG:\n{manifests}"
+    );
+    fn scalars(node: &meshfile_yaml::Node, out: &mut Vec<String>) {
+        match &node.value {
+            meshfile_yaml::Value::Scalar { text, .. } => out.push(text.clone()),
+            meshfile_yaml::Value::Sequence(items) => items.iter().for_each(|n| scalars(n, out)),
+            meshfile_yaml::Value::Mapping(entries) => {
+                entries.iter().for_each(|e| scalars(&e.value, out))
+            }
+        }
+    }
+    let mut waits = Vec::new();
+    scalars(&pod.get("initContainers").expect("waits").value, &mut waits);
+    assert!(waits.contains(&unescaped), "{manifests}");
+    let file = t.dir().join("rendered.yaml");
+    std::fs::write(&file, &manifests).expect("rendered");
+    let (valid, text) = crate::tools::run(
+        &kval,
+        &["--strict", "-k", "1.35", &file.display().to_string()],
+        t.dir(),
+    );
+    assert!(valid, "kubernetes-validate:\n{text}");
+}

@@ -409,3 +409,63 @@ fn software_updates_v2_names_v1s_hashes_as_predecessors() {
             && manifest.contains("name: demo-ns-pythonservice")
     );
 }
+
+/// A value pasted into a genservice template stays one YAML value: a service manifest's
+/// variable or a Meshfile's value that would add keys, documents or tags to the chart's values
+/// (as a plain paste would) is refused, named and located, at the step that pastes it.
+#[test]
+fn values_pasted_into_genservice_templates_add_no_yaml_of_their_own() {
+    let service_step_args = [
+        "apply",
+        "-f",
+        "service.yaml",
+        "--helm-template",
+        "templates-genservice",
+    ];
+    // The service step: the manifest's SCONE_LOG, pasted at values.template line 38.
+    for hostile in [
+        "error\\nsecurityContext:\\n  privileged: true",
+        "error\\n---\\nkind: Pod",
+        "!!binary ZXJyb3I=",
+        "error # and more",
+    ] {
+        let mut t = tutorial("java_sconectl_tutorial");
+        let manifest = std::fs::read_to_string(t.dir().join("service.yaml")).expect("manifest");
+        let manifest = manifest.replace(
+            "    - name: SCONE_LOG\n      value: error",
+            &format!("    - name: SCONE_LOG\n      value: \"{hostile}\""),
+        );
+        t = t.file("service.yaml", manifest);
+        let out = t.rerun(&service_step_args);
+        assert_eq!(out.status, 1, "{hostile}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "values.template line 38: the value of `SCONE_LOG` would not stay one YAML value there"
+            ),
+            "{hostile}: {}",
+            out.stderr
+        );
+    }
+    // The mesh step: the Meshfile's imagePullSecrets, pasted at values.template line 9.
+    let mut t = tutorial("java_sconectl_tutorial");
+    ok("service", &t.rerun(&service_step_args));
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    t = t.file(
+        "mesh.yaml",
+        mesh.replace(
+            "value: sconeapps",
+            "value: \"sconeapps\\n  - name: stolen\\nhostNetwork: true\"",
+        ),
+    );
+    let out = t.rerun(&["apply", "-f", "mesh.yaml", "--release", "demo"]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("mesh.yaml:")
+            && out.stderr.contains(
+                "values.template line 9: the value of `imagePullSecrets` would not stay one YAML value there"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert!(!t.dir().join("target/helm").exists(), "no chart written");
+}
