@@ -24,6 +24,9 @@ const LABELS: &[&str] = &[
 /// scrypt's memory (128 * N * r bytes) a key file may ask for: a hostile one cannot exhaust
 /// memory.
 const MAX_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
+/// scrypt's work (its memory, filled `p` times) a key file may ask for: about a second. cosign
+/// makes its keys with N = 32768, r = 8, p = 1 (32 MiB, once).
+const MAX_SCRYPT_WORK: u64 = 512 * 1024 * 1024;
 /// DER of a P-256 SubjectPublicKeyInfo before its 65-byte uncompressed point.
 const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
@@ -72,8 +75,17 @@ fn derive(password: &[u8], salt: &[u8], params: &ScryptParams) -> Result<[u8; 32
     let memory = 128u64
         .saturating_mul(params.n)
         .saturating_mul(u64::from(params.r));
-    let (Some(log_n), true) = (log_n, memory <= MAX_SCRYPT_MEMORY && params.p <= 16) else {
-        return Err(error("the key file's scrypt parameters are out of bounds"));
+    let work = memory.saturating_mul(u64::from(params.p));
+    let bounded = memory <= MAX_SCRYPT_MEMORY && work <= MAX_SCRYPT_WORK;
+    let (Some(log_n), true) = (log_n, bounded && params.p >= 1) else {
+        return Err(error(format!(
+            "the key file's scrypt parameters are out of bounds (N = {}, r = {}, p = {}: at most {} MiB of memory and {} MiB of work; cosign's keys take 32)",
+            params.n,
+            params.r,
+            params.p,
+            MAX_SCRYPT_MEMORY >> 20,
+            MAX_SCRYPT_WORK >> 20
+        )));
     };
     let scrypt = scrypt::Params::new(log_n as u8, params.r, params.p, 32)
         .map_err(|e| error(format!("the key file's scrypt parameters: {e}")))?;

@@ -457,7 +457,10 @@ fn text_with_yaml_of_its_own_reaches_the_chart_as_text() {
             .filter_map(|n| n.as_scalar().map(str::to_owned))
             .collect()
     };
-    assert_eq!(at(&["imagePullSecrets", "name"]), std::slice::from_ref(&unescaped));
+    assert_eq!(
+        at(&["imagePullSecrets", "name"]),
+        std::slice::from_ref(&unescaped)
+    );
     assert_eq!(at(&["nodeSelector", "note"]), [note.replace(r"\n", "\n")]);
     assert!(
         at(&["containers", "env", "value"]).contains(&unescaped),
@@ -483,4 +486,105 @@ fn text_with_yaml_of_its_own_reaches_the_chart_as_text() {
         t.dir(),
     );
     assert!(valid, "kubernetes-validate:\n{text}");
+}
+
+/// A cosign key file whose scrypt parameters ask for much memory or time is refused before
+/// any is spent: each hostile variant of a real key file (made by `key generate --cosign`) is
+/// refused within a second, with the parameters named, and the process stays small.
+#[test]
+fn a_cosign_key_file_cannot_ask_for_much_memory_or_time() {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let t = crate::Test::new();
+    let out = crate::meshfile(t.dir())
+        .args(["key", "generate", "--cosign", "--out", "cosign.key"])
+        .env("COSIGN_PASSWORD", "pw")
+        .output()
+        .expect("run meshfile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = std::fs::read_to_string(t.dir().join("cosign.key")).expect("key");
+    let (label, body) = {
+        let mut lines = pem.lines();
+        let label = lines.next().expect("begin").to_owned();
+        let body: String = lines.take_while(|l| !l.starts_with("-----END")).collect();
+        (label, body)
+    };
+    let sealed: serde_json::Value =
+        serde_json::from_slice(&engine.decode(body).expect("base64")).expect("json");
+    assert_eq!(
+        sealed["kdf"]["params"],
+        serde_json::json!({"N": 32768, "r": 8, "p": 1})
+    );
+    for (n, r, p) in [
+        (1u64 << 30, 8, 1),     // 1 TiB of memory
+        (1 << 20, 8, 1),        // 1 GiB
+        (1 << 17, 8, 16),       // 128 MiB sixteen times over: seconds of work
+        (1 << 15, 1 << 20, 1),  // r alone asks for 4 TiB
+        (1 << 15, 8, u32::MAX), // p without end
+        (32769, 8, 1),          // N no power of two
+        (0, 8, 1),
+        (1 << 15, 8, 0),
+        (u64::MAX, u32::MAX, u32::MAX),
+    ] {
+        let mut hostile = sealed.clone();
+        hostile["kdf"]["params"] = serde_json::json!({"N": n, "r": r, "p": p});
+        let text = format!(
+            "{label}\n{}\n{}\n",
+            engine.encode(hostile.to_string()),
+            label.replace("BEGIN", "END")
+        );
+        t.private_file("hostile.key", text);
+        let started = std::time::Instant::now();
+        let child = crate::meshfile(t.dir())
+            .args([
+                "publish",
+                "-n",
+                "--key",
+                "hostile.key",
+                "-f",
+                "service.yaml",
+            ])
+            .env("COSIGN_PASSWORD", "pw")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run meshfile");
+        let pid = child.id();
+        let mut peak = 0;
+        let out = loop {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                peak = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    .map_or(peak, |kib| peak.max(kib / 1024));
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                break None;
+            }
+            if std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+            {
+                break Some(child.wait_with_output().expect("output"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let out = out.unwrap_or_else(|| panic!("N={n} r={r} p={p}: still deriving after 20 s"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "N={n} r={r} p={p}: {stderr}");
+        assert!(
+            stderr.contains("error[E217]: hostile.key: the key file's scrypt parameters are out of bounds"),
+            "N={n} r={r} p={p}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "N={n} r={r} p={p}: refused after {:?}",
+            started.elapsed()
+        );
+        assert!(peak < 64, "N={n} r={r} p={p}: {peak} MiB");
+    }
 }
