@@ -538,52 +538,34 @@ fn a_cosign_key_file_cannot_ask_for_much_memory_or_time() {
             label.replace("BEGIN", "END")
         );
         t.private_file("hostile.key", text);
-        let started = std::time::Instant::now();
-        let child = crate::meshfile(t.dir())
-            .args([
-                "publish",
-                "-n",
-                "--key",
-                "hostile.key",
-                "-f",
-                "service.yaml",
-            ])
-            .env("COSIGN_PASSWORD", "pw")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run meshfile");
-        let pid = child.id();
-        let mut peak = 0;
-        let out = loop {
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                peak = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    .map_or(peak, |kib| peak.max(kib / 1024));
-            }
-            if started.elapsed() > Duration::from_secs(20) {
-                break None;
-            }
-            if std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |s| s.contains(") Z "))
-            {
-                break Some(child.wait_with_output().expect("output"));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let out = out.unwrap_or_else(|| panic!("N={n} r={r} p={p}: still deriving after 20 s"));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "N={n} r={r} p={p}: {stderr}");
+        let run = crate::measured(
+            crate::meshfile(t.dir())
+                .args([
+                    "publish",
+                    "-n",
+                    "--key",
+                    "hostile.key",
+                    "-f",
+                    "service.yaml",
+                ])
+                .env("COSIGN_PASSWORD", "pw"),
+            Duration::from_secs(20),
+        );
+        let (stderr, peak) = (&run.stderr, run.peak_mib);
         assert!(
-            stderr.contains("error[E217]: hostile.key: the key file's scrypt parameters are out of bounds"),
+            run.status.is_some_and(|code| code != 0),
             "N={n} r={r} p={p}: {stderr}"
         );
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            stderr.contains(
+                "error[E217]: hostile.key: the key file's scrypt parameters are out of bounds"
+            ),
+            "N={n} r={r} p={p}: {stderr}"
+        );
+        assert!(
+            run.elapsed < Duration::from_secs(1),
             "N={n} r={r} p={p}: refused after {:?}",
-            started.elapsed()
+            run.elapsed
         );
         assert!(peak < 64, "N={n} r={r} p={p}: {peak} MiB");
     }

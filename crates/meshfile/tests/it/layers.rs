@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::Digest;
 
@@ -102,44 +101,6 @@ fn serve(layer: Vec<u8>) -> String {
     address
 }
 
-/// Runs `meshfile apply` in `t`, its resident memory read as it runs: its exit status, its
-/// standard error and its peak resident memory in MiB.
-fn apply_measured(t: &crate::Test) -> (Option<i32>, String, u64) {
-    let mut child = crate::meshfile(t.dir())
-        .args(["apply", "-f", "."])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run meshfile");
-    let status_file = format!("/proc/{}/status", child.id());
-    let (started, mut peak) = (Instant::now(), 0);
-    let status = loop {
-        // VmHWM only grows: the last reading before the process ends is its peak.
-        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        }) {
-            peak = peak.max(kib / 1024);
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status.code();
-        }
-        if started.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    if let Some(err) = child.stderr.take() {
-        let _ = err.take(1 << 20).read_to_string(&mut stderr);
-    }
-    (status, stderr, peak)
-}
-
 #[test]
 fn a_layer_larger_than_memory_should_hold_is_rewritten_streamed() {
     let source = serve(big_layer());
@@ -155,7 +116,15 @@ fn a_layer_larger_than_memory_should_hold_is_rewritten_streamed() {
             "mesh.yaml",
             format!("{mesh}repo:\n  destination: 127.0.0.1:9/dest\n  {rewrite}\n  push: false\n"),
         );
-        let (status, stderr, peak) = apply_measured(&t);
+        let crate::Measured {
+            status,
+            stderr,
+            peak_mib: peak,
+            ..
+        } = crate::measured(
+            crate::meshfile(t.dir()).args(["apply", "-f", "."]),
+            Duration::from_secs(300),
+        );
         assert_eq!(status, Some(0), "{rewrite}: {stderr}");
         assert!(
             stderr.contains("prepared   ") && stderr.contains("/dest/app:1.0@sha256:"),

@@ -225,6 +225,60 @@ pub fn meshfile(dir: &Path) -> Command {
     command
 }
 
+/// A process run to its end (or killed at a deadline), its resident memory read as it ran.
+pub struct Measured {
+    /// None when it had to be killed.
+    pub status: Option<i32>,
+    pub stderr: String,
+    /// Its peak resident memory (VmHWM), in MiB, as last read while it ran.
+    pub peak_mib: u64,
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs `command` (standard input empty, output discarded, standard error kept), killed after
+/// `deadline`.
+pub fn measured(command: &mut Command, deadline: std::time::Duration) -> Measured {
+    let started = std::time::Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_mib = 0;
+    let status = loop {
+        // VmHWM only grows: the last reading before the process ends is its peak so far.
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_mib = peak_mib.max(kib / 1024);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut stderr = String::new();
+    if let Some(err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.take(1 << 20).read_to_string(&mut stderr);
+    }
+    Measured {
+        status,
+        stderr,
+        peak_mib,
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Points HOME, DOCKER_CONFIG and XDG_CONFIG_HOME of `command` below `dir`.
 pub fn isolate(command: &mut Command, dir: &Path) {
     let home = dir.join(".home");
