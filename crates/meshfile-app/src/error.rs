@@ -31,12 +31,17 @@ impl Exit {
             | Code::CasFailed
             | Code::ClientIdentity
             | Code::SigningKey
+            | Code::SconeCli
             | Code::ImageCopyFailed => Exit::Environment,
             Code::CasForbidden
             | Code::CasConflict
             | Code::CasInvalid
             | Code::ChartFailed
             | Code::SignaturesMissing
+            | Code::CosignPassword
+            | Code::DescriptorRefused
+            | Code::SignatureRejected
+            | Code::KeyExists
             | Code::ImageDestination => Exit::Invalid,
             // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
             Code::Read
@@ -121,6 +126,20 @@ pub struct Error {
 }
 
 impl Error {
+    /// A failure of `meshfile-sign`, coded by its kind, `what` it concerns (a file, a
+    /// session) first.
+    pub fn from_sign(e: meshfile_sign::Error, what: &str) -> Error {
+        let code = match e.kind {
+            meshfile_sign::ErrorKind::Invalid => Code::SigningKey,
+            meshfile_sign::ErrorKind::WrongPassword => Code::CosignPassword,
+            meshfile_sign::ErrorKind::SignatureRejected => Code::SignatureRejected,
+        };
+        match what {
+            "" => Error::new(code, e.message),
+            what => Error::new(code, format!("{what}: {}", e.message)),
+        }
+    }
+
     pub fn new(code: Code, message: impl Into<String>) -> Error {
         Error {
             code,

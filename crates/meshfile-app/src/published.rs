@@ -150,7 +150,7 @@ pub fn fetch(images: &[&str], trusted: &[TrustedKey]) -> Result<Vec<Fetched>, Er
                         ),
                     };
                     return Err(Error::new(
-                        Code::SigningKey,
+                        Code::DescriptorRefused,
                         format!("the descriptor published for {image} (artifact {artifact}) is refused: {signer} (trusted: {})", names.join(", ")),
                     )
                     .hint("trust the key its author signs with (`--descriptor-key cosign.pub`), or record the service yourself with `meshfile apply -f service.yaml`"));

@@ -168,7 +168,7 @@ impl SconeCli {
             ran.push(shown.clone());
         }
         let failed = |why: String| {
-            Error::new(Code::SigningKey, format!("`{shown}` failed: {why}"))
+            Error::new(Code::SconeCli, format!("`{shown}` failed: {why}"))
                 .hint("check that SCONE's CLI is installed, attested to the CAS and has its session signing key (`scone self show-session-signing-key`)")
         };
         let mut child = std::process::Command::new(&self.program)
@@ -200,12 +200,8 @@ impl SconeCli {
     /// `scone session sign FILE`: the signed session's JSON, as it is.
     pub fn sign(&self, session_or_signed: &str) -> Result<SignedSession, Error> {
         let out = self.run(&["session", "sign"], session_or_signed)?;
-        SignedSession::from_json(&out).map_err(|e| {
-            Error::new(
-                Code::SigningKey,
-                format!("`scone session sign` printed {e}"),
-            )
-        })
+        SignedSession::from_json(&out)
+            .map_err(|e| Error::new(Code::SconeCli, format!("`scone session sign` printed {e}")))
     }
 
     /// `scone session encrypt --key KEY FILE`.
@@ -217,7 +213,7 @@ impl SconeCli {
         let out = self.run(&["session", "encrypt", "--key", cas_key], &signed.to_json())?;
         EncryptedSession::from_json(&out).map_err(|e| {
             Error::new(
-                Code::SigningKey,
+                Code::SconeCli,
                 format!("`scone session encrypt` printed {e}"),
             )
         })
@@ -228,7 +224,7 @@ impl SconeCli {
         let out = self.run(&["session", "calculate-hash"], &signed.to_json())?;
         hex_line(Some(out)).ok_or_else(|| {
             Error::new(
-                Code::SigningKey,
+                Code::SconeCli,
                 "`scone session calculate-hash` printed no hash (64 hex digits)",
             )
         })
@@ -796,31 +792,52 @@ pub fn load_key(path: Option<&Path>) -> Result<(SigningKey, PathBuf), Error> {
 pub fn load_or_make_default_key() -> Result<(SigningKey, PathBuf, bool), Error> {
     let path = default_key_path()?;
     if path.exists() {
+        // Whatever its kind: the user's key is the one they made.
         let (key, path) = load_key(Some(&path))?;
         return Ok((key, path, false));
     }
-    let (key, path) = generate_key(Some(&path), KeyKind::Ed25519)?;
-    Ok((key, path, true))
+    generate_key(Some(&path), KeyKind::Ed25519)
 }
 
-/// Makes a new signing key at `path` (default: the user's), readable by its owner only;
-/// never replaces a key.
-pub fn generate_key(path: Option<&Path>, kind: KeyKind) -> Result<(SigningKey, PathBuf), Error> {
+/// A key kind as a sentence names it.
+fn kind_name(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Ed25519 => "an Ed25519",
+        KeyKind::P384 => "an ECDSA P-384",
+    }
+}
+
+/// The signing key at `path` (default: the user's), made there, readable by its owner only,
+/// unless a key of that kind is there already, which is kept: never replaced, so that running
+/// it twice is safe. Whether it was made now.
+pub fn generate_key(
+    path: Option<&Path>,
+    kind: KeyKind,
+) -> Result<(SigningKey, PathBuf, bool), Error> {
     let path = match path {
         Some(p) => p.to_owned(),
         None => default_key_path()?,
     };
     if path.exists() {
-        return Err(Error::new(
-            Code::SigningKey,
-            format!("{} exists; meshfile never replaces a signing key", path.display()),
-        )
-        .hint("`meshfile key show` prints its public key; to make another, name a new file with `--out FILE`"));
+        let (key, path) = load_key(Some(&path))?;
+        if key.kind() != kind {
+            return Err(Error::new(
+                Code::KeyExists,
+                format!(
+                    "{} holds {} key, not {}; meshfile never replaces a key",
+                    path.display(),
+                    kind_name(key.kind()),
+                    kind_name(kind)
+                ),
+            )
+            .hint("name a new file with `--out FILE` for a key of another kind"));
+        }
+        return Ok((key, path, false));
     }
     let key =
         SigningKey::generate(kind).map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
     crate::write::private_new_file(&path, key.to_pem().as_bytes())?;
-    Ok((key, path))
+    Ok((key, path, true))
 }
 
 /// What one session's signatures amount to before it is written.
@@ -1100,7 +1117,7 @@ fn add_verified(
         return Ok(false);
     }
     add(signed).map_err(|e| {
-        Error::new(Code::SigningKey, format!("session `{name}`: {e}"))
+        Error::from_sign(e, &format!("session `{name}`"))
             .hint("sign exactly the bytes `meshfile sign --export-message` wrote, with the key whose public half is given")
     })?;
     Ok(true)

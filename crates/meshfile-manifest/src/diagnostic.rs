@@ -91,10 +91,15 @@ codes! {
     CasInvalid = "E214", "CAS refused a session or request as invalid";
     CasFailed = "E215", "CAS, or the embedded store, failed to carry out a request";
     ClientIdentity = "E216", "the client identity for CAS cannot be read or made";
-    SigningKey = "E217", "the session signing key is missing, unreadable, or of a kind meshfile cannot use";
+    SigningKey = "E217", "a key file (session signing key, cosign key, descriptor key) is missing, unreadable, or of a kind meshfile cannot use";
     SignaturesMissing = "E218", "a signed session whose signatures do not yet meet its access policy";
     ImageCopyFailed = "E219", "an image could not be copied to the repo destination";
     ImageDestination = "E220", "two different images of a mesh would go to one name at the repo destination";
+    SconeCli = "E221", "SCONE's CLI failed to sign, encrypt or hash a session, or printed something else";
+    CosignPassword = "E222", "a cosign key file's password is missing or does not open it";
+    DescriptorRefused = "E223", "a service descriptor published beside its image is signed by no trusted key";
+    SignatureRejected = "E224", "a signature given for a session does not verify over it";
+    KeyExists = "E225", "a key of another kind exists where `key generate` would make one";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";

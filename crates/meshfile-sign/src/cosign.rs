@@ -144,7 +144,10 @@ impl CosignKey {
         let der = crypto_secretbox::XSalsa20Poly1305::new((&key).into())
             .decrypt(nonce.as_slice().into(), ciphertext.as_slice())
             .map_err(|_| {
-                error("the password does not open the cosign key file (COSIGN_PASSWORD)")
+                crate::error_of(
+                    crate::ErrorKind::WrongPassword,
+                    "the password does not open the cosign key file (COSIGN_PASSWORD)",
+                )
             })?;
         CosignKey::from_pkcs8(&der)
     }
@@ -283,7 +286,10 @@ mod tests {
         let key = CosignKey::generate().expect("key");
         let file = key.to_pem(b"hunter2").expect("sealed");
         assert!(file.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
-        assert!(CosignKey::from_pem(&file, b"wrong").is_err_and(|e| e.0.contains("password")));
+        assert!(
+            CosignKey::from_pem(&file, b"wrong")
+                .is_err_and(|e| e.kind == crate::ErrorKind::WrongPassword)
+        );
         let again = CosignKey::from_pem(&file, b"hunter2").expect("opens");
         let public = CosignPublicKey::from_pem(&key.public_pem()).expect("public");
         let payload = payload("127.0.0.1:5000/prod/app", "sha256:00");
@@ -304,6 +310,8 @@ mod tests {
             "ciphertext": "AAAA",
         });
         let file = pem(LABELS[0], sealed.to_string().as_bytes());
-        assert!(CosignKey::from_pem(&file, b"x").is_err_and(|e| e.0.contains("out of bounds")));
+        assert!(
+            CosignKey::from_pem(&file, b"x").is_err_and(|e| e.message.contains("out of bounds"))
+        );
     }
 }

@@ -28,6 +28,13 @@ enum Pair {
 }
 
 impl SigningKey {
+    pub fn kind(&self) -> KeyKind {
+        match self.pair {
+            Pair::Ed25519(_) => KeyKind::Ed25519,
+            Pair::P384(_) => KeyKind::P384,
+        }
+    }
+
     /// A new key from the system's random source.
     pub fn generate(kind: KeyKind) -> Result<SigningKey, Error> {
         let rng = SystemRandom::new();
@@ -125,6 +132,6 @@ mod tests {
     fn refuses_what_is_no_key() {
         assert!(SigningKey::from_pem("hello").is_err());
         let certificate = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
-        assert!(SigningKey::from_pem(certificate).is_err_and(|e| e.0.contains("neither")));
+        assert!(SigningKey::from_pem(certificate).is_err_and(|e| e.message.contains("neither")));
     }
 }

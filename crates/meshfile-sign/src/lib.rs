@@ -21,20 +21,44 @@ pub use key::{KeyKind, SigningKey};
 pub use seal::{EncryptedSession, EncryptionKey, HPKE_INFO, MAX_ENCRYPTED, open, seal};
 pub use signed::{MESSAGE_PREFIX, Signature, SignedSession, message, verify_signature};
 
-/// What went wrong, in a sentence a user can act on.
+/// What went wrong, in a sentence a user can act on, and of which kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(pub String);
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// The kinds of failure a caller tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A key, a signature, a session or a ciphertext that is not what it must be.
+    Invalid,
+    /// A cosign key file that its password does not open.
+    WrongPassword,
+    /// A signature that does not verify against the key it is said to be by.
+    SignatureRejected,
+}
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for Error {}
 
 fn error(message: impl Into<String>) -> Error {
-    Error(message.into())
+    Error {
+        kind: ErrorKind::Invalid,
+        message: message.into(),
+    }
+}
+
+fn error_of(kind: ErrorKind, message: impl Into<String>) -> Error {
+    Error {
+        kind,
+        message: message.into(),
+    }
 }
 
 /// Encrypts a signed session to the CAS key `cas_key_hex`, its ephemeral key derived from

@@ -264,7 +264,9 @@ mod tests {
             Ok(sealed.clone())
         );
         assert_eq!(open(&cas, &sealed).expect("opens"), b"{\"session\": \"x\"}");
-        assert!(open(&other, &sealed).is_err_and(|e| e.0.contains("encrypted for the CAS key")));
+        assert!(
+            open(&other, &sealed).is_err_and(|e| e.message.contains("encrypted for the CAS key"))
+        );
         let mut changed = sealed.clone();
         changed.encrypted_session.replace_range(
             60..61,
@@ -274,8 +276,10 @@ mod tests {
                 "A"
             },
         );
-        assert!(open(&cas, &changed).is_err_and(|e| e.0.contains("does not decrypt")));
+        assert!(open(&cas, &changed).is_err_and(|e| e.message.contains("does not decrypt")));
         assert!(seal("zz", b"x", [1; 32]).is_err());
-        assert!(seal(&"00".repeat(32), b"x", [1; 32]).is_err_and(|e| e.0.contains("low order")));
+        assert!(
+            seal(&"00".repeat(32), b"x", [1; 32]).is_err_and(|e| e.message.contains("low order"))
+        );
     }
 }

@@ -86,10 +86,13 @@ impl SignedSession {
     /// replaced, so signing twice changes nothing.
     pub fn add(&mut self, signer: &PublicKey, signature: &[u8]) -> Result<(), Error> {
         if !verify_signature(signer, &self.message(), signature) {
-            return Err(error(format!(
-                "the signature by {} does not verify over this session's message",
-                signer.short_name()
-            )));
+            return Err(crate::error_of(
+                crate::ErrorKind::SignatureRejected,
+                format!(
+                    "the signature by {} does not verify over this session's message",
+                    signer.short_name()
+                ),
+            ));
         }
         self.signatures
             .retain(|s| PublicKey::parse(&s.signer).ok().as_ref() != Some(signer));
@@ -122,10 +125,13 @@ impl SignedSession {
             let ok = hex::decode(s.signature.trim())
                 .is_ok_and(|bytes| verify_signature(&key, &message, &bytes));
             if !ok {
-                return Err(error(format!(
-                    "signatures[{i}] by {} does not verify: the session was changed after it was signed, or the signature is of another session",
-                    key.short_name()
-                )));
+                return Err(crate::error_of(
+                    crate::ErrorKind::SignatureRejected,
+                    format!(
+                        "signatures[{i}] by {} does not verify: the session was changed after it was signed, or the signature is of another session",
+                        key.short_name()
+                    ),
+                ));
             }
             if !signers.contains(&key) {
                 signers.push(key);
@@ -160,7 +166,7 @@ mod tests {
         assert!(
             tampered
                 .verified_signers()
-                .is_err_and(|e| e.0.contains("does not verify"))
+                .is_err_and(|e| e.message.contains("does not verify"))
         );
         let mut forged = round;
         assert!(forged.add(&alice.public_key(), &[0; 64]).is_err());

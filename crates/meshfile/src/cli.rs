@@ -410,7 +410,8 @@ pub enum CasCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Make a session signing key (PKCS#8 PEM, mode 0600); never replaces one.
+    /// Make a session signing key (PKCS#8 PEM, mode 0600); a key of that kind there already is
+    /// kept (never replaced), so running it twice is safe.
     Generate {
         /// Where to write it; default: `signing-key.pem` in the user's config directory,
         /// beside the client identity.

@@ -189,7 +189,7 @@ fn cosign_key(
     })?;
     let password = password(file)?;
     meshfile_sign::cosign::CosignKey::from_pem(&text, &password)
-        .map_err(|e| Error::new(Code::SigningKey, format!("repo.key_file `{file}`: {e}")))
+        .map_err(|e| Error::from_sign(e, &format!("repo.key_file `{file}`")))
 }
 
 /// The password of a cosign key: `COSIGN_PASSWORD`, else asked on the terminal (not echoed).
@@ -201,7 +201,7 @@ pub fn password(what: &str) -> Result<Vec<u8>, Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Error::new(
-            Code::SigningKey,
+            Code::CosignPassword,
             format!("the password of {what} is needed"),
         )
         .hint("set COSIGN_PASSWORD (as cosign reads it), or run on a terminal to be asked"));
@@ -270,9 +270,8 @@ pub fn publish(args: &crate::cli::PublishArgs) -> Result<meshfile_app::Exit, mes
             let text = meshfile_app::paths::read_key_file(file)?;
             let password = password(&file.display().to_string())?;
             Some(
-                meshfile_sign::cosign::CosignKey::from_pem(&text, &password).map_err(|e| {
-                    Error::new(Code::SigningKey, format!("{}: {e}", file.display()))
-                })?,
+                meshfile_sign::cosign::CosignKey::from_pem(&text, &password)
+                    .map_err(|e| Error::from_sign(e, &file.display().to_string()))?,
             )
         }
         None => None,

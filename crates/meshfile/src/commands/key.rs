@@ -16,11 +16,27 @@ pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
             ..
         } => {
             if out.exists() {
-                return Err(Error::new(
-                    Code::SigningKey,
-                    format!("{} exists; meshfile never replaces a key", out.display()),
-                )
-                .into());
+                // Kept, so that making the key is safe to run twice; another kind of file
+                // there is refused.
+                let text = meshfile_app::paths::read_key_file(&out)?;
+                if !text.contains("ENCRYPTED SIGSTORE PRIVATE KEY")
+                    && !text.contains("ENCRYPTED COSIGN PRIVATE KEY")
+                {
+                    return Err(Error::new(
+                        Code::KeyExists,
+                        format!(
+                            "{} exists and is no cosign key; meshfile never replaces a key",
+                            out.display()
+                        ),
+                    )
+                    .hint("name a new file for the cosign key")
+                    .into());
+                }
+                crate::render::eprint(&format!(
+                    "the cosign key {} exists; kept (meshfile never replaces a key)\n",
+                    out.display()
+                ));
+                return Ok(Exit::Ok);
             }
             let key = meshfile_sign::cosign::CosignKey::generate()
                 .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
@@ -42,11 +58,18 @@ pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
                 KeyAlgorithm::Ed25519 => KeyKind::Ed25519,
                 KeyAlgorithm::P384 => KeyKind::P384,
             };
-            let (key, path) = meshfile_app::sign::generate_key(out.as_deref(), kind)?;
-            crate::render::eprint(&format!(
-                "made the session signing key {} (mode 0600)\n",
-                path.display()
-            ));
+            let (key, path, made) = meshfile_app::sign::generate_key(out.as_deref(), kind)?;
+            crate::render::eprint(&if made {
+                format!(
+                    "made the session signing key {} (mode 0600)\n",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "the session signing key {} exists; kept (meshfile never replaces a key)\n",
+                    path.display()
+                )
+            });
             commands::print(&describe(&key.public_key()))?;
         }
         KeyCommand::Show { key } => {

@@ -587,3 +587,44 @@ fn control_characters_of_a_hostile_manifest_are_shown_escaped() {
         out.stderr
     );
 }
+
+/// Every code of the diagnostics page has its own explanation through `explain`, distinct from
+/// every other's, and the page's exit statuses follow the contract: usage errors 2, the
+/// environment failing (files, network, CAS, registry, other tools) 3, every refusal 1.
+#[test]
+fn every_code_is_explained_once_and_exits_as_the_contract_says() {
+    let page =
+        std::fs::read_to_string(crate::workspace().join("docs/src/reference/diagnostics.md"))
+            .expect("diagnostics page");
+    let rows: Vec<Vec<&str>> = page
+        .lines()
+        .filter(|l| l.starts_with("| E") || l.starts_with("| W"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert!(rows.len() > 80, "{} codes", rows.len());
+    let environment = [
+        "E200", "E203", "E210", "E211", "E215", "E216", "E217", "E219", "E221",
+    ];
+    let usage = ["E201", "E202", "E205"];
+    let mut explanations = std::collections::BTreeSet::new();
+    for row in &rows {
+        let (code, severity, status) = (row[0], row[1], row[3]);
+        let out = Test::new().args(&["explain", code]).run();
+        assert_eq!(out.status, 0, "{code}: {}", out.stderr);
+        assert!(out.stdout.starts_with(code), "{code}: {}", out.stdout);
+        let text = out
+            .stdout
+            .split_once('\n')
+            .map_or("", |(_, rest)| rest)
+            .to_owned();
+        assert!(text.contains("Fix:"), "{code} says what to do: {text}");
+        assert!(explanations.insert(text), "{code} shares its explanation");
+        let expected = match (severity, code) {
+            ("warning", _) => "-",
+            (_, c) if usage.contains(&c) => "2",
+            (_, c) if environment.contains(&c) => "3",
+            _ => "1",
+        };
+        assert_eq!(status, expected, "{code}'s exit status");
+    }
+}

@@ -213,8 +213,16 @@ fn two_of_three_signers_approve_and_openssl_signs_and_verifies() {
         "--signature",
         "carol.sig",
     ]);
-    assert_eq!(out.status, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("does not verify"), "{}", out.stderr);
+    assert_eq!(
+        out.status, 1,
+        "a refusal, not the environment failing: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("error[E224]: ") && out.stderr.contains("does not verify"),
+        "{}",
+        out.stderr
+    );
 
     // Alice's signature verifies with openssl over the documented message.
     let signed: serde_json::Value = serde_json::from_str(
@@ -667,4 +675,44 @@ fn resource_holds_the_ciphertext(dir: &Path, encrypted: &serde_json::Value) {
         .expect("resource");
     let ciphertext = encrypted["encrypted_session"].as_str().expect("policy");
     assert!(resource.contains(ciphertext), "{resource}");
+}
+
+/// `key generate` is safe to run twice: a key of the kind asked is kept (exit 0, its public
+/// key printed again, the file untouched); a key of another kind is refused with its own code.
+#[test]
+fn key_generate_keeps_the_key_it_finds() {
+    let mut t = Test::new();
+    let first = t.rerun(&["key", "generate", "--out", "k.pem"]);
+    ok(&first);
+    assert!(
+        first.stderr.contains("made the session signing key"),
+        "{}",
+        first.stderr
+    );
+    let bytes = std::fs::read(t.dir().join("k.pem")).expect("key");
+    let again = t.rerun(&["key", "generate", "--out", "k.pem"]);
+    ok(&again);
+    assert!(
+        again
+            .stderr
+            .contains("k.pem exists; kept (meshfile never replaces a key)"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.stdout, first.stdout,
+        "the same public key, printed again"
+    );
+    assert_eq!(std::fs::read(t.dir().join("k.pem")).expect("key"), bytes);
+    let other = t.rerun(&["key", "generate", "--out", "k.pem", "--algorithm", "p384"]);
+    assert_eq!(other.status, 1, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("error[E225]: ")
+            && other
+                .stderr
+                .contains("holds an Ed25519 key, not an ECDSA P-384"),
+        "{}",
+        other.stderr
+    );
+    assert_eq!(std::fs::read(t.dir().join("k.pem")).expect("key"), bytes);
 }
