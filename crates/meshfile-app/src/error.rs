@@ -32,6 +32,7 @@ impl Exit {
             | Code::ClientIdentity
             | Code::SigningKey
             | Code::SconeCli
+            | Code::CasListen
             | Code::ImageCopyFailed => Exit::Environment,
             Code::CasForbidden
             | Code::CasConflict
@@ -220,6 +221,10 @@ impl Error {
             E::Setup(_) => (
                 Code::ClientIdentity,
                 "check the client identity (--identity) and the CA file (--cas-ca)",
+            ),
+            E::Listen { .. } => (
+                Code::CasListen,
+                "another process listens there (a `cas serve` started before?): stop it, or choose another address with --listen",
             ),
             E::Locked(_) => (
                 Code::CasFailed,

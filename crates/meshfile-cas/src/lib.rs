@@ -64,6 +64,9 @@ pub enum Error {
     },
     #[error("the store {} is open in another process", .0.display())]
     Locked(PathBuf),
+    /// The server cannot listen where it was asked to (an address in use, or not this host's).
+    #[error("cannot listen on {address}: {detail}")]
+    Listen { address: String, detail: String },
     #[error("storage error: {0}")]
     Storage(String),
     /// Stored data no longer matches its hash or checksum: never served, always reported.
@@ -114,6 +117,7 @@ impl Error {
             Error::QuotaExceeded { .. } => 507,
             Error::TimedOut(_) => 503,
             Error::Locked(_)
+            | Error::Listen { .. }
             | Error::Storage(_)
             | Error::Damaged(_)
             | Error::Internal(_)
@@ -134,6 +138,7 @@ impl Error {
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::TimedOut(_) => "timed_out",
             Error::Locked(_)
+            | Error::Listen { .. }
             | Error::Storage(_)
             | Error::Internal(_)
             | Error::Server { .. }

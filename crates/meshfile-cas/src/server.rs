@@ -966,9 +966,10 @@ pub struct Listening<'a> {
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
-    let tcp = TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+    let tcp = TcpListener::bind(addr).await.map_err(|e| Error::Listen {
+        address: addr.to_string(),
+        detail: e.to_string(),
+    })?;
     let bound = tcp
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -1083,6 +1084,20 @@ pub fn serve(
     bounds: Bounds,
     ready: impl FnOnce(Listening<'_>) + Send,
 ) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    // The addresses first: a port in use stops the start before the state directory is
+    // made or opened.
+    let (tcp, addr, public) = runtime.block_on(async {
+        let (tcp, addr) = bind(listen).await?;
+        let public = match public {
+            Some(p) => Some(bind(p).await?),
+            None => None,
+        };
+        Ok::<_, Error>((tcp, addr, public))
+    })?;
     let (store, created, checked) = open_state(state, names, bounds.quota)?;
     let (bounds, lowered) = fit_to_file_limit(bounds);
     if let Some(lowered) = lowered {
@@ -1095,16 +1110,7 @@ pub fn serve(
     let app = App::new(store, encryption);
     let config = Arc::new(tls_config(&files, true)?);
     let public_config = Arc::new(tls_config(&files, false)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
     runtime.block_on(async move {
-        let (tcp, addr) = bind(listen).await?;
-        let public = match public {
-            Some(p) => Some(bind(p).await?),
-            None => None,
-        };
         ready(Listening {
             addr,
             public: public.as_ref().map(|(_, a)| *a),

@@ -536,3 +536,28 @@ fn a_certificate_carries_the_subject_alternative_names_its_san_gives() {
         "{text}"
     );
 }
+
+/// A second server on an address the first holds is refused as the environment failing, with
+/// its own code and a hint that fits, and before its state directory is made.
+#[test]
+fn an_address_in_use_is_refused_before_the_state_is_touched() {
+    let first = Server::start();
+    let scratch = tempfile::tempdir().expect("dir");
+    let state = scratch.path().join("second-state");
+    let out = crate::meshfile(scratch.path())
+        .args(["cas", "serve", "--listen", &first.address, "--state"])
+        .arg(&state)
+        .output()
+        .expect("run meshfile");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error[E226]: the development CAS: cannot listen on {}",
+            first.address
+        )) && stderr.contains("help: another process listens there"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("target/policies"), "{stderr}");
+    assert!(!state.exists(), "the state directory was made");
+}

@@ -35,10 +35,12 @@ pub fn run(command: CasCommand) -> Result<Exit, Stop> {
         banner(&state, &listening)
     })
     .map_err(|e| {
-        Error::cas("the development CAS", &e).hint(format!(
-            "the state directory is {}; nothing in it was changed",
-            state.display()
-        ))
+        let error = Error::cas("the development CAS", &e);
+        match e {
+            // Refused before the state directory was touched.
+            meshfile_cas::Error::Listen { .. } => error,
+            _ => error.hint(format!("the state directory is {}", state.display())),
+        }
     })?;
     Ok(Exit::Ok)
 }
