@@ -2,11 +2,9 @@
 //! `mode`, as sconectl's library delivers them (docs: `reference/sconectl.md`).
 
 use meshfile_manifest::mesh::CasMode;
-use meshfile_manifest::{Code, Diagnostic};
 use meshfile_plan::Compiled;
 
 use crate::sign::Form;
-use crate::{Report, Stop};
 
 /// The way one mesh's sessions are delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,35 +43,15 @@ impl Route {
 }
 
 /// The route of a compiled mesh. `signing_configured`: a signing key or SCONE's CLI named on
-/// the command line; `upload`: `--upload`. `SignOnline` is refused, located at the mode.
-pub fn route(
-    file: &str,
-    source: Option<&str>,
-    compiled: &Compiled,
-    signing_configured: bool,
-    upload: bool,
-) -> Result<Route, Stop> {
-    if compiled.mode == Some(CasMode::SignOnline) {
-        let mut report = Report::default();
-        if let Some(text) = source {
-            report.sources.insert(file.to_owned(), text.to_owned());
-        }
-        let d = Diagnostic::new(
-            Code::UnsupportedMode,
-            compiled.mode_span.unwrap_or_default(),
-            "cas.mode",
-            "CAS mode `SignOnline` is not supported: it signs through SCONE's online signing service, whose protocol is not public; nothing was delivered",
-        )
-        .with_hint("sign locally with `mode: SignedManifest` (or `EncryptedManifest`): the first run makes your signing key, `meshfile sign` adds more signers");
-        report.add(file, [d]);
-        return Err(Stop::Invalid(report));
-    }
-    Ok(match Form::of(compiled, signing_configured) {
+/// the command line; `upload`: `--upload`. (`SignOnline` never gets here: validation refuses
+/// it, located at the mode.)
+pub fn route(compiled: &Compiled, signing_configured: bool, upload: bool) -> Route {
+    match Form::of(compiled, signing_configured) {
         None if compiled.mode == Some(CasMode::NoUpload) => Route::Keep,
         None => Route::Upload,
         Some(Form::SignedUpload) => Route::UploadSigned,
         Some(form) => Route::Chart { form, upload },
-    })
+    }
 }
 
 /// What the chart's resources are called, for messages.

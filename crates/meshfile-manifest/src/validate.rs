@@ -1053,6 +1053,18 @@ fn signing_mode_needs(cas: &crate::mesh::Cas, i: usize, out: &mut Vec<Diagnostic
     let Some(mode) = &cas.mode else {
         return;
     };
+    if mode.value == CasMode::SignOnline {
+        out.push(
+            diag(
+                Code::UnsupportedMode,
+                mode.span,
+                format!("cas[{i}].mode"),
+                "CAS mode `SignOnline` is not supported: it signs through SCONE's online signing service, whose protocol is not public",
+            )
+            .with_hint("sign locally with `mode: SignedManifest` (or `EncryptedManifest`): the first run makes your signing key, `meshfile sign` adds more signers"),
+        );
+        return;
+    }
     let (signing, encrypting) = match mode.value {
         CasMode::SignedManifest => (true, false),
         CasMode::EncryptedManifest | CasMode::EncryptedOnly => (true, true),

@@ -48,7 +48,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
     let mut status = Exit::Ok;
     let mut report = Vec::new();
     for mesh in &compilation.meshes {
-        let route = commands::route(&args.compile, &args.cas, &compilation.report, mesh)?;
+        let route = commands::route(&args.compile, &args.cas, mesh);
         if let Route::Chart {
             form,
             upload: false,

@@ -210,17 +210,10 @@ pub fn signing_form(
 pub fn route(
     args: &CompileArgs,
     cas: &crate::cli::CasArgs,
-    report: &meshfile_app::Report,
     mesh: &meshfile_app::compile::Mesh,
-) -> Result<meshfile_app::route::Route, Stop> {
+) -> meshfile_app::route::Route {
     let configured = args.signing_key.is_some() || args.scone_cli.is_some();
-    meshfile_app::route::route(
-        &mesh.file,
-        report.sources.get(&mesh.file).map(String::as_str),
-        &mesh.compiled,
-        configured,
-        cas.upload,
-    )
+    meshfile_app::route::route(&mesh.compiled, configured, cas.upload)
 }
 
 /// Who signs, as the command line says: SCONE's CLI (`--scone-cli`), or meshfile's own

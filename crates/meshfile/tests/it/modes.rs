@@ -148,9 +148,11 @@ fn no_upload_delivers_nothing_and_plan_agrees() {
 }
 
 #[test]
-fn sign_online_is_refused_by_plan_as_by_apply() {
+fn sign_online_is_refused_by_every_command_that_reads_the_mesh() {
     let mut t = example("cas.scone-system", "SignOnline");
-    for out in [plan(&mut t), apply(&mut t)] {
+    let validate = t.rerun(&["validate", "-f", "mesh.yaml"]);
+    let template = t.rerun(&["template", "-n", "-f", "."]);
+    for out in [validate, template, plan(&mut t), apply(&mut t)] {
         assert_eq!(out.status, 1, "{}", out.stderr);
         assert!(
             out.stderr.contains("mesh.yaml:")
