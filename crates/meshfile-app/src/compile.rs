@@ -129,6 +129,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
 
     let mut stored = stored_for(&manifests.meshes, &described, &store, &mut report);
     let trusted = trusted_keys(request, &manifests.meshes, &mut report)?;
+    check_image_keys(request, &manifests.meshes, &mut report);
     report.check()?;
     // Images without a descriptor here: one published beside the image, if any (not with -n).
     let mut notes: Vec<String> = store.migrated.clone().into_iter().collect();
@@ -448,6 +449,39 @@ fn add_sources(report: &mut Report, store: &Store) {
             .or_else(|| std::fs::read_to_string(&file).ok());
         if let Some(text) = text {
             report.sources.insert(file, text);
+        }
+    }
+}
+
+/// Each Meshfile's `repo.key_file`, when this run will sign copied images with it (asking
+/// registries, `repo.push` not false), is a readable file: found missing here, before any
+/// image is copied, and located.
+fn check_image_keys(request: &Request, meshes: &[Loaded<'_, MeshManifest>], report: &mut Report) {
+    if !request.pull {
+        return;
+    }
+    for mesh in meshes {
+        let Some(repo) = &mesh.manifest.repo else {
+            continue;
+        };
+        let (Some(file), true) = (&repo.key_file, repo.push.as_ref().is_none_or(|p| p.value))
+        else {
+            continue;
+        };
+        let dir = MeshDir::new(mesh.input.dir(), request.allow_outside);
+        if let Err(why) = dir.read_text(file.as_str()) {
+            report.problems.push(meshfile_plan::Located::new(
+                &mesh.input.name,
+                meshfile_manifest::Diagnostic::new(
+                    Code::OverrideFile,
+                    file.span,
+                    "repo.key_file",
+                    format!("repo.key_file `{file}`, the cosign key that signs the copied images: {why}"),
+                )
+                .with_hint(format!(
+                    "make it with `meshfile key generate --cosign --out {file}` (sealed with COSIGN_PASSWORD, or a password asked), beside the Meshfile"
+                )),
+            ));
         }
     }
 }

@@ -624,3 +624,30 @@ pub fn server_encryption_key(server: &Server) -> String {
         .expect("key")
         .public_hex()
 }
+
+/// A `repo.key_file` that does not exist is found before any image is copied, located at the
+/// key, with the command that makes one.
+#[test]
+fn a_missing_image_signing_key_is_located_with_how_to_make_it() {
+    let mut t = crate::registry::example_with_image("127.0.0.1:9/src/app:1.0");
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    t = t.file(
+        "mesh.yaml",
+        format!("{mesh}repo:\n  destination: 127.0.0.1:9/dest\n  key_file: cosign.key\n"),
+    );
+    let out = t.rerun(&["apply", "-f", "."]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    let line = mesh.lines().count() + 3;
+    assert!(
+        out.stderr.contains(&format!(
+            "mesh.yaml:{line}:13: error[E107]: repo.key_file `cosign.key`"
+        )) && out
+            .stderr
+            .contains("help: make it with `meshfile key generate --cosign --out cosign.key`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("copying"), "{}", out.stderr);
+    // Not signing (-n: no registry is asked), the key is not needed.
+    assert_eq!(t.rerun(&["apply", "-n", "-f", "."]).status, 0);
+}
