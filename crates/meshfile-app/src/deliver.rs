@@ -137,19 +137,13 @@ impl Cas {
         let client = Client::with_timeout(&address, trust, &identity, settings.timeout)
             .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
         if unchecked {
-            notices.push(format!(
-                "WARNING: --insecure: the identity of the CAS at {address} is NOT checked. The connection is \
-                 encrypted, but whoever answers gets your policies and can change what you read."
-            ));
             runtime
                 .block_on(client.version())
                 .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
-            if let Some(key) = client.unverified_server_key() {
-                notices.push(format!(
-                    "WARNING: the server presented the key hash {key}. If that is your CAS, pass \
-                     `--cas-pin {key}` (or set `cas_key: {key}` in the Meshfile) instead of --insecure."
-                ));
-            }
+            notices.extend(insecure_warnings(
+                &address,
+                client.unverified_server_key().as_deref(),
+            ));
         }
         let target = Target::Remote { client };
         let signer = None;
@@ -601,6 +595,22 @@ pub struct Probe {
 
 /// Connects to `address` accepting any server (only to look), and checks what it presented
 /// against the configured trust without relying on it.
+/// What `--insecure` says, loudly: the CAS's identity is not checked, and the key hash it
+/// presented, to pin instead.
+fn insecure_warnings(address: &str, presented: Option<&str>) -> Vec<String> {
+    let mut warnings = vec![format!(
+        "WARNING: --insecure: the identity of the CAS at {address} is NOT checked. The connection is \
+         encrypted, but whoever answers gets your policies and can change what you read."
+    )];
+    if let Some(key) = presented {
+        warnings.push(format!(
+            "WARNING: the server presented the key hash {key}. If that is your CAS, pass \
+             `--cas-pin {key}` (or set `cas_key: {key}` in the Meshfile) instead of --insecure."
+        ));
+    }
+    warnings
+}
+
 pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Error> {
     let address = with_port(address);
     let mut notices = Vec::new();
@@ -640,6 +650,10 @@ pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Err
         (None, None) => None,
     };
     let trust = trust.map(|t| meshfile_cas::client::check_chain(&t, &presented));
+    if settings.insecure {
+        let key = key_hash.as_ref().map(|(hex, _)| hex.as_str());
+        notices.extend(insecure_warnings(&address, key));
+    }
     let version = version.map_err(|e| e.to_string());
     Ok((
         Probe {

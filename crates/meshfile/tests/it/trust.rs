@@ -193,3 +193,29 @@ fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
         out.stdout
     );
 }
+
+/// `cas probe --insecure` warns as loudly as every other command with `--insecure`, and names
+/// the key hash to pin instead.
+#[test]
+fn probe_with_insecure_warns_and_names_the_key_to_pin() {
+    let server = named_cas();
+    let mut t = Test::new();
+    crate::apply::trust_files(&t, &server);
+    let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("hash");
+    let out = t.rerun(&[
+        "cas",
+        "probe",
+        &server.address,
+        "--identity",
+        "owner.pem",
+        "--insecure",
+    ]);
+    assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("WARNING: --insecure: the identity of the CAS at")
+            && out.stderr.contains(&format!("pass `--cas-pin {hex}`")),
+        "{}",
+        out.stderr
+    );
+}
