@@ -156,11 +156,15 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
         ..request.options.clone()
     };
     // The store is recorded and written (on write.rs's background thread) while the meshes
-    // compile.
+    // compile; a run that writes nothing (`plan`, `apply -p`) records it in memory only.
     let (saving, compiled) = rayon::join(
         || {
             store.record_all(&described);
-            store.save_in_background()
+            if request.writes {
+                store.save_in_background()
+            } else {
+                crate::write::background(move || Ok(store))
+            }
         },
         || compile_meshes(&manifests.meshes, &found, &options, request.allow_outside),
     );

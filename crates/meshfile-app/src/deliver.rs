@@ -76,18 +76,26 @@ pub struct SignedPlan {
 pub type Notices = Vec<String>;
 
 impl Cas {
-    /// Connects to the CAS that holds the mesh's policies (`cas_url`).
+    /// Connects to the CAS that holds the mesh's policies (`cas_url`). The embedded store
+    /// under `target_dir` is made on first use when `writes`; otherwise (a plan) a store that
+    /// does not exist yet is read as the empty one it would be, and nothing is made.
     pub fn connect(
         settings: &Settings,
         compiled: &Compiled,
         target_dir: &Path,
+        writes: bool,
     ) -> Result<(Cas, Notices), Error> {
         let runtime = crate::runtime()?;
         let mut notices = Vec::new();
         let cas_url = compiled.cas_url.as_str();
         if cas_url == meshfile_plan::EMBEDDED_CAS {
-            let store = meshfile_cas::Store::open(&target_dir.join("cas"))
-                .map_err(|e| Error::cas("the embedded development store", &e))?;
+            let dir = target_dir.join("cas");
+            let store = if writes || dir.join("sessions.redb").exists() {
+                meshfile_cas::Store::open(&dir)
+            } else {
+                meshfile_cas::Store::empty(&dir)
+            }
+            .map_err(|e| Error::cas("the embedded development store", &e))?;
             let target = Target::Embedded {
                 store,
                 caller: EMBEDDED_OWNER.into(),

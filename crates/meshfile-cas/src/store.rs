@@ -469,6 +469,14 @@ impl Store {
         Store::open_at(dir, quota, |path| Database::create(path))
     }
 
+    /// An empty store held in memory, named by `dir` in messages: what a store that does not
+    /// exist yet holds, for a plan that must not make one.
+    pub fn empty(dir: &Path) -> Result<Store, Error> {
+        Store::open_at(dir, Quota::default(), |_| {
+            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())
+        })
+    }
+
     /// Opens the store in `dir` only if one is there, for a check: a missing or empty file
     /// is damage to report, never a new store to make in its place.
     pub fn open_existing(dir: &Path) -> Result<Store, Error> {

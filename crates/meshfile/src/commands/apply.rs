@@ -68,7 +68,8 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
             continue;
         }
         let settings = delivery::settings(&args.cas.trust);
-        let (mut cas, notices) = Cas::connect(&settings, &mesh.compiled, &args.compile.target)?;
+        let (mut cas, notices) =
+            Cas::connect(&settings, &mesh.compiled, &args.compile.target, true)?;
         delivery::notices(&notices);
         let reading = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);
         let steps = match route.form() {

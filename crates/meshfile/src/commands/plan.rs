@@ -64,6 +64,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
                     &delivery::settings(&args.cas.trust),
                     &mesh.compiled,
                     &args.compile.target,
+                    false,
                 )?;
                 delivery::notices(&notices);
                 let observer = delivery::Trace::new(cas.describe(), args.cas.verbose > 0, 0, true);

@@ -651,3 +651,28 @@ fn a_missing_image_signing_key_is_located_with_how_to_make_it() {
     // Not signing (-n: no registry is asked), the key is not needed.
     assert_eq!(t.rerun(&["apply", "-n", "-f", "."]).status, 0);
 }
+
+/// `plan` changes nothing and `apply -p` writes nothing: neither makes `target/` (no
+/// descriptor store, no embedded store), and a plan against a store not made yet lists every
+/// session as new.
+#[test]
+fn plan_and_print_defaults_leave_no_target_behind() {
+    let dir = workspace().join("examples/hello-world");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example");
+    let mut t = Test::new()
+        .file("mesh.yaml", read("mesh.yaml"))
+        .file("service.yaml", read("service.yaml"))
+        .file("measurements.yaml", read("measurements.yaml"));
+    let plan = t.rerun(&["plan", "-n", "-f", "."]);
+    assert_eq!(plan.status, 0, "{}", plan.stderr);
+    assert!(
+        (plan.stdout.clone() + &plan.stderr).contains("2 to create, 0 to update, 0 unchanged"),
+        "{}{}",
+        plan.stdout,
+        plan.stderr
+    );
+    assert!(!t.dir().join("target").exists(), "plan made target/");
+    let print = t.rerun(&["apply", "-p", "-n", "-f", "."]);
+    assert_eq!(print.status, 0, "{}", print.stderr);
+    assert!(!t.dir().join("target").exists(), "apply -p made target/");
+}
