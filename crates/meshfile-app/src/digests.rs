@@ -70,12 +70,15 @@ async fn lookup_registry(
     let first_answer = resolver.digest(reference).await;
     if let Err(RegistryError::Unreachable { detail, .. }) = &first_answer {
         let what = if images.len() == 1 {
-            "its image".to_owned()
+            "its image keeps the digest recorded with its service, if any, else its tag".to_owned()
         } else {
-            format!("its {} images", images.len())
+            format!(
+                "its {} images keep the digest recorded with their service, if any, else their tag",
+                images.len()
+            )
         };
         digests.warnings.push(format!(
-            "cannot reach registry {registry} ({detail}): {what} keep the digest recorded with their service, if any, else their tag (`-n` skips this lookup)"
+            "cannot reach registry {registry} ({detail}): {what} (`-n` skips this lookup)"
         ));
         return;
     }

@@ -181,9 +181,10 @@ fn unapproved(
     target_dir: &std::path::Path,
 ) -> meshfile_app::Error {
     let mut message = format!(
-        "{target}: {} session{} lack signatures; nothing was written",
+        "{target}: {} session{} {} signatures; nothing was written",
         unmet.len(),
-        if unmet.len() == 1 { "" } else { "s" }
+        render::plural(unmet.len()),
+        if unmet.len() == 1 { "lacks" } else { "lack" }
     );
     for a in unmet {
         let signed: Vec<String> = a.signers.iter().map(|s| s.short_name()).collect();
