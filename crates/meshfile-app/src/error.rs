@@ -43,6 +43,7 @@ impl Exit {
             | Code::DescriptorRefused
             | Code::SignatureRejected
             | Code::KeyExists
+            | Code::NotAttested
             | Code::ImageDestination => Exit::Invalid,
             // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
             Code::Read
@@ -221,6 +222,10 @@ impl Error {
             E::Setup(_) => (
                 Code::ClientIdentity,
                 "check the client identity (--identity) and the CA file (--cas-ca)",
+            ),
+            E::NotAttested { .. } => (
+                Code::NotAttested,
+                "the program is not the one measured: record the service with the image's MRENCLAVE (`meshfile apply -f service.yaml --mrenclave HEX`, or its measurements file), then apply the mesh again",
             ),
             E::Listen { .. } => (
                 Code::CasListen,

@@ -31,6 +31,8 @@ struct ErrorBody {
     used: Option<u64>,
     limit: Option<u64>,
     unmet: Option<String>,
+    service: Option<String>,
+    mrenclave: Option<String>,
 }
 
 impl ErrorBody {
@@ -65,6 +67,11 @@ impl ErrorBody {
                 session,
                 operation: self.operation.unwrap_or_else(|| "access".into()),
                 caller: self.caller.unwrap_or_default(),
+            },
+            (Some("not_attested"), Some(session), _) => Error::NotAttested {
+                session,
+                service: self.service.unwrap_or_default(),
+                mrenclave: self.mrenclave.unwrap_or_default(),
             },
             (Some("unapproved"), Some(session), _) => Error::Unapproved {
                 session,

@@ -48,6 +48,16 @@ pub enum Error {
     },
     #[error("{0}")]
     NotFound(String),
+    /// A program whose measurement the service's attestation does not list asked for its
+    /// configuration.
+    #[error(
+        "a program with MRENCLAVE {mrenclave} is not one service `{service}` of session `{session}` accepts: its attestation lists other MRENCLAVEs"
+    )]
+    NotAttested {
+        session: String,
+        service: String,
+        mrenclave: String,
+    },
     /// A create of a session that exists.
     #[error(
         "session `{name}` exists (active version {active}); to update it, name that hash as `predecessor`"
@@ -108,7 +118,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::Invalid(_) => 400,
-            Error::Forbidden { .. } | Error::Unapproved { .. } => 403,
+            Error::Forbidden { .. } | Error::Unapproved { .. } | Error::NotAttested { .. } => 403,
             Error::NotFound(_) => 404,
             Error::Exists { .. } | Error::Conflict { .. } => 409,
             Error::Server { status, .. } => *status,
@@ -130,6 +140,7 @@ impl Error {
         match self {
             Error::Invalid(_) => "invalid",
             Error::Forbidden { .. } => "forbidden",
+            Error::NotAttested { .. } => "not_attested",
             Error::Unapproved { .. } => "unapproved",
             Error::NotFound(_) => "not_found",
             Error::Exists { .. } => "exists",

@@ -51,10 +51,10 @@ impl Store {
                 .collect(),
         };
         if !measured.iter().any(|m| m.eq_ignore_ascii_case(mrenclave)) {
-            return Err(Error::Forbidden {
+            return Err(Error::NotAttested {
                 session: session_name.to_owned(),
-                operation: "receive the configuration of".into(),
-                caller: format!("a program with MRENCLAVE {mrenclave}"),
+                service: service_name.to_owned(),
+                mrenclave: mrenclave.to_owned(),
             });
         }
         let resolve = |value: &str| -> Result<String, Error> { self.substitute(&version, value) };

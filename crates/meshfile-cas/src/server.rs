@@ -638,6 +638,15 @@ fn error_response(e: &Error) -> Response {
             body["operation"] = json!(operation);
             body["unmet"] = json!(unmet);
         }
+        Error::NotAttested {
+            session,
+            service,
+            mrenclave,
+        } => {
+            body["session"] = json!(session);
+            body["service"] = json!(service);
+            body["mrenclave"] = json!(mrenclave);
+        }
         Error::Exists { name, active } => {
             body["session"] = json!(name);
             body["active_hash"] = json!(active);

@@ -101,6 +101,7 @@ codes! {
     SignatureRejected = "E224", "a signature given for a session does not verify over it";
     KeyExists = "E225", "a key of another kind exists where `key generate` would make one";
     CasListen = "E226", "the development CAS cannot listen on its address (in use, or not this host's)";
+    NotAttested = "E227", "CAS refused a program whose MRENCLAVE its service does not list";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";

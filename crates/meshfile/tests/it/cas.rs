@@ -289,8 +289,15 @@ fn imports_need_an_export_and_preview_resolves_them() {
         preview.injection_files["/ca.pem"],
         preview.environment["CA"]
     );
-    let (status, _, _) = refused(owner.preview("team/api/api", &"cd".repeat(32)));
+    let wrong = "cd".repeat(32);
+    let (status, message, _) = refused(owner.preview("team/api/api", &wrong));
     assert_eq!(status, 403);
+    assert_eq!(
+        message,
+        format!(
+            "a program with MRENCLAVE {wrong} is not one service `api` of session `team/api` accepts: its attestation lists other MRENCLAVEs"
+        )
+    );
 }
 
 #[test]
