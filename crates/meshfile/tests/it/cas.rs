@@ -568,3 +568,28 @@ fn an_address_in_use_is_refused_before_the_state_is_touched() {
     assert!(!stderr.contains("target/policies"), "{stderr}");
     assert!(!state.exists(), "the state directory was made");
 }
+
+/// `cas check` on a directory that is not a state directory says so (a usage error), and
+/// calls no store damaged.
+#[test]
+fn check_on_a_mistyped_directory_says_so() {
+    let scratch = tempfile::tempdir().expect("dir");
+    for (dir, expected) in [
+        ("missing", "error[E205]: there is no directory"),
+        ("empty", "holds no development CAS state"),
+    ] {
+        let path = scratch.path().join(dir);
+        if dir == "empty" {
+            std::fs::create_dir(&path).expect("dir");
+        }
+        let out = crate::meshfile(scratch.path())
+            .args(["cas", "check", "--state"])
+            .arg(&path)
+            .output()
+            .expect("run meshfile");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("damaged"), "{stderr}");
+    }
+}

@@ -3,15 +3,44 @@
 use std::path::Path;
 
 use meshfile_app::{Error, Exit, Stop};
+use meshfile_manifest::Code;
 
 pub fn run(state: &Path) -> Result<Exit, Stop> {
-    let store_file = meshfile_cas::pki::StateFiles::in_dir(state)
-        .store
-        .join("sessions.redb");
-    let checked = meshfile_cas::server::check_state(state).map_err(|e| {
-        Error::cas(&store_file.display().to_string(), &e).hint(
-            "pass the --state directory that `meshfile cas serve` uses; nothing in it was changed",
+    let files = meshfile_cas::pki::StateFiles::in_dir(state);
+    let store_file = files.store.join("sessions.redb");
+    let what_to_pass = "pass the --state directory that `meshfile cas serve` uses";
+    if !state.is_dir() {
+        return Err(Error::new(
+            Code::InputNotFound,
+            format!("there is no directory {}", state.display()),
         )
+        .hint(what_to_pass)
+        .into());
+    }
+    // A directory with none of a state's files is the wrong one, not a damaged store.
+    let known = [
+        &files.ca,
+        &files.ca_key,
+        &files.server_cert,
+        &files.server_key,
+        &files.owner,
+        &files.store,
+        &files.session_encryption_key,
+    ];
+    if !known.iter().any(|f| f.exists()) {
+        return Err(Error::new(
+            Code::BadArguments,
+            format!(
+                "{} holds no development CAS state (no store/, server.pem or ca.pem)",
+                state.display()
+            ),
+        )
+        .hint(what_to_pass)
+        .into());
+    }
+    let checked = meshfile_cas::server::check_state(state).map_err(|e| {
+        Error::cas(&store_file.display().to_string(), &e)
+            .hint(format!("{what_to_pass}; nothing in it was changed"))
     })?;
     let mut out = String::new();
     for problem in &checked.problems {
