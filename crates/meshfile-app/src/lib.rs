@@ -20,6 +20,7 @@ mod error;
 pub mod images;
 pub mod inputs;
 pub mod load;
+pub mod owner;
 pub mod paths;
 pub mod published;
 pub mod render;

@@ -166,6 +166,14 @@ fn write_target(
                 Some(meshfile_app::Signed { form, artifacts })
             }
         };
+        if let Some(other) = meshfile_app::owner::claim(&args.target, &mesh.file)? {
+            render::eprint(&format!(
+                "warning: {} held the output of {}; it now holds {}'s (a target directory is relative to where meshfile runs: give each mesh its own with --target DIR)\n",
+                args.target.display(),
+                other.display(),
+                mesh.file
+            ));
+        }
         meshfile_app::write_target(mesh, &args.target, prepared.take(), signed.as_ref())?;
         if !args.quiet {
             let sessions = mesh.compiled.sessions.len();

@@ -676,3 +676,43 @@ fn plan_and_print_defaults_leave_no_target_behind() {
     assert_eq!(print.status, 0, "{}", print.stderr);
     assert!(!t.dir().join("target").exists(), "apply -p made target/");
 }
+
+/// `target/` is relative to where meshfile runs: a mesh whose output replaces another mesh's
+/// there says so; the same mesh again says nothing.
+#[test]
+fn a_target_holding_another_meshs_output_is_named_when_replaced() {
+    let example = |name: &str| workspace().join("examples").join(name);
+    let mut t = Test::new();
+    for name in ["hello-world", "flask-redis"] {
+        let dir = t.dir().join(name);
+        std::fs::create_dir(&dir).expect("dir");
+        for entry in std::fs::read_dir(example(name)).expect("example") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+    }
+    let first = t.rerun(&["template", "-n", "-f", "hello-world"]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    assert!(
+        !first.stderr.contains("held the output"),
+        "{}",
+        first.stderr
+    );
+    let again = t.rerun(&["template", "-n", "-f", "hello-world"]);
+    assert!(
+        !again.stderr.contains("held the output"),
+        "{}",
+        again.stderr
+    );
+    let other = t.rerun(&["template", "-n", "-f", "flask-redis"]);
+    assert_eq!(other.status, 0, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("warning: target held the output of")
+            && other.stderr.contains("hello-world/mesh.yaml; it now holds")
+            && other.stderr.contains("--target DIR"),
+        "{}",
+        other.stderr
+    );
+}
