@@ -198,6 +198,12 @@ fn write_target(
                 if services == 1 { "" } else { "s" },
                 args.target.join("helm").display()
             ));
+            if mesh.compiled.cas_url.as_str() == meshfile_plan::EMBEDDED_CAS {
+                render::eprint(&format!(
+                    "note: the embedded store is no CAS a pod can reach: install the chart with `--set global.casAddr=HOST` (helm template {} --set global.casAddr=cas.scone-system)\n",
+                    args.target.join("helm").display()
+                ));
+            }
         }
     }
     Ok(())
