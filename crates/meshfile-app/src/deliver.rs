@@ -185,6 +185,9 @@ impl Cas {
         target_dir: &Path,
         observer: &dyn Observer,
     ) -> Result<SignedPlan, Error> {
+        if form.encrypts() {
+            self.check_encryption_key(compiled)?;
+        }
         let current = self.current(compiled, observer)?;
         let active: BTreeMap<String, Option<String>> = (compiled.sessions.iter())
             .map(|d| (d.name.clone(), current.get(&d.name).map(|c| c.hash.clone())))
@@ -199,6 +202,32 @@ impl Cas {
             steps,
             approvals,
         })
+    }
+
+    /// The Meshfile's `cas_encryption_key` is the key this CAS says it has: a wrong one is
+    /// found before anyone signs (every encrypted session made for it would be refused).
+    /// A CAS that does not say is taken at the Meshfile's word.
+    fn check_encryption_key(&self, compiled: &Compiled) -> Result<(), Error> {
+        let Some(given) = compiled.cas_encryption_key.as_deref() else {
+            return Ok(());
+        };
+        let told = self
+            .runtime
+            .block_on(self.target.session_encryption_key())
+            .map_err(|e| Error::cas(&self.describe(), &e))?;
+        match told {
+            Some(key) if !key.eq_ignore_ascii_case(given) => Err(Error::new(
+                Code::EncryptionKeyMismatch,
+                format!(
+                    "cas_encryption_key {given} is not the session encryption key of {}: it says {key}",
+                    self.describe()
+                ),
+            )
+            .hint(format!(
+                "set `cas_encryption_key: {key}` in the Meshfile if this is your CAS; nothing was signed or written"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// What CAS holds now of each session. The namespace is read first, alone: a CAS that
@@ -596,6 +625,9 @@ pub struct Probe {
     pub key_hash: Option<(String, String)>,
     /// What `/v1/version` answered.
     pub version: Result<serde_json::Value, String>,
+    /// The session encryption key `/v1/identification` names (`cas_encryption_key`), when it
+    /// names one.
+    pub session_encryption_key: Option<String>,
     /// Whether the configured trust accepts the server, and what it checked; `None`: no trust
     /// was configured.
     pub trust: Option<Result<String, String>>,
@@ -627,6 +659,10 @@ pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Err
     let client = Client::with_trust(&address, Trust::AnyServer, &identity)
         .map_err(|e| Error::cas(&format!("CAS {address}"), &e))?;
     let version = runtime.block_on(client.version());
+    let session_encryption_key = runtime
+        .block_on(client.session_encryption_key())
+        .ok()
+        .flatten();
     let presented = client.presented_chain();
     if presented.is_empty() {
         let e = version
@@ -669,6 +705,7 @@ pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Err
             chain,
             key_hash,
             version,
+            session_encryption_key,
             trust,
         },
         notices,

@@ -44,6 +44,7 @@ impl Exit {
             | Code::SignatureRejected
             | Code::KeyExists
             | Code::NotAttested
+            | Code::EncryptionKeyMismatch
             | Code::ImageDestination => Exit::Invalid,
             // Every manifest diagnostic: the input is invalid (a warning alone exits 0).
             Code::Read

@@ -652,6 +652,21 @@ impl Client {
         let url = format!("{}/v1/version", self.base);
         self.send(self.http.get(&url), true).await
     }
+
+    /// The session encryption key the CAS says it has (`GET /v1/identification`, hex);
+    /// `None` when it does not say (no such endpoint, or no such field).
+    pub async fn session_encryption_key(&self) -> Result<Option<String>, Error> {
+        let url = format!("{}/v1/identification", self.base);
+        match self
+            .send::<serde_json::Value>(self.http.get(&url), true)
+            .await
+        {
+            Ok(answer) => Ok(answer["session_encryption_key"].as_str().map(str::to_owned)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(Error::Server { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,15 @@ impl Target {
     }
 
     /// The key hash this target writes as.
+    /// The session encryption key the CAS says it has; `None` when it does not say (the
+    /// embedded store has none).
+    pub async fn session_encryption_key(&self) -> Result<Option<String>, Error> {
+        match self {
+            Target::Embedded { .. } => Ok(None),
+            Target::Remote { client } => client.session_encryption_key().await,
+        }
+    }
+
     pub fn caller(&self) -> &str {
         match self {
             Target::Embedded { caller, .. } => caller,

@@ -102,6 +102,7 @@ codes! {
     KeyExists = "E225", "a key of another kind exists where `key generate` would make one";
     CasListen = "E226", "the development CAS cannot listen on its address (in use, or not this host's)";
     NotAttested = "E227", "CAS refused a program whose MRENCLAVE its service does not list";
+    EncryptionKeyMismatch = "E228", "the Meshfile's cas_encryption_key is not the key the CAS says it has";
     DuplicateEnv = "W001", "an environment name is defined twice; the last one wins";
     NotSupportedYet = "W002", "a field that is accepted but not acted on yet";
     DeprecatedSecretSuffix = "W003", "deprecated $$SCONE::name.crt$$ dot syntax";

@@ -148,6 +148,11 @@ impl AccessPolicySpec {
             let Some(list) = f.get(op.as_str()) else {
                 continue;
             };
+            // A signer given as `$VAR` is checked once the environment gives it (template,
+            // apply); validation without it leaves the list alone.
+            if holds_env(list) {
+                continue;
+            }
             match parse_list(list, op) {
                 Ok(entries) => match op {
                     Operation::Read => parsed.read = entries,
@@ -175,6 +180,15 @@ impl AccessPolicySpec {
             parsed,
             span: node.span,
         })
+    }
+}
+
+/// Whether a scalar below `node` names an environment variable.
+fn holds_env(node: &Node) -> bool {
+    match &node.value {
+        meshfile_yaml::Value::Scalar { text, .. } => crate::refs::names_env(text),
+        meshfile_yaml::Value::Sequence(items) => items.iter().any(holds_env),
+        meshfile_yaml::Value::Mapping(entries) => entries.iter().any(|e| holds_env(&e.value)),
     }
 }
 

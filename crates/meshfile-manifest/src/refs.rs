@@ -263,6 +263,13 @@ pub fn modern_format(legacy: &str) -> &'static str {
     }
 }
 
+/// Whether `text` names an environment variable (`$VAR`, `${VAR}`): a value known only once
+/// the environment is.
+pub fn names_env(text: &str) -> bool {
+    text.contains('$')
+        && scan(text).is_ok_and(|tokens| tokens.iter().any(|t| matches!(t, Token::Env { .. })))
+}
+
 /// Replaces every `$VAR`/`${VAR}` of `text`; `$$` stays as written. Returns the names
 /// `lookup` did not know, in order of appearance.
 pub fn substitute_env(text: &str, lookup: Lookup<'_>) -> Result<String, Vec<String>> {

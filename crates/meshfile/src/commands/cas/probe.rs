@@ -26,6 +26,11 @@ pub fn run(address: &str, trust: &crate::cli::TrustArgs) -> Result<Exit, Stop> {
         Ok(version) => out.push_str(&format!("  version: {version}\n")),
         Err(e) => out.push_str(&format!("  version: not answered: {e}\n")),
     }
+    if let Some(key) = &probe.session_encryption_key {
+        out.push_str(&format!(
+            "  session encryption key: {key} (cas_encryption_key)\n"
+        ));
+    }
     let exit = match &probe.trust {
         Some(Ok(checked)) => {
             out.push_str(&format!("  trust: accepted: {checked}\n"));
