@@ -19,6 +19,15 @@ const SETS: &[&str] = &[
     "RELEASE=demo",
     "--set",
     "SCONECTL_REPO=registry.scontain.com/sconectl",
+    // examples/signed-board: its approvers' keys and the CAS's session encryption key.
+    "--set",
+    "ALICE=-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA8Pj9ahoBgjioKcS4iLV4JLuPZ+SSKS/FdyUYG2yUrH8=\n-----END PUBLIC KEY-----\n",
+    "--set",
+    "BOB=-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEApXCmpP2AChZNKQjo76SZgDP0iCNjFqTrt8YON7z+4lY=\n-----END PUBLIC KEY-----\n",
+    "--set",
+    "CAROL=-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAfQBeGHBMZnxDUhP9TF5a9Nyl8JngU6hDOkVVgeweIQE=\n-----END PUBLIC KEY-----\n",
+    "--set",
+    "CAS_ENCRYPTION_KEY=c775d9acb992bc2e023e91cb00a747bea95f1bc5f27580bf9f6ab10802321a6d",
 ];
 
 /// Every mesh directory that must compile: the examples and the tutorial fixtures.

@@ -4,6 +4,7 @@ mod apply;
 mod cas;
 mod check;
 mod compile;
+mod docs;
 mod fields;
 mod hardening;
 mod hostile;

@@ -1,0 +1,286 @@
+//! The documentation runs. A fenced block right after `<!-- run: NAME -->` in README.md or a
+//! guide page is executed, command by command, in a sandbox of its own per NAME (blocks of one
+//! NAME run in order, in one shell, as a reader types them), with the real binary and the real
+//! tools on PATH. Below a command, `#> TEXT` lines are what its output (standard output and
+//! error together) shows, in order, each within one line, `…` standing for anything;
+//! `#> [exit N]` is its exit status (0 unless said). Any other `#` line is a comment.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Test, workspace};
+
+/// How long one command may take.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
+
+struct Step {
+    /// The command as bash reads it.
+    command: String,
+    expected: Vec<String>,
+    exit: i32,
+    /// Where it is written: `file:line`.
+    at: String,
+}
+
+#[derive(Default)]
+struct Scenario {
+    blocks: usize,
+    steps: Vec<Step>,
+}
+
+/// The pages whose blocks may be marked to run.
+fn pages() -> Vec<PathBuf> {
+    let root = workspace();
+    let mut pages = vec![root.join("README.md")];
+    let guide = root.join("docs/src/guide");
+    let mut guides: Vec<PathBuf> = std::fs::read_dir(&guide)
+        .expect("guide")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    guides.sort();
+    pages.extend(guides);
+    pages
+}
+
+/// Every marked block of every page, by scenario name.
+fn scenarios() -> BTreeMap<String, Scenario> {
+    let mut all: BTreeMap<String, Scenario> = BTreeMap::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).expect("page");
+        let name = page
+            .strip_prefix(workspace())
+            .unwrap_or(&page)
+            .display()
+            .to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(scenario) = lines[i]
+                .trim()
+                .strip_prefix("<!-- run: ")
+                .and_then(|rest| rest.strip_suffix(" -->"))
+            else {
+                i += 1;
+                continue;
+            };
+            assert!(
+                lines.get(i + 1).is_some_and(|l| l.starts_with("```")),
+                "{name}:{}: a run marker must be followed by a fenced block",
+                i + 1
+            );
+            let start = i + 2;
+            let end = (start..lines.len())
+                .find(|&j| lines[j].starts_with("```"))
+                .unwrap_or_else(|| panic!("{name}:{}: the block does not end", i + 2));
+            let entry = all.entry(scenario.to_owned()).or_default();
+            entry.blocks += 1;
+            parse_block(&lines[start..end], &name, start + 1, &mut entry.steps);
+            i = end + 1;
+        }
+    }
+    all
+}
+
+/// The commands of one block (`first_line`: the 1-based line of its first line).
+fn parse_block(lines: &[&str], page: &str, first_line: usize, steps: &mut Vec<Step>) {
+    let mut pending = String::new();
+    for (n, line) in lines.iter().enumerate() {
+        let at = format!("{page}:{}", first_line + n);
+        let trimmed = line.trim_start();
+        if let Some(expected) = trimmed.strip_prefix("#>") {
+            let step = steps
+                .last_mut()
+                .unwrap_or_else(|| panic!("{at}: an expectation before any command"));
+            let expected = expected.trim();
+            match expected
+                .strip_prefix("[exit ")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                Some(code) => step.exit = code.parse().expect("an exit status"),
+                None => step.expected.push(expected.to_owned()),
+            }
+            continue;
+        }
+        if pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        pending.push_str(line);
+        if let Some(open) = pending.strip_suffix('\\') {
+            pending = format!("{open}\n");
+            continue;
+        }
+        steps.push(Step {
+            command: std::mem::take(&mut pending),
+            expected: Vec::new(),
+            exit: 0,
+            at,
+        });
+    }
+    assert!(
+        pending.is_empty(),
+        "{page}: a command continues past its block"
+    );
+}
+
+/// Whether `line` shows `pattern`: its parts between `…` in order.
+fn shows(line: &str, pattern: &str) -> bool {
+    let mut rest = line;
+    for part in pattern.split('…') {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A shell that runs one scenario's commands in its sandbox, as a reader would.
+struct Shell {
+    child: std::process::Child,
+    dir: PathBuf,
+    count: usize,
+}
+
+impl Shell {
+    fn start(dir: &Path) -> Shell {
+        let binary = std::env::var_os("MESHFILE_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_meshfile")),
+            PathBuf::from,
+        );
+        let tools = workspace().join(".tools/bin");
+        assert!(
+            tools.join("openssl").exists(),
+            "the documentation uses the tools `bash scripts/install-test-tools` installs"
+        );
+        let path = std::env::join_paths(
+            [
+                binary.parent().expect("bin dir").to_owned(),
+                tools,
+                PathBuf::from("/usr/bin"),
+                PathBuf::from("/bin"),
+            ]
+            .iter(),
+        )
+        .expect("PATH");
+        let mut command = Command::new("bash");
+        command
+            .args(["--noprofile", "--norc"])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", path)
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        crate::isolate(&mut command, dir);
+        std::fs::create_dir_all(dir.join(".doc")).expect("dir");
+        Shell {
+            child: command.spawn().expect("bash"),
+            dir: dir.to_owned(),
+            count: 0,
+        }
+    }
+
+    /// Runs one command: its exit status and output.
+    fn run(&mut self, command: &str) -> (i32, String) {
+        self.count += 1;
+        let n = self.count;
+        let doc = self.dir.join(".doc");
+        std::fs::write(doc.join(format!("{n}.sh")), command).expect("script");
+        // Absolute paths: a page may `cd`.
+        let d = doc.display();
+        let line = format!(
+            "source {d}/{n}.sh > {d}/{n}.out 2>&1 < /dev/null; echo $? > {d}/{n}.tmp; mv {d}/{n}.tmp {d}/{n}.status\n"
+        );
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(line.as_bytes()).expect("to bash");
+        stdin.flush().expect("to bash");
+        let status_file = doc.join(format!("{n}.status"));
+        let started = Instant::now();
+        let status = loop {
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                break text.trim().parse().expect("status");
+            }
+            assert!(
+                started.elapsed() < COMMAND_DEADLINE,
+                "still running after {COMMAND_DEADLINE:?}: {command}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let out = std::fs::read(doc.join(format!("{n}.out"))).expect("output");
+        (status, String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        // What the page left running in the background goes with the shell.
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"kill $(jobs -p) 2>/dev/null; wait; exit\n");
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies the repository's examples into the sandbox, where the pages find them.
+fn copy_examples(to: &Path) {
+    let from = workspace().join("examples");
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.expect("entry");
+        let target = to
+            .join("examples")
+            .join(entry.path().strip_prefix(&from).expect("in"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("dir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn every_marked_block_of_the_docs_runs_as_written() {
+    let scenarios = scenarios();
+    assert!(!scenarios.is_empty(), "no block is marked to run");
+    let (mut blocks, mut commands) = (0, 0);
+    for (name, scenario) in &scenarios {
+        let sandbox = Test::new();
+        copy_examples(sandbox.dir());
+        let mut shell = Shell::start(sandbox.dir());
+        for step in &scenario.steps {
+            let (status, output) = shell.run(&step.command);
+            assert_eq!(
+                status, step.exit,
+                "{} ({name}): `{}` exited {status}, the page says {}:\n{output}",
+                step.at, step.command, step.exit
+            );
+            let mut lines = output.lines();
+            for expected in &step.expected {
+                assert!(
+                    lines.any(|line| shows(line, expected)),
+                    "{} ({name}): `{}` does not show `{expected}` (in order):\n{output}",
+                    step.at,
+                    step.command
+                );
+            }
+            commands += 1;
+        }
+        blocks += scenario.blocks;
+    }
+    eprintln!(
+        "docs: {blocks} blocks, {commands} commands run as written ({} scenarios)",
+        scenarios.len()
+    );
+}
