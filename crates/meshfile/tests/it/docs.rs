@@ -46,9 +46,12 @@ fn pages() -> Vec<PathBuf> {
     pages
 }
 
-/// Every marked block of every page, by scenario name.
-fn scenarios() -> BTreeMap<String, Scenario> {
+/// Every marked block of every page, by scenario name, and the blocks marked `<!-- not run:
+/// REASON -->` (`file:line: reason`). A shell block marked neither is an error: every command
+/// the docs show either runs or says why not.
+fn scenarios() -> (BTreeMap<String, Scenario>, Vec<String>) {
     let mut all: BTreeMap<String, Scenario> = BTreeMap::new();
+    let mut not_run = Vec::new();
     for page in pages() {
         let text = std::fs::read_to_string(&page).expect("page");
         let name = page
@@ -57,6 +60,24 @@ fn scenarios() -> BTreeMap<String, Scenario> {
             .display()
             .to_string();
         let lines: Vec<&str> = text.lines().collect();
+        for (j, line) in lines.iter().enumerate() {
+            if !line.starts_with("```bash") {
+                continue;
+            }
+            let marker = j.checked_sub(1).map_or("", |k| lines[k].trim());
+            if let Some(reason) = marker
+                .strip_prefix("<!-- not run: ")
+                .and_then(|r| r.strip_suffix(" -->"))
+            {
+                not_run.push(format!("{name}:{}: {reason}", j + 1));
+            } else {
+                assert!(
+                    marker.starts_with("<!-- run: "),
+                    "{name}:{}: a shell block marked neither `<!-- run: NAME -->` nor `<!-- not run: REASON -->`",
+                    j + 1
+                );
+            }
+        }
         let mut i = 0;
         while i < lines.len() {
             let Some(scenario) = lines[i]
@@ -82,7 +103,7 @@ fn scenarios() -> BTreeMap<String, Scenario> {
             i = end + 1;
         }
     }
-    all
+    (all, not_run)
 }
 
 /// The commands of one block (`first_line`: the 1-based line of its first line).
@@ -252,7 +273,7 @@ fn copy_examples(to: &Path) {
 
 #[test]
 fn every_marked_block_of_the_docs_runs_as_written() {
-    let scenarios = scenarios();
+    let (scenarios, not_run) = scenarios();
     assert!(!scenarios.is_empty(), "no block is marked to run");
     let (mut blocks, mut commands) = (0, 0);
     for (name, scenario) in &scenarios {
@@ -280,7 +301,11 @@ fn every_marked_block_of_the_docs_runs_as_written() {
         blocks += scenario.blocks;
     }
     eprintln!(
-        "docs: {blocks} blocks, {commands} commands run as written ({} scenarios)",
-        scenarios.len()
+        "docs: {blocks} blocks, {commands} commands run as written ({} scenarios); {} blocks not run, each saying why:",
+        scenarios.len(),
+        not_run.len()
     );
+    for block in &not_run {
+        eprintln!("docs:   {block}");
+    }
 }
