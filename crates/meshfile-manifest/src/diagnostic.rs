@@ -77,7 +77,7 @@ codes! {
     MissingMeasurement = "E106", "a service manifest without an MRENCLAVE";
     OverrideFile = "E107", "an image_policy, image_secrets, env or helm_chart file that cannot be used";
     UnsupportedMode = "E108", "a CAS mode that cannot be carried out as stated (SignOnline, signing on the embedded store)";
-    InvalidChartValue = "E109", "an env value the chart uses (useSGXDevPlugin, sgxEpcMem, INIT_CONTAINER<N>) that is not valid";
+    InvalidChartValue = "E109", "an env value the chart uses (`useSGXDevPlugin`, `sgxEpcMem`, `INIT_CONTAINER<N>`) that is not valid";
     ReadFailed = "E200", "an input file or directory cannot be read";
     NoManifests = "E201", "a directory holds no manifest";
     BadArguments = "E202", "command-line arguments that are malformed or do not fit together";

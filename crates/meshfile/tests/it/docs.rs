@@ -309,3 +309,115 @@ fn every_marked_block_of_the_docs_runs_as_written() {
         eprintln!("docs:   {block}");
     }
 }
+
+/// The text of a Markdown page outside fenced blocks and inline code, line by line (code
+/// replaced by spaces so that columns keep their place).
+fn prose(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    text.lines()
+        .map(|line| {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                return String::new();
+            }
+            if fenced {
+                return String::new();
+            }
+            let mut out = String::with_capacity(line.len());
+            let mut in_code = false;
+            for c in line.chars() {
+                if c == '`' {
+                    in_code = !in_code;
+                    out.push(' ');
+                } else {
+                    out.push(if in_code { ' ' } else { c });
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// A heading's anchor as mdBook makes it: lower case, spaces as `-`, other punctuation gone.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The book's pages: no HTML tag a page does not mean (`<n>` in prose is an unclosed element
+/// to a browser), and every link to another page, and to a heading of one, leads somewhere.
+#[test]
+fn book_pages_hold_no_stray_tags_and_their_links_resolve() {
+    let src = workspace().join("docs/src");
+    let pages: Vec<PathBuf> = walkdir::WalkDir::new(&src)
+        .into_iter()
+        .map(|e| e.expect("entry").into_path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    let anchors = |page: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(page).unwrap_or_default();
+        prose(&text)
+            .iter()
+            .zip(text.lines())
+            .filter_map(|(p, line)| p.starts_with('#').then(|| line.trim_start_matches('#')))
+            .map(|heading| anchor(&heading.replace('`', "")))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("page");
+        let name = page
+            .strip_prefix(&src)
+            .unwrap_or(page)
+            .display()
+            .to_string();
+        for (n, line) in prose(&text).iter().enumerate() {
+            let at = format!("{name}:{}", n + 1);
+            let mut rest = line.as_str();
+            while let Some(open) = rest.find('<') {
+                let tag = &rest[open + 1..];
+                let word: String = tag
+                    .trim_start_matches('/')
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                let allowed = tag.starts_with("!--")
+                    || ["br", "details", "summary", "kbd", "sup", "sub"]
+                        .contains(&word.to_ascii_lowercase().as_str());
+                if !word.is_empty() && !allowed {
+                    problems.push(format!("{at}: `<{word}` outside code reads as an HTML tag"));
+                }
+                rest = &rest[open + 1..];
+            }
+            let mut rest = line.as_str();
+            while let Some(start) = rest.find("](") {
+                let target = &rest[start + 2..];
+                let Some(end) = target.find(')') else { break };
+                let link = &target[..end];
+                rest = &target[end..];
+                if link.contains("://") || link.starts_with("mailto:") {
+                    continue;
+                }
+                let (file, fragment) = link.split_once('#').unwrap_or((link, ""));
+                let target = if file.is_empty() {
+                    page.clone()
+                } else {
+                    page.parent().expect("dir").join(file)
+                };
+                if !target.exists() {
+                    problems.push(format!("{at}: `{link}` leads to no file"));
+                } else if !fragment.is_empty() && !anchors(&target).iter().any(|a| a == fragment) {
+                    problems.push(format!("{at}: `{link}` names no heading of its page"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
