@@ -366,7 +366,8 @@ fn book_pages_hold_no_stray_tags_and_their_links_resolve() {
         prose(&text)
             .iter()
             .zip(text.lines())
-            .filter_map(|(p, line)| p.starts_with('#').then(|| line.trim_start_matches('#')))
+            .filter(|(p, _)| p.starts_with('#'))
+            .map(|(_, line)| line.trim_start_matches('#'))
             .map(|heading| anchor(&heading.replace('`', "")))
             .collect()
     };
