@@ -86,6 +86,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
     for note in &compilation.notes {
         render::eprint(&format!("note: {note}\n"));
     }
+    building_note(&mut compilation.report);
     render::eprint(&render::report(&compilation.report));
     if !args.quiet {
         for r in &compilation.recorded {
@@ -217,6 +218,28 @@ pub fn signing_form(
 ) -> Option<meshfile_app::sign::Form> {
     let configured = args.signing_key.is_some() || args.scone_cli.is_some();
     meshfile_app::sign::Form::of(compiled, configured)
+}
+
+/// Image-building fields (W009) are a fact of every service manifest SCONE's tools build
+/// from, not a problem to fix: a run that compiles says so once, for all the manifests, and
+/// `validate` and `lint` list them where they are.
+fn building_note(report: &mut meshfile_app::Report) {
+    let (building, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut report.problems)
+        .into_iter()
+        .partition(|p| p.diagnostic.code == Code::ImageBuilding);
+    report.problems = rest;
+    if building.is_empty() {
+        return;
+    }
+    let mut files: Vec<&str> = building.iter().map(|p| p.file.as_str()).collect();
+    files.dedup();
+    render::eprint(&format!(
+        "note: {} say{} how to build {} image{}, which meshfile leaves to SCONE's tools: each image is used as built, measured by its MRENCLAVE (`meshfile lint` lists the fields)\n",
+        files.join(", "),
+        if files.len() == 1 { "s" } else { "" },
+        if files.len() == 1 { "its" } else { "their" },
+        render::plural(files.len()),
+    ));
 }
 
 /// How a compiled mesh's sessions are delivered (`meshfile_app::route`), as the command line

@@ -358,9 +358,15 @@ fn a_cas_tolerance_word_scone_cas_attest_does_not_document_warns() {
 
 #[test]
 fn a_restart_policy_deployments_cannot_take_is_named() {
-    let example = crate::workspace().join("examples/flask-redis");
+    let mesh = std::fs::read_to_string(crate::workspace().join("examples/flask-redis/mesh.yaml"))
+        .expect("example")
+        .replace(
+            "    - name: APP_SERVICE_PORT\n",
+            "    - name:  restartPolicy\n      value: OnFailure\n    - name: APP_SERVICE_PORT\n",
+        );
     let out = Test::new()
-        .args(&["validate", "-f", &example.display().to_string()])
+        .file("mesh.yaml", mesh)
+        .args(&["validate", "-f", "mesh.yaml"])
         .run();
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(

@@ -1142,7 +1142,7 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
     let out = t.rerun(&["template", "-n", "-f", "."]);
     assert_eq!(out.status, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("mesh.yaml:31:14: error[E109]: useSGXDevPlugin `gramine` is none of scone, azure, intel, disabled")
+        out.stderr.contains("mesh.yaml:29:14: error[E109]: useSGXDevPlugin `gramine` is none of scone, azure, intel, disabled")
             && out.stderr.contains("error[E109]: INIT_CONTAINER2 names no port")
             && out.stderr.matches("`gramine`").count() == 1,
         "{}",

@@ -422,3 +422,40 @@ fn book_pages_hold_no_stray_tags_and_their_links_resolve() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The README's main job (its first command, less the `cargo run` that builds the binary) runs
+/// on the example as a new user runs it: it succeeds and prints no warning.
+#[test]
+fn the_readme_main_job_runs_clean() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -p meshfile -- "))
+        .expect("the main job, first in the README");
+    let args: Vec<&str> = line["cargo run --release -p meshfile -- ".len()..]
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let sandbox = Test::new();
+    copy_examples(sandbox.dir());
+    for run in ["first", "second"] {
+        let out = crate::meshfile(sandbox.dir())
+            .args(&args)
+            .output()
+            .expect("run meshfile");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{run} run: {stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("warning"),
+            "the {run} run of the main job warns:\n{stderr}"
+        );
+        if run == "second" {
+            assert!(
+                stderr.contains("0 created, 0 updated, 3 unchanged"),
+                "the second run changes nothing:\n{stderr}"
+            );
+        }
+    }
+}
