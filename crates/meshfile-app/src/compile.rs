@@ -130,6 +130,7 @@ pub fn compile(request: &Request) -> Result<Compilation, Stop> {
     let mut stored = stored_for(&manifests.meshes, &described, &store, &mut report);
     let trusted = trusted_keys(request, &manifests.meshes, &mut report)?;
     check_image_keys(request, &manifests.meshes, &mut report);
+    refuse_sign_online(&manifests.meshes, &mut report);
     report.check()?;
     // Images without a descriptor here: one published beside the image, if any (not with -n).
     let mut notes: Vec<String> = store.migrated.clone().into_iter().collect();
@@ -453,6 +454,39 @@ fn add_sources(report: &mut Report, store: &Store) {
             .or_else(|| std::fs::read_to_string(&file).ok());
         if let Some(text) = text {
             report.sources.insert(file, text);
+        }
+    }
+}
+
+/// `mode: SignOnline` is valid as the specification writes it, but no run can carry it out:
+/// SCONE's online signing service speaks a protocol that is not public. Refused, located.
+fn refuse_sign_online(meshes: &[Loaded<'_, MeshManifest>], report: &mut Report) {
+    for mesh in meshes {
+        for (i, cas) in mesh.manifest.cas.iter().enumerate() {
+            let Some(mode) = cas
+                .mode
+                .as_ref()
+                .filter(|m| m.value == meshfile_manifest::mesh::CasMode::SignOnline)
+            else {
+                continue;
+            };
+            // The error says all the warning said.
+            let path = format!("cas[{i}].mode");
+            report.problems.retain(|p| {
+                !(p.file == mesh.input.name
+                    && p.diagnostic.code == Code::CannotAct
+                    && p.diagnostic.path == path)
+            });
+            report.problems.push(meshfile_plan::Located::new(
+                &mesh.input.name,
+                meshfile_manifest::Diagnostic::new(
+                    Code::UnsupportedMode,
+                    mode.span,
+                    format!("cas[{i}].mode"),
+                    "CAS mode `SignOnline` is not supported: it signs through SCONE's online signing service, whose protocol is not public",
+                )
+                .with_hint(meshfile_manifest::validate::SIGN_LOCALLY),
+            ));
         }
     }
 }

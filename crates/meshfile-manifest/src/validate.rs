@@ -1046,6 +1046,9 @@ fn check_secret_refs(
     }
 }
 
+/// What to do instead of `SignOnline`.
+pub const SIGN_LOCALLY: &str = "sign locally with `mode: SignedManifest` (or `EncryptedManifest`): the first run makes your signing key, `meshfile sign` adds more signers";
+
 /// What a signing mode needs of its CAS entry: an address the operator's resources can name
 /// (not the embedded store), and for the encrypting modes the CAS's encryption key.
 fn signing_mode_needs(cas: &crate::mesh::Cas, i: usize, out: &mut Vec<Diagnostic>) {
@@ -1054,14 +1057,16 @@ fn signing_mode_needs(cas: &crate::mesh::Cas, i: usize, out: &mut Vec<Diagnostic
         return;
     };
     if mode.value == CasMode::SignOnline {
+        // Valid as the specification writes it (its own example uses it); a run that compiles
+        // refuses it (E108).
         out.push(
             diag(
-                Code::UnsupportedMode,
+                Code::CannotAct,
                 mode.span,
                 format!("cas[{i}].mode"),
-                "CAS mode `SignOnline` is not supported: it signs through SCONE's online signing service, whose protocol is not public",
+                "CAS mode `SignOnline` signs through SCONE's online signing service, whose protocol is not public: template, plan and apply refuse it",
             )
-            .with_hint("sign locally with `mode: SignedManifest` (or `EncryptedManifest`): the first run makes your signing key, `meshfile sign` adds more signers"),
+            .with_hint(SIGN_LOCALLY),
         );
         return;
     }

@@ -148,11 +148,28 @@ fn no_upload_delivers_nothing_and_plan_agrees() {
 }
 
 #[test]
-fn sign_online_is_refused_by_every_command_that_reads_the_mesh() {
+fn sign_online_is_refused_by_every_command_that_compiles() {
     let mut t = example("cas.scone-system", "SignOnline");
+    // Valid as the specification writes it (its own example uses it): validate warns.
     let validate = t.rerun(&["validate", "-f", "mesh.yaml"]);
+    assert_eq!(validate.status, 0, "{}", validate.stderr);
+    assert!(
+        validate.stderr.contains("warning[W008]")
+            && validate
+                .stderr
+                .contains("template, plan and apply refuse it"),
+        "{}",
+        validate.stderr
+    );
     let template = t.rerun(&["template", "-n", "-f", "."]);
-    for out in [validate, template, plan(&mut t), apply(&mut t)] {
+    assert!(
+        !template
+            .stderr
+            .contains("template, plan and apply refuse it"),
+        "the error says it, not the warning too: {}",
+        template.stderr
+    );
+    for out in [template, plan(&mut t), apply(&mut t)] {
         assert_eq!(out.status, 1, "{}", out.stderr);
         assert!(
             out.stderr.contains("mesh.yaml:")
