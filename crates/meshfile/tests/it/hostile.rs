@@ -78,11 +78,22 @@ fn connections_are_capped_per_identity_and_in_all_and_the_log_says_so() {
         ],
     );
     let stranger = meshfile_cas::pki::client_identity("stranger", None).expect("identity");
-    let _kept: Vec<raw::Tls> = (0..2).map(|_| tls_as(&server, &stranger)).collect();
-    let mut third = tls_as(&server, &stranger);
-    assert!(
-        raw::closed_within(&mut third, Duration::from_secs(5)),
-        "a third connection of one identity is closed"
+    // Three connections of one identity: one is closed. Which one depends on the order in
+    // which the server finishes their handshakes, not on the order they were opened in.
+    let mut three: Vec<raw::Tls> = (0..3).map(|_| tls_as(&server, &stranger)).collect();
+    let mut closed = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    while closed.is_empty() && started.elapsed() < Duration::from_secs(5) {
+        for (i, connection) in three.iter_mut().enumerate() {
+            if raw::closed_within(connection, Duration::from_millis(50)) {
+                closed.insert(i);
+            }
+        }
+    }
+    assert_eq!(
+        closed.len(),
+        1,
+        "one of three connections of one identity is closed"
     );
     let log = server.log();
     assert!(
