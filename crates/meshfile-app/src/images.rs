@@ -73,6 +73,7 @@ pub fn push(
             )
             .caused_by(e)
         })?;
+        remove_stale_scratch(target);
     }
     let runtime = crate::runtime()?;
     let copier = Copier::new(crate::credentials()).map_err(|e| failed("", &e))?;
@@ -115,6 +116,23 @@ pub fn push(
         });
     }
     Ok(pushed)
+}
+
+/// Removes what an interrupted rewrite left in `target`'s scratch directories (layers can be
+/// gigabytes): a run that is not interrupted removes its own.
+fn remove_stale_scratch(target: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(target) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(meshfile_registry::rewrite::SCRATCH_PREFIX));
+        if stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn failed(image: &str, e: &RegistryError) -> Error {

@@ -292,7 +292,7 @@ impl Copier {
             ));
         }
         let work = tempfile::Builder::new()
-            .prefix(".meshfile-rewrite-")
+            .prefix(crate::rewrite::SCRATCH_PREFIX)
             .tempdir_in(image.scratch)
             .map_err(|e| scratch_failed(source, image.scratch, &e))?;
         let config = self.read_blob(source, &config_digest, config_size).await?;

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
+/// The name a rewrite's scratch directory starts with, in the directory it is given.
+pub const SCRATCH_PREFIX: &str = ".meshfile-rewrite-";
+
 /// Bytes of uncompressed layer content an image may have, all layers together: what a
 /// squash may spill to disk, and a bound on the work a rewrite does.
 pub const MAX_CONTENT: u64 = 16 * 1024 * 1024 * 1024;

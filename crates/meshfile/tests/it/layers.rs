@@ -116,6 +116,10 @@ fn a_layer_larger_than_memory_should_hold_is_rewritten_streamed() {
             "mesh.yaml",
             format!("{mesh}repo:\n  destination: 127.0.0.1:9/dest\n  {rewrite}\n  push: false\n"),
         );
+        // What an interrupted run left behind goes too.
+        let stale = t.dir().join("target/.meshfile-rewrite-interrupted");
+        std::fs::create_dir_all(&stale).expect("stale dir");
+        std::fs::write(stale.join("blob-1"), b"half a layer").expect("stale blob");
         let crate::Measured {
             status,
             stderr,
