@@ -29,6 +29,10 @@ struct Step {
 struct Scenario {
     blocks: usize,
     steps: Vec<Step>,
+    /// What the sandbox holds besides the examples (`<!-- run: NAME; with: registry -->`):
+    /// `registry`, a real registry on 127.0.0.1 holding the flask-redis example's two images
+    /// under `src/`, its address in `$REGISTRY`, as a reader's registry holds their images.
+    registry: bool,
 }
 
 /// The pages whose blocks may be marked to run.
@@ -97,8 +101,15 @@ fn scenarios() -> (BTreeMap<String, Scenario>, Vec<String>) {
             let end = (start..lines.len())
                 .find(|&j| lines[j].starts_with("```"))
                 .unwrap_or_else(|| panic!("{name}:{}: the block does not end", i + 2));
+            let (scenario, with) = scenario.split_once("; with: ").unwrap_or((scenario, ""));
+            assert!(
+                matches!(with, "" | "registry"),
+                "{name}:{}: `with: {with}`: the harness provides `registry` only",
+                i + 1
+            );
             let entry = all.entry(scenario.to_owned()).or_default();
             entry.blocks += 1;
+            entry.registry |= with == "registry";
             parse_block(&lines[start..end], &name, start + 1, &mut entry.steps);
             i = end + 1;
         }
@@ -167,7 +178,7 @@ struct Shell {
 }
 
 impl Shell {
-    fn start(dir: &Path) -> Shell {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Shell {
         let binary = std::env::var_os("MESHFILE_BIN").map_or_else(
             || PathBuf::from(env!("CARGO_BIN_EXE_meshfile")),
             PathBuf::from,
@@ -194,6 +205,7 @@ impl Shell {
             .env_clear()
             .env("PATH", path)
             .env("LANG", "C.UTF-8")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -279,7 +291,14 @@ fn every_marked_block_of_the_docs_runs_as_written() {
     for (name, scenario) in &scenarios {
         let sandbox = Test::new();
         copy_examples(sandbox.dir());
-        let mut shell = Shell::start(sandbox.dir());
+        let registry = scenario.registry.then(|| {
+            let (registry, skopeo, umoci) =
+                crate::registry::registry_tools().expect("the registry tools");
+            crate::registry::registry_with_images(&registry, &skopeo, &umoci)
+        });
+        let address = registry.as_ref().map(|(r, _, _)| r.address.clone());
+        let env: Vec<(&str, &str)> = address.iter().map(|a| ("REGISTRY", a.as_str())).collect();
+        let mut shell = Shell::start(sandbox.dir(), &env);
         for step in &scenario.steps {
             let (status, output) = shell.run(&step.command);
             assert_eq!(

@@ -18,9 +18,9 @@ enum Auth<'a> {
 }
 
 /// A registry process on a free loopback port, stopped when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     _state: tempfile::TempDir,
 }
 
@@ -90,7 +90,7 @@ impl Drop for Registry {
 }
 
 /// The registry and the tools that build and push images: docker-registry, skopeo, umoci.
-fn registry_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
+pub(crate) fn registry_tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
     Some((
         tool("bin/docker-registry")?,
         tool("bin/skopeo")?,
@@ -343,7 +343,7 @@ const IMAGES: Images = [
 
 /// A registry holding the two example images under `src/` (built by [`build_and_push`]), a
 /// work directory, and the images' digests.
-fn registry_with_images(
+pub(crate) fn registry_with_images(
     registry: &Path,
     skopeo: &PathBuf,
     umoci: &PathBuf,
