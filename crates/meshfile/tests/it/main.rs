@@ -10,6 +10,7 @@ mod hardening;
 mod hostile;
 mod layers;
 mod modes;
+mod outputs;
 mod proxy;
 mod raw;
 mod registry;
