@@ -24,7 +24,26 @@ pub fn tool(relative: &str) -> Option<PathBuf> {
         "{message} (or set MESHFILE_SKIP_TOOL_TESTS=1 to skip the tests that need it)"
     );
     eprintln!("skipped (MESHFILE_SKIP_TOOL_TESTS=1): {message}");
+    record_skip(&message);
     None
+}
+
+/// Where skipped tests are listed, one line each, for `.ci/run` to name at its end.
+pub const SKIPPED_LIST: &str = "skipped-tool-tests.txt";
+
+/// Lists the running test as skipped, with why, in [`SKIPPED_LIST`] under Cargo's target
+/// temporary directory: a skipped test passes, so the list is what says it did not run.
+fn record_skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let list = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(SKIPPED_LIST);
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+    {
+        let _ = writeln!(file, "{test}: {why}");
+    }
 }
 
 /// Runs a tool with a private HOME so helm keeps its caches out of the user's.
