@@ -307,7 +307,7 @@ impl Copier {
         })
         .await
         .map_err(|e| rewrite_failed(source, &e.to_string()))?
-        .map_err(|why| rewrite_failed(source, &why))?;
+        .map_err(|why| rewrite_failed(source, &why.to_string()))?;
         let made = Manifest {
             bytes: new.manifest,
             media_type: manifest.media_type.clone(),

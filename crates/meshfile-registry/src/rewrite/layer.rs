@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use sha2::Digest;
 
-use super::{Budget, FileBlob, GZIP_TYPES, TAR_TYPES};
+use super::{Budget, FileBlob, GZIP_TYPES, RewriteError, TAR_TYPES, scratch, unreadable};
 
 /// Bytes the tar reader may read between two entries: headers, GNU long names and links,
 /// PAX records. The tar crate reads those whole into memory, so they are bounded as they
@@ -75,18 +75,16 @@ pub(super) fn read(
     media_type: &str,
     blob: &Path,
     budget: &mut Budget,
-    mut each: impl FnMut(Meta, &mut dyn Read) -> Result<(), String>,
-) -> Result<(), String> {
-    let file = File::open(blob).map_err(|e| format!("reading a layer: {e}"))?;
+    mut each: impl FnMut(Meta, &mut dyn Read) -> Result<(), RewriteError>,
+) -> Result<(), RewriteError> {
+    let file = File::open(blob).map_err(scratch("reading a layer"))?;
     let file = BufReader::with_capacity(256 * 1024, file);
     let reader: Box<dyn Read> = if GZIP_TYPES.contains(&media_type) {
         Box::new(flate2::read::GzDecoder::new(file))
     } else if TAR_TYPES.contains(&media_type) {
         Box::new(file)
     } else {
-        return Err(format!(
-            "a layer of type `{media_type}` cannot be rewritten (gzip or plain tar only)"
-        ));
+        return Err(RewriteError::LayerType(media_type.to_owned()));
     };
     let limit = Rc::new(Cell::new(Some(MAX_META)));
     let mut archive = tar::Archive::new(Bounded {
@@ -95,13 +93,13 @@ pub(super) fn read(
     });
     let mut entries = archive
         .entries()
-        .map_err(|e| format!("a layer is no tar archive: {e}"))?;
+        .map_err(unreadable("a layer is no tar archive"))?;
     loop {
         limit.set(Some(MAX_META));
         let Some(entry) = entries.next() else {
             return Ok(());
         };
-        let mut entry = entry.map_err(|e| format!("a layer's entry is unreadable: {e}"))?;
+        let mut entry = entry.map_err(unreadable(ENTRY))?;
         limit.set(None);
         budget.take(entry.size())?;
         let kind = entry.header().entry_type();
@@ -115,10 +113,16 @@ pub(super) fn read(
             // The tar reader passes these on only in a header of no known format, where other
             // readers may still apply them: the layer means different things to different
             // readers.
-            return Err(format!(
-                "a layer has an extended header (type `{}`) in a header of no known tar format",
-                char::from(kind.as_byte())
-            ));
+            return Err(RewriteError::Unreadable {
+                what: ENTRY,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "an extended header (type `{}`) in a header of no known tar format",
+                        char::from(kind.as_byte())
+                    ),
+                ),
+            });
         }
         let records = records(&mut entry)?;
         let mut header = entry.header().clone();
@@ -135,26 +139,21 @@ pub(super) fn read(
 }
 
 /// Reads what is left of an entry's contents here, unbounded, not by the tar reader.
-fn drain(entry: &mut dyn Read) -> Result<(), String> {
+fn drain(entry: &mut dyn Read) -> Result<(), RewriteError> {
     std::io::copy(entry, &mut std::io::sink())
         .map(|_| ())
-        .map_err(|e| format!("a layer's entry is unreadable: {e}"))
+        .map_err(unreadable(ENTRY))
 }
 
 /// An entry's PAX records other than those the rewrite writes itself.
-fn records<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let Some(extensions) = entry
-        .pax_extensions()
-        .map_err(|e| format!("a layer's entry is unreadable: {e}"))?
-    else {
+fn records<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>, RewriteError> {
+    let Some(extensions) = entry.pax_extensions().map_err(unreadable(ENTRY))? else {
         return Ok(Vec::new());
     };
     let mut kept = Vec::new();
     for record in extensions {
-        let record = record.map_err(|e| format!("a layer's entry is unreadable: {e}"))?;
-        let key = record
-            .key()
-            .map_err(|_| "a layer's entry has an extended record whose name is not UTF-8")?;
+        let record = record.map_err(unreadable(ENTRY))?;
+        let key = record.key().map_err(|_| RewriteError::RecordName)?;
         if !REWRITTEN_RECORDS.contains(&key) {
             kept.push((key.to_owned(), record.value_bytes().to_vec()));
         }
@@ -204,13 +203,19 @@ pub(super) struct Writer {
     path: PathBuf,
 }
 
-fn writing(e: std::io::Error) -> String {
-    format!("writing a layer: {e}")
+/// What an unreadable entry is called in errors.
+const ENTRY: &str = "a layer's entry is unreadable";
+
+fn writing(source: std::io::Error) -> RewriteError {
+    RewriteError::Scratch {
+        what: "writing a layer",
+        source,
+    }
 }
 
 impl Writer {
     /// A new layer file in `dir`.
-    pub fn create(dir: &Path) -> Result<Writer, String> {
+    pub fn create(dir: &Path) -> Result<Writer, RewriteError> {
         let (file, path) = tempfile::Builder::new()
             .prefix("layer-")
             .suffix(".tar.gz")
@@ -229,7 +234,7 @@ impl Writer {
 
     /// Appends an entry: its PAX records first when it has any, then its header under
     /// `meta.path` (a GNU long name when the path needs one), then `data`.
-    pub fn append(&mut self, meta: &Meta, data: &mut dyn Read) -> Result<(), String> {
+    pub fn append(&mut self, meta: &Meta, data: &mut dyn Read) -> Result<(), RewriteError> {
         if !meta.records.is_empty() {
             self.append_records(&meta.records)?;
         }
@@ -253,7 +258,7 @@ impl Writer {
     }
 
     /// A PAX extended header (type `x`) with `records`, for the entry that follows it.
-    fn append_records(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), String> {
+    fn append_records(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), RewriteError> {
         let mut body = Vec::new();
         for (key, value) in records {
             // Each record is "LEN KEY=VALUE\n", LEN counting the whole record, itself too.
@@ -276,7 +281,7 @@ impl Writer {
     }
 
     /// The layer, finished: its blob on disk and its diff id (the digest of the tar).
-    pub fn finish(self) -> Result<(FileBlob, String), String> {
+    pub fn finish(self) -> Result<(FileBlob, String), RewriteError> {
         let tar = self.builder.into_inner().map_err(writing)?;
         let diff_id = tar.digest();
         let mut gzipped = tar.inner.finish().map_err(writing)?;

@@ -65,6 +65,61 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
+/// Why an image cannot be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("a layer of type `{0}` cannot be rewritten (gzip or plain tar only)")]
+    LayerType(String),
+    /// A layer's bytes are not the tar (or gzipped tar) they should be.
+    #[error("{what}: {source}")]
+    Unreadable {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a layer's entry has an extended record whose name is not UTF-8")]
+    RecordName,
+    #[error("a layer's entry is shorter than its header says")]
+    ShortEntry,
+    #[error("the image has more than {MAX_ENTRIES} entries, more than a rewrite reads")]
+    TooManyEntries,
+    #[error(
+        "the image holds more than {} GiB of content, more than a rewrite reads",
+        MAX_CONTENT >> 30
+    )]
+    TooMuchContent,
+    #[error(
+        "the image's paths exceed {} MiB, more than a squash holds in memory",
+        MAX_NAMES >> 20
+    )]
+    TooManyNames,
+    /// Reading or writing the files in the scratch directory.
+    #[error("{what}: {source}")]
+    Scratch {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {what} is not JSON: {source}")]
+    NotJson {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the manifest and the layers given do not match")]
+    Mismatch,
+}
+
+/// A closure mapping an I/O error to [`RewriteError::Unreadable`] saying `what`.
+fn unreadable(what: &'static str) -> impl Fn(std::io::Error) -> RewriteError {
+    move |source| RewriteError::Unreadable { what, source }
+}
+
+/// A closure mapping an I/O error to [`RewriteError::Scratch`] saying `what`.
+fn scratch(what: &'static str) -> impl Fn(std::io::Error) -> RewriteError {
+    move |source| RewriteError::Scratch { what, source }
+}
+
 /// What an image's rewrite may still read: bytes of content and entries.
 struct Budget {
     content: u64,
@@ -73,16 +128,9 @@ struct Budget {
 
 impl Budget {
     /// Counts one entry of `size` bytes, refused beyond the bounds.
-    fn take(&mut self, size: u64) -> Result<(), String> {
-        self.entries = self.entries.checked_sub(1).ok_or_else(|| {
-            format!("the image has more than {MAX_ENTRIES} entries, more than a rewrite reads")
-        })?;
-        self.content = self.content.checked_sub(size).ok_or_else(|| {
-            format!(
-                "the image holds more than {} GiB of content, more than a rewrite reads",
-                MAX_CONTENT >> 30
-            )
-        })?;
+    fn take(&mut self, size: u64) -> Result<(), RewriteError> {
+        self.entries = (self.entries.checked_sub(1)).ok_or(RewriteError::TooManyEntries)?;
+        self.content = (self.content.checked_sub(size)).ok_or(RewriteError::TooMuchContent)?;
         Ok(())
     }
 }
@@ -105,14 +153,14 @@ pub fn rewrite(
     layers: &[PathBuf],
     what: Rewrite,
     scratch: &Path,
-) -> Result<Rewritten, String> {
+) -> Result<Rewritten, RewriteError> {
+    let json = |what: &'static str| move |source| RewriteError::NotJson { what, source };
     let mut manifest: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
-    let mut config: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| format!("the config is not JSON: {e}"))?;
+        serde_json::from_slice(manifest).map_err(json("manifest"))?;
+    let mut config: serde_json::Value = serde_json::from_slice(config).map_err(json("config"))?;
     let descriptors = manifest["layers"].as_array().cloned().unwrap_or_default();
     if descriptors.len() != layers.len() {
-        return Err("the manifest and the layers given do not match".into());
+        return Err(RewriteError::Mismatch);
     }
     let sources: Vec<(&str, &Path)> = descriptors
         .iter()
@@ -168,7 +216,7 @@ pub fn rewrite(
     {
         last["comment"] = "meshfile: /scone removed from every layer".into();
     }
-    let config = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
+    let config = serde_json::to_vec(&config).map_err(json("config"))?;
     let config = Blob {
         digest: sha256(&config),
         bytes: config,
@@ -180,7 +228,7 @@ pub fn rewrite(
         .map(|(blob, _)| serde_json::json!({"mediaType": layer_type, "digest": blob.digest, "size": blob.size}))
         .collect();
     Ok(Rewritten {
-        manifest: serde_json::to_vec(&manifest).map_err(|e| e.to_string())?,
+        manifest: serde_json::to_vec(&manifest).map_err(json("manifest"))?,
         config,
         layers: written.into_iter().map(|(blob, _)| blob).collect(),
     })
@@ -414,8 +462,9 @@ mod tests {
         let blob = gzip(&tar);
         let sources = on_disk(dir.path(), std::slice::from_ref(&blob));
         let (manifest, config) = image(std::slice::from_ref(&blob));
-        let refused =
-            rewrite(&manifest, &config, &sources, STRIP, dir.path()).expect_err("refused");
+        let refused = rewrite(&manifest, &config, &sources, STRIP, dir.path())
+            .expect_err("refused")
+            .to_string();
         assert!(refused.contains("exceed 1024 KiB"), "{refused}");
     }
 

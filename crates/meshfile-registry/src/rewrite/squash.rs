@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::layer::{self, Meta};
-use super::{Budget, FileBlob, MAX_NAMES};
+use super::{Budget, FileBlob, RewriteError, scratch, unreadable};
 
 /// An entry of the merged tree, its description and contents in the spill file.
 struct Spilled {
@@ -25,12 +25,12 @@ struct Spill {
     len: u64,
 }
 
-fn spilling(e: std::io::Error) -> String {
-    format!("squashing: writing the scratch file: {e}")
+fn spilling(source: std::io::Error) -> RewriteError {
+    scratch("squashing: writing the scratch file")(source)
 }
 
-fn unspilling(e: std::io::Error) -> String {
-    format!("squashing: reading the scratch file: {e}")
+fn unspilling(source: std::io::Error) -> RewriteError {
+    scratch("squashing: reading the scratch file")(source)
 }
 
 /// Appends one length-prefixed part to a spill record.
@@ -42,7 +42,7 @@ fn part(record: &mut Vec<u8>, bytes: &[u8]) {
 impl Spill {
     /// Spills an entry: header, whether it links, its record count, path, link target and
     /// records as length-prefixed parts, then its contents. Where it starts.
-    fn put(&mut self, meta: &Meta, data: &mut dyn Read) -> Result<u64, String> {
+    fn put(&mut self, meta: &Meta, data: &mut dyn Read) -> Result<u64, RewriteError> {
         let at = self.len;
         let mut record = meta.header.as_bytes().to_vec();
         record.push(u8::from(meta.link.is_some()));
@@ -56,9 +56,9 @@ impl Spill {
         self.file.write_all(&record).map_err(spilling)?;
         let size = meta.header.entry_size().unwrap_or(0);
         let copied = std::io::copy(&mut data.take(size), &mut self.file)
-            .map_err(|e| format!("a layer's entry is unreadable: {e}"))?;
+            .map_err(unreadable("a layer's entry is unreadable"))?;
         if copied != size {
-            return Err("a layer's entry is shorter than its header says".into());
+            return Err(RewriteError::ShortEntry);
         }
         self.len += record.len() as u64 + size;
         Ok(at)
@@ -66,7 +66,7 @@ impl Spill {
 }
 
 /// Reads back one spilled entry's description; the reader is left at its contents.
-fn take(spill: &mut BufReader<File>, at: u64) -> Result<Meta, String> {
+fn take(spill: &mut BufReader<File>, at: u64) -> Result<Meta, RewriteError> {
     spill.seek(SeekFrom::Start(at)).map_err(unspilling)?;
     let mut header = tar::Header::new_old();
     spill
@@ -76,7 +76,7 @@ fn take(spill: &mut BufReader<File>, at: u64) -> Result<Meta, String> {
     spill.read_exact(&mut fixed).map_err(unspilling)?;
     let mut count = [0u8; 8];
     count.copy_from_slice(&fixed[1..]);
-    let mut part = || -> Result<Vec<u8>, String> {
+    let mut part = || -> Result<Vec<u8>, RewriteError> {
         let mut len = [0u8; 8];
         spill.read_exact(&mut len).map_err(unspilling)?;
         let mut bytes = vec![0; u64::from_le_bytes(len) as usize];
@@ -147,7 +147,7 @@ pub(super) fn squash(
     keep: impl Fn(&[u8]) -> bool,
     scratch: &Path,
     budget: &mut Budget,
-) -> Result<(FileBlob, String), String> {
+) -> Result<(FileBlob, String), RewriteError> {
     let (file, spill_path) = tempfile::Builder::new()
         .prefix("squash-")
         .tempfile_in(scratch)
@@ -158,7 +158,7 @@ pub(super) fn squash(
         len: 0,
     };
     let mut tree = BTreeMap::new();
-    let mut names = MAX_NAMES;
+    let mut names = super::MAX_NAMES;
     for (media_type, blob) in layers {
         let mut entries = Vec::new();
         layer::read(media_type, blob, budget, |meta, data| {
@@ -166,12 +166,7 @@ pub(super) fn squash(
                 return Ok(());
             }
             let held = meta.path.len() as u64 + 48;
-            names = names.checked_sub(held).ok_or_else(|| {
-                format!(
-                    "the image's paths exceed {} MiB, more than a squash holds in memory",
-                    MAX_NAMES >> 20
-                )
-            })?;
+            names = names.checked_sub(held).ok_or(RewriteError::TooManyNames)?;
             let at = spill.put(&meta, data)?;
             let directory = meta.header.entry_type().is_dir();
             entries.push((meta.path, Spilled { at, directory }));
