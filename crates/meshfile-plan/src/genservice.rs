@@ -13,6 +13,33 @@
 
 use std::collections::BTreeMap;
 
+/// Why a genservice template directory does not give a chart.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("holds no `values.template` (the chart's values, as genservice reads them)")]
+    NoValues,
+    #[error("holds no chart templates (`templates/` or `charts/templates/`)")]
+    NoTemplates,
+    /// A template holds what genservice's forms do not, or Tera refused it.
+    #[error("{path}: {why}")]
+    Form { path: String, why: String },
+    #[error("values.template line {line}: `{{{{{name}}}}}` is no variable of the Meshfile")]
+    UnknownVariable { line: usize, name: String },
+    /// A value pasted into a YAML file would add YAML of its own ([`crate::pasted`]).
+    #[error(
+        "{file} line {line}: the value of `{name}` would not stay one YAML value there (a line break, `---`, a tag, a quote or `: ` in it adds YAML of its own); refused rather than pasted into the chart"
+    )]
+    NotOneValue {
+        file: String,
+        line: usize,
+        name: String,
+    },
+    #[error(
+        "{file}: the values pasted into it, together, change its YAML (keys, documents or tags of their own)"
+    )]
+    ValuesTogether { file: String },
+}
+
 /// A template directory holds at most this many files, each at most [`MAX_FILE`] bytes.
 pub const MAX_FILES: usize = 256;
 pub const MAX_FILE: usize = 1024 * 1024;
@@ -45,11 +72,9 @@ pub fn render_templates(
     dir_files: &BTreeMap<String, String>,
     variables: &BTreeMap<String, String>,
     chartname: &str,
-) -> Result<Files, String> {
+) -> Result<Files, TemplateError> {
     if !dir_files.contains_key("values.template") {
-        return Err(
-            "holds no `values.template` (the chart's values, as genservice reads them)".into(),
-        );
+        return Err(TemplateError::NoValues);
     }
     let names: Vec<String> = (variables.keys().cloned())
         .chain(["chartname".to_owned()])
@@ -101,7 +126,7 @@ pub fn render_templates(
         );
     }
     if !files.keys().any(|p| p.starts_with("templates/")) {
-        return Err("holds no chart templates (`templates/` or `charts/templates/`)".into());
+        return Err(TemplateError::NoTemplates);
     }
     Ok(files)
 }
@@ -150,20 +175,38 @@ fn last_key_wins(text: &str) -> String {
 /// reaches Tera: no loop, no function (Tera's `get_env` would read the environment into a
 /// chart), no nesting its parser takes long over; a variable the manifest does not give is
 /// named.
-fn render_tera(path: &str, text: &str, context: &tera::Context) -> Result<String, String> {
-    check_template(text).map_err(|why| format!("{path}: {why}"))?;
+fn render_tera(path: &str, text: &str, context: &tera::Context) -> Result<String, TemplateError> {
+    let form = |why: String| TemplateError::Form {
+        path: path.to_owned(),
+        why,
+    };
+    check_template(text).map_err(|why| form(why.0))?;
     let mut tera = tera::Tera::default();
     tera.autoescape_on(Vec::new());
     tera.add_raw_template(path, text)
-        .map_err(|e| format!("{path}: {}", tera_error(&e)))?;
-    tera.render(path, context)
-        .map_err(|e| format!("{path}: {}", tera_error(&e)))
+        .map_err(|e| form(tera_error(&e)))?;
+    tera.render(path, context).map_err(|e| form(tera_error(&e)))
 }
 
 /// What genservice's templates use, and all a template may hold: `{% raw %}` sections (their
 /// text left as it is), `{# comments #}`, and expressions `{{ NAME }}` or
 /// `{{ NAME | default(value="TEXT") }}`.
-fn check_template(text: &str) -> Result<(), String> {
+/// Why a template holds more than genservice's forms.
+struct Unsupported(String);
+
+impl From<&str> for Unsupported {
+    fn from(why: &str) -> Unsupported {
+        Unsupported(why.to_owned())
+    }
+}
+
+impl From<String> for Unsupported {
+    fn from(why: String) -> Unsupported {
+        Unsupported(why)
+    }
+}
+
+fn check_template(text: &str) -> Result<(), Unsupported> {
     const FORMS: &str = "genservice templates use `{% raw %}` sections and `{{ NAME }}` or `{{ NAME | default(value=\"...\") }}` expressions";
     let mut raw = false;
     let mut i = 0;
@@ -172,9 +215,7 @@ fn check_template(text: &str) -> Result<(), String> {
         let rest = &text[at..];
         if let Some(inner) = rest.strip_prefix("{%") {
             // The closing `%}` after the opening one (`{%}` is not closed).
-            let end = inner
-                .find("%}")
-                .ok_or("a `{%` tag is not closed".to_owned())?;
+            let end = inner.find("%}").ok_or("a `{%` tag is not closed")?;
             let words: Vec<&str> = inner[..end]
                 .trim_matches(|c: char| c == '-' || c.is_whitespace())
                 .split_whitespace()
@@ -184,25 +225,22 @@ fn check_template(text: &str) -> Result<(), String> {
                 (true, ["endraw"]) => raw = false,
                 (true, _) => {}
                 (false, _) => {
-                    return Err(format!(
-                        "`{{% {} %}}` is not supported: {FORMS}",
-                        words.join(" ")
-                    ));
+                    return Err(
+                        format!("`{{% {} %}}` is not supported: {FORMS}", words.join(" ")).into(),
+                    );
                 }
             }
             i = at + 2 + end + 2;
         } else if raw {
             i = at + 1;
         } else if let Some(inner) = rest.strip_prefix("{#") {
-            let end = inner
-                .find("#}")
-                .ok_or("a `{#` comment is not closed".to_owned())?;
+            let end = inner.find("#}").ok_or("a `{#` comment is not closed")?;
             i = at + 2 + end + 2;
         } else if let Some(inner) = rest.strip_prefix("{{") {
-            let end = expression_end(inner).ok_or("a `{{` expression is not closed".to_owned())?;
+            let end = expression_end(inner).ok_or("a `{{` expression is not closed")?;
             let expression = &inner[..end];
             if !is_genservice_expression(expression) {
-                return Err(format!("`{{{{{expression}}}}}` is not supported: {FORMS}"));
+                return Err(format!("`{{{{{expression}}}}}` is not supported: {FORMS}").into());
             }
             i = at + 2 + end + 2;
         } else {
@@ -281,16 +319,16 @@ fn tera_error(e: &tera::Error) -> String {
 pub fn render_values(
     files: &Files,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
+) -> Result<BTreeMap<String, Vec<u8>>, TemplateError> {
     let mut out = BTreeMap::new();
     for (path, text) in files {
         let text = if path == "values.yaml" {
             let render = |lookup: crate::pasted::Lookup<'_>| {
                 meshfile_manifest::refs::substitute_mesh(text, lookup).map_err(|(name, at)| {
-                    let line = text[..at].matches('\n').count() + 1;
-                    format!(
-                        "values.template line {line}: `{{{{{name}}}}}` is no variable of the Meshfile"
-                    )
+                    TemplateError::UnknownVariable {
+                        line: text[..at].matches('\n').count() + 1,
+                        name,
+                    }
                 })
             };
             let names: Vec<String> = meshfile_manifest::refs::mesh_references(text)
@@ -357,10 +395,10 @@ mod tests {
             "\nimage: r/java:1\napi: ns/javaapp/java\n\n  scone_log: debug\n  port: 443\n"
         );
         let missing = |_: &str| None;
-        assert!(
-            render_values(&files, &missing)
-                .is_err_and(|e| e.contains("line 2: `{{image_name}}` is no variable"))
-        );
+        assert!(render_values(&files, &missing).is_err_and(|e| {
+            e.to_string()
+                .contains("line 2: `{{image_name}}` is no variable")
+        }));
     }
 
     #[test]
@@ -400,15 +438,19 @@ mod tests {
     #[test]
     fn unknown_variables_and_loops_are_refused() {
         let err = render_templates(&dir("a: {{ NOPE }}\n"), &BTreeMap::new(), "x");
-        assert!(err.is_err_and(|e| e.contains("values.template") && e.contains("NOPE")));
+        assert!(err.is_err_and(|e| {
+            let e = e.to_string();
+            e.contains("values.template") && e.contains("NOPE")
+        }));
         let err = render_templates(
             &dir("{% for i in range(end=9999999) %}x{% endfor %}"),
             &BTreeMap::new(),
             "x",
         );
-        assert!(
-            err.is_err_and(|e| e.contains("`{% for i in range(end=9999999) %}` is not supported"))
-        );
+        assert!(err.is_err_and(|e| {
+            e.to_string()
+                .contains("`{% for i in range(end=9999999) %}` is not supported")
+        }));
         assert!(render_templates(&BTreeMap::new(), &BTreeMap::new(), "x").is_err());
     }
 }

@@ -630,16 +630,27 @@ impl<'a> Compiler<'a> {
             };
             match genservice::render_values(templates, &lookup) {
                 Ok(files) => service.chart_files = Some(files),
-                Err(why) => self.error(
-                    self.mesh_file,
-                    Code::InvalidChartValue,
-                    unit.service.image.span,
-                    format!(
-                        "service `{}`: the chart of its --helm-template directory (recorded from {}): {why}",
-                        unit.name, unit.descriptor.file
-                    ),
-                    "give the variable a value in the Meshfile's env, or take it out of the template directory's values.template and record the service again",
-                ),
+                Err(why) => {
+                    let hint = match why {
+                        genservice::TemplateError::NotOneValue { .. }
+                        | genservice::TemplateError::ValuesTogether { .. } => {
+                            "give the value in the Meshfile's env without the line break, `---`, tag, comment or quote that would make it YAML of its own"
+                        }
+                        _ => {
+                            "give the variable a value in the Meshfile's env, or take it out of the template directory's values.template and record the service again"
+                        }
+                    };
+                    self.error(
+                        self.mesh_file,
+                        Code::InvalidChartValue,
+                        unit.service.image.span,
+                        format!(
+                            "service `{}`: the chart of its --helm-template directory (recorded from {}): {why}",
+                            unit.name, unit.descriptor.file
+                        ),
+                        hint,
+                    )
+                }
             }
         }
         let variables = self.options.report_variables.then(|| ServiceVariables {

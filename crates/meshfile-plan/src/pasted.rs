@@ -8,6 +8,8 @@
 
 use meshfile_yaml::{Limits, Node, Value};
 
+use crate::genservice::TemplateError;
+
 /// A lookup of values by name.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -23,8 +25,8 @@ pub fn check(
     file: &str,
     names: &[String],
     value: Lookup<'_>,
-    render: &dyn Fn(Lookup<'_>) -> Result<String, String>,
-) -> Result<(), String> {
+    render: &dyn Fn(Lookup<'_>) -> Result<String, TemplateError>,
+) -> Result<(), TemplateError> {
     let index = |name: &str| names.iter().position(|n| n == name);
     let standins = |name: &str| index(name).map(standin);
     let neutral = render(&standins)?;
@@ -79,18 +81,19 @@ pub fn check(
             return Err(refused(file, &neutral, token, name));
         }
     }
-    Err(format!(
-        "{file}: the values pasted into it, together, change its YAML (keys, documents or tags of their own)"
-    ))
+    Err(TemplateError::ValuesTogether {
+        file: file.to_owned(),
+    })
 }
 
-fn refused(file: &str, neutral: &str, token: &str, name: &str) -> String {
-    let line = neutral
-        .find(token)
-        .map_or(0, |at| neutral[..at].matches('\n').count() + 1);
-    format!(
-        "{file} line {line}: the value of `{name}` would not stay one YAML value there (a line break, `---`, a tag, a quote or `: ` in it adds YAML of its own); refused rather than pasted into the chart"
-    )
+fn refused(file: &str, neutral: &str, token: &str, name: &str) -> TemplateError {
+    TemplateError::NotOneValue {
+        file: file.to_owned(),
+        line: neutral
+            .find(token)
+            .map_or(0, |at| neutral[..at].matches('\n').count() + 1),
+        name: name.to_owned(),
+    }
 }
 
 /// Whether `real` is `shape` with each stand-in's text replaced by its value: the same
@@ -124,14 +127,14 @@ fn same_tree(shape: &Node, real: &Node, pasted: &[(String, &String, String)]) ->
 mod tests {
     use super::*;
 
-    fn paste(template: &str, value: &str) -> Result<(), String> {
+    fn paste(template: &str, value: &str) -> Result<(), TemplateError> {
         let names = vec!["X".to_owned(), "Y".to_owned()];
         let values = |n: &str| match n {
             "X" => Some(value.to_owned()),
             "Y" => Some("plain".to_owned()),
             _ => None,
         };
-        let render = |lookup: Lookup<'_>| -> Result<String, String> {
+        let render = |lookup: Lookup<'_>| -> Result<String, TemplateError> {
             Ok(template
                 .replace("{{X}}", &lookup("X").unwrap_or_default())
                 .replace("{{Y}}", &lookup("Y").unwrap_or_default()))
@@ -154,13 +157,15 @@ mod tests {
             "[1, 2]",
             "&anchor x",
         ] {
-            let refused = paste(template, bad).expect_err(bad);
+            let refused = paste(template, bad).expect_err(bad).to_string();
             assert!(
                 refused.starts_with("values.template line 1: the value of `X`"),
                 "{bad}: {refused}"
             );
         }
-        let refused = paste("a: \"{{X}}\"\n", "x\" , \"b\": \"c").expect_err("quote");
+        let refused = paste("a: \"{{X}}\"\n", "x\" , \"b\": \"c")
+            .expect_err("quote")
+            .to_string();
         assert!(refused.contains("`X`"), "{refused}");
     }
 
