@@ -127,13 +127,12 @@ enum Sent<'a> {
 
 impl Sent<'_> {
     /// Its size and the request body sending it.
-    fn body(self) -> Result<(u64, reqwest::Body), String> {
+    fn body(self) -> std::io::Result<(u64, reqwest::Body)> {
         match self {
             Sent::Bytes(bytes) => Ok((bytes.len() as u64, reqwest::Body::from(bytes.to_vec()))),
             Sent::File(path, progress) => {
-                let reading = |e: std::io::Error| format!("reading {}: {e}", path.display());
-                let file = std::fs::File::open(path).map_err(reading)?;
-                let size = file.metadata().map_err(reading)?.len();
+                let file = std::fs::File::open(path)?;
+                let size = file.metadata()?.len();
                 let chunks = futures_util::stream::unfold(file, move |mut file| {
                     let progress = Arc::clone(&progress);
                     async move {
@@ -437,9 +436,9 @@ impl Copier {
         match self.start_upload(destination, digest, None).await? {
             Upload::Mounted => Ok(BlobTransfer::Mounted),
             Upload::At(location) => {
-                let (size, body) = blob
-                    .body()
-                    .map_err(|why| rewrite_failed(destination, &why))?;
+                let (size, body) = blob.body().map_err(|e| {
+                    rewrite_failed(destination, &format!("reading a layer to send: {e}"))
+                })?;
                 self.finish_upload(destination, &location, digest, size, body)
                     .await
             }
