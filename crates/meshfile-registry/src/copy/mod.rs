@@ -6,25 +6,27 @@
 //! bounded whatever their size.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
+mod rewritten;
+mod signatures;
+
+pub use signatures::Artifact;
+
 use crate::{Credentials, MANIFEST_TYPES, MAX_MANIFEST, Reference, RegistryError, root_cause};
 
 /// Platforms of an index, and layers of a manifest, at most.
 const MAX_ENTRIES: usize = 1024;
-/// A signature payload is read up to this size; cosign's are a few hundred bytes.
-const MAX_PAYLOAD: u64 = 64 * 1024;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The annotation of a signature layer that holds the signature (as cosign writes it).
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Blobs of one manifest transferred at once.
 const BLOBS_AT_ONCE: usize = 4;
 
@@ -94,28 +96,12 @@ pub struct Copier {
     tokens: Mutex<BTreeMap<String, String>>,
 }
 
-/// An artifact attached to an image: its manifest's digest, its first blob, its annotations.
-pub struct Artifact {
-    pub digest: String,
-    pub blob: Vec<u8>,
-    pub annotations: BTreeMap<String, String>,
-}
-
 /// Where a blob upload stands once started.
 enum Upload {
     /// Mounted from another repository: nothing to send.
     Mounted,
     /// Send the bytes here.
     At(String),
-}
-
-/// One image's rewrite, as each of its platforms is rewritten.
-struct Image<'a> {
-    source: &'a Reference,
-    destination: Option<&'a Reference>,
-    what: crate::rewrite::Rewrite,
-    scratch: &'a Path,
-    progress: &'a Arc<dyn Progress>,
 }
 
 /// What a blob upload sends: bytes at hand, or a file streamed in chunks (each reported to
@@ -212,138 +198,6 @@ impl Copier {
         })
     }
 
-    /// Copies `source` to `destination` rewritten (`squash`, `strip`): each platform's image
-    /// made anew from the source's blobs, the new blobs sent unless the destination has them.
-    /// Without a destination the images are made and only their digests kept (nothing
-    /// written). Layers pass through files in `scratch`, never whole in memory.
-    pub async fn copy_rewritten(
-        &self,
-        source: &Reference,
-        destination: Option<&Reference>,
-        what: crate::rewrite::Rewrite,
-        scratch: &Path,
-        progress: &Arc<dyn Progress>,
-    ) -> Result<Copied, RegistryError> {
-        let mut copied = Copied::default();
-        let top = self.manifest(source, source.selector()).await?;
-        copied.source_digest = digest_of(&top.bytes);
-        let image = Image {
-            source,
-            destination,
-            what,
-            scratch,
-            progress,
-        };
-        let top = if INDEX_TYPES.contains(&top.media_type.as_str()) {
-            let mut index = json(source, &top.bytes)?;
-            let children = entries(source, &index, "manifests")?;
-            for (i, (digest, _)) in children.into_iter().enumerate() {
-                let child = self.manifest(source, &digest).await?;
-                let new = self.rewrite_one(&image, &child, &mut copied).await?;
-                let new_digest = match destination {
-                    Some(destination) => {
-                        (self.put_manifest(destination, &digest_of(&new.bytes), &new)).await?
-                    }
-                    None => digest_of(&new.bytes),
-                };
-                index["manifests"][i]["digest"] = new_digest.into();
-                index["manifests"][i]["size"] = new.bytes.len().into();
-            }
-            Manifest {
-                bytes: serde_json::to_vec(&index).map_err(|e| protocol(source, &e.to_string()))?,
-                media_type: top.media_type,
-            }
-        } else {
-            self.rewrite_one(&image, &top, &mut copied).await?
-        };
-        copied.digest = match destination {
-            Some(destination) => (self.put_manifest(destination, &destination.tag, &top)).await?,
-            None => digest_of(&top.bytes),
-        };
-        Ok(copied)
-    }
-
-    /// One image rewritten: its layers downloaded to a directory of their own in the
-    /// scratch directory, made anew there (on a blocking thread: it is CPU and disk work),
-    /// the new blobs sent (with a destination); its new manifest. The directory goes with
-    /// the image.
-    async fn rewrite_one(
-        &self,
-        image: &Image<'_>,
-        manifest: &Manifest,
-        copied: &mut Copied,
-    ) -> Result<Manifest, RegistryError> {
-        let source = image.source;
-        let parsed = json(source, &manifest.bytes)?;
-        let (config_digest, config_size) = descriptor(source, &parsed["config"])?;
-        if config_size > MAX_MANIFEST {
-            return Err(protocol(source, "the image config is larger than 4 MiB"));
-        }
-        let layers = entries(source, &parsed, "layers")?;
-        let total: u64 = layers.iter().map(|(_, size)| size).sum();
-        if total > crate::rewrite::MAX_CONTENT {
-            return Err(rewrite_failed(
-                source,
-                &format!(
-                    "its layers exceed {} GiB, more than squash and strip rewrite",
-                    crate::rewrite::MAX_CONTENT >> 30
-                ),
-            ));
-        }
-        let work = tempfile::Builder::new()
-            .prefix(crate::rewrite::SCRATCH_PREFIX)
-            .tempdir_in(image.scratch)
-            .map_err(|e| scratch_failed(source, image.scratch, &e))?;
-        let config = self.read_blob(source, &config_digest, config_size).await?;
-        let mut files = Vec::with_capacity(layers.len());
-        for (digest, size) in &layers {
-            files.push(self.download(source, digest, *size, work.path()).await?);
-        }
-        let (what, dir, manifest_bytes) =
-            (image.what, work.path().to_owned(), manifest.bytes.clone());
-        let new = tokio::task::spawn_blocking(move || {
-            crate::rewrite::rewrite(&manifest_bytes, &config, &files, what, &dir)
-        })
-        .await
-        .map_err(|e| rewrite_failed(source, &e.to_string()))?
-        .map_err(|why| rewrite_failed(source, &why.to_string()))?;
-        let made = Manifest {
-            bytes: new.manifest,
-            media_type: manifest.media_type.clone(),
-        };
-        let Some(destination) = image.destination else {
-            return Ok(made);
-        };
-        let name = source.to_string();
-        let config_size = new.config.bytes.len() as u64;
-        image
-            .progress
-            .planned(config_size + new.layers.iter().map(|b| b.size).sum::<u64>());
-        let transfer = (self.put_blob(
-            destination,
-            &new.config.digest,
-            Sent::Bytes(&new.config.bytes),
-        ))
-        .await?;
-        image.progress.advanced(config_size);
-        image
-            .progress
-            .blob(&name, &new.config.digest, config_size, transfer);
-        copied.count(transfer, config_size);
-        for layer in &new.layers {
-            let sent = Sent::File(&layer.path, Arc::clone(image.progress));
-            let transfer = self.put_blob(destination, &layer.digest, sent).await?;
-            if transfer != BlobTransfer::Sent {
-                image.progress.advanced(layer.size);
-            }
-            image
-                .progress
-                .blob(&name, &layer.digest, layer.size, transfer);
-            copied.count(transfer, layer.size);
-        }
-        Ok(made)
-    }
-
     /// A blob's bytes, no more than the `size` its descriptor gives, checked against its
     /// digest.
     async fn read_blob(
@@ -358,51 +212,6 @@ impl Copier {
             return Err(mismatch(reference, digest));
         }
         Ok(bytes)
-    }
-
-    /// A blob streamed to a new file in `dir`: exactly the `size` bytes its descriptor
-    /// gives, checked against its digest as they pass.
-    async fn download(
-        &self,
-        reference: &Reference,
-        digest: &str,
-        size: u64,
-        dir: &Path,
-    ) -> Result<PathBuf, RegistryError> {
-        let mut response = self.get_blob(reference, digest).await?;
-        let (file, path) = tempfile::Builder::new()
-            .prefix("blob-")
-            .tempfile_in(dir)
-            .and_then(|f| f.keep().map_err(|e| e.error))
-            .map_err(|e| scratch_failed(reference, dir, &e))?;
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
-        let mut hasher = sha2::Sha256::new();
-        let mut got = 0u64;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                registry: reference.registry.clone(),
-                detail: format!("reading blob {digest}: {}", root_cause(&e)),
-            })?
-        {
-            got += chunk.len() as u64;
-            if got > size {
-                return Err(protocol(
-                    reference,
-                    &format!("blob {digest} is larger than the {size} bytes its descriptor gives"),
-                ));
-            }
-            hasher.update(&chunk);
-            out.write_all(&chunk)
-                .map_err(|e| scratch_failed(reference, dir, &e))?;
-        }
-        out.flush()
-            .map_err(|e| scratch_failed(reference, dir, &e))?;
-        if got != size || format!("sha256:{}", hex::encode(hasher.finalize())) != digest {
-            return Err(mismatch(reference, digest));
-        }
-        Ok(path)
     }
 
     /// A blob's download, answered with success.
@@ -512,226 +321,6 @@ impl Copier {
             ));
         }
         Ok(BlobTransfer::Sent)
-    }
-
-    /// The cosign signatures stored for `digest` in `repository`'s signature tag: each
-    /// layer's payload and signature (base64); none when there is no such tag.
-    pub async fn signatures(
-        &self,
-        repository: &Reference,
-        digest: &str,
-    ) -> Result<Vec<(Vec<u8>, String)>, RegistryError> {
-        let at = signature_reference(repository, digest);
-        let manifest = match self.manifest(&at, &at.tag).await {
-            Ok(m) => m,
-            Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let parsed = json(&at, &manifest.bytes)?;
-        let mut found = Vec::new();
-        for layer in parsed["layers"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .take(MAX_ENTRIES)
-        {
-            let Some(signature) = layer["annotations"][SIGNATURE_ANNOTATION].as_str() else {
-                continue;
-            };
-            let (digest, size) = descriptor(&at, layer)?;
-            if size > MAX_PAYLOAD {
-                continue;
-            }
-            found.push((
-                self.read_blob(&at, &digest, size).await?,
-                signature.to_owned(),
-            ));
-        }
-        Ok(found)
-    }
-
-    /// Adds a cosign signature of `digest` (its `payload` and base64 `signature`) to what
-    /// `repository`'s signature tag holds, where cosign and skopeo look for it.
-    pub async fn attach_signature(
-        &self,
-        repository: &Reference,
-        digest: &str,
-        payload: &[u8],
-        signature: &str,
-    ) -> Result<(), RegistryError> {
-        let at = signature_reference(repository, digest);
-        let mut layers: Vec<serde_json::Value> = match self.manifest(&at, &at.tag).await {
-            Ok(m) => json(&at, &m.bytes)?["layers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
-            Err(RegistryError::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let payload_digest = digest_of(payload);
-        self.put_blob(&at, &payload_digest, Sent::Bytes(payload))
-            .await?;
-        layers.push(serde_json::json!({
-            "mediaType": PAYLOAD_MEDIA_TYPE,
-            "size": payload.len(),
-            "digest": payload_digest,
-            "annotations": {SIGNATURE_ANNOTATION: signature},
-        }));
-        let diff_ids: Vec<&serde_json::Value> = layers.iter().map(|l| &l["digest"]).collect();
-        let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": "",
-            "config": {},
-            "created": "0001-01-01T00:00:00Z",
-            "history": [{"created": "0001-01-01T00:00:00Z"}],
-            "os": "",
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        }))
-        .map_err(|e| protocol(&at, &e.to_string()))?;
-        let config_digest = digest_of(&config);
-        self.put_blob(&at, &config_digest, Sent::Bytes(&config))
-            .await?;
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": config_digest},
-            "layers": layers,
-        });
-        let manifest = Manifest {
-            bytes: serde_json::to_vec(&manifest).map_err(|e| protocol(&at, &e.to_string()))?,
-            media_type: OCI_MANIFEST.into(),
-        };
-        self.put_manifest(&at, &at.tag, &manifest).await?;
-        Ok(())
-    }
-
-    /// Attaches `blob` (of `artifact_type`) to the image `reference` names, as an OCI 1.1
-    /// artifact whose `subject` is the image's manifest: registries with the referrers API
-    /// index it themselves; for those without, it is also listed in the fallback index under
-    /// the tag `sha256-<hex>` of the subject. The artifact's digest.
-    pub async fn attach_artifact(
-        &self,
-        reference: &Reference,
-        artifact_type: &str,
-        blob: &[u8],
-        annotations: &BTreeMap<String, String>,
-    ) -> Result<(String, String), RegistryError> {
-        let subject = self.manifest(reference, &reference.tag).await?;
-        let subject_digest = digest_of(&subject.bytes);
-        let blob_digest = digest_of(blob);
-        self.put_blob(reference, &blob_digest, Sent::Bytes(blob))
-            .await?;
-        let empty = b"{}";
-        let empty_digest = digest_of(empty);
-        self.put_blob(reference, &empty_digest, Sent::Bytes(empty))
-            .await?;
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
-            "layers": [{"mediaType": artifact_type, "digest": blob_digest, "size": blob.len()}],
-            "subject": {"mediaType": subject.media_type, "digest": subject_digest, "size": subject.bytes.len()},
-            "annotations": annotations,
-        });
-        let artifact = Manifest {
-            bytes: serde_json::to_vec(&manifest)
-                .map_err(|e| protocol(reference, &e.to_string()))?,
-            media_type: OCI_MANIFEST.into(),
-        };
-        let digest = digest_of(&artifact.bytes);
-        self.put_manifest(reference, &digest, &artifact).await?;
-        // The tag fallback scheme: an index of the subject's referrers.
-        let at = referrers_tag(reference, &subject_digest);
-        let mut index = match self.manifest(&at, &at.tag).await {
-            Ok(m) => json(&at, &m.bytes)?,
-            Err(RegistryError::NotFound { .. }) => {
-                serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
-            }
-            Err(e) => return Err(e),
-        };
-        let listed = index["manifests"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|d| d["digest"] == digest.as_str()));
-        if !listed {
-            let entry = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": artifact.bytes.len(), "artifactType": artifact_type, "annotations": annotations});
-            match index["manifests"].as_array_mut() {
-                Some(manifests) => manifests.push(entry),
-                None => index["manifests"] = serde_json::json!([entry]),
-            }
-            let index = Manifest {
-                bytes: serde_json::to_vec(&index).map_err(|e| protocol(&at, &e.to_string()))?,
-                media_type: OCI_INDEX.into(),
-            };
-            self.put_manifest(&at, &at.tag, &index).await?;
-        }
-        Ok((digest, subject_digest))
-    }
-
-    /// The artifacts of `artifact_type` attached to the image `reference` names: through the
-    /// referrers API, else the tag fallback index. Each artifact's digest, first blob and
-    /// annotations.
-    pub async fn artifacts(
-        &self,
-        reference: &Reference,
-        artifact_type: &str,
-    ) -> Result<(String, Vec<Artifact>), RegistryError> {
-        let subject = self.manifest(reference, &reference.tag).await?;
-        let subject_digest = digest_of(&subject.bytes);
-        let url = format!(
-            "{}/referrers/{subject_digest}?artifactType={artifact_type}",
-            repository_url(reference)
-        );
-        let response = self.send(reference, || self.http.get(&url)).await?;
-        let index = if response.status().is_success() {
-            let bytes =
-                crate::body(response, MAX_MANIFEST, reference, "the referrers index").await?;
-            json(reference, &bytes)?
-        } else {
-            let at = referrers_tag(reference, &subject_digest);
-            match self.manifest(&at, &at.tag).await {
-                Ok(m) => json(&at, &m.bytes)?,
-                Err(RegistryError::NotFound { .. }) => return Ok((subject_digest, Vec::new())),
-                Err(e) => return Err(e),
-            }
-        };
-        let mut found = Vec::new();
-        for entry in index["manifests"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .take(MAX_ENTRIES)
-        {
-            if entry["artifactType"].as_str() != Some(artifact_type) {
-                continue;
-            }
-            let (digest, _) = descriptor(reference, entry)?;
-            let artifact = self.manifest(reference, &digest).await?;
-            let parsed = json(reference, &artifact.bytes)?;
-            if parsed["subject"]["digest"].as_str() != Some(subject_digest.as_str()) {
-                continue;
-            }
-            let Some(layer) = parsed["layers"].as_array().and_then(|l| l.first()) else {
-                continue;
-            };
-            let (blob_digest, size) = descriptor(reference, layer)?;
-            if size > MAX_MANIFEST {
-                return Err(protocol(
-                    reference,
-                    "an attached artifact is larger than 4 MiB",
-                ));
-            }
-            let annotations = (parsed["annotations"].as_object().into_iter().flatten())
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect();
-            found.push(Artifact {
-                digest,
-                blob: self.read_blob(reference, &blob_digest, size).await?,
-                annotations,
-            });
-        }
-        Ok((subject_digest, found))
     }
 
     /// Every blob of a manifest (config and layers) at the destination.
@@ -943,26 +532,6 @@ impl Copier {
         attempt(Some(authorization))
             .await
             .map_err(|e| unreachable(reference, &e))
-    }
-}
-
-/// Where the OCI tag fallback scheme keeps a manifest's referrers: the tag `sha256-<hex>`.
-fn referrers_tag(repository: &Reference, digest: &str) -> Reference {
-    Reference {
-        digest: None,
-        registry: repository.registry.clone(),
-        repository: repository.repository.clone(),
-        tag: digest.replace(':', "-"),
-    }
-}
-
-/// Where cosign keeps the signatures of a manifest: the tag `sha256-<hex>.sig`.
-fn signature_reference(repository: &Reference, digest: &str) -> Reference {
-    Reference {
-        digest: None,
-        registry: repository.registry.clone(),
-        repository: repository.repository.clone(),
-        tag: format!("{}.sig", digest.replace(':', "-")),
     }
 }
 
