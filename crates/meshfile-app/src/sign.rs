@@ -749,19 +749,19 @@ pub fn readable_by(compiled: &mut Compiled, reader: &str) {
 /// Where the user's session signing key lives: `meshfile/signing-key.pem` in the config
 /// directory, beside the client identity.
 pub fn default_key_path() -> Result<PathBuf, Error> {
-    Ok(crate::deliver::default_identity_path()
+    Ok(crate::identity::default_identity_path()
         .map_err(|e| Error::new(Code::SigningKey, e.message.clone()))?
         .with_file_name("signing-key.pem"))
 }
 
 /// The signing key at `path` (default: the user's), refused when others may read it.
 pub fn load_key(path: Option<&Path>) -> Result<(SigningKey, PathBuf), Error> {
-    use crate::deliver::ReadPrivate;
+    use crate::identity::ReadPrivate;
     let path = match path {
         Some(p) => p.to_owned(),
         None => default_key_path()?,
     };
-    let pem = match crate::deliver::read_private(&path) {
+    let pem = match crate::identity::read_private(&path) {
         Ok(pem) => pem,
         Err(ReadPrivate::Exposed(mode)) => {
             return Err(Error::new(

@@ -71,7 +71,7 @@ pub fn compile(args: &CompileArgs, purpose: Purpose<'_>) -> Result<Compilation, 
         let reader = match &reader {
             Some(hash) => hash,
             None => {
-                let (hash, notices) = meshfile_app::deliver::client_key_hash(purpose.identity)?;
+                let (hash, notices) = meshfile_app::identity::client_key_hash(purpose.identity)?;
                 for n in notices {
                     render::eprint(&format!("{n}\n"));
                 }

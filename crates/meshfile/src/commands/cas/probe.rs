@@ -5,7 +5,7 @@ use meshfile_app::{Exit, Stop};
 /// `cas probe`: who the CAS at `address` is, and whether the given trust accepts it.
 pub fn run(address: &str, trust: &crate::cli::TrustArgs) -> Result<Exit, Stop> {
     let settings = crate::commands::delivery::settings(trust);
-    let (probe, notices) = meshfile_app::deliver::probe(address, &settings)?;
+    let (probe, notices) = meshfile_app::probe::probe(address, &settings)?;
     crate::commands::delivery::notices(&notices);
     let mut out = format!(
         "CAS {}\n  certificate chain (as presented):\n",
