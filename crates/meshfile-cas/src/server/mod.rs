@@ -575,8 +575,23 @@ pub struct Listening<'a> {
     pub session_encryption_key: &'a str,
 }
 
+/// Connections the kernel queues for `accept`: as many as it allows (`somaxconn`). A burst of
+/// connections from a flood must not fill the queue, or the kernel drops the SYN of a
+/// well-behaved client, which then waits a second to send it again.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
-    let tcp = TcpListener::bind(addr).await.map_err(|e| Error::Listen {
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    let tcp = listen().map_err(|e| Error::Listen {
         address: addr.to_string(),
         detail: e.to_string(),
     })?;
