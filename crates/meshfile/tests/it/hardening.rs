@@ -218,13 +218,7 @@ fn state_that_encryption_depends_on_is_never_silently_replaced() {
 
 /// The peak resident memory of a process, in MiB (Linux's VmHWM).
 fn peak_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM")
-        / 1024
+    crate::peak_mib_of(pid).expect("VmHWM")
 }
 
 #[test]

@@ -237,6 +237,17 @@ pub struct Measured {
     pub elapsed: std::time::Duration,
 }
 
+/// The peak resident memory of a running process, in MiB (Linux's VmHWM); `None` once it is
+/// gone.
+pub fn peak_mib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
+    Some(kib / 1024)
+}
+
 /// Runs `command` (standard input empty, output discarded, standard error kept), killed after
 /// `deadline`.
 pub fn measured(command: &mut Command, deadline: std::time::Duration) -> Measured {
@@ -247,16 +258,12 @@ pub fn measured(command: &mut Command, deadline: std::time::Duration) -> Measure
         .stderr(Stdio::piped())
         .spawn()
         .expect("run");
-    let status_file = format!("/proc/{}/status", child.id());
+    let pid = child.id();
     let mut peak_mib = 0;
     let status = loop {
         // VmHWM only grows: the last reading before the process ends is its peak so far.
-        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        }) {
-            peak_mib = peak_mib.max(kib / 1024);
+        if let Some(mib) = peak_mib_of(pid) {
+            peak_mib = peak_mib.max(mib);
         }
         if let Some(status) = child.try_wait().expect("wait") {
             break status.code();
