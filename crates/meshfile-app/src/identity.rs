@@ -7,7 +7,7 @@ use std::time::Duration;
 use meshfile_manifest::Code;
 
 use crate::Error;
-use crate::deliver::{Notices, Settings};
+use crate::access::{CasAccess, Notices};
 
 /// Where the user's client identity lives: `meshfile/identity.pem` in the config directory.
 pub fn default_identity_path() -> Result<PathBuf, Error> {
@@ -25,7 +25,7 @@ pub fn default_identity_path() -> Result<PathBuf, Error> {
 
 /// The key hash of the client identity (the given file, or the user's, made on first use).
 pub fn client_key_hash(identity_file: Option<&Path>) -> Result<(String, Notices), Error> {
-    let settings = Settings {
+    let settings = CasAccess {
         identity: identity_file.map(Path::to_owned),
         cas_ca: None,
         server_name: String::new(),
@@ -42,7 +42,7 @@ pub fn client_key_hash(identity_file: Option<&Path>) -> Result<(String, Notices)
 
 /// The client identity: the given file, or the user's, created on first use (readable by
 /// its owner only).
-pub(crate) fn identity(settings: &Settings, notices: &mut Notices) -> Result<String, Error> {
+pub(crate) fn identity(settings: &CasAccess, notices: &mut Notices) -> Result<String, Error> {
     let path = match &settings.identity {
         Some(path) => path.clone(),
         None => default_identity_path()?,

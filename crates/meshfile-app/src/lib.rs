@@ -9,11 +9,16 @@
 //! 6. [`render::policies`] and [`render::chart`]: sessions and chart as files; in the signing
 //!    modes [`sign::sign`] signs (and encrypts) them and adds their operator resources.
 //! 7. [`write::stage`] and [`write::commit`]: `target/` replaced atomically.
-//! 8. [`deliver::Cas`]: read what CAS holds, plan, write what changed.
+//! 8. [`connection::CasConnection`]: read what CAS holds, plan, write what changed.
 //! 9. [`images::push`]: the images copied to the Meshfile's `repo.destination`.
+//!
+//! [`usecase`] composes the stages into the commands that compile (`template`, `plan`,
+//! `apply`): the binary resolves its flags into [`usecase::Settings`] once, calls one use
+//! case and renders the typed outcome it returns.
 
+pub mod access;
 pub mod compile;
-pub mod deliver;
+pub mod connection;
 pub mod descriptors;
 pub mod digests;
 mod error;
@@ -28,6 +33,7 @@ pub mod published;
 pub mod render;
 pub mod route;
 pub mod sign;
+pub mod usecase;
 pub mod write;
 
 pub use error::{Error, Exit, Report, Stop};

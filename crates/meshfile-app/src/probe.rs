@@ -4,7 +4,7 @@
 use meshfile_cas::client::{Client, Trust};
 
 use crate::Error;
-use crate::deliver::{Notices, Settings, with_port};
+use crate::access::{CasAccess, Notices, with_port};
 use crate::identity::identity;
 
 /// What `meshfile cas probe` finds out about a CAS.
@@ -42,7 +42,7 @@ pub(crate) fn insecure_warnings(address: &str, presented: Option<&str>) -> Vec<S
     warnings
 }
 
-pub fn probe(address: &str, settings: &Settings) -> Result<(Probe, Notices), Error> {
+pub fn probe(address: &str, settings: &CasAccess) -> Result<(Probe, Notices), Error> {
     let address = with_port(address);
     let mut notices = Vec::new();
     let identity = identity(settings, &mut notices)?;

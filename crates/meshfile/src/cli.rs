@@ -547,3 +547,51 @@ pub fn with_sconectl_spelling(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::Os
     }
     out
 }
+
+impl CompileArgs {
+    /// The compile settings these flags say, resolved once; a command adds its own
+    /// (`--mrenclave`, `--identity`, `--helm-template`).
+    pub fn settings(&self) -> Result<meshfile_app::usecase::Settings, meshfile_app::Error> {
+        use meshfile_app::sign::SignerChoice;
+        let signer = match (&self.scone_cli, &self.signing_key) {
+            (Some(program), _) => SignerChoice::SconeCli(program.clone()),
+            (None, Some(key)) => SignerChoice::Key(key.clone()),
+            (None, None) => SignerChoice::UsersKey,
+        };
+        Ok(meshfile_app::usecase::Settings {
+            inputs: self.inputs.files()?,
+            allow_outside: self.inputs.allow_outside,
+            target: self.target.clone(),
+            mode: match self.mode {
+                Mode::Production => meshfile_plan::Mode::Production,
+                Mode::Debug => meshfile_plan::Mode::Debug,
+            },
+            release: self.release.clone(),
+            sets: self.set.clone(),
+            overrides: meshfile_app::compile::Overrides {
+                namespace: self.policy_namespace.clone(),
+                maa: self.maa.clone(),
+            },
+            no_pull: self.no_pull,
+            descriptor_keys: self.descriptor_keys.clone(),
+            signer,
+            mrenclaves: Vec::new(),
+            identity: None,
+            helm_template: None,
+        })
+    }
+}
+
+impl TrustArgs {
+    /// How these flags reach and trust a CAS.
+    pub fn access(&self) -> meshfile_app::access::CasAccess {
+        meshfile_app::access::CasAccess {
+            identity: self.identity.clone(),
+            cas_ca: self.cas_ca.clone(),
+            server_name: self.cas_server_name.clone(),
+            cas_pin: self.cas_pin.clone(),
+            insecure: self.insecure,
+            timeout: std::time::Duration::from_secs(self.cas_timeout),
+        }
+    }
+}

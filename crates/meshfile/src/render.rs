@@ -134,14 +134,22 @@ impl Shown {
 
 /// The problems of a report, in order, with snippets: the first [`SHOWN`] and a count.
 pub fn report(report: &Report) -> String {
+    problems(report, |_| true)
+}
+
+/// The problems of `report` that `shown` admits, rendered as [`report`] does.
+pub fn problems(report: &Report, shown: impl Fn(&meshfile_plan::Located) -> bool) -> String {
     let sources: BTreeMap<&str, Source<'_>> = report
         .sources
         .iter()
         .map(|(file, text)| (file.as_str(), Source::new(text)))
         .collect();
     let mut out = String::new();
-    let mut shown = Shown::default();
-    for p in report.problems.iter().filter(|_| shown.admit()) {
+    let mut admitted = Shown::default();
+    for p in (report.problems.iter())
+        .filter(|p| shown(p))
+        .filter(|_| admitted.admit())
+    {
         out.push_str(&diagnostic(
             &p.file,
             sources.get(p.file.as_str()),
@@ -149,7 +157,7 @@ pub fn report(report: &Report) -> String {
         ));
         out.push('\n');
     }
-    out.extend(shown.remainder());
+    out.extend(admitted.remainder());
     out
 }
 

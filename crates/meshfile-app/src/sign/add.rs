@@ -5,7 +5,7 @@
 use super::*;
 
 /// A signature to add to signed sessions.
-pub enum Signer<'a> {
+pub enum SignatureSource<'a> {
     /// Made here with this key.
     Key(&'a SigningKey),
     /// Made elsewhere (an HSM, `openssl pkeyutl`) over the exported message.
@@ -88,7 +88,7 @@ pub fn message(target: &Path, name: &str) -> Result<Vec<u8>, Error> {
 }
 
 /// What signing one session did.
-pub struct Signing {
+pub struct AddedSignature {
     pub session: String,
     /// Whether the signature is new (signing twice adds nothing).
     pub added: bool,
@@ -100,21 +100,21 @@ pub struct Signing {
 pub fn add_signature(
     target: &Path,
     names: &[String],
-    by: &Signer<'_>,
-) -> Result<Vec<Signing>, Error> {
+    by: &SignatureSource<'_>,
+) -> Result<Vec<AddedSignature>, Error> {
     let mut done = Vec::with_capacity(names.len());
     for name in names {
         let mut signed = read_signed(target, name)?;
         let added = match by {
             // SCONE's signatures are SCONE CAS's to check: the CLI decides what to add.
-            Signer::Scone(cli) => {
+            SignatureSource::Scone(cli) => {
                 signed = cli.sign(&signed.to_json())?;
                 true
             }
-            Signer::Key(key) => {
+            SignatureSource::Key(key) => {
                 add_verified(&mut signed, name, &key.public_key(), |s| s.sign(key))?
             }
-            Signer::External { signer, signature } => {
+            SignatureSource::External { signer, signature } => {
                 add_verified(&mut signed, name, signer, |s| s.add(signer, signature))?
             }
         };
@@ -133,10 +133,10 @@ pub fn add_signature(
             update_resource(target, name, &signed, encrypted.is_some())?;
         }
         let signers = match by {
-            Signer::Scone(_) => Vec::new(),
+            SignatureSource::Scone(_) => Vec::new(),
             _ => signed.verified_signers().unwrap_or_default(),
         };
-        done.push(Signing {
+        done.push(AddedSignature {
             session: name.clone(),
             added,
             signers,
@@ -171,15 +171,17 @@ pub(super) fn add_verified(
 /// derived ephemeral key, by SCONE's CLI, or (an external signature, no key here) with a
 /// fresh random one.
 pub(super) fn encrypt_again(
-    by: &Signer<'_>,
+    by: &SignatureSource<'_>,
     cas_key: &str,
     signed: &SignedSession,
 ) -> Result<EncryptedSession, Error> {
     let failed = |e: meshfile_sign::Error| Error::new(Code::UnsupportedMode, e.to_string());
     match by {
-        Signer::Key(key) => meshfile_sign::encrypt_signed(key, cas_key, signed).map_err(failed),
-        Signer::Scone(cli) => cli.encrypt(signed, cas_key),
-        Signer::External { .. } => {
+        SignatureSource::Key(key) => {
+            meshfile_sign::encrypt_signed(key, cas_key, signed).map_err(failed)
+        }
+        SignatureSource::Scone(cli) => cli.encrypt(signed, cas_key),
+        SignatureSource::External { .. } => {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| {
                 Error::new(

@@ -31,12 +31,14 @@ mod approvals;
 mod keys;
 mod resources;
 mod scone_cli;
+mod signer;
 
 pub use add::*;
 pub use approvals::*;
 pub use keys::*;
 pub use resources::*;
 pub use scone_cli::*;
+pub use signer::*;
 
 /// The directory under the target directory.
 pub const SESSION_FILES: &str = "session_files";

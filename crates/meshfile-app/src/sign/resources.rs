@@ -15,7 +15,7 @@ pub fn files(artifacts: &[Artifact], form: Form, target: &Path, cas_url: &str) -
             .unwrap_or_default()
     };
     let address = (cas_url != meshfile_plan::EMBEDDED_CAS)
-        .then(|| format!("https://{}", crate::deliver::with_port(cas_url)));
+        .then(|| format!("https://{}", crate::access::with_port(cas_url)));
     let mut files = Vec::with_capacity(artifacts.len() * 5);
     for a in artifacts {
         let state = State {
@@ -93,6 +93,6 @@ pub fn chart_files(
     }
     let mut resources: Vec<PolicyResource> = artifacts.iter().map(|a| resource(a, form)).collect();
     resources.sort_by_key(|r| r.weight);
-    let address = format!("https://{}", crate::deliver::with_port(cas_url));
+    let address = format!("https://{}", crate::access::with_port(cas_url));
     Ok(policy_files(&address, &resources).into_iter().collect())
 }

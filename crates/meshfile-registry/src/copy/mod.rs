@@ -82,6 +82,8 @@ pub trait Progress: Send + Sync {
     fn advanced(&self, _bytes: u64) {}
     /// One blob is done.
     fn blob(&self, _image: &str, _digest: &str, _size: u64, _transfer: BlobTransfer) {}
+    /// The copies are over, done or failed (said by whoever started them).
+    fn finished(&self) {}
 }
 
 /// Shows nothing.

@@ -40,7 +40,7 @@ pub fn run(command: KeyCommand) -> Result<Exit, Stop> {
             }
             let key = meshfile_sign::cosign::CosignKey::generate()
                 .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;
-            let password = commands::images::password(&out.display().to_string())?;
+            let password = commands::terminal::password(&out.display().to_string())?;
             let sealed = key
                 .to_pem(&password)
                 .map_err(|e| Error::new(Code::SigningKey, e.to_string()))?;

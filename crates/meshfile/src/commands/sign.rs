@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use meshfile_app::sign::{self, Signer};
+use meshfile_app::sign::{self, SignatureSource};
 use meshfile_app::{Error, Exit, Stop};
 use meshfile_manifest::Code;
 use meshfile_session::signer::PublicKey;
@@ -55,21 +55,21 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
     let key;
     let cli;
     let by = match (&args.signer, &args.signature, &args.scone_cli) {
-        (Some(signer), Some(signature), _) => Signer::External {
+        (Some(signer), Some(signature), _) => SignatureSource::External {
             signer: read_public(signer)?,
             signature: read_signature(signature)?,
         },
         (_, _, Some(program)) => {
             cli = sign::SconeCli::new(program.clone());
-            Signer::Scone(&cli)
+            SignatureSource::Scone(&cli)
         }
         _ => {
             key = sign::load_key(args.signing_key.as_deref())?.0;
-            Signer::Key(&key)
+            SignatureSource::Key(&key)
         }
     };
     let done = sign::add_signature(&args.target, &names, &by)?;
-    if let Signer::Scone(cli) = &by
+    if let SignatureSource::Scone(cli) = &by
         && !args.quiet
         && let Ok(ran) = cli.ran.lock()
     {

@@ -1,26 +1,23 @@
-//! `template`: record service descriptors, compile the mesh, write `target/`; nothing uploaded.
+//! `template`: record service descriptors, compile the mesh, write `target/`; nothing uploaded
+//! (`meshfile_app::usecase::template`).
 
+use meshfile_app::usecase::{Settings, template};
 use meshfile_app::{Exit, Stop};
 
 use crate::cli::TemplateArgs;
-use crate::commands::{self, Purpose};
+use crate::commands::{self, terminal::Terminal};
 
 pub fn run(args: &TemplateArgs) -> Result<Exit, Stop> {
-    let purpose = Purpose {
-        writes: true,
-        report_variables: false,
-        mrenclaves: &args.record.mrenclaves,
-        identity: args.identity.as_deref(),
-        helm_template: None,
+    let settings = Settings {
+        mrenclaves: args.record.mrenclaves.clone(),
+        identity: args.identity.clone(),
+        ..args.compile.settings()?
     };
-    let compilation = commands::compile_and_write(&args.compile, purpose, |_| Ok(()))?;
-    if !args.compile.quiet {
-        for mesh in &compilation.meshes {
-            if let Some(plan) = &mesh.compiled.images {
-                crate::render::eprint(&commands::images::would_push(plan));
-            }
-        }
-    }
+    let ui = Terminal {
+        quiet: args.compile.quiet,
+        verbose: false,
+    };
+    let compilation = template::template(&settings, &ui)?;
     commands::discard(compilation);
     Ok(Exit::Ok)
 }

@@ -4,9 +4,11 @@ use meshfile_app::{Exit, Stop};
 
 /// `cas probe`: who the CAS at `address` is, and whether the given trust accepts it.
 pub fn run(address: &str, trust: &crate::cli::TrustArgs) -> Result<Exit, Stop> {
-    let settings = crate::commands::delivery::settings(trust);
+    let settings = trust.access();
     let (probe, notices) = meshfile_app::probe::probe(address, &settings)?;
-    crate::commands::delivery::notices(&notices);
+    notices
+        .iter()
+        .for_each(|n| crate::render::eprint(&format!("{n}\n")));
     let mut out = format!(
         "CAS {}\n  certificate chain (as presented):\n",
         probe.address

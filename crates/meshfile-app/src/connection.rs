@@ -7,7 +7,7 @@
 //! Rerunning after an interruption picks up where it stopped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,27 +19,12 @@ use meshfile_plan::Compiled;
 use meshfile_plan::delivery::{self, Action, Current, SignedUpload, Step};
 
 use crate::Error;
+use crate::access::{CasAccess, Notices, with_port};
 
 /// The caller the embedded store knows: whoever runs meshfile on this target directory.
 const EMBEDDED_OWNER: &str = "embedded-owner";
-/// The CAS client API's port when `cas_url` names none.
-pub const CAS_PORT: u16 = 8081;
 /// Attempts of a request that failed for a passing reason (CAS down, overloaded).
 const ATTEMPTS: u32 = 4;
-
-/// How to reach and trust a CAS.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Client identity (certificate and key, PEM); default: the user's, made on first use.
-    pub identity: Option<PathBuf>,
-    pub cas_ca: Option<PathBuf>,
-    /// The name the CAS's certificate must carry with `cas_ca` (`cas`, as SCONE names it).
-    pub server_name: String,
-    pub cas_pin: Option<String>,
-    pub insecure: bool,
-    /// How long one request to CAS may take, connecting included.
-    pub timeout: Duration,
-}
 
 /// What happens during delivery, for whoever shows it (traces, a progress bar).
 pub trait Observer: Sync {
@@ -49,6 +34,8 @@ pub trait Observer: Sync {
     fn written(&self, _step: &Step, _outcome: &Outcome) {}
     /// A level of sessions is done: what became of each, in plan order.
     fn level(&self, _done: &[(&Step, &Outcome)]) {}
+    /// The delivery is over.
+    fn finished(&self) {}
 }
 
 /// Observes nothing.
@@ -56,7 +43,7 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// A connected CAS (or the embedded store) and the runtime its requests run on.
-pub struct Cas {
+pub struct CasConnection {
     runtime: tokio::runtime::Runtime,
     target: Target,
     /// How the store records this user as a creator when signing (`signer:` and the key).
@@ -72,19 +59,16 @@ pub struct SignedPlan {
     pub approvals: Vec<crate::sign::Approval>,
 }
 
-/// What a connection had to say before anything was sent (warnings, a new identity).
-pub type Notices = Vec<String>;
-
-impl Cas {
+impl CasConnection {
     /// Connects to the CAS that holds the mesh's policies (`cas_url`). The embedded store
     /// under `target_dir` is made on first use when `writes`; otherwise (a plan) a store that
     /// does not exist yet is read as the empty one it would be, and nothing is made.
     pub fn connect(
-        settings: &Settings,
+        settings: &CasAccess,
         compiled: &Compiled,
         target_dir: &Path,
         writes: bool,
-    ) -> Result<(Cas, Notices), Error> {
+    ) -> Result<(CasConnection, Notices), Error> {
         let runtime = crate::runtime()?;
         let mut notices = Vec::new();
         let cas_url = compiled.cas_url.as_str();
@@ -101,7 +85,7 @@ impl Cas {
                 caller: EMBEDDED_OWNER.into(),
             };
             return Ok((
-                Cas {
+                CasConnection {
                     runtime,
                     target,
                     signer: None,
@@ -156,7 +140,7 @@ impl Cas {
         let target = Target::Remote { client };
         let signer = None;
         Ok((
-            Cas {
+            CasConnection {
                 runtime,
                 target,
                 signer,
@@ -485,18 +469,5 @@ fn short_error(e: &meshfile_cas::Error) -> String {
     match e {
         meshfile_cas::Error::Unreachable { .. } => "unreachable".into(),
         other => format!("refused ({})", other.status()),
-    }
-}
-
-/// `host[:port]` with the client API's default port.
-/// `cas_url` with the client API's default port when it names none.
-pub fn with_port(cas_url: &str) -> String {
-    let has_port = cas_url
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    if has_port {
-        cas_url.to_owned()
-    } else {
-        format!("{cas_url}:{CAS_PORT}")
     }
 }

@@ -1,101 +1,16 @@
-//! What `plan` and `apply` show of a delivery: traces, progress, steps and outcomes.
+//! What `plan` and `apply` show of a delivery: its steps, outcomes and signatures, for
+//! people and as JSON.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use meshfile_app::Exit;
-use meshfile_app::deliver::{Observer, Outcome, Settings, short};
+use meshfile_app::connection::{Outcome, short};
+use meshfile_app::usecase::apply::Applied;
+use meshfile_app::usecase::plan::{Compared, MeshPlan};
 use meshfile_plan::delivery::{Action, Step};
 use serde_json::json;
 
-use crate::cli::TrustArgs;
 use crate::render;
-
-pub fn settings(args: &TrustArgs) -> Settings {
-    Settings {
-        identity: args.identity.clone(),
-        cas_ca: args.cas_ca.clone(),
-        server_name: args.cas_server_name.clone(),
-        cas_pin: args.cas_pin.clone(),
-        insecure: args.insecure,
-        timeout: std::time::Duration::from_secs(args.cas_timeout),
-    }
-}
-
-pub fn notices(notices: &[String]) {
-    for n in notices {
-        render::eprint(&format!("{n}\n"));
-    }
-}
-
-/// Traces requests with `-v`; a progress bar of the writes on a terminal.
-pub struct Trace {
-    verbose: bool,
-    quiet: bool,
-    /// How the target is named in errors.
-    target: String,
-    progress: Option<indicatif::ProgressBar>,
-}
-
-impl Trace {
-    pub fn new(target: String, verbose: bool, writes: usize, quiet: bool) -> Trace {
-        use std::io::IsTerminal;
-        let progress = (!quiet && writes >= 2 && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(writes as u64);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "writing sessions {bar:30} {pos}/{len} {elapsed}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Trace {
-            verbose,
-            quiet,
-            target,
-            progress,
-        }
-    }
-
-    fn say(&self, text: String) {
-        match &self.progress {
-            Some(bar) => bar.println(text.trim_end()),
-            None => render::eprint(&text),
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Observer for Trace {
-    fn request(&self, what: &str, session: &str, outcome: &str, elapsed: Duration) {
-        if self.verbose {
-            self.say(format!(
-                "  {what} {session} -> {outcome} ({} ms)\n",
-                elapsed.as_millis()
-            ));
-        }
-    }
-
-    fn written(&self, _step: &Step, _outcome: &Outcome) {
-        if let Some(bar) = &self.progress {
-            bar.inc(1);
-        }
-    }
-
-    fn level(&self, done: &[(&Step, &Outcome)]) {
-        let text: String = (done.iter())
-            .map(|(step, outcome)| line(&self.target, step, outcome, self.quiet))
-            .collect();
-        if !text.is_empty() {
-            self.say(text);
-        }
-    }
-}
 
 /// A plan, a line per session; updates with their differences.
 pub fn steps(steps: &[Step]) -> String {
@@ -126,7 +41,7 @@ pub fn steps(steps: &[Step]) -> String {
 }
 
 /// What became of one written session, for people: a line (with differences and help).
-fn line(target: &str, step: &Step, outcome: &Outcome, quiet: bool) -> String {
+pub fn written(target: &str, step: &Step, outcome: &Outcome, quiet: bool) -> String {
     let mut text = String::new();
     match outcome {
         Outcome::Created { hash } | Outcome::Updated { hash } if !quiet => {
@@ -196,28 +111,6 @@ pub fn outcomes(
     (text, results, exit)
 }
 
-/// A delivery in a signing mode as `plan` and `apply` see it: signed by `signing` (whose key,
-/// if any, counts as this user's when a namespace's creator is checked), the commands SCONE's
-/// CLI ran shown unless `quiet`.
-pub fn plan_signed(
-    cas: &mut meshfile_app::deliver::Cas,
-    compiled: &meshfile_plan::Compiled,
-    form: meshfile_app::sign::Form,
-    signing: &crate::commands::Signing,
-    target: &std::path::Path,
-    observer: &Trace,
-    quiet: bool,
-) -> Result<meshfile_app::deliver::SignedPlan, meshfile_app::Error> {
-    if let Some(key) = signing.public_key() {
-        cas.signing_as(&key);
-    }
-    let plan = cas.plan_signed(compiled, form, &signing.backend(), target, observer)?;
-    if !quiet {
-        signing.show_commands();
-    }
-    Ok(plan)
-}
-
 /// Who signed each session to be written, and what its rule still lacks.
 pub fn approvals(approvals: &[meshfile_app::sign::Approval]) -> String {
     if approvals.is_empty() {
@@ -248,6 +141,135 @@ pub fn approvals(approvals: &[meshfile_app::sign::Approval]) -> String {
             (None, None) => "no rule governs a new top-level session".to_owned(),
         };
         let _ = writeln!(out, "  {}  signed by {signed}; {verdict}", a.session);
+    }
+    out
+}
+
+/// One mesh's `apply` outcome: what to show, its JSON results (when written to CAS) and
+/// its exit status.
+pub fn applied(applied: &Applied, quiet: bool) -> (String, Option<serde_json::Value>, Exit) {
+    match applied {
+        Applied::Kept { .. } | Applied::InChart { .. } if quiet => (String::new(), None, Exit::Ok),
+        Applied::Kept { file, policies } => (
+            format!(
+                "{file}: mode NoUpload: nothing delivered; the sessions are in {}\n",
+                policies.display()
+            ),
+            None,
+            Exit::Ok,
+        ),
+        Applied::InChart {
+            form,
+            sessions,
+            cas_url,
+        } => (
+            format!(
+                "{sessions} {} resource{} in the chart deliver the sessions: SCONE's operator registers them with CAS {cas_url} on `helm install`; no connection to CAS was made (`--upload` also writes them to CAS directly)\n",
+                meshfile_app::route::resource_kind(*form),
+                render::plural(*sessions),
+            ),
+            None,
+            Exit::Ok,
+        ),
+        Applied::Planned { target, steps: s } => (
+            format!(
+                "plan for {target} (dry run: nothing changed):\n{}",
+                steps(s)
+            ),
+            None,
+            Exit::Ok,
+        ),
+        Applied::Delivered {
+            target,
+            steps,
+            outcomes: o,
+        } => {
+            let (text, results, exit) = outcomes(target, steps, o);
+            let report = json!({ "target": target, "results": results });
+            (text, Some(report), exit)
+        }
+    }
+}
+
+/// What a mesh's plan compares with, as its first line names it (`None`: nothing, the mode
+/// delivers nothing).
+fn compared(plan: &MeshPlan) -> Option<String> {
+    match &plan.compared {
+        Compared::Nothing { .. } => None,
+        Compared::Chart {
+            form,
+            cas_url,
+            files,
+        } => Some(format!(
+            "the chart's {} resources (SCONE's operator registers them with CAS {cas_url} on `helm install`; compared with {})",
+            meshfile_app::route::resource_kind(*form),
+            files.display()
+        )),
+        Compared::Cas(target) => Some(target.clone()),
+    }
+}
+
+/// A plan for people: its steps, the counts and the signatures still needed.
+pub fn plan(plan: &MeshPlan) -> String {
+    let Some(target) = compared(plan) else {
+        let Compared::Nothing { file, policies } = &plan.compared else {
+            return String::new();
+        };
+        return format!(
+            "plan for {file}: mode NoUpload: apply delivers nothing (the sessions stay in {})\n",
+            policies.display()
+        );
+    };
+    let count = |f: fn(&Action) -> bool| plan.steps.iter().filter(|s| f(&s.action)).count();
+    format!(
+        "plan for {target}:\n{}{} to create, {} to update, {} unchanged\n{}",
+        steps(&plan.steps),
+        count(|a| matches!(a, Action::Create)),
+        count(|a| matches!(a, Action::Update { .. })),
+        count(|a| matches!(a, Action::Unchanged { .. })),
+        approvals(&plan.approvals)
+    )
+}
+
+/// A plan as JSON: what it compares with, its steps and signatures.
+pub fn plan_json(plan: &MeshPlan) -> serde_json::Value {
+    let approvals: Vec<serde_json::Value> = (plan.approvals.iter())
+        .map(|a| {
+            json!({
+                "session": a.session,
+                "signers": a.signers.iter().map(|s| s.short_name()).collect::<Vec<_>>(),
+                "rule": a.rule,
+                "unmet": a.unmet,
+            })
+        })
+        .collect();
+    json!({ "target": compared(plan), "steps": plan.steps, "signatures": approvals })
+}
+
+/// `apply -p`: each service's variables as a ready-to-paste `env:` block.
+pub fn variables(file: &str, compiled: &meshfile_plan::Compiled) -> String {
+    let mut out = format!(
+        "# Variables of the services of {file}: value and where it comes from.\n# Paste into the Meshfile's `env:` and adjust.\nenv:\n"
+    );
+    for s in &compiled.variables {
+        out.push_str(&format!("  - service: {}\n    env:", s.service));
+        if s.variables.is_empty() {
+            out.push_str(" []");
+        }
+        out.push('\n');
+        for v in &s.variables {
+            let node = meshfile_yaml::Node::scalar(
+                v.value.as_deref().unwrap_or_default(),
+                meshfile_yaml::Style::DoubleQuoted,
+            );
+            let value = meshfile_yaml::emit(&node);
+            out.push_str(&format!(
+                "      - name: {}\n        value: {}    # {}\n",
+                v.name,
+                value.trim_end(),
+                v.origin
+            ));
+        }
     }
     out
 }

@@ -1,0 +1,122 @@
+//! `plan`: what `apply` would change, session by session, with the route `apply` takes;
+//! nothing is written, and the signatures counted are those already made unless the user has
+//! a key of their own.
+
+use std::path::PathBuf;
+
+use meshfile_plan::delivery::{Action, Step};
+
+use super::{Event, Purpose, Settings, Signer, Ui};
+use crate::access::CasAccess;
+use crate::route::{self, Route};
+use crate::sign::{Approval, Form};
+use crate::{Error, Stop};
+
+/// What a mesh's plan compares with.
+pub enum Compared {
+    /// `NoUpload`: `apply` delivers nothing; the sessions stay in `policies`.
+    Nothing { file: String, policies: PathBuf },
+    /// The chart's policy resources, compared with the previous run's files in `files`.
+    Chart {
+        form: Form,
+        cas_url: String,
+        files: PathBuf,
+    },
+    /// A CAS, as its connection names it.
+    Cas(String),
+}
+
+/// What `apply` would do with one mesh.
+pub struct MeshPlan {
+    pub compared: Compared,
+    pub steps: Vec<Step>,
+    /// Who signed each session to be written, and what its rule still lacks.
+    pub approvals: Vec<Approval>,
+}
+
+impl MeshPlan {
+    /// How many sessions would be written.
+    pub fn changes(&self) -> usize {
+        (self.steps.iter())
+            .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
+            .count()
+    }
+}
+
+/// Runs `plan` over every mesh of the inputs.
+pub fn plan(
+    settings: &Settings,
+    access: &CasAccess,
+    upload: bool,
+    ui: &dyn Ui,
+) -> Result<Vec<MeshPlan>, Stop> {
+    let compilation = super::prepare(settings, Purpose::Read, ui)?;
+    let mut signer = Signer::new(&settings.signer);
+    let mut plans = Vec::with_capacity(compilation.meshes.len());
+    for mesh in &compilation.meshes {
+        if let Some(images) = &mesh.compiled.images {
+            ui.event(Event::ImagesPlanned(images));
+        }
+        let route = route::route(&mesh.compiled, settings.signer.configured(), upload);
+        plans.push(plan_mesh(settings, access, mesh, route, &mut signer, ui)?);
+    }
+    Ok(plans)
+}
+
+fn plan_mesh(
+    settings: &Settings,
+    access: &CasAccess,
+    mesh: &crate::compile::Mesh,
+    route: Route,
+    signer: &mut Signer<'_>,
+    ui: &dyn Ui,
+) -> Result<MeshPlan, Error> {
+    let target = &settings.target;
+    match route {
+        Route::Keep => Ok(MeshPlan {
+            compared: Compared::Nothing {
+                file: mesh.file.clone(),
+                policies: target.join("policies"),
+            },
+            steps: Vec::new(),
+            approvals: Vec::new(),
+        }),
+        Route::Chart {
+            form,
+            upload: false,
+        } => {
+            let signer = signer.for_reading()?;
+            let steps = crate::sign::chart_plan(&mesh.compiled, form, &signer.backend(), target)?;
+            ui.event(Event::Ran(&signer.commands_ran()));
+            Ok(MeshPlan {
+                compared: Compared::Chart {
+                    form,
+                    cas_url: mesh.compiled.cas_url.to_string(),
+                    files: target.join(crate::sign::SESSION_FILES),
+                },
+                steps,
+                approvals: Vec::new(),
+            })
+        }
+        Route::Upload => {
+            let cas = super::connect(access, mesh, target, false, ui)?;
+            let steps = cas.plan(&mesh.compiled, &*ui.cas_observer(&cas.describe(), None))?;
+            Ok(MeshPlan {
+                compared: Compared::Cas(cas.describe()),
+                steps,
+                approvals: Vec::new(),
+            })
+        }
+        Route::UploadSigned | Route::Chart { upload: true, .. } => {
+            let form = route.form().unwrap_or(Form::SignedUpload);
+            let mut cas = super::connect(access, mesh, target, false, ui)?;
+            let signer = signer.for_reading()?;
+            let plan = super::plan_signed(&mut cas, mesh, form, signer, target, ui)?;
+            Ok(MeshPlan {
+                compared: Compared::Cas(cas.describe()),
+                steps: plan.steps,
+                approvals: plan.approvals,
+            })
+        }
+    }
+}
