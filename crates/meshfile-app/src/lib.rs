@@ -34,6 +34,7 @@ pub mod render;
 pub mod route;
 pub mod sign;
 pub mod usecase;
+pub mod validation;
 pub mod write;
 
 pub use error::{Error, Exit, Report, Stop};

@@ -5,6 +5,9 @@
 //! included), enforces access policies by client key hash, generates and migrates secrets,
 //! checks imports against exports, and previews what an attested program would receive.
 
+/// Largest session body the store and the server accept: sessions are kilobytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
 pub mod client;
 pub mod pki;
 pub mod policy;

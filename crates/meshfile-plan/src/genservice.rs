@@ -26,18 +26,8 @@ pub enum TemplateError {
     #[error("values.template line {line}: `{{{{{name}}}}}` is no variable of the Meshfile")]
     UnknownVariable { line: usize, name: String },
     /// A value pasted into a YAML file would add YAML of its own ([`crate::pasted`]).
-    #[error(
-        "{file} line {line}: the value of `{name}` would not stay one YAML value there (a line break, `---`, a tag, a quote or `: ` in it adds YAML of its own); refused rather than pasted into the chart"
-    )]
-    NotOneValue {
-        file: String,
-        line: usize,
-        name: String,
-    },
-    #[error(
-        "{file}: the values pasted into it, together, change its YAML (keys, documents or tags of their own)"
-    )]
-    ValuesTogether { file: String },
+    #[error(transparent)]
+    Pasted(#[from] crate::pasted::Pasted),
 }
 
 /// A template directory holds at most this many files, each at most [`MAX_FILE`] bytes.
@@ -95,13 +85,14 @@ pub fn render_templates(
             if matches!(target.as_str(), "values.yaml" | "Chart.yaml") {
                 // The Meshfile's `{{name}}` left for the mesh step are text here, the same in
                 // both renderings (`{{` would read as a YAML flow mapping).
-                let rendered = |lookup: crate::pasted::Lookup<'_>| {
-                    let text = render(lookup)?;
-                    Ok(meshfile_manifest::refs::substitute_mesh(&text, &|_| {
-                        Some("meshfilemeshvalue".into())
-                    })
-                    .unwrap_or(text))
-                };
+                let rendered =
+                    |lookup: crate::pasted::Lookup<'_>| -> Result<String, TemplateError> {
+                        let text = render(lookup)?;
+                        Ok(meshfile_manifest::refs::substitute_mesh(&text, &|_| {
+                            Some("meshfilemeshvalue".into())
+                        })
+                        .unwrap_or(text))
+                    };
                 crate::pasted::check(path, &names, &value, &rendered)?;
             }
             render(&value)?

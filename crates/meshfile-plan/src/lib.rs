@@ -384,8 +384,7 @@ impl<'a> Compiler<'a> {
                 Ok(files) => service.chart_files = Some(files),
                 Err(why) => {
                     let hint = match why {
-                        genservice::TemplateError::NotOneValue { .. }
-                        | genservice::TemplateError::ValuesTogether { .. } => {
+                        genservice::TemplateError::Pasted(_) => {
                             "give the value in the Meshfile's env without the line break, `---`, tag, comment or quote that would make it YAML of its own"
                         }
                         _ => {

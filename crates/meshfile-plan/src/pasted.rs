@@ -8,7 +8,22 @@
 
 use meshfile_yaml::{Limits, Node, Value};
 
-use crate::genservice::TemplateError;
+/// A value that would not stay one value where it is pasted.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Pasted {
+    #[error(
+        "{file} line {line}: the value of `{name}` would not stay one YAML value there (a line break, `---`, a tag, a quote or `: ` in it adds YAML of its own); refused rather than pasted into the chart"
+    )]
+    NotOneValue {
+        file: String,
+        line: usize,
+        name: String,
+    },
+    #[error(
+        "{file}: the values pasted into it, together, change its YAML (keys, documents or tags of their own)"
+    )]
+    ValuesTogether { file: String },
+}
 
 /// A lookup of values by name.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -21,12 +36,12 @@ fn standin(i: usize) -> String {
 /// Checks that rendering `file` (through `render`, given a lookup) with the values of `names`
 /// (`value`) pastes each as text only; the error names the first value that does not, and the
 /// line where it goes.
-pub fn check(
+pub fn check<E: From<Pasted>>(
     file: &str,
     names: &[String],
     value: Lookup<'_>,
-    render: &dyn Fn(Lookup<'_>) -> Result<String, TemplateError>,
-) -> Result<(), TemplateError> {
+    render: &dyn Fn(Lookup<'_>) -> Result<String, E>,
+) -> Result<(), E> {
     let index = |name: &str| names.iter().position(|n| n == name);
     let standins = |name: &str| index(name).map(standin);
     let neutral = render(&standins)?;
@@ -48,7 +63,7 @@ pub fn check(
         // Not YAML even with neutral values: Helm says what is wrong with the template; a
         // line break is still no value's to add.
         return match pasted.iter().find(|(_, _, v)| v.contains(['\n', '\r'])) {
-            Some((token, name, _)) => Err(refused(file, &neutral, token, name)),
+            Some((token, name, _)) => Err(refused(file, &neutral, token, name).into()),
             None => Ok(()),
         };
     };
@@ -78,16 +93,17 @@ pub fn check(
         let kept =
             meshfile_yaml::parse(&text, &limits).is_ok_and(|tree| same_tree(&shape, &tree, &alone));
         if !kept {
-            return Err(refused(file, &neutral, token, name));
+            return Err(refused(file, &neutral, token, name).into());
         }
     }
-    Err(TemplateError::ValuesTogether {
+    Err(Pasted::ValuesTogether {
         file: file.to_owned(),
-    })
+    }
+    .into())
 }
 
-fn refused(file: &str, neutral: &str, token: &str, name: &str) -> TemplateError {
-    TemplateError::NotOneValue {
+fn refused(file: &str, neutral: &str, token: &str, name: &str) -> Pasted {
+    Pasted::NotOneValue {
         file: file.to_owned(),
         line: neutral
             .find(token)
@@ -127,14 +143,14 @@ fn same_tree(shape: &Node, real: &Node, pasted: &[(String, &String, String)]) ->
 mod tests {
     use super::*;
 
-    fn paste(template: &str, value: &str) -> Result<(), TemplateError> {
+    fn paste(template: &str, value: &str) -> Result<(), Pasted> {
         let names = vec!["X".to_owned(), "Y".to_owned()];
         let values = |n: &str| match n {
             "X" => Some(value.to_owned()),
             "Y" => Some("plain".to_owned()),
             _ => None,
         };
-        let render = |lookup: Lookup<'_>| -> Result<String, TemplateError> {
+        let render = |lookup: Lookup<'_>| -> Result<String, Pasted> {
             Ok(template
                 .replace("{{X}}", &lookup("X").unwrap_or_default())
                 .replace("{{Y}}", &lookup("Y").unwrap_or_default()))

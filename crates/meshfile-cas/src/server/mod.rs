@@ -42,8 +42,7 @@ mod transport;
 pub use state::{check_state, open_state};
 use transport::{Connections, accept_loop, fit_to_file_limit, short, tls_config};
 
-/// Largest accepted request body: sessions are kilobytes.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+use crate::BODY_LIMIT;
 /// Longest accepted request target (path and query).
 pub const URI_LIMIT: usize = 8 * 1024;
 /// Most bytes of request headers accepted.

@@ -16,7 +16,7 @@ pub struct Upload {
 impl Upload {
     pub fn parse(yaml: &str) -> Result<Upload, Error> {
         let limits = Limits {
-            max_bytes: crate::server::BODY_LIMIT as u64,
+            max_bytes: crate::BODY_LIMIT as u64,
             max_depth: 32,
             // Without aliases, a tree has at most about one node per byte of text.
             max_nodes: yaml.len() + 64,

@@ -21,7 +21,7 @@ struct JsonDiagnostic<'a> {
 /// Validates (and with `lint`, lints) every input; returns the exit status.
 pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, Stop> {
     let inputs = meshfile_app::inputs::read_inputs(&args.inputs.files()?)?;
-    let validation = meshfile_app::load::validate(
+    let validation = meshfile_app::validation::validate(
         &inputs,
         lint,
         args.inputs.allow_outside,

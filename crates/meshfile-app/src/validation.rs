@@ -1,0 +1,64 @@
+//! What `validate` and `lint` find: each file checked on its own ([`crate::load::check`]) and,
+//! for a mesh's directory, across its files as `template` would ([`crate::compile::mesh_problems`]).
+
+use std::path::Path;
+
+use meshfile_manifest::Manifest;
+
+use crate::inputs::Input;
+use crate::load::{Checked, check};
+
+/// What `validate` finds: each file's own problems and, when every file is valid and the
+/// inputs hold a Meshfile and service manifests (a mesh's directory), what `template` would
+/// find across them, each problem in the file it points into.
+pub struct Validation {
+    pub checked: Vec<Checked>,
+    /// Why the checks across files were not made, when they were due: `$VAR`s without a
+    /// value in this environment.
+    pub across_files_skipped: Option<Vec<String>>,
+}
+
+pub fn validate(inputs: &[Input], lint: bool, allow_outside: bool, target: &Path) -> Validation {
+    let mut checked = check(inputs, lint, allow_outside);
+    let has = |wanted: fn(&Manifest) -> bool| {
+        (checked.iter()).any(|c| c.manifest.as_ref().is_some_and(wanted))
+    };
+    let due = checked.iter().all(Checked::is_valid)
+        && has(|m| matches!(m, Manifest::Mesh(_)))
+        && has(|m| matches!(m, Manifest::Service(_)));
+    if !due {
+        return Validation {
+            checked,
+            across_files_skipped: None,
+        };
+    }
+    let report = match crate::compile::mesh_problems(inputs, target, allow_outside) {
+        Ok(report) => report,
+        Err(unset) => {
+            return Validation {
+                checked,
+                across_files_skipped: Some(unset),
+            };
+        }
+    };
+    for problem in report.problems {
+        match checked.iter_mut().find(|c| c.file == problem.file) {
+            // A file's own problems were found by its check already.
+            Some(c) if c.diagnostics.contains(&problem.diagnostic) => {}
+            Some(c) => c.diagnostics.push(problem.diagnostic),
+            None => checked.push(Checked {
+                source: report.sources.get(&problem.file).cloned(),
+                file: problem.file,
+                diagnostics: vec![problem.diagnostic],
+                manifest: None,
+            }),
+        }
+    }
+    for c in &mut checked {
+        meshfile_manifest::diagnostic::sort(&mut c.diagnostics);
+    }
+    Validation {
+        checked,
+        across_files_skipped: None,
+    }
+}
