@@ -320,7 +320,7 @@ fn check_request(request: &Request, manifests: &Manifests<'_>) -> Result<(), Err
 /// Each service's chart from the genservice template directory `dir`, rendered with its
 /// manifest's variables (the service step of [`meshfile_plan::genservice`]).
 fn with_chart_templates(dir: &Path, described: &mut [Descriptor]) -> Result<(), Error> {
-    let failed = |why: String| {
+    let failed = |why: &dyn std::fmt::Display| {
         Error::new(
             Code::ChartFailed,
             format!("--helm-template {}: {why}", dir.display()),
@@ -338,12 +338,16 @@ fn with_chart_templates(dir: &Path, described: &mut [Descriptor]) -> Result<(), 
         .hint("give it with the service step, as the tutorials' run.sh does: `meshfile apply -f service.yaml --helm-template DIR`"));
     }
     let files: BTreeMap<String, String> = crate::paths::read_chart(dir)
-        .map_err(failed)?
+        .map_err(|why| failed(&why))?
         .into_iter()
         .map(|(path, bytes)| {
             String::from_utf8(bytes)
                 .map(|text| (path.clone(), text))
-                .map_err(|_| failed(format!("`{path}` is not UTF-8 text")))
+                .map_err(|_| {
+                    failed(&meshfile_plan::files::FileError::NotTextFile(format!(
+                        "`{path}`"
+                    )))
+                })
         })
         .collect::<Result<_, _>>()?;
     for d in described {
@@ -352,7 +356,7 @@ fn with_chart_templates(dir: &Path, described: &mut [Descriptor]) -> Result<(), 
             .collect();
         let chartname = d.manifest.build.name.as_str().to_owned();
         let chart = meshfile_plan::genservice::render_templates(&files, &variables, &chartname)
-            .map_err(|why| failed(format!("for {}: {why}", d.file)))?;
+            .map_err(|why| failed(&format!("for {}: {why}", d.file)))?;
         d.chart = Some(chart);
     }
     Ok(())
@@ -550,8 +554,8 @@ fn trusted_keys(
         for (i, rel) in mesh.manifest.descriptor_keys.iter().flatten().enumerate() {
             let key = dir
                 .read_text(rel.as_str())
-                .and_then(|text| CosignPublicKey::from_pem(&text).map_err(|e| e.to_string()));
-            match key {
+                .map(|text| CosignPublicKey::from_pem(&text).map_err(|e| e.to_string()));
+            match key.map_err(|e| e.to_string()).and_then(|key| key) {
                 Ok(key) => keys.push(trusted(key, &dir.path().join(rel.as_str()).display())),
                 Err(why) => report.problems.push(meshfile_plan::Located::new(
                     &mesh.input.name,

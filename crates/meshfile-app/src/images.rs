@@ -250,7 +250,20 @@ pub fn sign(
 pub struct Verified {
     pub image: String,
     /// `Ok` with how many signatures by the key name this image; `Err` why none does.
-    pub outcome: Result<usize, String>,
+    pub outcome: Result<usize, Unsigned>,
+}
+
+/// Why no signature by the key names an image.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unsigned {
+    #[error(
+        "not pinned by a digest: apply first (it copies and pins), or let meshfile ask the registry (no -n)"
+    )]
+    NotPinned,
+    #[error("no signature")]
+    None,
+    #[error("{0} signature(s), none by this key for this repository and digest")]
+    OthersOnly(usize),
 }
 
 /// Checks that each chart image (`repository@digest`) carries a cosign signature by `key`
@@ -266,7 +279,7 @@ pub fn verify(
         let Some(digest) = digest else {
             out.push(Verified {
                 image: repository.clone(),
-                outcome: Err("not pinned by a digest: apply first (it copies and pins), or let meshfile ask the registry (no -n)".into()),
+                outcome: Err(Unsigned::NotPinned),
             });
             continue;
         };
@@ -292,12 +305,9 @@ pub fn verify(
             outcome: if good > 0 {
                 Ok(good)
             } else if found.is_empty() {
-                Err("no signature".into())
+                Err(Unsigned::None)
             } else {
-                Err(format!(
-                    "{} signature(s), none by this key for this repository and digest",
-                    found.len()
-                ))
+                Err(Unsigned::OthersOnly(found.len()))
             },
         });
     }

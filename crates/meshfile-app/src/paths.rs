@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use meshfile_manifest::mesh::MeshManifest;
 use meshfile_manifest::{Code, Diagnostic, Text};
+use meshfile_plan::files::FileError;
 
 /// The flag that lets a Meshfile name files outside its directory.
 pub const ALLOW_FLAG: &str = "--allow-outside-mesh-dir";
@@ -43,27 +44,26 @@ impl MeshDir {
     }
 
     /// Where `rel` leads, links followed; an error saying why it may not be used.
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
         let joined = self.dir.join(rel);
-        let resolved = joined.canonicalize().map_err(|e| e.to_string())?;
+        let resolved = joined.canonicalize().map_err(io)?;
         if let Some(root) = &self.confine_to
             && !resolved.starts_with(root)
         {
-            return Err(format!(
-                "it leads to {}, outside the Meshfile's directory {}",
-                resolved.display(),
-                root.display()
-            ));
+            return Err(FileError::Outside {
+                resolved: resolved.display().to_string(),
+                root: root.display().to_string(),
+            });
         }
         Ok(resolved)
     }
 
     /// The text of the file `rel` names: a regular file in the directory, at most the
     /// manifest size limit.
-    pub fn read_text(&self, rel: &str) -> Result<String, String> {
+    pub fn read_text(&self, rel: &str) -> Result<String, FileError> {
         let path = self.resolve(rel)?;
         let bytes = read_regular(&path, meshfile_manifest::limits().max_bytes)?;
-        String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+        String::from_utf8(bytes).map_err(|_| FileError::NotText)
     }
 
     /// A located error for each path of `mesh` that leads outside the directory; paths that
@@ -117,26 +117,37 @@ fn outside(field: &str, rel: &Text, resolved: &Path, root: &Path) -> Diagnostic 
 
 /// The bytes of `path`, which must be a regular file of at most `limit` bytes (a device or a
 /// FIFO is refused before it is opened for reading).
-fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err("it is not a regular file".to_owned());
+        return Err(FileError::NotRegular);
     }
     if meta.len() > limit {
-        return Err(format!(
-            "it holds {} bytes, more than the limit of {limit}",
-            meta.len()
-        ));
+        return Err(FileError::TooLarge {
+            size: meta.len(),
+            limit,
+        });
     }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > limit {
-        return Err(format!("it grew beyond the limit of {limit} bytes"));
+        return Err(FileError::Grew(limit));
     }
     Ok(bytes)
+}
+
+/// What the operating system said.
+fn io(e: std::io::Error) -> FileError {
+    FileError::Io(e.to_string())
+}
+
+/// `path` could not be read, for the operating system's reason `e`.
+fn unreadable(path: &Path, e: std::io::Error) -> FileError {
+    FileError::Unreadable {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
 }
 
 /// A key, certificate or CA bundle named on the command line is at most this large: the
@@ -170,20 +181,19 @@ pub fn read_key_file(path: &Path) -> Result<String, crate::Error> {
 /// by relative path (`/`-separated), leaving out what its `.helmignore` says. A link must
 /// lead inside the chart; only regular files and directories are taken; sizes and the
 /// number of entries are bounded.
-pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, FileError> {
+    let root = root.canonicalize().map_err(|e| unreadable(root, e))?;
     if !root.is_dir() {
-        return Err(format!("{} is not a directory", root.display()));
+        return Err(FileError::NotADirectory(root.display().to_string()));
     }
     let ignore = match root.join(".helmignore").symlink_metadata() {
         Ok(_) => {
             let bytes = read_member(&root, &root.join(".helmignore"), ".helmignore")?;
-            String::from_utf8(bytes).map_err(|_| ".helmignore is not UTF-8 text".to_owned())?
+            String::from_utf8(bytes)
+                .map_err(|_| FileError::NotTextFile(".helmignore".to_owned()))?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("cannot read {}/.helmignore: {e}", root.display())),
+        Err(e) => return Err(unreadable(&root.join(".helmignore"), e)),
     };
     let rules = meshfile_chart::helmignore::Rules::parse(&ignore)?;
     let mut out = BTreeMap::new();
@@ -193,20 +203,17 @@ pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut entered = BTreeSet::from([root.clone()]);
     let mut todo = vec![(root.clone(), String::new())];
     while let Some((dir, prefix)) = todo.pop() {
-        let listing =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let listing = std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))?;
         for entry in listing {
-            let path = entry.map_err(|e| e.to_string())?.path();
+            let path = entry.map_err(io)?.path();
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .ok_or_else(|| format!("{}: a chart's file names are UTF-8", path.display()))?;
+                .ok_or_else(|| FileError::FileName(path.display().to_string()))?;
             let rel = format!("{prefix}{name}");
             entries += 1;
             if entries > MAX_CHART_ENTRIES {
-                return Err(format!(
-                    "it holds more than {MAX_CHART_ENTRIES} files and directories"
-                ));
+                return Err(FileError::TooManyEntries(MAX_CHART_ENTRIES));
             }
             let target = inside(&root, &path, &rel)?;
             let is_dir = target.is_dir();
@@ -215,7 +222,7 @@ pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
             }
             if is_dir {
                 if !entered.insert(target.clone()) {
-                    return Err(format!("`{rel}` links back to a directory of the chart"));
+                    return Err(FileError::LinkBack(rel));
                 }
                 todo.push((target, format!("{rel}/")));
                 continue;
@@ -223,9 +230,7 @@ pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
             let bytes = read_member(&root, &target, &rel)?;
             total += bytes.len() as u64;
             if total > MAX_CHART_SIZE {
-                return Err(format!(
-                    "its files hold more than the limit of {MAX_CHART_SIZE} bytes"
-                ));
+                return Err(FileError::ChartTooLarge(MAX_CHART_SIZE));
             }
             out.insert(rel, bytes);
         }
@@ -234,20 +239,24 @@ pub fn read_chart(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
 }
 
 /// Where the chart entry `path` leads, which must be inside the chart `root`.
-fn inside(root: &Path, path: &Path, rel: &str) -> Result<PathBuf, String> {
-    let target = path
-        .canonicalize()
-        .map_err(|e| format!("cannot read `{rel}`: {e}"))?;
+fn inside(root: &Path, path: &Path, rel: &str) -> Result<PathBuf, FileError> {
+    let target = path.canonicalize().map_err(|e| FileError::Unreadable {
+        path: format!("`{rel}`"),
+        why: e.to_string(),
+    })?;
     if !target.starts_with(root) {
-        return Err(format!(
-            "`{rel}` is a link to {}, outside the chart; helm package refuses such links too",
-            target.display()
-        ));
+        return Err(FileError::LinkOutside {
+            rel: rel.to_owned(),
+            target: target.display().to_string(),
+        });
     }
     Ok(target)
 }
 
-fn read_member(root: &Path, target: &Path, rel: &str) -> Result<Vec<u8>, String> {
+fn read_member(root: &Path, target: &Path, rel: &str) -> Result<Vec<u8>, FileError> {
     let target = inside(root, target, rel)?;
-    read_regular(&target, MAX_CHART_FILE).map_err(|e| format!("`{rel}`: {e}"))
+    read_regular(&target, MAX_CHART_FILE).map_err(|why| FileError::Member {
+        rel: rel.to_owned(),
+        why: Box::new(why),
+    })
 }

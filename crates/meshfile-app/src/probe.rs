@@ -15,13 +15,13 @@ pub struct Probe {
     /// The server's key hash, hex and Base58Check.
     pub key_hash: Option<(String, String)>,
     /// What `/v1/version` answered.
-    pub version: Result<serde_json::Value, String>,
+    pub version: Result<serde_json::Value, meshfile_cas::Error>,
     /// The session encryption key `/v1/identification` names (`cas_encryption_key`), when it
     /// names one.
     pub session_encryption_key: Option<String>,
     /// Whether the configured trust accepts the server, and what it checked; `None`: no trust
     /// was configured.
-    pub trust: Option<Result<String, String>>,
+    pub trust: Option<Result<meshfile_cas::client::Accepted, meshfile_cas::client::Refused>>,
 }
 
 /// Connects to `address` accepting any server (only to look), and checks what it presented
@@ -89,7 +89,6 @@ pub fn probe(address: &str, settings: &CasAccess) -> Result<(Probe, Notices), Er
         let key = key_hash.as_ref().map(|(hex, _)| hex.as_str());
         notices.extend(insecure_warnings(&address, key));
     }
-    let version = version.map_err(|e| e.to_string());
     Ok((
         Probe {
             address,

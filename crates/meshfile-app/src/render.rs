@@ -36,7 +36,7 @@ pub fn chart(compiled: &Compiled, mesh_dir: &MeshDir, target: &Path) -> Result<T
         .services
         .par_iter()
         .map(|s| meshfile_chart::service(model, s, &read_chart))
-        .collect::<Result<_, String>>()
+        .collect::<Result<_, _>>()
         .map_err(chart_error)?;
     let mut files = Vec::new();
     let mut dependencies = Vec::with_capacity(services.len());
@@ -57,7 +57,7 @@ pub fn chart(compiled: &Compiled, mesh_dir: &MeshDir, target: &Path) -> Result<T
     })
 }
 
-fn chart_error(message: String) -> Error {
-    Error::new(Code::ChartFailed, message)
+fn chart_error(e: meshfile_chart::ChartError) -> Error {
+    Error::new(Code::ChartFailed, e.to_string())
         .hint("helm_chart names a chart directory (with Chart.yaml), relative to the Meshfile")
 }

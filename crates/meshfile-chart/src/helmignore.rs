@@ -24,7 +24,7 @@ pub struct Rules {
 impl Rules {
     /// The rules of a `.helmignore` text (none: `""`), plus Helm's default one. A `**` rule is
     /// refused, as Helm refuses it.
-    pub fn parse(text: &str) -> Result<Rules, String> {
+    pub fn parse(text: &str) -> Result<Rules, meshfile_plan::files::FileError> {
         let mut rules = Rules::default();
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -32,10 +32,10 @@ impl Rules {
                 continue;
             }
             if line.contains("**") {
-                return Err(format!(
-                    ".helmignore line {}: `{line}`: Helm does not support `**`",
-                    number + 1
-                ));
+                return Err(meshfile_plan::files::FileError::Helmignore {
+                    line: number + 1,
+                    rule: line.to_owned(),
+                });
             }
             rules.push(line);
         }

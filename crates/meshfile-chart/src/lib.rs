@@ -300,8 +300,42 @@ pub fn deep_merge(base: &mut Map<String, Value>, extra: &Map<String, Value>) {
     }
 }
 
+/// Why a service's chart, or the umbrella chart, cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChartError {
+    #[error("helm_chart `{path}` of service `{service}`: {why}")]
+    Unreadable {
+        path: String,
+        service: String,
+        why: meshfile_plan::files::FileError,
+    },
+    #[error(
+        "the chart `{path}` of service `{service}` has no Chart.yaml with `name` and `version`"
+    )]
+    NoIdentity { path: String, service: String },
+    #[error("the chart `{path}` of service `{service}`: `{file}` cannot be packaged")]
+    NotArchivable {
+        path: String,
+        service: String,
+        file: String,
+    },
+    #[error(
+        "services `{first}` and `{second}` are both deployed as sub-chart `{key}`; Helm tells sub-charts apart by name: rename one service, or give its `helm_chart` another name"
+    )]
+    SameSubChart {
+        first: String,
+        second: String,
+        key: String,
+    },
+    #[error(
+        "the `helm_chart` of service `{0}` is named `{SERVICE_CHART}`, the name of the chart meshfile generates for the other services: give it another name in its Chart.yaml"
+    )]
+    GeneratedName(String),
+}
+
 /// Reads a user's chart directory (`helm_chart`): its text files by relative path.
-pub type ChartReader<'a> = &'a dyn Fn(&str) -> Result<BTreeMap<String, Vec<u8>>, String>;
+pub type ChartReader<'a> =
+    &'a dyn Fn(&str) -> Result<BTreeMap<String, Vec<u8>>, meshfile_plan::files::FileError>;
 
 /// The `name` and `version` a chart's Chart.yaml declares.
 fn chart_identity(chart_yaml: &[u8]) -> Option<(String, String)> {
@@ -414,30 +448,32 @@ pub fn service(
     model: &ChartModel,
     s: &ChartService,
     read_chart: ChartReader<'_>,
-) -> Result<ServiceChart, String> {
+) -> Result<ServiceChart, ChartError> {
     let (path, files) = match (&s.chart_files, &s.chart_dir) {
         (Some(files), _) => ("--helm-template", files.clone()),
         (None, Some(path)) => (
             path.as_str(),
-            read_chart(path)
-                .map_err(|e| format!("helm_chart `{path}` of service `{}`: {e}", s.mesh_service))?,
+            read_chart(path).map_err(|why| ChartError::Unreadable {
+                path: path.clone(),
+                service: s.mesh_service.clone(),
+                why,
+            })?,
         ),
         (None, None) => return Ok(generated(model, s)),
     };
     let (name, version) = files
         .get("Chart.yaml")
         .and_then(|c| chart_identity(c))
-        .ok_or_else(|| {
-            format!(
-                "the chart `{path}` of service `{}` has no Chart.yaml with `name` and `version`",
-                s.mesh_service
-            )
+        .ok_or_else(|| ChartError::NoIdentity {
+            path: path.to_owned(),
+            service: s.mesh_service.clone(),
         })?;
     if let Some(bad) = files.keys().find(|rel| !is_archivable(rel)) {
-        return Err(format!(
-            "the chart `{path}` of service `{}`: `{bad}` cannot be packaged",
-            s.mesh_service
-        ));
+        return Err(ChartError::NotArchivable {
+            path: path.to_owned(),
+            service: s.mesh_service.clone(),
+            file: bad.clone(),
+        });
     }
     Ok(ServiceChart {
         dependency: Dependency {
@@ -476,15 +512,15 @@ pub fn umbrella(
     model: &ChartModel,
     dependencies: &[Dependency],
     values: String,
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
+) -> Result<BTreeMap<String, Vec<u8>>, ChartError> {
     let mut by_key: BTreeMap<&str, &str> = BTreeMap::new();
     for d in dependencies {
         if let Some(first) = by_key.insert(d.key(), &d.service) {
-            return Err(format!(
-                "services `{first}` and `{}` are both deployed as sub-chart `{}`; Helm tells sub-charts apart by name: rename one service, or give its `helm_chart` another name",
-                d.service,
-                d.key()
-            ));
+            return Err(ChartError::SameSubChart {
+                first: first.to_owned(),
+                second: d.service.clone(),
+                key: d.key().to_owned(),
+            });
         }
     }
     let generated = dependencies.iter().any(|d| d.alias.is_some());
@@ -493,10 +529,7 @@ pub fn umbrella(
             .iter()
             .find(|d| d.alias.is_none() && d.name == SERVICE_CHART)
     {
-        return Err(format!(
-            "the `helm_chart` of service `{}` is named `{SERVICE_CHART}`, the name of the chart meshfile generates for the other services: give it another name in its Chart.yaml",
-            own.service
-        ));
+        return Err(ChartError::GeneratedName(own.service.clone()));
     }
     let mut files = BTreeMap::new();
     files.insert(
@@ -520,6 +553,7 @@ pub fn umbrella(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshfile_plan::files::FileError;
 
     fn chart_service(chart: &str, chart_dir: Option<&str>) -> ChartService {
         ChartService {
@@ -543,8 +577,8 @@ mod tests {
         }
     }
 
-    fn no_user_charts(_: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
-        Err("not read here".to_owned())
+    fn no_user_charts(_: &str) -> Result<BTreeMap<String, Vec<u8>>, FileError> {
+        Err(FileError::NotRegular)
     }
 
     /// The umbrella's values as `template` makes them: each generated service's entry.
@@ -633,13 +667,16 @@ mod tests {
             &[generated.clone(), own("b", "svc-a")],
             String::new(),
         );
-        assert!(
-            clash.is_err_and(
-                |e| e.contains("`svc-a` and `b` are both deployed as sub-chart `svc-a`")
-            )
+        assert_eq!(
+            clash,
+            Err(ChartError::SameSubChart {
+                first: "svc-a".into(),
+                second: "b".into(),
+                key: "svc-a".into(),
+            })
         );
         let taken = umbrella(&model, &[generated, own("b", SERVICE_CHART)], String::new());
-        assert!(taken.is_err_and(|e| e.contains("service `b` is named `meshfile-service`")));
+        assert_eq!(taken, Err(ChartError::GeneratedName("b".into())));
         // Without generated services, a user's chart may have that name.
         assert!(umbrella(&model, &[own("b", SERVICE_CHART)], String::new()).is_ok());
     }

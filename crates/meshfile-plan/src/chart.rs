@@ -74,14 +74,27 @@ pub enum Sgx {
 /// The EPC memory a pod asks for when `sgxEpcMem` is not given (MiB), as SCONE's charts do.
 pub const DEFAULT_EPC_MIB: u32 = 128;
 
+/// A value of a service's genservice variables that the chart cannot take.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("sgxEpcMem `{0}` is not a number of MiB")]
+    EpcMem(String),
+    #[error("useSGXDevPlugin `{0}` is none of scone, azure, intel, disabled")]
+    DevPlugin(String),
+    #[error("{0} names no port: give {0}_PORT")]
+    NoPort(String),
+    #[error("{key}_PORT `{port}` is not a port")]
+    Port { key: String, port: String },
+}
+
 impl Sgx {
     /// `useSGXDevPlugin` and `sgxEpcMem` as given; an error says which value is wrong.
-    pub fn from_values(plugin: Option<&str>, epc: Option<&str>) -> Result<Sgx, String> {
+    pub fn from_values(plugin: Option<&str>, epc: Option<&str>) -> Result<Sgx, ValueError> {
         let epc_mib = match epc {
             None => DEFAULT_EPC_MIB,
             Some(text) => match text.trim().parse::<u32>() {
                 Ok(n) if n > 0 => n,
-                _ => return Err(format!("sgxEpcMem `{text}` is not a number of MiB")),
+                _ => return Err(ValueError::EpcMem(text.to_owned())),
             },
         };
         match plugin.map(str::trim) {
@@ -89,15 +102,13 @@ impl Sgx {
             Some("azure") => Ok(Sgx::Azure { epc_mib }),
             Some("intel") => Ok(Sgx::Intel { epc_mib }),
             Some("disabled") => Ok(Sgx::Disabled),
-            Some(other) => Err(format!(
-                "useSGXDevPlugin `{other}` is none of scone, azure, intel, disabled"
-            )),
+            Some(other) => Err(ValueError::DevPlugin(other.to_owned())),
         }
     }
 }
 
 /// The services a pod waits for: `INIT_CONTAINER<N>` hosts with their `_PORT`, N from 1 up.
-pub fn wait_for(value: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, u16)>, String> {
+pub fn wait_for(value: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, u16)>, ValueError> {
     let mut out = Vec::new();
     for n in 1.. {
         let key = format!("INIT_CONTAINER{n}");
@@ -105,14 +116,13 @@ pub fn wait_for(value: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, u
         if value(&format!("{key}_ENABLE")).is_some_and(|e| e.trim() == "false") {
             continue;
         }
-        let port = value(&format!("{key}_PORT"))
-            .ok_or_else(|| format!("{key} names no port: give {key}_PORT"))?;
-        let port = port
-            .trim()
-            .parse::<u16>()
-            .ok()
+        let port = value(&format!("{key}_PORT")).ok_or_else(|| ValueError::NoPort(key.clone()))?;
+        let port = (port.trim().parse::<u16>().ok())
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{key}_PORT `{port}` is not a port"))?;
+            .ok_or_else(|| ValueError::Port {
+                key: key.clone(),
+                port: port.clone(),
+            })?;
         out.push((host, port));
     }
     Ok(out)

@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod delivery;
 pub mod descriptor;
+pub mod files;
 pub mod genservice;
 mod images;
 mod order;
@@ -160,7 +161,7 @@ pub struct Variable {
 pub type Descriptors<'a> = BTreeMap<&'a str, &'a Descriptor>;
 
 /// Reads a file named in the Meshfile (relative to it); the caller does the I/O.
-pub type Reader<'a> = &'a (dyn Fn(&str) -> Result<String, String> + Sync);
+pub type Reader<'a> = &'a (dyn Fn(&str) -> Result<String, files::FileError> + Sync);
 
 struct Compiler<'a> {
     mesh: &'a MeshManifest,
@@ -196,7 +197,7 @@ pub fn check(mesh: &MeshManifest) -> Vec<Diagnostic> {
         let key = cas.cas_key.as_ref().filter(|k| !k.as_str().contains('$'))?;
         let why = meshfile_session::key_hash::parse(key.as_str()).err()?;
         Some(
-            Diagnostic::new(Code::InvalidCasKey, key.span, format!("cas[{i}].cas_key"), why)
+            Diagnostic::new(Code::InvalidCasKey, key.span, format!("cas[{i}].cas_key"), why.to_string())
                 .with_hint("write it as `scone cas show-identification -c` prints it (Base58Check, 50 characters) or as 64 hex digits; `meshfile cas probe HOST` prints both"),
         )
     });
@@ -439,7 +440,7 @@ impl<'a> Compiler<'a> {
 
     /// A chart value of the Meshfile's env sections that cannot be used, located at the
     /// first entry whose name starts with one of `names`.
-    fn chart_value_error(&mut self, why: &str, names: &[&str]) {
+    fn chart_value_error(&mut self, why: &chart::ValueError, names: &[&str]) {
         let span = (self.mesh.env.iter())
             .flat_map(|e| e.env.iter().flatten())
             .find(|kv| names.iter().any(|n| kv.name.as_str().starts_with(n)))
@@ -448,7 +449,7 @@ impl<'a> Compiler<'a> {
             self.mesh_file,
             Code::InvalidChartValue,
             span,
-            why.to_owned(),
+            why.to_string(),
             "see the chart guide for the values SCONE's charts take",
         );
     }

@@ -134,17 +134,44 @@ impl Credentials {
     }
 }
 
+/// Why a credential helper gave no credentials (never its answer, which may hold the secret).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum HelperError {
+    #[error("the helper's name may hold letters, digits, `-`, `_` and `.` only")]
+    Name,
+    #[error("{0} is not on PATH")]
+    NotOnPath(String),
+    #[error("cannot run it: {0}")]
+    Run(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("cannot wait for it: {0}")]
+    Wait(String),
+    #[error("cannot read its answer: {0}")]
+    Read(String),
+    #[error("it failed ({0})")]
+    Failed(String),
+    #[error("its answer is not the JSON of the protocol")]
+    NotJson,
+    #[error("its answer lacks Username or Secret")]
+    Incomplete,
+    #[error(
+        "it holds an identity token (an OAuth refresh token), which meshfile does not exchange; `docker login` with a user name and password or access token stores credentials meshfile uses"
+    )]
+    IdentityToken,
+}
+
 /// Runs `docker-credential-<helper> get` for `registry`: `user:secret` in base64, or `None`
 /// when the helper holds nothing for it; why not otherwise (never the helper's answer, which
 /// may hold the secret).
-fn ask_helper(helper: &str, registry: &str) -> Result<Option<String>, String> {
+fn ask_helper(helper: &str, registry: &str) -> Result<Option<String>, HelperError> {
     use base64::Engine as _;
     if helper.is_empty()
         || !helper
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     {
-        return Err("the helper's name may hold letters, digits, `-`, `_` and `.` only".into());
+        return Err(HelperError::Name);
     }
     // Docker Hub's credentials are stored under its v1 URL.
     let server = if registry == DOCKER_HUB {
@@ -160,8 +187,8 @@ fn ask_helper(helper: &str, registry: &str) -> Result<Option<String>, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{program} is not on PATH"),
-            _ => format!("cannot run it: {e}"),
+            std::io::ErrorKind::NotFound => HelperError::NotOnPath(program.clone()),
+            _ => HelperError::Run(e.to_string()),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits before reading is judged by its exit status below.
@@ -177,9 +204,9 @@ fn ask_helper(helper: &str, registry: &str) -> Result<Option<String>, String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("no answer within {} s", HELPER_TIMEOUT.as_secs()));
+                return Err(HelperError::Timeout(HELPER_TIMEOUT.as_secs()));
             }
-            Err(e) => return Err(format!("cannot wait for it: {e}")),
+            Err(e) => return Err(HelperError::Wait(e.to_string())),
         }
     };
     let mut out = Vec::new();
@@ -187,26 +214,23 @@ fn ask_helper(helper: &str, registry: &str) -> Result<Option<String>, String> {
         stdout
             .take(MAX_HELPER_ANSWER)
             .read_to_end(&mut out)
-            .map_err(|e| format!("cannot read its answer: {e}"))?;
+            .map_err(|e| HelperError::Read(e.to_string()))?;
     }
     if !status.success() {
         // The helpers' protocol: this text on standard output when they hold nothing.
         if String::from_utf8_lossy(&out).contains("credentials not found") {
             return Ok(None);
         }
-        return Err(format!("it failed ({status})"));
+        return Err(HelperError::Failed(status.to_string()));
     }
     let answer: serde_json::Value =
-        serde_json::from_slice(&out).map_err(|_| "its answer is not the JSON of the protocol")?;
+        serde_json::from_slice(&out).map_err(|_| HelperError::NotJson)?;
     let (Some(user), Some(secret)) = (answer["Username"].as_str(), answer["Secret"].as_str())
     else {
-        return Err("its answer lacks Username or Secret".into());
+        return Err(HelperError::Incomplete);
     };
     if user == "<token>" {
-        return Err(
-            "it holds an identity token (an OAuth refresh token), which meshfile does not exchange; `docker login` with a user name and password or access token stores credentials meshfile uses"
-                .into(),
-        );
+        return Err(HelperError::IdentityToken);
     }
     Ok(Some(
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")),

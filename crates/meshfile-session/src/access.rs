@@ -311,7 +311,7 @@ fn parse_entry(
                     .map(Entry::Signer)
                     .map_err(|why| Problem {
                         path: inner,
-                        message: why,
+                        message: why.to_string(),
                     });
             }
             let threshold = if key == "require-all" {

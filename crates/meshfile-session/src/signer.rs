@@ -20,6 +20,31 @@ const BASE58_SIGNER_VERSION: u8 = 10;
 /// A signer key's text is never longer than this (a P-384 PEM is about 215 bytes).
 pub const MAX_TEXT: usize = 1024;
 
+/// Why a text or DER is no key of a kind SCONE accepts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("a signer key is at most {MAX_TEXT} characters; this one has {0}")]
+    TooLong(usize),
+    #[error("a Base58Check signer holds 32 key bytes")]
+    Base58Length,
+    #[error(
+        "a signer is a PEM public key (`-----BEGIN PUBLIC KEY-----`), its base64 body, or an Ed25519 key in Base58Check (version 10)"
+    )]
+    NoForm,
+    #[error("the Ed25519 key is not 32 bytes")]
+    Ed25519Length,
+    #[error("the P-384 key is not an uncompressed point of 97 bytes")]
+    P384Point,
+    #[error(
+        "the public key is neither Ed25519 nor P-384 (secp384r1), the two kinds SCONE accepts for signers"
+    )]
+    Kind,
+    #[error("expected one PEM block `{begin}` … `{end}`")]
+    NoPemBlock { begin: String, end: String },
+    #[error("the {0} PEM block is not valid base64")]
+    PemBase64(String),
+}
+
 /// A signer's public key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PublicKey {
@@ -31,13 +56,10 @@ pub enum PublicKey {
 impl PublicKey {
     /// Reads a signer as written: PEM SPKI, the SPKI in base64 without the PEM lines (as
     /// SCONE's examples store "lines 2-3 of the PEM"), or Base58Check version 10.
-    pub fn parse(text: &str) -> Result<PublicKey, String> {
+    pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let text = text.trim();
         if text.len() > MAX_TEXT {
-            return Err(format!(
-                "a signer key is at most {MAX_TEXT} characters; this one has {}",
-                text.len()
-            ));
+            return Err(KeyError::TooLong(text.len()));
         }
         if text.starts_with("-----BEGIN") {
             let body = pem_body(text, "PUBLIC KEY")?;
@@ -49,34 +71,31 @@ impl PublicKey {
         {
             return match <[u8; 32]>::try_from(&bytes[1..]) {
                 Ok(key) => Ok(PublicKey::Ed25519(key)),
-                Err(_) => Err("a Base58Check signer holds 32 key bytes".into()),
+                Err(_) => Err(KeyError::Base58Length),
             };
         }
         let compact: String = text.split_whitespace().collect();
         match STANDARD.decode(compact.as_bytes()) {
             Ok(der) => PublicKey::from_spki_der(&der),
-            Err(_) => Err(
-                "a signer is a PEM public key (`-----BEGIN PUBLIC KEY-----`), its base64 body, or an Ed25519 key in Base58Check (version 10)"
-                    .into(),
-            ),
+            Err(_) => Err(KeyError::NoForm),
         }
     }
 
     /// A SubjectPublicKeyInfo in DER, of an Ed25519 or a P-384 key.
-    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, String> {
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
         if let Some(key) = der.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
             return <[u8; 32]>::try_from(key)
                 .map(PublicKey::Ed25519)
-                .map_err(|_| "the Ed25519 key is not 32 bytes".into());
+                .map_err(|_| KeyError::Ed25519Length);
         }
         if let Some(point) = der.strip_prefix(&P384_SPKI_PREFIX[..]) {
             return if point.len() == 97 && point[0] == 4 {
                 Ok(PublicKey::P384(point.to_vec()))
             } else {
-                Err("the P-384 key is not an uncompressed point of 97 bytes".into())
+                Err(KeyError::P384Point)
             };
         }
-        Err("the public key is neither Ed25519 nor P-384 (secp384r1), the two kinds SCONE accepts for signers".into())
+        Err(KeyError::Kind)
     }
 
     pub fn spki_der(&self) -> Vec<u8> {
@@ -126,18 +145,21 @@ impl PublicKey {
 }
 
 /// The DER inside a PEM block labelled `label`.
-pub fn pem_body(text: &str, label: &str) -> Result<Vec<u8>, String> {
+pub fn pem_body(text: &str, label: &str) -> Result<Vec<u8>, KeyError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let inner = text
         .trim()
         .strip_prefix(begin.as_str())
         .and_then(|rest| rest.trim_end().strip_suffix(end.as_str()))
-        .ok_or_else(|| format!("expected one PEM block `{begin}` … `{end}`"))?;
+        .ok_or_else(|| KeyError::NoPemBlock {
+            begin,
+            end: end.clone(),
+        })?;
     let compact: String = inner.split_whitespace().collect();
     STANDARD
         .decode(compact.as_bytes())
-        .map_err(|_| format!("the {label} PEM block is not valid base64"))
+        .map_err(|_| KeyError::PemBase64(label.to_owned()))
 }
 
 /// DER as a PEM block, 64 characters a line.
@@ -178,7 +200,7 @@ mod tests {
         assert!(PublicKey::parse(&BASE58.replace('L', "M")).is_err());
         // An RSA key's SPKI: well-formed, but not a kind SCONE accepts.
         let rsa = "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==";
-        assert!(PublicKey::parse(rsa).is_err_and(|e| e.contains("neither Ed25519 nor P-384")));
+        assert_eq!(PublicKey::parse(rsa), Err(KeyError::Kind));
         assert!(PublicKey::parse(&"A".repeat(MAX_TEXT + 1)).is_err());
     }
 }

@@ -233,7 +233,7 @@ pub struct CosignPublicKey {
 
 impl CosignPublicKey {
     pub fn from_pem(text: &str) -> Result<CosignPublicKey, Error> {
-        let der = pem_body(text, "PUBLIC KEY").map_err(error)?;
+        let der = pem_body(text, "PUBLIC KEY").map_err(|e| error(e.to_string()))?;
         der.strip_prefix(&P256_SPKI_PREFIX[..])
             .filter(|p| p.len() == 65)
             .map(|p| CosignPublicKey { point: p.to_vec() })

@@ -11,8 +11,8 @@ use crate::{Error, Preview, Written};
 
 mod tls;
 
+pub use tls::{Accepted, Refused, Trust, check_chain};
 use tls::{SeenChain, setup_error, tls_config};
-pub use tls::{Trust, check_chain};
 
 /// Answers are read up to this size: sessions are at most the server's body limit (1 MiB)
 /// and a SCONE CAS's of the same order; more is no answer of a CAS.
@@ -110,17 +110,15 @@ pub struct SecretValue {
 fn read_values(
     body: serde_json::Value,
     secret: Option<&str>,
-) -> Result<std::collections::BTreeMap<String, SecretValue>, String> {
+) -> Result<std::collections::BTreeMap<String, SecretValue>, serde_json::Error> {
     #[derive(Deserialize)]
     struct All {
         values: std::collections::BTreeMap<String, SecretValue>,
     }
     if body.get("values").is_some() {
-        return serde_json::from_value::<All>(body)
-            .map(|all| all.values)
-            .map_err(|e| e.to_string());
+        return serde_json::from_value::<All>(body).map(|all| all.values);
     }
-    let one: SecretValue = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let one: SecretValue = serde_json::from_value(body)?;
     Ok([(secret.unwrap_or_default().to_owned(), one)].into())
 }
 

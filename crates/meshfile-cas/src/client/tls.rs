@@ -217,31 +217,59 @@ pub(super) fn tls_config(
         .map_err(|e| setup_error("client identity", &e))
 }
 
+/// What a trust checked of a chain it accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Accepted {
+    #[error("the chain leads to the CA and the certificate is for `{0}`")]
+    ChainToCa(String),
+    #[error("the server's key hash is the pinned one")]
+    PinnedKey,
+}
+
+/// Why a trust refuses a chain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the server presented no certificate")]
+    NoCertificate,
+    /// What the certificate verifier said.
+    #[error("{0}")]
+    Verifier(String),
+    #[error("the server's key hash {hash} is not the pinned {pin}")]
+    OtherKey { hash: String, pin: String },
+    #[error("nothing checks who the server is (--insecure)")]
+    Unchecked,
+}
+
 /// Whether `trust` accepts a chain a server presented (as [`Client::presented_chain`] kept
-/// it): `Ok` with what was checked, or why not.
-pub fn check_chain(trust: &Trust<'_>, chain: &[CertificateDer<'static>]) -> Result<String, String> {
+/// it): what was checked, or why not.
+pub fn check_chain(
+    trust: &Trust<'_>,
+    chain: &[CertificateDer<'static>],
+) -> Result<Accepted, Refused> {
     let Some((end_entity, intermediates)) = chain.split_first() else {
-        return Err("the server presented no certificate".into());
+        return Err(Refused::NoCertificate);
     };
+    let refused = |e: &dyn std::fmt::Display| Refused::Verifier(e.to_string());
     match trust {
         Trust::Ca { ca, name } => {
-            let verifier = NamedServer::new(ca, name, &provider()).map_err(|e| e.to_string())?;
-            let dialled = ServerName::try_from("cas").map_err(|e| e.to_string())?;
+            let verifier = NamedServer::new(ca, name, &provider()).map_err(|e| refused(&e))?;
+            let dialled = ServerName::try_from("cas").map_err(|e| refused(&e))?;
             verifier
                 .verify_server_cert(end_entity, intermediates, &dialled, &[], UnixTime::now())
-                .map(|_| format!("the chain leads to the CA and the certificate is for `{name}`"))
-                .map_err(|e| e.to_string())
+                .map(|_| Accepted::ChainToCa((*name).to_owned()))
+                .map_err(|e| refused(&e))
         }
         Trust::PinnedKey(pin) => {
-            let hash = crate::pki::key_hash_of_der(end_entity).map_err(|e| e.to_string())?;
+            let hash = crate::pki::key_hash_of_der(end_entity).map_err(|e| refused(&e))?;
             if hash.eq_ignore_ascii_case(pin) {
-                Ok("the server's key hash is the pinned one".into())
+                Ok(Accepted::PinnedKey)
             } else {
-                Err(format!(
-                    "the server's key hash {hash} is not the pinned {pin}"
-                ))
+                Err(Refused::OtherKey {
+                    hash,
+                    pin: (*pin).to_owned(),
+                })
             }
         }
-        Trust::AnyServer => Err("nothing checks who the server is (--insecure)".into()),
+        Trust::AnyServer => Err(Refused::Unchecked),
     }
 }
