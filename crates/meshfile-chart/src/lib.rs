@@ -112,6 +112,38 @@ fn values(mesh: &str, s: &ChartService) -> Value {
     })
 }
 
+/// A generated service's entry in the umbrella's values: its [`values`] less what the service
+/// chart's own `values.yaml` holds already, which Helm merges in under each service. Each
+/// service's entry stays to what differs (its image, session, port), so that the umbrella's
+/// `values.yaml` of a large mesh stays within what Helm loads (5 MiB a file).
+fn generated_values(mesh: &str, s: &ChartService) -> Value {
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let defaults = DEFAULTS.get_or_init(|| {
+        meshfile_yaml::parse(SERVICE_VALUES, &meshfile_yaml::Limits::default())
+            .map(|node| meshfile_manifest::helm_values::to_json(&node))
+            .unwrap_or_default()
+    });
+    let mut values = values(mesh, s);
+    without_defaults(&mut values, defaults);
+    values
+}
+
+/// Removes from `values` every entry `defaults` holds with the same value (mappings entry by
+/// entry; a mapping left empty goes too).
+fn without_defaults(values: &mut Value, defaults: &Value) {
+    let (Value::Object(values), Value::Object(defaults)) = (values, defaults) else {
+        return;
+    };
+    values.retain(|key, value| match defaults.get(key) {
+        None => true,
+        Some(default) if default == value => false,
+        Some(default) => {
+            without_defaults(value, default);
+            !matches!(value, Value::Object(m) if m.is_empty()) || !default.is_object()
+        }
+    });
+}
+
 /// The resources a pod asks for from the cluster's SGX device plugin, as SCONE's charts do.
 fn sgx_resources(sgx: &meshfile_plan::Sgx) -> Value {
     use meshfile_plan::Sgx;
@@ -500,7 +532,7 @@ fn generated(model: &ChartModel, s: &ChartService) -> ServiceChart {
             version: CHART_VERSION.to_owned(),
             alias: Some(s.chart.clone()),
         },
-        values_entry: entry(model, &s.chart, values(&model.name, s)),
+        values_entry: entry(model, &s.chart, generated_values(&model.name, s)),
         own_chart: None,
     }
 }
@@ -702,12 +734,18 @@ mod tests {
         // The definition: every generated service's values in one mapping, extras merged over it.
         let mut whole = Map::new();
         for s in model.services.iter().filter(|s| s.chart_dir.is_none()) {
-            whole.insert(s.chart.clone(), values(&model.name, s));
+            whole.insert(s.chart.clone(), generated_values(&model.name, s));
         }
         deep_merge(&mut whole, &model.extra_values);
         assert_eq!(umbrella_values(&model), yaml(&Value::Object(whole)));
         let text = umbrella_values(&model);
-        assert!(text.contains("svc-b:\n  replicaCount: 3\n"), "{text}");
+        assert!(text.contains("  replicaCount: 3\n"), "{text}");
+        // What the service chart's defaults hold is left to them.
+        assert!(!text.contains("nodeSelector"), "{text}");
+        assert!(
+            text.contains("svc-a:\n  image: registry.example.com/svc-a:1\n"),
+            "{text}"
+        );
         assert!(text.contains("  scone_log: debug\n"), "{text}");
         assert!(text.contains("svc-c: replaced\n"), "{text}");
         assert!(!text.contains("custom:\n  replicaCount"), "{text}");

@@ -101,7 +101,9 @@ fn compiled(compilation: &Compilation, quiet: bool) -> String {
     for note in &compilation.notes {
         out.push_str(&format!("note: {note}\n"));
     }
-    out.push_str(&building_note(&compilation.report));
+    if !quiet {
+        out.push_str(&building_note(&compilation.report));
+    }
     out.push_str(&render::problems(&compilation.report, |p| {
         p.diagnostic.code != Code::ImageBuilding
     }));
@@ -140,9 +142,14 @@ fn building_note(report: &meshfile_app::Report) -> String {
         return String::new();
     }
     let one = files.len() == 1;
+    // A few names say which; a mesh of thousands gets a count, not a line of thousands.
+    const NAMED: usize = 3;
+    let named = match files.len() {
+        n if n <= NAMED + 1 => files.join(", "),
+        n => format!("{} and {} more", files[..NAMED].join(", "), n - NAMED),
+    };
     format!(
-        "note: {} say{} how to build {} image{}, which meshfile leaves to SCONE's tools: each image is used as built, measured by its MRENCLAVE (`meshfile lint` lists the fields)\n",
-        files.join(", "),
+        "note: {named} say{} how to build {} image{}, which meshfile leaves to SCONE's tools: each image is used as built, measured by its MRENCLAVE (`meshfile lint` lists the fields)\n",
         if one { "s" } else { "" },
         if one { "its" } else { "their" },
         render::plural(files.len()),

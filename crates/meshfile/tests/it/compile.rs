@@ -983,8 +983,8 @@ fn what_the_scone_runtime_reads_goes_to_the_pod_not_the_session() {
         "{values}"
     );
     assert!(
-        values.contains("    cas: \"\"\n    command:\n    - redis-server\n    scone_log: error\n    scone_version: \"5.9.0\"\n"),
-        "redis gets the mesh's SCONE_VERSION: {values}"
+        values.contains("    command:\n    - redis-server\n    scone_version: \"5.9.0\"\n"),
+        "redis gets the mesh's SCONE_VERSION (its CAS address and SCONE_LOG are the service chart's defaults): {values}"
     );
     if let Some(helm4) = tool("bin/helm4") {
         let chart = t.dir().join("target/helm").display().to_string();
@@ -1120,15 +1120,29 @@ fn sgx_plugin_epc_memory_and_services_to_wait_for_reach_the_pods() {
         assert!(ok, "{text}");
     }
     for (plugin, limit) in [
-        ("intel", "sgx.intel.com/epc: \"128Mi\""),
-        ("disabled", "resources: {}"),
+        ("intel", Some("sgx.intel.com/epc: \"128Mi\"")),
+        // No resource: the service chart's default (`resources: {}`), left to it.
+        ("disabled", None),
     ] {
         std::fs::write(t.dir().join("mesh.yaml"), mesh(plugin, "")).expect("mesh");
         let out = t.rerun(&["template", "-n", "-f", "."]);
         assert_eq!(out.status, 0, "{}", out.stderr);
         let values =
             std::fs::read_to_string(t.dir().join("target/helm/values.yaml")).expect("values");
-        assert!(values.contains(limit), "{plugin}: {values}");
+        match limit {
+            Some(limit) => assert!(values.contains(limit), "{plugin}: {values}"),
+            None => assert!(!values.contains("resources"), "{plugin}: {values}"),
+        }
+        if let Some(helm4) = tool("bin/helm4") {
+            let chart = t.dir().join("target/helm").display().to_string();
+            let args = ["template", "r", &chart, "--set", "global.casAddr=cas"];
+            let (ok, rendered) = run(&helm4, &args, t.dir());
+            assert!(ok, "{rendered}");
+            let epc = ["sgx.k8s.io/sgx", "sgx.intel.com/epc", "sgx_epc_mem_in_MiB"];
+            let asked: Vec<&str> = epc.into_iter().filter(|r| rendered.contains(r)).collect();
+            let expected: Vec<&str> = limit.map(|_| "sgx.intel.com/epc").into_iter().collect();
+            assert_eq!(asked, expected, "{plugin}: {rendered}");
+        }
     }
     // A plugin no chart knows, and a service to wait for without a port: located.
     std::fs::write(
