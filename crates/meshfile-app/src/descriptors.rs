@@ -176,7 +176,7 @@ impl Store {
     /// Writes the store when it changed (atomically).
     pub fn save(&mut self) -> Result<(), Error> {
         if self.changed {
-            write::file(&self.path, &descriptor::to_json(&self.entries))?;
+            write::streamed_file(&self.path, |out| descriptor::write_json(&self.entries, out))?;
             self.changed = false;
         }
         Ok(())

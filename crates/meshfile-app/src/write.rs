@@ -128,6 +128,36 @@ pub fn private_new_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     sync_dir(dir)
 }
 
+/// Replaces `path` (atomically, durably; mode 0644 as [`file`]) with what `write` writes, as
+/// it writes it: for a file too large to hold in memory twice.
+pub fn streamed_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let dir = parent(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".meshfile-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::write(dir, e))?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::write(path, e))?;
+    let tmp = out
+        .into_inner()
+        .map_err(|e| Error::write(path, e.into_error()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        (tmp.as_file())
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::write(tmp.path(), e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::write(path, e.error))?;
+    sync_dir(dir)
+}
+
 fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     if holds(path, contents) {

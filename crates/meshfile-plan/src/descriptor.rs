@@ -209,13 +209,29 @@ const REMAKE_HINT: &str =
 
 /// The store file's bytes: every entry, sorted by image. Same entries, same bytes.
 pub fn to_json(entries: &BTreeMap<String, Entry>) -> Vec<u8> {
-    let file = StoreFile {
-        format: STORE_FORMAT.into(),
-        descriptors: entries.values().cloned().collect(),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
-    bytes.push(b'\n');
+    let mut bytes = Vec::new();
+    // Writing to memory fails only when memory does.
+    let _ = write_json(entries, &mut bytes);
     bytes
+}
+
+/// Writes the store file's bytes ([`to_json`]) to `out` as they are made, so that a store of
+/// thousands of descriptors is never held twice in memory.
+pub fn write_json(
+    entries: &BTreeMap<String, Entry>,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct StoreFileOut<'a> {
+        format: &'a str,
+        descriptors: Vec<&'a Entry>,
+    }
+    let file = StoreFileOut {
+        format: STORE_FORMAT,
+        descriptors: entries.values().collect(),
+    };
+    serde_json::to_writer_pretty(&mut out, &file)?;
+    out.write_all(b"\n")
 }
 
 /// Reads a store file: image to entry. Manifests stay unparsed until asked for.
