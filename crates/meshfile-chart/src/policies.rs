@@ -75,7 +75,7 @@ pub fn resource_yaml(cas_address: &str, resource: &PolicyResource) -> String {
 }
 
 fn text(value: &str) -> Node {
-    Node::scalar(value, Style::DoubleQuoted)
+    Node::scalar(value.to_owned(), Style::DoubleQuoted)
 }
 
 fn resource_node(cas_address: &str, name: &str, resource: &PolicyResource) -> Node {

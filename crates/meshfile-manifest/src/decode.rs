@@ -192,7 +192,7 @@ impl Cx {
     pub fn text(&mut self, node: &Node, path: &Path<'_>) -> Option<Text> {
         match &node.value {
             Value::Scalar { text, .. } => Some(Text {
-                value: text.clone(),
+                value: text.to_string(),
                 span: node.span,
             }),
             _ => {

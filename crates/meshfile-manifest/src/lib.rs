@@ -103,7 +103,7 @@ fn substitute_env_in_tree(node: &mut Node, env: refs::Lookup<'_>, out: &mut Vec<
                         // The value was text in the file; it stays text whatever it became.
                         *style = meshfile_yaml::Style::DoubleQuoted;
                     }
-                    *text = resolved;
+                    *text = resolved.into();
                 }
                 Err(missing) => {
                     for name in missing {

@@ -71,7 +71,7 @@ fn leaves(node: &Node) -> BTreeMap<String, String> {
     while let Some((path, n)) = todo.pop() {
         match &n.value {
             Value::Scalar { text, .. } => {
-                out.insert(path, text.clone());
+                out.insert(path, text.to_string());
             }
             Value::Sequence(items) => {
                 if items.is_empty() {
@@ -147,27 +147,28 @@ fn diff_trees(old: &Node, new: &Node) -> Vec<String> {
 /// it. `current` is what CAS answered (its text, read from the network); the desired sessions
 /// are compared as the trees they are.
 pub fn plan(desired: &[Document], current: &BTreeMap<String, Current>) -> Vec<Step> {
-    let empty = Node::mapping(Vec::new());
+    let empty = Node::mapping(Vec::<(String, Node)>::new());
     desired
         .iter()
         .map(|doc| {
-            let yaml = doc.to_yaml();
+            let node = doc.node();
+            let yaml = meshfile_yaml::emit(&node);
             let mut after = doc.imports.clone();
             if let Some((namespace, _)) = doc.name.rsplit_once('/') {
                 after.insert(namespace.to_owned());
             }
             let mut kept = false;
             let (action, changes, yaml) = match current.get(&doc.name) {
-                None => (Action::Create, diff_trees(&empty, &doc.node), yaml),
+                None => (Action::Create, diff_trees(&empty, &node), yaml),
                 Some(cur) if doc.create_only => {
-                    kept = parse(&cur.session)
-                        .is_none_or(|old| !diff_trees(&old, &doc.node).is_empty());
+                    kept =
+                        parse(&cur.session).is_none_or(|old| !diff_trees(&old, &node).is_empty());
                     let hash = cur.hash.clone();
                     (Action::Unchanged { hash }, Vec::new(), yaml)
                 }
                 Some(cur) => {
                     let changes = match parse(&cur.session) {
-                        Some(old) => diff_trees(&old, &doc.node),
+                        Some(old) => diff_trees(&old, &node),
                         None => vec!["~ (the stored session is not readable YAML)".into()],
                     };
                     if changes.is_empty() {
@@ -245,11 +246,11 @@ mod tests {
 
     #[test]
     fn levels_put_namespaces_and_exporters_first() {
-        let doc = |name: &str, imports: &[&str]| Document {
-            name: name.into(),
-            imports: imports.iter().map(|s| (*s).to_owned()).collect(),
-            node: Node::mapping(Vec::new()),
-            create_only: false,
+        let doc = |name: &str, imports: &[&str]| {
+            let mut doc =
+                Document::from_tree(name.into(), Node::mapping(Vec::<(String, Node)>::new()));
+            doc.imports = imports.iter().map(|s| (*s).to_owned()).collect();
+            doc
         };
         let docs = [
             doc("ns", &[]),

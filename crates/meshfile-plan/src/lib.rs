@@ -345,7 +345,7 @@ impl<'a> Compiler<'a> {
         // Pods name the service of the session actually written: a template's own.
         if unit.service.image_policy.is_some()
             && let Some(doc) = &session
-            && let Some(program) = template_program(&doc.node)
+            && let Some(program) = template_program(&doc.node())
         {
             service.config_id = format!("{}/{program}", doc.name);
         }

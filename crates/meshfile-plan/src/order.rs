@@ -22,18 +22,18 @@ pub fn session_names(mesh: &MeshManifest) -> Vec<String> {
 /// other change.
 pub(super) fn namespace_session(namespace: &str, mesh: &MeshManifest) -> Document {
     let stated = mesh.policy.access_policy.as_ref().map(|a| a.parsed.clone());
-    Document {
-        create_only: stated.is_none(),
-        ..Session {
-            name: namespace.to_owned(),
-            access_policy: stated.unwrap_or_else(|| AccessPolicy {
-                create_sessions: Some(vec![meshfile_session::access::Entry::Creator]),
-                ..AccessPolicy::default()
-            }),
-            ..Session::default()
-        }
-        .to_document()
+    let create_only = stated.is_none();
+    let mut doc = Session {
+        name: namespace.to_owned(),
+        access_policy: stated.unwrap_or_else(|| AccessPolicy {
+            create_sessions: Some(vec![meshfile_session::access::Entry::Creator]),
+            ..AccessPolicy::default()
+        }),
+        ..Session::default()
     }
+    .into_document();
+    doc.create_only = create_only;
+    doc
 }
 
 /// A service session's access policy: `read` and `update` of `policy.access_policy` when the

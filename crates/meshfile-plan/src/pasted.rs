@@ -120,7 +120,7 @@ fn same_tree(shape: &Node, real: &Node, pasted: &[(String, &String, String)]) ->
     }
     match (&shape.value, &real.value) {
         (Value::Scalar { text: a, .. }, Value::Scalar { text: b, .. }) => {
-            let mut expected = a.clone();
+            let mut expected = a.to_string();
             for (token, _, value) in pasted {
                 expected = expected.replace(token.as_str(), value);
             }

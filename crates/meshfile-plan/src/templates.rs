@@ -116,7 +116,7 @@ impl<'a> Compiler<'a> {
             0,
             meshfile_yaml::Entry {
                 key: meshfile_yaml::Node::scalar("name", Style::Plain),
-                value: meshfile_yaml::Node::scalar(session_name, Style::DoubleQuoted),
+                value: meshfile_yaml::Node::scalar(session_name.to_owned(), Style::DoubleQuoted),
             },
         );
         Some(Document::from_tree(session_name.to_owned(), node))

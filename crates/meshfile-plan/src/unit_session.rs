@@ -159,7 +159,7 @@ impl<'a> Compiler<'a> {
             access_policy: service_access_policy(self.mesh),
             security: self.security(),
         };
-        Some(session.to_document())
+        Some(session.into_document())
     }
 
     pub(super) fn security(&self) -> Option<Security> {

@@ -192,7 +192,7 @@ impl Entry {
                 Node::scalar(self.describe(), Style::Plain)
             }
             Entry::Signer(key) => Node::mapping(vec![(
-                "signer".into(),
+                "signer",
                 match key.to_base58() {
                     Some(text) => Node::scalar(text, Style::Plain),
                     None => Node::scalar(key.to_pem(), Style::Literal),
@@ -286,7 +286,7 @@ fn parse_entry(
         ))
     };
     match &item.value {
-        Value::Scalar { text, .. } => match text.as_str() {
+        Value::Scalar { text, .. } => match text.as_ref() {
             "CREATOR" => Ok(Entry::Creator),
             "ANY" => Ok(Entry::Any),
             "NONE" => Ok(Entry::None),

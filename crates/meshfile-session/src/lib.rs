@@ -7,6 +7,7 @@
 pub mod access;
 pub mod key_hash;
 pub mod signer;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use meshfile_yaml::{Node, Style};
@@ -114,7 +115,7 @@ impl Volume {
                 if let Some(hash) = &e.session_hash {
                     fields.push(entry("session_hash", text(hash)));
                 }
-                let to: Vec<(String, Node)> = [
+                let to: Vec<(Cow<'static, str>, Node)> = [
                     ("update_policy", &e.update_policy),
                     ("volume_alias", &e.volume_alias),
                 ]
@@ -211,15 +212,17 @@ pub enum Advisories {
 }
 
 fn text(s: &str) -> Node {
-    Node::scalar(s, Style::DoubleQuoted)
+    Node::scalar(s.to_owned(), Style::DoubleQuoted)
 }
 
 fn texts(items: &[String]) -> Node {
     Node::sequence(items.iter().map(|s| text(s)).collect())
 }
 
-fn entry(key: &str, value: Node) -> (String, Node) {
-    (key.to_owned(), value)
+/// A key and its value; a key of the session language is known when the program is built,
+/// and borrowed rather than allocated.
+fn entry(key: impl Into<Cow<'static, str>>, value: Node) -> (Cow<'static, str>, Node) {
+    (key.into(), value)
 }
 
 impl Value {
@@ -234,19 +237,27 @@ impl Value {
     }
 }
 
-/// A session ready to upload: its name, the sessions it imports secrets from, and its YAML
-/// tree. Generated sessions and sessions from a user's policy template (`image_policy`) both
-/// end up as documents; the imports travel as data, so ordering and delivery never read the
-/// tree again.
+/// A session ready to upload: its name, the sessions it imports secrets from, and its
+/// content. Generated sessions stay [`Session`]s (a few strings each; their YAML tree is made
+/// when it is read, so 10,000 of them do not hold 10,000 trees at once); sessions from a
+/// user's policy template (`image_policy`) are trees. The imports travel as data, so ordering
+/// and delivery never read the tree again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub name: String,
     pub imports: BTreeSet<String>,
-    pub node: Node,
+    body: Body,
     /// Made when CAS holds no such session, never changed once it does: a namespace, whose
     /// access policy is its creator's (another team's entries, a policy set by hand) and no
     /// apply's to narrow or widen.
     pub create_only: bool,
+}
+
+/// What a document holds: a generated session, or a tree written by hand.
+#[derive(Clone, Debug, PartialEq)]
+enum Body {
+    Session(Box<Session>),
+    Tree(Node),
 }
 
 impl Document {
@@ -256,18 +267,35 @@ impl Document {
         Document {
             imports: imported_sessions(&node),
             name,
-            node,
+            body: Body::Tree(node),
             create_only: false,
         }
     }
 
+    /// The session as a YAML tree, fields in the order the session language documents them
+    /// (made anew from a generated session).
+    pub fn node(&self) -> Cow<'_, Node> {
+        match &self.body {
+            Body::Session(session) => Cow::Owned(session.to_node()),
+            Body::Tree(node) => Cow::Borrowed(node),
+        }
+    }
+
+    /// Canonical YAML: what is uploaded to CAS and written to `target/policies/`.
     pub fn to_yaml(&self) -> String {
-        meshfile_yaml::emit(&self.node)
+        meshfile_yaml::emit(&self.node())
     }
 
     /// Replaces the `read` list of the session's access policy (when it has one).
     pub fn set_readers(&mut self, readers: &[access::Entry]) {
-        let meshfile_yaml::Value::Mapping(fields) = &mut self.node.value else {
+        let node = match &mut self.body {
+            Body::Session(session) => {
+                session.access_policy.read = readers.to_vec();
+                return;
+            }
+            Body::Tree(node) => node,
+        };
+        let meshfile_yaml::Value::Mapping(fields) = &mut node.value else {
             return;
         };
         let Some(policy) = fields.iter_mut().find(|e| e.key_text() == "access_policy") else {
@@ -312,6 +340,11 @@ fn imported_sessions(node: &Node) -> BTreeSet<String> {
 
 impl Session {
     pub fn to_document(&self) -> Document {
+        self.clone().into_document()
+    }
+
+    /// The session as a document, kept typed.
+    pub fn into_document(self) -> Document {
         Document {
             name: self.name.clone(),
             imports: (self.secrets.iter())
@@ -323,7 +356,7 @@ impl Session {
                         .map(|i| i.session.clone()),
                 )
                 .collect(),
-            node: self.to_node(),
+            body: Body::Session(Box::new(self)),
             create_only: false,
         }
     }
@@ -397,7 +430,7 @@ impl Service {
                 Node::mapping(
                     self.environment
                         .iter()
-                        .map(|(k, v)| entry(k, text(v)))
+                        .map(|(k, v)| entry(k.clone(), text(v)))
                         .collect(),
                 ),
             ));
@@ -417,7 +450,10 @@ impl Image {
                     fields.push(entry("content", text(content)));
                 }
                 if let Some(permission) = &f.permission {
-                    fields.push(entry("permission", Node::scalar(permission, Style::Plain)));
+                    fields.push(entry(
+                        "permission",
+                        Node::scalar(permission.clone(), Style::Plain),
+                    ));
                 }
                 Node::mapping(fields)
             })
@@ -445,7 +481,11 @@ impl Secret {
         if let Some(kind) = &self.kind {
             fields.push(entry("kind", text(kind)));
         }
-        fields.extend(self.fields.iter().map(|(k, v)| entry(k, v.to_node())));
+        fields.extend(
+            self.fields
+                .iter()
+                .map(|(k, v)| entry(k.clone(), v.to_node())),
+        );
         if !self.export.is_empty() {
             let exports = self
                 .export

@@ -282,17 +282,14 @@ mod tests {
     #[test]
     fn quotes_what_would_change_meaning() {
         let n = Node::mapping(vec![
-            ("port".into(), Node::scalar("443", Style::DoubleQuoted)),
-            ("count".into(), Node::scalar("443", Style::Plain)),
-            ("flag".into(), Node::scalar("yes", Style::DoubleQuoted)),
-            (
-                "ref".into(),
-                Node::scalar("$$SCONE::x$$", Style::DoubleQuoted),
-            ),
-            ("var".into(), Node::scalar("{{x}}", Style::DoubleQuoted)),
-            ("text".into(), Node::scalar("a\n  b\n", Style::DoubleQuoted)),
-            ("tol".into(), Node::scalar("-G", Style::DoubleQuoted)),
-            ("empty".into(), Node::sequence(vec![])),
+            ("port", Node::scalar("443", Style::DoubleQuoted)),
+            ("count", Node::scalar("443", Style::Plain)),
+            ("flag", Node::scalar("yes", Style::DoubleQuoted)),
+            ("ref", Node::scalar("$$SCONE::x$$", Style::DoubleQuoted)),
+            ("var", Node::scalar("{{x}}", Style::DoubleQuoted)),
+            ("text", Node::scalar("a\n  b\n", Style::DoubleQuoted)),
+            ("tol", Node::scalar("-G", Style::DoubleQuoted)),
+            ("empty", Node::sequence(vec![])),
         ]);
         let text = emit(&n);
         assert_eq!(

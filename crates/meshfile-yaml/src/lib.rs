@@ -55,7 +55,12 @@ pub enum Style {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Scalar { text: String, style: Style },
+    /// Text known when the program was built (a key of the session language) is borrowed,
+    /// not allocated: generated trees hold thousands of such keys.
+    Scalar {
+        text: std::borrow::Cow<'static, str>,
+        style: Style,
+    },
     Sequence(Vec<Node>),
     Mapping(Vec<Entry>),
 }
@@ -78,8 +83,9 @@ impl Entry {
 pub struct Node {
     pub value: Value,
     pub span: Span,
-    /// An explicit tag such as `!!str`, as written.
-    pub tag: Option<Box<str>>,
+    /// An explicit tag such as `!!str`, as written. Boxed twice, so that the rare tag costs
+    /// every node of a tree one pointer, not two.
+    pub tag: Option<Box<Box<str>>>,
 }
 
 /// What YAML's core schema makes of a plain scalar.
@@ -144,7 +150,7 @@ impl Node {
         }
     }
 
-    pub fn scalar(text: impl Into<String>, style: Style) -> Node {
+    pub fn scalar(text: impl Into<std::borrow::Cow<'static, str>>, style: Style) -> Node {
         Node {
             value: Value::Scalar {
                 text: text.into(),
@@ -163,7 +169,7 @@ impl Node {
         }
     }
 
-    pub fn mapping(entries: Vec<(String, Node)>) -> Node {
+    pub fn mapping<K: Into<std::borrow::Cow<'static, str>>>(entries: Vec<(K, Node)>) -> Node {
         let entries = entries
             .into_iter()
             .map(|(key, value)| Entry {

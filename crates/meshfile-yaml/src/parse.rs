@@ -129,7 +129,7 @@ enum Frame {
         items: Vec<Node>,
         start: Span,
         anchor: usize,
-        tag: Option<Box<str>>,
+        tag: Option<Box<Box<str>>>,
     },
     Mapping {
         entries: Vec<Entry>,
@@ -138,7 +138,7 @@ enum Frame {
         index: Option<HashMap<String, Pos>>,
         start: Span,
         anchor: usize,
-        tag: Option<Box<str>>,
+        tag: Option<Box<Box<str>>>,
     },
 }
 
@@ -153,8 +153,8 @@ struct Builder<'l> {
     root: Option<Node>,
 }
 
-fn tag_text(tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>) -> Option<Box<str>> {
-    tag.map(|t| format!("{}{}", t.handle, t.suffix).into())
+fn tag_text(tag: Option<std::borrow::Cow<'_, saphyr_parser::Tag>>) -> Option<Box<Box<str>>> {
+    tag.map(|t| Box::new(format!("{}{}", t.handle, t.suffix).into()))
 }
 
 impl<'l> Builder<'l> {
@@ -215,7 +215,7 @@ impl<'l> Builder<'l> {
                     }
                     let node = Node {
                         value: Value::Scalar {
-                            text: text.into_owned(),
+                            text: text.into_owned().into(),
                             style,
                         },
                         span,
@@ -347,14 +347,14 @@ impl<'l> Builder<'l> {
                     if let Some(first) = first_definition(entries, index, text) {
                         return Err(Error {
                             kind: ErrorKind::DuplicateKey {
-                                key: text.clone(),
+                                key: text.to_string(),
                                 first,
                             },
                             pos: node.span.start,
                         });
                     }
                     if let Some(index) = index {
-                        index.insert(text.clone(), node.span.start);
+                        index.insert(text.to_string(), node.span.start);
                     }
                     *key = Some(node);
                 }

@@ -94,7 +94,7 @@ fn names_signers(compiled: &Compiled) -> bool {
     [Operation::Update, Operation::CreateSessions]
         .iter()
         .any(|&op| {
-            meshfile_cas::policy::entries(&namespace.node, op)
+            meshfile_cas::policy::entries(&namespace.node(), op)
                 .iter()
                 .any(|e| !e.signers().is_empty())
         })
@@ -308,7 +308,7 @@ fn session_text(doc: &Document, predecessor: Option<&str>, creator: Option<&str>
         } else {
             Style::Plain
         };
-        let block = Node::mapping(vec![("signer".into(), Node::scalar(signer, style))]);
+        let block = Node::mapping(vec![("signer", Node::scalar(signer.to_owned(), style))]);
         text.push_str(&meshfile_yaml::emit_entries([(
             "creator".to_owned(),
             block,
@@ -556,7 +556,7 @@ pub fn readable_by(compiled: &mut Compiled, reader: &str) {
     use meshfile_session::access::{Entry, Operation};
     let readers = [Entry::KeyHash(reader.to_ascii_lowercase())];
     for doc in &mut compiled.sessions {
-        if meshfile_cas::policy::entries(&doc.node, Operation::Read) == [Entry::Creator] {
+        if meshfile_cas::policy::entries(&doc.node(), Operation::Read) == [Entry::Creator] {
             doc.set_readers(&readers);
         }
     }

@@ -259,7 +259,7 @@ pub fn variables(file: &str, compiled: &meshfile_plan::Compiled) -> String {
         out.push('\n');
         for v in &s.variables {
             let node = meshfile_yaml::Node::scalar(
-                v.value.as_deref().unwrap_or_default(),
+                v.value.clone().unwrap_or_default(),
                 meshfile_yaml::Style::DoubleQuoted,
             );
             let value = meshfile_yaml::emit(&node);

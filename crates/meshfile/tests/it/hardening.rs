@@ -462,7 +462,7 @@ fn text_with_yaml_of_its_own_reaches_the_chart_as_text() {
     );
     fn scalars(node: &meshfile_yaml::Node, out: &mut Vec<String>) {
         match &node.value {
-            meshfile_yaml::Value::Scalar { text, .. } => out.push(text.clone()),
+            meshfile_yaml::Value::Scalar { text, .. } => out.push(text.to_string()),
             meshfile_yaml::Value::Sequence(items) => items.iter().for_each(|n| scalars(n, out)),
             meshfile_yaml::Value::Mapping(entries) => {
                 entries.iter().for_each(|e| scalars(&e.value, out))
