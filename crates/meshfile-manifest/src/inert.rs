@@ -166,8 +166,9 @@ fn service(node: &Node, out: &mut Vec<Diagnostic>) {
             build,
             "build".into(),
             format!(
-                "{} say how to build the image, which meshfile leaves to SCONE's tools: it uses `{to}` as they built it, measured by its MRENCLAVE",
-                listed.join(", ")
+                "{} say{} how to build the image, which meshfile leaves to SCONE's tools: it uses `{to}` as they built it, measured by its MRENCLAVE",
+                listed.join(", "),
+                if listed.len() == 1 { "s" } else { "" }
             ),
         );
     }

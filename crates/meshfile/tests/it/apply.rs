@@ -1,35 +1,8 @@
 //! `apply` and `plan` end to end against `meshfile cas serve` over mTLS, and on the embedded store.
 
-use crate::cas::Server;
+use crate::mesh::{args, example_for, trust_files};
+use crate::server::Server;
 use crate::{Test, workspace};
-
-/// The multi-service example, pointed at `server`.
-pub fn example_for(t: &Test, server: &Server) {
-    let src = workspace().join("examples/flask-redis");
-    for entry in std::fs::read_dir(&src).expect("example") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("read");
-        let text = text.replace("cas_url: embedded", &format!("cas_url: {}", server.address));
-        std::fs::write(t.dir().join(path.file_name().expect("name")), text).expect("write");
-    }
-    trust_files(t, server);
-}
-
-/// The server's CA certificate and the owner's identity, as `ca.pem` and `owner.pem`.
-pub fn trust_files(t: &Test, server: &Server) {
-    std::fs::write(t.dir().join("ca.pem"), server.file("ca.pem")).expect("ca");
-    t.private_file("owner.pem", server.file("owner.pem"));
-}
-
-const CAS: &[&str] = &["--identity", "owner.pem", "--cas-ca", "ca.pem"];
-
-pub fn args<'a>(verb: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    // `-n`: no registry is asked; nothing leaves 127.0.0.1.
-    let mut v = vec![verb, "-n", "-f", "."];
-    v.extend(CAS);
-    v.extend(extra);
-    v
-}
 
 /// A served CAS and the example mesh pointed at it, applied once by the server's owner.
 fn applied_example() -> (Server, Test, crate::Output) {
@@ -617,19 +590,11 @@ fn cas_key_in_scones_base58check_form_pins_the_server_and_a_mistyped_one_is_loca
     }
 }
 
-/// The public session encryption key of a running development CAS.
-pub fn server_encryption_key(server: &Server) -> String {
-    let private = hex::decode(server.file("session-encryption-key").trim()).expect("hex");
-    meshfile_sign::EncryptionKey::from_private(&private)
-        .expect("key")
-        .public_hex()
-}
-
 /// A `repo.key_file` that does not exist is found before any image is copied, located at the
 /// key, with the command that makes one.
 #[test]
 fn a_missing_image_signing_key_is_located_with_how_to_make_it() {
-    let mut t = crate::registry::example_with_image("127.0.0.1:9/src/app:1.0");
+    let mut t = crate::oci::example_with_image("127.0.0.1:9/src/app:1.0");
     let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
     t = t.file(
         "mesh.yaml",

@@ -293,8 +293,8 @@ fn every_marked_block_of_the_docs_runs_as_written() {
         copy_examples(sandbox.dir());
         let registry = scenario.registry.then(|| {
             let (registry, skopeo, umoci) =
-                crate::registry::registry_tools().expect("the registry tools");
-            crate::registry::registry_with_images(&registry, &skopeo, &umoci)
+                crate::oci::registry_tools().expect("the registry tools");
+            crate::oci::registry_with_images(&registry, &skopeo, &umoci)
         });
         let address = registry.as_ref().map(|(r, _, _)| r.address.clone());
         let env: Vec<(&str, &str)> = address.iter().map(|a| ("REGISTRY", a.as_str())).collect();

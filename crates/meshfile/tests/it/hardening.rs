@@ -155,7 +155,7 @@ fn an_exported_message_is_written_only_to_a_regular_file() {
 
 #[test]
 fn state_that_encryption_depends_on_is_never_silently_replaced() {
-    use crate::cas::Server;
+    use crate::server::Server;
     let server = Server::start();
     server
         .owner()
@@ -223,7 +223,7 @@ fn peak_mib(pid: u32) -> u64 {
 
 #[test]
 fn secrets_are_counted_before_they_are_generated() {
-    use crate::cas::Server;
+    use crate::server::Server;
     let server = Server::start_with(tempfile::tempdir().expect("state"), &["--quota-mib", "1"]);
     let owner = server.owner();
     owner
@@ -284,7 +284,7 @@ fn secrets_are_counted_before_they_are_generated() {
 
 #[test]
 fn a_value_aliased_many_times_is_refused_not_stored_expanded() {
-    use crate::cas::Server;
+    use crate::server::Server;
     let server = Server::start();
     let owner = server.owner();
     owner
@@ -314,7 +314,7 @@ fn a_value_aliased_many_times_is_refused_not_stored_expanded() {
 
 #[test]
 fn idle_connections_without_a_certificate_lock_no_one_out() {
-    use crate::cas::Server;
+    use crate::server::Server;
     use std::net::TcpStream;
     let server = Server::start();
     let owner = server.owner();

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Test;
-use crate::apply::{args, example_for, trust_files};
-use crate::cas::Server;
+use crate::mesh::{args, example_for, trust_files};
 use crate::proxy::{Behaviour, Proxy};
 use crate::raw;
+use crate::server::Server;
 
 /// A TLS connection to `server` with `identity`, its handshake done.
 fn tls_as(server: &Server, identity: &str) -> raw::Tls {
@@ -222,7 +222,7 @@ fn every_error_answer_is_json_and_logged_paths_cannot_forge_lines() {
 fn existence_and_active_hashes_are_told_only_to_who_may_know() {
     let server = Server::start();
     let owner = server.owner();
-    owner.write(crate::cas::NAMESPACE).expect("namespace");
+    owner.write(crate::server::NAMESPACE).expect("namespace");
     owner
         .write("name: team/app\nversion: \"0.3.10\"\n")
         .expect("app");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::registry::example_with_image;
+use crate::oci::example_with_image;
 
 /// Uncompressed bytes of the big layer's one file: three times the memory bound below, zeros
 /// so that its gzip is small to serve.

@@ -70,3 +70,202 @@ fn key_show() {
     let out = t.rerun(&["key", "show"]);
     insta::assert_snapshot!("key-show", whole(&t, &out));
 }
+
+/// hello-world whose CAS signs its sessions (`mode: SignedManifest`): `template` signs with
+/// the user's key, `sign` adds a second signer's, `--export-message` hands the message out.
+#[test]
+fn sign() {
+    let mut t = hello_world();
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let mesh = mesh.replace(
+        "    cas_url: embedded",
+        "    cas_url: cas.example.com\n    mode: SignedManifest",
+    );
+    t = t.file("mesh.yaml", mesh);
+    let second = std::fs::read(crate::fixture("keys/second-signer.pem")).expect("fixture");
+    t.private_file("second.pem", second);
+    let template = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(template.status, 0, "{}", template.stderr);
+    let sign = t.rerun(&["sign", "--signing-key", "second.pem"]);
+    insta::assert_snapshot!("sign", whole(&t, &sign));
+    let again = t.rerun(&["sign", "--signing-key", "second.pem"]);
+    insta::assert_snapshot!("sign-again", whole(&t, &again));
+    let export = t.rerun(&[
+        "sign",
+        "--session",
+        "hello-world-demo/pythonservice",
+        "--export-message",
+        "message.bin",
+    ]);
+    insta::assert_snapshot!("sign-export-message", whole(&t, &export));
+}
+
+/// `cas serve`'s banner, `cas probe` of it, and `cas check` of its state once stopped, with
+/// what differs from run to run (the port, the keys it made) as placeholders.
+#[test]
+fn cas_serve_probe_check() {
+    use std::io::BufRead;
+    let mut t = Test::new();
+    t.signing_fixtures();
+    let mut serve = crate::meshfile(t.dir())
+        .args([
+            "cas",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            "state",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cas serve");
+    let stdout = serve.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("banner");
+        let last = line.starts_with("  try: curl");
+        banner.push_str(&line);
+        banner.push('\n');
+        if last {
+            break;
+        }
+    }
+    let address = (banner.lines().next())
+        .and_then(|l| l.rsplit("https://").next())
+        .expect("address")
+        .to_owned();
+    let probe = t.rerun(&["cas", "probe", &address, "--cas-ca", "state/ca.pem"]);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let check = t.rerun(&["cas", "check", "--state", "state"]);
+    // The values of this run: the port, and each key hash and key the server made.
+    let mut made: Vec<(String, &str)> = vec![(address.clone(), "127.0.0.1:[PORT]")];
+    for (marker, placeholder) in [
+        ("server key hash:        ", "[SERVER KEY HASH]"),
+        ("(Base58Check ", "[SERVER KEY HASH B58]"),
+        ("session encryption key: ", "[ENCRYPTION KEY]"),
+        ("(key hash ", "[OWNER KEY HASH]"),
+    ] {
+        let value = (banner.split(marker).nth(1))
+            .and_then(|rest| rest.split([' ', ';', ')']).next())
+            .expect(marker);
+        made.push((value.to_owned(), placeholder));
+    }
+    let redact = |text: String| {
+        (made.iter()).fold(text, |text, (value, placeholder)| {
+            text.replace(value.as_str(), placeholder)
+        })
+    };
+    let dir = t.dir().display().to_string();
+    let serve_whole = format!("--- stdout\n{}", banner.replace(&dir, "[DIR]"));
+    insta::assert_snapshot!("cas-serve", redact(serve_whole));
+    insta::assert_snapshot!("cas-probe", redact(whole(&t, &probe)));
+    insta::assert_snapshot!("cas-check", redact(whole(&t, &check)));
+}
+
+/// One mistake of each family of diagnostics, shown as `validate` or `template` shows it:
+/// reading (E00x), shape (E01x), version and kind (E02x), the mesh's rules (E03x), secrets and
+/// references (E05x), across the mesh's files (E10x), the environment (E2xx), and a warning.
+#[test]
+fn one_diagnostic_of_each_family() {
+    let service = |secrets: &str| {
+        format!(
+            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: PASSWORD\n      value: \"$$SCONE::{secrets}$$\"\nsecrets:\n  global:\n    - name: password\n      kind: ascii\nbuild:\n  name: app\n  kind: python\n  to: registry.example.com/app:1\n  command: python3 app.py\n"
+        )
+    };
+    let mesh = |services: &str, extra: &str| {
+        format!(
+            "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: embedded{extra}\npolicy:\n  namespace: demo\nenv:\n  - service: global\n    env:\n      - name: API_USER\n        value: me\nservices:\n{services}"
+        )
+    };
+    let one = "  - name: app\n    image: registry.example.com/app:1\n";
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a [&'a str]);
+    let pin = "ab".repeat(32);
+    let mrenclave = "cd".repeat(32);
+    let cases: [Case<'_>; 9] = [
+        (
+            "family-reading",
+            vec![("mesh.yaml", "services: [unclosed\n".to_owned())],
+            &["validate", "-f", "mesh.yaml"],
+        ),
+        (
+            "family-version",
+            vec![("mesh.yaml", mesh(one, "").replace("scone/5.8", "scone/5.7"))],
+            &["validate", "-f", "mesh.yaml"],
+        ),
+        (
+            "family-mesh-rules",
+            vec![("mesh.yaml", mesh(&format!("{one}{one}"), ""))],
+            &["validate", "-f", "mesh.yaml"],
+        ),
+        (
+            "family-secrets",
+            vec![("service.yaml", service("pasword"))],
+            &["validate", "-f", "service.yaml"],
+        ),
+        (
+            "family-across-files",
+            vec![
+                ("mesh.yaml", mesh(one, "").replace("embedded", "$CAS_HOST")),
+                ("service.yaml", service("password")),
+            ],
+            &["template", "-n", "-f", ".", "--mrenclave", &mrenclave],
+        ),
+        (
+            "family-environment",
+            vec![("mesh.yaml", mesh(one, ""))],
+            &["template", "-n", "-f", "missing-directory"],
+        ),
+        (
+            "family-warning",
+            vec![("mesh.yaml", mesh(one, "\n    tolerance: --sunshine"))],
+            &["validate", "-f", "mesh.yaml"],
+        ),
+        (
+            "family-cas-unreachable",
+            vec![
+                (
+                    "mesh.yaml",
+                    mesh(one, "").replace("embedded", "127.0.0.1:9"),
+                ),
+                ("service.yaml", service("password")),
+                (
+                    "measurements.yaml",
+                    format!("registry.example.com/app:1: [{mrenclave}]\n"),
+                ),
+            ],
+            &[
+                "plan",
+                "-n",
+                "-f",
+                ".",
+                "--cas-pin",
+                &pin,
+                "--cas-timeout",
+                "5",
+            ],
+        ),
+        (
+            "family-arguments",
+            vec![("mesh.yaml", mesh(one, ""))],
+            &[
+                "template",
+                "-n",
+                "-f",
+                "mesh.yaml",
+                "--set",
+                "NO_EQUALS_SIGN",
+            ],
+        ),
+    ];
+    for (name, files, args) in cases {
+        let mut t = Test::new();
+        t.signing_fixtures();
+        for (file, text) in files {
+            t = t.file(file, text);
+        }
+        let out = t.rerun(args);
+        insta::assert_snapshot!(name, whole(&t, &out));
+    }
+}

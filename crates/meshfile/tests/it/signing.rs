@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apply::{example_for, server_encryption_key};
-use crate::cas::Server;
+use crate::mesh::{example_for, server_encryption_key};
+use crate::server::Server;
 use crate::tools::{run, tool};
 use crate::{Output, Test, workspace};
 

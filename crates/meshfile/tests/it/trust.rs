@@ -2,8 +2,8 @@
 //! (not the address dialled), SCONE's error and values shapes, and `cas probe`.
 
 use crate::Test;
-use crate::apply::{args, example_for};
-use crate::cas::Server;
+use crate::mesh::{args, example_for};
+use crate::server::Server;
 
 /// A served CAS whose certificate, like SCONE CAS's, names `cas` and `localhost` but not the
 /// address it is reached at.
@@ -135,7 +135,7 @@ fn errors_and_values_come_in_scones_shapes() {
 fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
     let server = named_cas();
     let mut t = Test::new();
-    crate::apply::trust_files(&t, &server);
+    crate::mesh::trust_files(&t, &server);
     let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("hash");
     let probe = [
         "cas",
@@ -200,7 +200,7 @@ fn probe_shows_the_chain_both_key_hash_forms_and_the_trust_verdict() {
 fn probe_with_insecure_warns_and_names_the_key_to_pin() {
     let server = named_cas();
     let mut t = Test::new();
-    crate::apply::trust_files(&t, &server);
+    crate::mesh::trust_files(&t, &server);
     let hex = meshfile_cas::pki::key_hash_of_pem(&server.file("server.pem")).expect("hash");
     let out = t.rerun(&[
         "cas",
