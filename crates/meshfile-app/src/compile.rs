@@ -91,7 +91,7 @@ pub struct Compilation {
 }
 
 /// Runs the pipeline up to compiled meshes. Every problem in the inputs is reported at once.
-pub fn compile(request: &Request) -> Result<Compilation, Stop> {
+pub fn run(request: &Request) -> Result<Compilation, Stop> {
     let inputs = inputs::read_inputs(&request.inputs)?;
     let variables = Variables::new(&request.sets)?;
     let mut report = Report::default();

@@ -176,7 +176,7 @@ impl CasConnection {
         let active: BTreeMap<String, Option<String>> = (compiled.sessions.iter())
             .map(|d| (d.name.clone(), current.get(&d.name).map(|c| c.hash.clone())))
             .collect();
-        let base = crate::sign::Base::Cas(&active);
+        let base = crate::sign::Base::Active(&active);
         let artifacts = crate::sign::sign(compiled, form, backend, target_dir, &base)?;
         let mut steps = delivery::plan(&compiled.sessions, &current);
         crate::sign::attach(&mut steps, &artifacts, form);

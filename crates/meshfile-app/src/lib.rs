@@ -5,7 +5,7 @@
 //! 2. [`load::load_manifests`]: parsed and validated on all cores, `$VAR` resolved.
 //! 3. [`descriptors::Store`]: service manifests recorded with their MRENCLAVEs, looked up by image.
 //! 4. [`digests::resolve`]: the digest each image's registry serves (not with `-n`).
-//! 5. [`compile::compile`] runs 1-4 and then `meshfile_plan::compile` (pure) per mesh.
+//! 5. [`compile::run`] runs 1-4 and then `meshfile_plan::compile` (pure) per mesh.
 //! 6. [`render::policies`] and [`render::chart`]: sessions and chart as files; in the signing
 //!    modes [`sign::sign`] signs (and encrypts) them and adds their operator resources.
 //! 7. [`write::stage`] and [`write::commit`]: `target/` replaced atomically.

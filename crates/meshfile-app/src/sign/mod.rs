@@ -146,7 +146,7 @@ pub enum Base<'a> {
     /// The previous run's files (`template`, offline).
     PreviousRun,
     /// What CAS holds: each session's active hash, `None` when it has none (`apply`).
-    Cas(&'a BTreeMap<String, Option<String>>),
+    Active(&'a BTreeMap<String, Option<String>>),
 }
 
 pub use meshfile_chart::policies::mangle;
@@ -402,7 +402,7 @@ fn sign_one(
         None
     } else {
         match base {
-            Base::Cas(active) => {
+            Base::Active(active) => {
                 let active = active.get(&doc.name).cloned().flatten();
                 if unchanged_since && active == previous.hash {
                     previous.predecessor.clone()

@@ -133,7 +133,7 @@ pub fn prepare(settings: &Settings, purpose: Purpose, ui: &dyn Ui) -> Result<Com
         descriptor_keys: settings.descriptor_keys.clone(),
         helm_template: settings.helm_template.clone(),
     };
-    let mut compilation = crate::compile::compile(&request)?;
+    let mut compilation = crate::compile::run(&request)?;
     let mut reader: Option<String> = None;
     for mesh in &mut compilation.meshes {
         if Form::of(&mesh.compiled, settings.signer.configured()).is_none() {
