@@ -716,3 +716,34 @@ fn key_generate_keeps_the_key_it_finds() {
     );
     assert_eq!(std::fs::read(t.dir().join("k.pem")).expect("key"), bytes);
 }
+
+/// A mode that uploads signs each session once a run, against what CAS holds: `target/` is
+/// written once, with those signatures, never first against the previous run's files.
+#[test]
+fn apply_signs_each_session_once_against_what_cas_holds() {
+    let standin = workspace().join("crates/meshfile/tests/it/scone-standin.py");
+    let server = Server::start();
+    let t = Test::new();
+    example_for(&t, &server);
+    let log = t.dir().join("scone.log");
+    let standin = standin.display().to_string();
+    let args = crate::mesh::args("apply", &["--dry-run", "--scone-cli", &standin]);
+    let out = crate::meshfile(t.dir())
+        .args(&args)
+        .env("SCONE_STANDIN_LOG", &log)
+        .output()
+        .expect("apply");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let calls = std::fs::read_to_string(&log).expect("log");
+    let signed = calls.lines().filter(|l| l.contains("session sign")).count();
+    let sessions = std::fs::read_dir(t.dir().join("target/policies/flask-redis-demo"))
+        .expect("policies")
+        .count()
+        + 1;
+    assert_eq!(signed, sessions, "{calls}");
+    assert!(
+        stderr.contains(&format!("signed {sessions} sessions with SCONE's CLI")),
+        "{stderr}"
+    );
+}
