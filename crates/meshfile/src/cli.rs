@@ -253,9 +253,6 @@ pub struct CasArgs {
     /// sconectl's `-vvv`; one is as many as meshfile needs.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// `json` prints the plan and its outcome as JSON on standard output.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
     /// In the modes whose chart delivers the sessions (`SignedManifest`, `EncryptedManifest`,
     /// `EncryptedOnly`), also write them to CAS directly over its client API, as `Upload`
     /// does: how a development CAS is tried without a cluster. Without it those modes open
@@ -270,9 +267,27 @@ pub struct PlanArgs {
     pub compile: CompileArgs,
     #[command(flatten)]
     pub cas: CasArgs,
+    /// `json`: the plan as JSON on standard output (format `meshfile-plan/1`, its schema
+    /// `meshfile schema plan`); `markdown`: a pull request's comment on standard output.
+    #[arg(short = 'o', long, value_enum, default_value_t = PlanOutput::Human)]
+    pub output: PlanOutput,
     /// Exit with status 1 when something would change.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "detailed_exitcode")]
     pub exit_code: bool,
+    /// Exit as `terraform plan -detailed-exitcode` and `helm diff --detailed-exitcode` do: 0
+    /// nothing would change, 2 something would, 1 any error.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    /// The plan for people, on standard error.
+    Human,
+    /// `meshfile-plan/1` JSON on standard output.
+    Json,
+    /// A pull request's comment (GitHub or GitLab Markdown) on standard output.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -290,6 +305,9 @@ pub struct ApplyArgs {
     /// Compile, write the target directory and print the plan, but change nothing in CAS.
     #[arg(short = 'd', long = "dry-run")]
     pub dry_run: bool,
+    /// `json` prints the outcome as JSON on standard output.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
     #[command(flatten)]
     pub sconectl: SconectlArgs,
 }
@@ -524,6 +542,8 @@ pub enum SchemaKind {
     Mesh,
     /// The service manifest (`kind: genservice`).
     Service,
+    /// What `plan --output json` prints (`meshfile-plan/1`).
+    Plan,
 }
 
 /// The command line with genservice's `-h DIR` of `apply` (a value after it, not a flag)

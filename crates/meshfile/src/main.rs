@@ -34,17 +34,28 @@ fn main() -> ExitCode {
             return ExitCode::from(exit as u8);
         }
     };
-    let exit = match run(cli) {
-        Ok(exit) => exit,
-        Err(stop) => {
-            match &stop {
-                Stop::Invalid(report) => render::eprint(&render::report(report)),
-                Stop::Failed(e) => render::eprint(&render::error(e)),
-            }
-            stop.exit()
+    let detailed = matches!(&cli.command, Command::Plan(args) if args.detailed_exitcode);
+    let outcome = run(cli);
+    if let Err(stop) = &outcome {
+        match stop {
+            Stop::Invalid(report) => render::eprint(&render::report(report)),
+            Stop::Failed(e) => render::eprint(&render::error(e)),
         }
-    };
-    ExitCode::from(exit as u8)
+    }
+    ExitCode::from(status(outcome, detailed))
+}
+
+/// The exit status of a run: the contract's (0 ok, 1 invalid, 2 usage, 3 environment), or
+/// with `plan --detailed-exitcode` the one Terraform and `helm diff` users script against (0
+/// nothing would change, 2 something would, 1 any error).
+fn status(outcome: Result<Exit, Stop>, detailed: bool) -> u8 {
+    match (outcome, detailed) {
+        (Ok(exit), false) => exit as u8,
+        (Err(stop), false) => stop.exit() as u8,
+        (Ok(Exit::Ok), true) => 0,
+        (Ok(_), true) => 2,
+        (Err(_), true) => 1,
+    }
 }
 
 fn run(cli: Cli) -> Result<Exit, Stop> {

@@ -15,7 +15,7 @@ use crate::{Error, Stop};
 /// What a mesh's plan compares with.
 pub enum Compared {
     /// `NoUpload`: `apply` delivers nothing; the sessions stay in `policies`.
-    Nothing { file: String, policies: PathBuf },
+    Nothing { policies: PathBuf },
     /// The chart's policy resources, compared with the previous run's files in `files`.
     Chart {
         form: Form,
@@ -28,6 +28,8 @@ pub enum Compared {
 
 /// What `apply` would do with one mesh.
 pub struct MeshPlan {
+    /// The Meshfile, as it was named.
+    pub file: String,
     pub compared: Compared,
     pub steps: Vec<Step>,
     /// Who signed each session to be written, and what its rule still lacks.
@@ -74,8 +76,8 @@ fn plan_mesh(
     let target = &settings.target;
     match route {
         Route::Keep => Ok(MeshPlan {
+            file: mesh.file.clone(),
             compared: Compared::Nothing {
-                file: mesh.file.clone(),
                 policies: target.join("policies"),
             },
             steps: Vec::new(),
@@ -89,6 +91,7 @@ fn plan_mesh(
             let steps = crate::sign::chart_plan(&mesh.compiled, form, &signer.backend(), target)?;
             ui.event(Event::Ran(&signer.commands_ran()));
             Ok(MeshPlan {
+                file: mesh.file.clone(),
                 compared: Compared::Chart {
                     form,
                     cas_url: mesh.compiled.cas_url.to_string(),
@@ -102,6 +105,7 @@ fn plan_mesh(
             let cas = super::connect(access, mesh, target, false, ui)?;
             let steps = cas.plan(&mesh.compiled, &*ui.cas_observer(&cas.describe(), None))?;
             Ok(MeshPlan {
+                file: mesh.file.clone(),
                 compared: Compared::Cas(cas.describe()),
                 steps,
                 approvals: Vec::new(),
@@ -113,6 +117,7 @@ fn plan_mesh(
             let signer = signer.for_reading()?;
             let plan = super::plan_signed(&mut cas, mesh, form, signer, target, ui)?;
             Ok(MeshPlan {
+                file: mesh.file.clone(),
                 compared: Compared::Cas(cas.describe()),
                 steps: plan.steps,
                 approvals: plan.approvals,

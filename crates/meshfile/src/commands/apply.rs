@@ -42,7 +42,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Stop> {
         status = status.max(exit);
         report.extend(results);
     }
-    if args.cas.output == OutputFormat::Json {
+    if args.output == OutputFormat::Json {
         commands::print_json(&report)?;
     }
     Ok(status)

@@ -8,6 +8,7 @@ pub mod images;
 pub mod key;
 pub mod plan;
 pub mod progress;
+pub mod review;
 pub mod schema;
 pub mod sconectl;
 pub mod sign;

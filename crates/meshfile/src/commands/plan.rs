@@ -4,8 +4,8 @@
 use meshfile_app::usecase::{Settings, plan};
 use meshfile_app::{Exit, Stop};
 
-use crate::cli::{OutputFormat, PlanArgs};
-use crate::commands::{self, steps, terminal::Terminal};
+use crate::cli::{PlanArgs, PlanOutput};
+use crate::commands::{self, review, steps, terminal::Terminal};
 use crate::render;
 
 pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
@@ -19,17 +19,18 @@ pub fn run(args: &PlanArgs) -> Result<Exit, Stop> {
     };
     let access = args.cas.trust.access();
     let plans = plan::plan(&settings, &access, args.cas.upload, &ui)?;
-    match args.cas.output {
-        OutputFormat::Human => plans.iter().for_each(|p| render::eprint(&steps::plan(p))),
-        OutputFormat::Json => {
-            let report: Vec<serde_json::Value> = plans.iter().map(steps::plan_json).collect();
-            commands::print_json(&report)?;
-        }
+    match args.output {
+        PlanOutput::Human => plans.iter().for_each(|p| render::eprint(&steps::plan(p))),
+        PlanOutput::Json => commands::print_json(&review::report(&plans))?,
+        PlanOutput::Markdown => commands::print(&review::markdown(&plans))?,
     }
     let changed: usize = plans.iter().map(|p| p.changes()).sum();
-    Ok(if args.exit_code && changed > 0 {
-        Exit::Invalid
-    } else {
-        Exit::Ok
-    })
+    // `--detailed-exitcode` turns this 1 into 2 where the run ends (main.rs).
+    Ok(
+        if (args.exit_code || args.detailed_exitcode) && changed > 0 {
+            Exit::Invalid
+        } else {
+            Exit::Ok
+        },
+    )
 }

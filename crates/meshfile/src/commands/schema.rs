@@ -8,11 +8,11 @@ use crate::cli::{Cli, SchemaKind};
 use crate::commands::print;
 
 pub fn run(kind: SchemaKind) -> Result<Exit, Stop> {
-    let kind = match kind {
-        SchemaKind::Mesh => ManifestKind::Mesh,
-        SchemaKind::Service => ManifestKind::Service,
+    let schema = match kind {
+        SchemaKind::Mesh => meshfile_manifest::schema(ManifestKind::Mesh),
+        SchemaKind::Service => meshfile_manifest::schema(ManifestKind::Service),
+        SchemaKind::Plan => crate::commands::review::schema(),
     };
-    let schema = meshfile_manifest::schema(kind);
     print(&(serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"))?;
     Ok(Exit::Ok)
 }

@@ -212,11 +212,12 @@ fn compared(plan: &MeshPlan) -> Option<String> {
 /// A plan for people: its steps, the counts and the signatures still needed.
 pub fn plan(plan: &MeshPlan) -> String {
     let Some(target) = compared(plan) else {
-        let Compared::Nothing { file, policies } = &plan.compared else {
+        let Compared::Nothing { policies } = &plan.compared else {
             return String::new();
         };
         return format!(
-            "plan for {file}: mode NoUpload: apply delivers nothing (the sessions stay in {})\n",
+            "plan for {}: mode NoUpload: apply delivers nothing (the sessions stay in {})\n",
+            plan.file,
             policies.display()
         );
     };
@@ -229,21 +230,6 @@ pub fn plan(plan: &MeshPlan) -> String {
         count(|a| matches!(a, Action::Unchanged { .. })),
         approvals(&plan.approvals)
     )
-}
-
-/// A plan as JSON: what it compares with, its steps and signatures.
-pub fn plan_json(plan: &MeshPlan) -> serde_json::Value {
-    let approvals: Vec<serde_json::Value> = (plan.approvals.iter())
-        .map(|a| {
-            json!({
-                "session": a.session,
-                "signers": a.signers.iter().map(|s| s.short_name()).collect::<Vec<_>>(),
-                "rule": a.rule,
-                "unmet": a.unmet,
-            })
-        })
-        .collect();
-    json!({ "target": compared(plan), "steps": plan.steps, "signatures": approvals })
 }
 
 /// `apply -p`: each service's variables as a ready-to-paste `env:` block.

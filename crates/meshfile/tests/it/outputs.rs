@@ -269,3 +269,69 @@ fn one_diagnostic_of_each_family() {
         insta::assert_snapshot!(name, whole(&t, &out));
     }
 }
+
+/// A mesh of three services (`a`, `b`, `c`; `b` and `c` import `a`'s certificate), each
+/// with its service manifest and measurement, on the embedded store.
+fn three_services() -> Test {
+    let service = |name: &str, imports: &str| {
+        format!(
+            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: GREETING\n      value: \"{{{{greeting}}}}\"\n    - name: CERT\n      value: \"$$SCONE::{name}_cert:crt$$\"\n  global:\n    - name: greeting\nsecrets:\n  global:\n    - name: {name}_key\n      kind: private-key\n    - name: {name}_cert\n      kind: x509\n      private_key: {name}_key\n{imports}build:\n  name: {name}\n  kind: python\n  to: registry.example.com/{name}:1\n  command: python3 app.py\n"
+        )
+    };
+    let imports = "  import:\n    - a_cert\n";
+    let mesh = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: embedded\npolicy:\n  namespace: review\nenv:\n  - service: global\n    env:\n      - name: greeting\n        value: hello\n  - service: b\n    env:\n      - name: greeting\n        value: hi\nservices:\n  - name: a\n    image: registry.example.com/a:1\n  - name: b\n    image: registry.example.com/b:1\n  - name: c\n    image: registry.example.com/c:1\n";
+    let measurements: String = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "registry.example.com/{n}:1: [\"{}\"]\n",
+                format!("{i}").repeat(64)
+            )
+        })
+        .collect();
+    let t = Test::new()
+        .file("mesh.yaml", mesh)
+        .file("a.yaml", service("a", ""))
+        .file("b.yaml", service("b", imports))
+        .file("c.yaml", service("c", imports))
+        .file("measurements.yaml", measurements);
+    t.signing_fixtures();
+    t
+}
+
+/// `plan` for review: Markdown for a pull request (asserted whole), JSON valid against
+/// `meshfile schema plan`, and the exit statuses of `--exit-code` and `--detailed-exitcode`.
+#[test]
+fn plan_for_review() {
+    let Some(python) = crate::tools::tool("kval/bin/python") else {
+        return;
+    };
+    let mut t = three_services();
+    let first = t.rerun(&["plan", "-n", "-f", ".", "--detailed-exitcode"]);
+    assert_eq!(first.status, 2, "{}", first.stderr);
+    let apply = t.rerun(&["apply", "-n", "-f", "."]);
+    assert_eq!(apply.status, 0, "{}", apply.stderr);
+    let none = t.rerun(&["plan", "-n", "-f", ".", "--detailed-exitcode", "-q"]);
+    assert_eq!(none.status, 0, "{}", none.stderr);
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    t = t.file(
+        "mesh.yaml",
+        mesh.replace("value: hi", "value: \"hi | <b>`there`</b>\""),
+    );
+    let markdown = t.rerun(&["plan", "-n", "-f", ".", "-o", "markdown", "-q"]);
+    insta::assert_snapshot!("plan-markdown", whole(&t, &markdown));
+    let json = t.rerun(&["plan", "-n", "-f", ".", "-o", "json", "-q", "--exit-code"]);
+    assert_eq!(json.status, 1, "{}", json.stderr);
+    let schema = t.rerun(&["schema", "plan"]);
+    assert_eq!(schema.status, 0, "{}", schema.stderr);
+    std::fs::write(t.dir().join("plan.json"), &json.stdout).expect("plan");
+    std::fs::write(t.dir().join("plan.schema.json"), &schema.stdout).expect("schema");
+    let check = "import json, sys, jsonschema\nplan = json.load(open(sys.argv[1]))\njsonschema.validate(plan, json.load(open(sys.argv[2])))\nassert plan['format'] == 'meshfile-plan/1' and plan['changes'] == 1, plan\n";
+    let (plan, schema) = (t.path("plan.json"), t.path("plan.schema.json"));
+    let (valid, text) = crate::tools::run(&python, &["-c", check, &plan, &schema], t.dir());
+    assert!(valid, "{text}\n{}", json.stdout);
+    // An error is 1 with --detailed-exitcode, whatever the contract's status (here 2, usage).
+    let broken = t.rerun(&["plan", "-n", "-f", "nothing-here", "--detailed-exitcode"]);
+    assert_eq!(broken.status, 1, "{}", broken.stderr);
+}
