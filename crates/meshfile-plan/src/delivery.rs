@@ -143,6 +143,19 @@ fn diff_trees(old: &Node, new: &Node) -> Vec<String> {
     out
 }
 
+/// The differences between two versions of a session as CAS holds them (texts: a signed
+/// session's, a version CAS answered with), one line each as [`plan`] shows them: `+` added,
+/// `~` changed, `-` removed, a secret's value never shown. Without `old`, every field is new.
+/// `None` when a text is not YAML.
+pub fn diff_versions(old: Option<&str>, new: &str) -> Option<Vec<String>> {
+    let empty = Node::mapping(Vec::<(String, Node)>::new());
+    let old = match old {
+        Some(text) => parse(text)?,
+        None => empty,
+    };
+    Some(diff_trees(&old, &parse(new)?))
+}
+
 /// Decides, per desired session, whether to create, update (naming the active hash) or skip
 /// it. `current` is what CAS answered (its text, read from the network); the desired sessions
 /// are compared as the trees they are.

@@ -499,7 +499,8 @@ pub struct SignArgs {
     #[arg(long = "scone-cli", value_name = "PATH", conflicts_with_all = ["signer", "export_message"])]
     pub scone_cli: Option<PathBuf>,
     /// Write the message to be signed for the one `--session` to FILE (`-` for standard
-    /// output) and sign nothing.
+    /// output), and what changed in the session to FILE.diff (to standard error with `-`);
+    /// sign nothing.
     #[arg(long = "export-message", value_name = "FILE", requires = "session", conflicts_with_all = ["signer", "signature"])]
     pub export_message: Option<PathBuf>,
     /// The public key (PEM, or Base58Check) of an external signature.
@@ -508,7 +509,13 @@ pub struct SignArgs {
     /// The external signature: raw bytes as openssl writes them, or hex, or base64.
     #[arg(long, value_name = "FILE", requires = "signer")]
     pub signature: Option<PathBuf>,
-    /// Print nothing but problems.
+    /// Sign without asking: `sign` shows what changed in each session and, on a terminal,
+    /// asks before signing with a key or SCONE's CLI; without a terminal it signs only with
+    /// `--yes` (scripts). An external signature (`--signer`) is added without asking: its
+    /// signer reviewed the diff `--export-message` wrote.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print nothing but problems (what changed is still shown unless `--yes`).
     #[arg(short, long)]
     pub quiet: bool,
 }

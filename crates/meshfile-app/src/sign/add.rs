@@ -82,6 +82,51 @@ pub(super) fn read_signed(target: &Path, name: &str) -> Result<SignedSession, Er
         .map_err(|e| Error::new(Code::CasInvalid, format!("{}: {e}", path.display())))
 }
 
+/// What a signer reviews before signing a session: how its version differs from the one it
+/// replaces.
+pub struct Review {
+    pub session: String,
+    /// The hash of the version it replaces (its predecessor); `None`: a new session.
+    pub predecessor: Option<String>,
+    /// One line per difference (`+` added, `~` changed, `-` removed; a secret's value never
+    /// shown); every field of a new session. `None`: the replaced version's text is not in
+    /// this directory (`EncryptedOnly` keeps none; a directory signed by an older meshfile).
+    pub changes: Option<Vec<String>>,
+    /// Who signed this version already (signatures that verify; none by SCONE's CLI that
+    /// meshfile could check).
+    pub signers: Vec<PublicKey>,
+}
+
+/// The review of session `name` of `target`: its signed version against the one it replaces.
+pub fn review(target: &Path, name: &str) -> Result<Review, Error> {
+    let signed = read_signed(target, name)?;
+    let predecessor = hex_line(
+        meshfile_yaml::parse(&signed.session, &meshfile_yaml::Limits::default())
+            .ok()
+            .and_then(|n| n.scalar_at("predecessor").map(str::to_owned)),
+    );
+    let replaced = Previous::read(target, name).replaces;
+    let changes = match (&predecessor, &replaced) {
+        (Some(_), None) => None,
+        _ => Some(
+            meshfile_plan::delivery::diff_versions(replaced.as_deref(), &signed.session)
+                .ok_or_else(|| {
+                    Error::new(
+                        Code::CasInvalid,
+                        format!("session `{name}`: a signed version is not YAML"),
+                    )
+                    .hint("compile it again with `meshfile template`")
+                })?,
+        ),
+    };
+    Ok(Review {
+        session: name.to_owned(),
+        predecessor,
+        changes,
+        signers: signed.verified_signers().unwrap_or_default(),
+    })
+}
+
 /// The message to sign for session `name`, as an external tool signs it.
 pub fn message(target: &Path, name: &str) -> Result<Vec<u8>, Error> {
     Ok(read_signed(target, name)?.message())

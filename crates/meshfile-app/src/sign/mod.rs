@@ -120,6 +120,9 @@ pub struct Artifact {
     pub opaque: bool,
     /// The signer the session's `creator:` block names (meshfile's scheme).
     pub creator: Option<String>,
+    /// The text of the version this one replaces, as it was signed, when known (not in
+    /// `EncryptedOnly`, which keeps no plaintext).
+    pub replaces: Option<String>,
 }
 
 impl Artifact {
@@ -197,6 +200,10 @@ struct State {
     /// The signer its `creator:` block names (SCONE's form of the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     creator: Option<String>,
+    /// The text of the version this one replaces, as it was signed: what a signer reviews
+    /// the new version against (`meshfile sign`). Never kept in `EncryptedOnly`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replaces: Option<String>,
 }
 
 /// Refuses two sessions whose names mangle to one file name: their files would overwrite
@@ -228,6 +235,8 @@ struct Previous {
     predecessor: Option<String>,
     /// The signer the version's `creator:` block names.
     creator: Option<String>,
+    /// The text of the version the previous run's replaced.
+    replaces: Option<String>,
     signed: Option<SignedSession>,
     encrypted: Option<EncryptedSession>,
 }
@@ -262,6 +271,7 @@ impl Previous {
             source: hex_line(state.source_hash),
             predecessor: hex_line(state.predecessor),
             creator: state.creator,
+            replaces: state.replaces,
             signed: at(Kind::Signed).and_then(|t| SignedSession::from_json(&t).ok()),
             encrypted: at(Kind::Encrypted).and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
@@ -276,6 +286,7 @@ impl Previous {
             hash: hex_line(at(".hash")),
             source: hex_line(at(".source-hash")),
             predecessor: hex_line(at(".predecessor")),
+            replaces: None,
             signed,
             encrypted: at(".encrypted.json").and_then(|t| EncryptedSession::from_json(&t).ok()),
         }
@@ -436,6 +447,13 @@ fn sign_one(
         Backend::Scone(cli) => scone(&previous, &text, unchanged, cli, cas_key)?,
     };
     let opaque = matches!(backend, Backend::Scone(_));
+    // A new version replaces the one the previous run signed; an unchanged one keeps what
+    // that replaced. `EncryptedOnly` keeps no plaintext of any version.
+    let replaces = match (form, unchanged) {
+        (Form::EncryptedOnly, _) => None,
+        (_, true) => previous.replaces.clone(),
+        (_, false) => previous.signed.as_ref().map(|s| s.session.clone()),
+    };
     Ok(Artifact {
         name: doc.name.clone(),
         create_only: doc.create_only,
@@ -447,6 +465,7 @@ fn sign_one(
         source_hash: opaque.then_some(source),
         opaque,
         creator,
+        replaces,
     })
 }
 

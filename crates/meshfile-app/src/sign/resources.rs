@@ -23,6 +23,7 @@ pub fn files(artifacts: &[Artifact], form: Form, target: &Path, cas_url: &str) -
             predecessor: a.predecessor.clone(),
             source_hash: a.source_hash.clone(),
             creator: a.creator.clone(),
+            replaces: a.replaces.clone(),
         };
         let state = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
         files.push((relative(&a.name, Kind::State), state.into_bytes()));

@@ -17,40 +17,7 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
         args.session.clone()
     };
     if let Some(out) = &args.export_message {
-        let [name] = names.as_slice() else {
-            return Err(Error::new(
-                Code::BadArguments,
-                "--export-message writes the message of one session",
-            )
-            .hint("name it with one --session NAME")
-            .into());
-        };
-        let message = sign::message(&args.target, name)?;
-        if out.as_os_str() == "-" {
-            use std::io::{IsTerminal, Write};
-            let mut stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                return Err(Error::new(
-                    Code::BadArguments,
-                    "the message goes to a file or a pipe, not to a terminal",
-                )
-                .hint("`--export-message FILE`, or pipe it into the signing tool")
-                .into());
-            }
-            stdout.write_all(&message).map_err(|e| {
-                Error::new(Code::WriteFailed, "cannot write to standard output").caused_by(e)
-            })?;
-        } else {
-            meshfile_app::write::user_file(out, &message)?;
-            if !args.quiet {
-                render::eprint(&format!(
-                    "wrote the message of `{name}` ({} bytes) to {}; sign it and add the signature with `meshfile sign --session {name} --signer PUB --signature FILE`\n",
-                    message.len(),
-                    out.display()
-                ));
-            }
-        }
-        return Ok(Exit::Ok);
+        return export_message(args, &names, out);
     }
     let key;
     let cli;
@@ -68,6 +35,24 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
             SignatureSource::Key(&key)
         }
     };
+    // A signature made here is made after its signer saw what it approves; one made
+    // elsewhere was, over the message and its diff `--export-message` wrote.
+    if !matches!(by, SignatureSource::External { .. }) {
+        let mut reviews: Vec<sign::Review> = (names.iter())
+            .map(|name| sign::review(&args.target, name))
+            .collect::<Result<_, _>>()?;
+        // What this key signed already needs no second look.
+        if let SignatureSource::Key(key) = &by {
+            let public = key.public_key();
+            reviews.retain(|r| !r.signers.contains(&public));
+        }
+        if !(args.yes && args.quiet) {
+            render::eprint(&reviewed(&reviews));
+        }
+        if !args.yes && !reviews.is_empty() {
+            confirm(reviews.len())?;
+        }
+    }
     let done = sign::add_signature(&args.target, &names, &by)?;
     if let SignatureSource::Scone(cli) = &by
         && !args.quiet
@@ -95,6 +80,108 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
         render::eprint(&text);
     }
     Ok(Exit::Ok)
+}
+
+/// `--export-message`: the message of the one session named, and what changed in it beside
+/// (`FILE.diff`), for an external signer to review before signing.
+fn export_message(args: &SignArgs, names: &[String], out: &Path) -> Result<Exit, Stop> {
+    let [name] = names else {
+        return Err(Error::new(
+            Code::BadArguments,
+            "--export-message writes the message of one session",
+        )
+        .hint("name it with one --session NAME")
+        .into());
+    };
+    let message = sign::message(&args.target, name)?;
+    let review = reviewed(&[sign::review(&args.target, name)?]);
+    if out.as_os_str() == "-" {
+        use std::io::{IsTerminal, Write};
+        let mut stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            return Err(Error::new(
+                Code::BadArguments,
+                "the message goes to a file or a pipe, not to a terminal",
+            )
+            .hint("`--export-message FILE`, or pipe it into the signing tool")
+            .into());
+        }
+        stdout.write_all(&message).map_err(|e| {
+            Error::new(Code::WriteFailed, "cannot write to standard output").caused_by(e)
+        })?;
+        render::eprint(&review);
+        return Ok(Exit::Ok);
+    }
+    let mut diff = out.as_os_str().to_owned();
+    diff.push(".diff");
+    let diff = std::path::PathBuf::from(diff);
+    meshfile_app::write::user_file(out, &message)?;
+    meshfile_app::write::user_file(&diff, review.as_bytes())?;
+    if !args.quiet {
+        render::eprint(&format!(
+            "wrote the message of `{name}` ({} bytes) to {} and what changed in it to {}; review, sign it and add the signature with `meshfile sign --session {name} --signer PUB --signature FILE`\n",
+            message.len(),
+            out.display(),
+            diff.display()
+        ));
+    }
+    Ok(Exit::Ok)
+}
+
+/// What changed in each session about to be signed, for the signer to read first.
+fn reviewed(reviews: &[sign::Review]) -> String {
+    let mut out = String::new();
+    for r in reviews {
+        let what = match &r.predecessor {
+            None => "new session".to_owned(),
+            Some(p) => format!("replaces {}…", p.get(..12).unwrap_or(p)),
+        };
+        out.push_str(&format!("review     {}  ({what})\n", r.session));
+        match &r.changes {
+            Some(changes) if changes.is_empty() => {
+                out.push_str("           no change in meaning\n");
+            }
+            Some(changes) => {
+                for change in changes {
+                    out.push_str(&format!("           {change}\n"));
+                }
+            }
+            None => out.push_str(
+                "           the version it replaces is not in this directory (EncryptedOnly keeps no plaintext): `meshfile plan` compares with what CAS holds\n",
+            ),
+        }
+    }
+    out
+}
+
+/// Asks on the terminal before signing `count` sessions; without a terminal, refuses.
+fn confirm(count: usize) -> Result<(), Error> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::new(
+            Code::BadArguments,
+            "nothing was signed: `sign` asks before it signs, and there is no terminal to ask on",
+        )
+        .hint("read what changed (above), then sign with `--yes`"));
+    }
+    eprint!(
+        "sign {count} session{}? [y/N] ",
+        if count == 1 { "" } else { "s" }
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::new(Code::BadArguments, "cannot read the answer").caused_by(e))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        return Ok(());
+    }
+    Err(
+        Error::new(Code::BadArguments, "nothing was signed: not confirmed")
+            .hint("sign again and answer y, or pass --yes"),
+    )
 }
 
 fn read_public(path: &Path) -> Result<PublicKey, Error> {

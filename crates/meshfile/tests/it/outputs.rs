@@ -72,7 +72,9 @@ fn key_show() {
 }
 
 /// hello-world whose CAS signs its sessions (`mode: SignedManifest`): `template` signs with
-/// the user's key, `sign` adds a second signer's, `--export-message` hands the message out.
+/// the user's key; `sign` with a second signer's shows what changed and asks first (refused
+/// without a terminal, done with `--yes`); a new version is reviewed against the one it
+/// replaces; `--export-message` hands out the message and that review beside it.
 #[test]
 fn sign() {
     let mut t = hello_world();
@@ -81,15 +83,22 @@ fn sign() {
         "    cas_url: embedded",
         "    cas_url: cas.example.com\n    mode: SignedManifest",
     );
-    t = t.file("mesh.yaml", mesh);
+    t = t.file("mesh.yaml", &mesh);
     let second = std::fs::read(crate::fixture("keys/second-signer.pem")).expect("fixture");
     t.private_file("second.pem", second);
     let template = t.rerun(&["template", "-n", "-f", "."]);
     assert_eq!(template.status, 0, "{}", template.stderr);
-    let sign = t.rerun(&["sign", "--signing-key", "second.pem"]);
+    let unconfirmed = t.rerun(&["sign", "--signing-key", "second.pem"]);
+    insta::assert_snapshot!("sign-unconfirmed", whole(&t, &unconfirmed));
+    let sign = t.rerun(&["sign", "--signing-key", "second.pem", "--yes"]);
     insta::assert_snapshot!("sign", whole(&t, &sign));
-    let again = t.rerun(&["sign", "--signing-key", "second.pem"]);
+    let again = t.rerun(&["sign", "--signing-key", "second.pem", "--yes", "-q"]);
     insta::assert_snapshot!("sign-again", whole(&t, &again));
+    t = t.file("mesh.yaml", mesh.replace("value: myself", "value: bob"));
+    let template = t.rerun(&["template", "-n", "-f", "."]);
+    assert_eq!(template.status, 0, "{}", template.stderr);
+    let changed = t.rerun(&["sign", "--signing-key", "second.pem", "--yes"]);
+    insta::assert_snapshot!("sign-changed", whole(&t, &changed));
     let export = t.rerun(&[
         "sign",
         "--session",
@@ -97,7 +106,11 @@ fn sign() {
         "--export-message",
         "message.bin",
     ]);
-    insta::assert_snapshot!("sign-export-message", whole(&t, &export));
+    let diff = std::fs::read_to_string(t.dir().join("message.bin.diff")).expect("diff");
+    insta::assert_snapshot!(
+        "sign-export-message",
+        format!("{}--- message.bin.diff\n{diff}", whole(&t, &export))
+    );
 }
 
 /// `cas serve`'s banner, `cas probe` of it, and `cas check` of its state once stopped, with

@@ -652,6 +652,7 @@ fn scone_cli_output_is_copied_verbatim() {
         &mut t,
         &[
             "sign",
+            "--yes",
             "--session",
             "hello-world-demo/pythonservice",
             "--scone-cli",
