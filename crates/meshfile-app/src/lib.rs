@@ -76,17 +76,18 @@ pub fn write_target(
     signed: Option<&Signed>,
 ) -> Result<(), Error> {
     let plain_policies = signed.is_none_or(|s| s.form != sign::Form::EncryptedOnly);
+    // The sessions' texts first: the chart's pods carry their rollout hashes.
+    let mut policies = render::policies(&mesh.compiled, target);
+    let texts: Vec<&[u8]> = policies.files.iter().map(|(_, t)| t.as_slice()).collect();
+    let hashes = meshfile_plan::rollout::hashes(&mesh.compiled.sessions, &texts);
+    if !plain_policies {
+        policies.files.clear();
+    }
     // The policies are written while the chart is made; all become durable together.
     let (policies, chart) = rayon::join(
+        || write::stage_durable(policies, prepared.filter(|_| plain_policies)),
         || {
-            let mut tree = render::policies(&mesh.compiled, target);
-            if !plain_policies {
-                tree.files.clear();
-            }
-            write::stage_durable(tree, prepared.filter(|_| plain_policies))
-        },
-        || {
-            let mut tree = render::chart(&mesh.compiled, &mesh.dir, target)?;
+            let mut tree = render::chart(&mesh.compiled, &mesh.dir, target, &hashes)?;
             if let Some(signed) = signed.filter(|s| s.form.has_resources()) {
                 tree.files.extend(sign::chart_files(
                     &signed.artifacts,

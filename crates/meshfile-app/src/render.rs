@@ -1,5 +1,6 @@
 //! Stage 5, render: a compiled mesh as the files of `target/policies` and `target/helm`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use meshfile_manifest::Code;
@@ -28,14 +29,23 @@ pub fn policies(compiled: &Compiled, target: &Path) -> Tree {
 }
 
 /// `helm/`: the umbrella chart, the shared service chart, and each service's own
-/// `helm_chart` (a directory in `mesh_dir`), packaged as `helm package` would.
-pub fn chart(compiled: &Compiled, mesh_dir: &MeshDir, target: &Path) -> Result<Tree, Error> {
+/// `helm_chart` (a directory in `mesh_dir`), packaged as `helm package` would; each generated
+/// service's pods annotated with its session's rollout hash (`hashes`, by session name).
+pub fn chart(
+    compiled: &Compiled,
+    mesh_dir: &MeshDir,
+    target: &Path,
+    hashes: &BTreeMap<String, String>,
+) -> Result<Tree, Error> {
     let model = &compiled.chart;
     let read_chart = |rel: &str| paths::read_chart(&mesh_dir.resolve(rel)?);
     let services: Vec<meshfile_chart::ServiceChart> = model
         .services
         .par_iter()
-        .map(|s| meshfile_chart::service(model, s, &read_chart))
+        .map(|s| {
+            let hash = hashes.get(meshfile_plan::rollout::session_of(s));
+            meshfile_chart::service(model, s, &read_chart, hash.map(String::as_str))
+        })
         .collect::<Result<_, _>>()
         .map_err(chart_error)?;
     let mut files = Vec::new();

@@ -12,7 +12,7 @@ pub mod policies;
 pub mod targz;
 mod values;
 
-pub use values::{ValuesEntry, deep_merge, umbrella_values_from};
+pub use values::{SESSION_ANNOTATION, ValuesEntry, deep_merge, umbrella_values_from};
 use values::{entry, generated_values, own_chart_values, values_schema};
 
 use meshfile_plan::{ChartModel, ChartService};
@@ -205,6 +205,7 @@ pub fn service(
     model: &ChartModel,
     s: &ChartService,
     read_chart: ChartReader<'_>,
+    session_hash: Option<&str>,
 ) -> Result<ServiceChart, ChartError> {
     let (path, files) = match (&s.chart_files, &s.chart_dir) {
         (Some(files), _) => ("--helm-template", files.clone()),
@@ -216,7 +217,7 @@ pub fn service(
                 why,
             })?,
         ),
-        (None, None) => return Ok(generated(model, s)),
+        (None, None) => return Ok(generated(model, s, session_hash)),
     };
     let (name, version) = files
         .get("Chart.yaml")
@@ -249,7 +250,7 @@ pub fn service(
 }
 
 /// A service deployed by [`service_chart`] with its values.
-fn generated(model: &ChartModel, s: &ChartService) -> ServiceChart {
+fn generated(model: &ChartModel, s: &ChartService, session_hash: Option<&str>) -> ServiceChart {
     ServiceChart {
         dependency: Dependency {
             service: s.mesh_service.clone(),
@@ -257,7 +258,11 @@ fn generated(model: &ChartModel, s: &ChartService) -> ServiceChart {
             version: CHART_VERSION.to_owned(),
             alias: Some(s.chart.clone()),
         },
-        values_entry: entry(model, &s.chart, generated_values(&model.name, s)),
+        values_entry: entry(
+            model,
+            &s.chart,
+            generated_values(&model.name, s, session_hash),
+        ),
         own_chart: None,
     }
 }
@@ -347,7 +352,7 @@ mod tests {
                 .services
                 .iter()
                 .filter(|s| s.chart_dir.is_none())
-                .filter_map(|s| Some(service(model, s, &no_user_charts).ok()?.values_entry)),
+                .filter_map(|s| Some(service(model, s, &no_user_charts, None).ok()?.values_entry)),
         )
     }
 
@@ -367,7 +372,7 @@ mod tests {
         ]);
         let dependencies: Vec<Dependency> = (model.services.iter())
             .map(|s| {
-                service(&model, s, &no_user_charts)
+                service(&model, s, &no_user_charts, None)
                     .expect("generated")
                     .dependency
             })
@@ -411,7 +416,7 @@ mod tests {
     #[test]
     fn sub_chart_names_must_differ() {
         let model = model(vec![chart_service("svc-a", None)]);
-        let generated = service(&model, &model.services[0], &no_user_charts)
+        let generated = service(&model, &model.services[0], &no_user_charts, None)
             .expect("generated")
             .dependency;
         let own = |service: &str, name: &str| Dependency {
@@ -460,7 +465,7 @@ mod tests {
         // The definition: every generated service's values in one mapping, extras merged over it.
         let mut whole = Map::new();
         for s in model.services.iter().filter(|s| s.chart_dir.is_none()) {
-            whole.insert(s.chart.clone(), generated_values(&model.name, s));
+            whole.insert(s.chart.clone(), generated_values(&model.name, s, None));
         }
         deep_merge(&mut whole, &model.extra_values);
         assert_eq!(umbrella_values(&model), yaml(&Value::Object(whole)));

@@ -6,6 +6,11 @@ use serde_json::{Map, Value, json};
 
 use crate::SERVICE_VALUES;
 
+/// The pod template's annotation that holds the hash of what the pods run with (their
+/// session and the sessions it imports from): a changed session restarts them on `helm
+/// upgrade`.
+pub const SESSION_ANNOTATION: &str = "meshfile/session";
+
 /// A generated service's values: public facts only, under the keys of SCONE's genservice
 /// chart (`image` a string, `scone.api_session`, `scone.cas`, `initContainers`, `jobs`, ...),
 /// meshfile's additions beside them (`imagePullPolicy`, `scone.mesh`/`service`/`component`/
@@ -69,7 +74,7 @@ pub(crate) fn values(mesh: &str, s: &ChartService) -> Value {
 /// chart's own `values.yaml` holds already, which Helm merges in under each service. Each
 /// service's entry stays to what differs (its image, session, port), so that the umbrella's
 /// `values.yaml` of a large mesh stays within what Helm loads (5 MiB a file).
-pub(crate) fn generated_values(mesh: &str, s: &ChartService) -> Value {
+pub(crate) fn generated_values(mesh: &str, s: &ChartService, session_hash: Option<&str>) -> Value {
     static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let defaults = DEFAULTS.get_or_init(|| {
         meshfile_yaml::parse(SERVICE_VALUES, &meshfile_yaml::Limits::default())
@@ -78,6 +83,12 @@ pub(crate) fn generated_values(mesh: &str, s: &ChartService) -> Value {
     });
     let mut values = values(mesh, s);
     without_defaults(&mut values, defaults);
+    if let (Some(hash), Value::Object(map)) = (session_hash, &mut values) {
+        map.insert(
+            "podAnnotations".to_owned(),
+            json!({ SESSION_ANNOTATION: hash }),
+        );
+    }
     values
 }
 
@@ -146,6 +157,7 @@ pub(crate) fn values_schema() -> Value {
             "fullnameOverride": string,
             "podSecurityContext": object,
             "securityContext": object,
+            "podAnnotations": {"type": "object", "additionalProperties": string},
             "scone": closed(json!({
                 "api_session": {"type": "string", "pattern": "^([^/]+(/[^/]+)+)?$"},
                 "cas": string,

@@ -12,6 +12,7 @@ mod images;
 mod order;
 mod pasted;
 mod program;
+pub mod rollout;
 mod secrets;
 mod templates;
 mod unit_session;

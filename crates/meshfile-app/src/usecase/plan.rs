@@ -34,6 +34,9 @@ pub struct MeshPlan {
     pub steps: Vec<Step>,
     /// Who signed each session to be written, and what its rule still lacks.
     pub approvals: Vec<Approval>,
+    /// The services whose pods `helm upgrade` restarts: their session is updated, or a session
+    /// they import from changes (the pod template's `meshfile/session` annotation follows).
+    pub restarts: Vec<String>,
 }
 
 impl MeshPlan {
@@ -60,7 +63,9 @@ pub fn plan(
             ui.event(Event::ImagesPlanned(images));
         }
         let route = route::route(&mesh.compiled, settings.signer.configured(), upload);
-        plans.push(plan_mesh(settings, access, mesh, route, &mut signer, ui)?);
+        let mut plan = plan_mesh(settings, access, mesh, route, &mut signer, ui)?;
+        plan.restarts = restarts(&mesh.compiled, &plan.steps);
+        plans.push(plan);
     }
     Ok(plans)
 }
@@ -82,6 +87,7 @@ fn plan_mesh(
             },
             steps: Vec::new(),
             approvals: Vec::new(),
+            restarts: Vec::new(),
         }),
         Route::Chart {
             form,
@@ -99,6 +105,7 @@ fn plan_mesh(
                 },
                 steps,
                 approvals: Vec::new(),
+                restarts: Vec::new(),
             })
         }
         Route::Upload => {
@@ -109,6 +116,7 @@ fn plan_mesh(
                 compared: Compared::Cas(cas.describe()),
                 steps,
                 approvals: Vec::new(),
+                restarts: Vec::new(),
             })
         }
         Route::UploadSigned | Route::Chart { upload: true, .. } => {
@@ -121,7 +129,37 @@ fn plan_mesh(
                 compared: Compared::Cas(cas.describe()),
                 steps: plan.steps,
                 approvals: plan.approvals,
+                restarts: Vec::new(),
             })
         }
     }
+}
+
+/// The generated services whose pod template changes with `steps`: their own session is
+/// updated, or a session they import from is created or updated. (A service whose session is
+/// created is deployed anew, not restarted; a chart of the user's own carries no annotation.)
+fn restarts(compiled: &meshfile_plan::Compiled, steps: &[Step]) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let updated: BTreeSet<&str> = (steps.iter())
+        .filter(|s| matches!(s.action, Action::Update { .. }))
+        .map(|s| s.session.as_str())
+        .collect();
+    let changed: BTreeSet<&str> = (steps.iter())
+        .filter(|s| !matches!(s.action, Action::Unchanged { .. }))
+        .map(|s| s.session.as_str())
+        .collect();
+    let imports: BTreeMap<&str, &std::collections::BTreeSet<String>> = (compiled.sessions.iter())
+        .map(|d| (d.name.as_str(), &d.imports))
+        .collect();
+    (compiled.chart.services.iter())
+        .filter(|s| meshfile_plan::rollout::generated(s))
+        .filter(|s| {
+            let session = meshfile_plan::rollout::session_of(s);
+            updated.contains(session)
+                || imports
+                    .get(session)
+                    .is_some_and(|i| i.iter().any(|name| changed.contains(name.as_str())))
+        })
+        .map(|s| s.mesh_service.clone())
+        .collect()
 }

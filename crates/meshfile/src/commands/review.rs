@@ -35,6 +35,9 @@ pub struct MeshReport {
     /// In the signing modes, for each session to be written: who signed it and what its rule
     /// still lacks.
     pub signatures: Vec<SignatureReport>,
+    /// The services whose pods `helm upgrade` restarts: their session is updated, or a
+    /// session they import from changes.
+    pub restarts: Vec<String>,
 }
 
 /// Where the sessions go.
@@ -133,6 +136,7 @@ fn mesh_report(plan: &MeshPlan) -> MeshReport {
         delivery,
         sessions: plan.steps.iter().map(session_report).collect(),
         signatures: plan.approvals.iter().map(signature_report).collect(),
+        restarts: plan.restarts.clone(),
     }
 }
 
@@ -226,6 +230,14 @@ pub fn markdown(plans: &[MeshPlan]) -> String {
                 "\n<details><summary>{}</summary>\n\n{}\n</details>",
                 html(&s.session),
                 fenced("diff", &s.changes.join("\n"))
+            );
+        }
+        if !mesh.restarts.is_empty() {
+            let services: Vec<String> = mesh.restarts.iter().map(|s| code(s)).collect();
+            let _ = writeln!(
+                out,
+                "\n`helm upgrade` restarts the pods of {}.",
+                services.join(", ")
             );
         }
         let unmet: Vec<&SignatureReport> = (mesh.signatures.iter())

@@ -222,8 +222,15 @@ pub fn plan(plan: &MeshPlan) -> String {
         );
     };
     let count = |f: fn(&Action) -> bool| plan.steps.iter().filter(|s| f(&s.action)).count();
+    let restarts = match plan.restarts.as_slice() {
+        [] => String::new(),
+        services => format!(
+            "helm upgrade restarts the pods of: {} (their session, or one they import from, changes)\n",
+            services.join(", ")
+        ),
+    };
     format!(
-        "plan for {target}:\n{}{} to create, {} to update, {} unchanged\n{}",
+        "plan for {target}:\n{}{} to create, {} to update, {} unchanged\n{restarts}{}",
         steps(&plan.steps),
         count(|a| matches!(a, Action::Create)),
         count(|a| matches!(a, Action::Update { .. })),

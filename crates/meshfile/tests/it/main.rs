@@ -13,6 +13,7 @@ mod layers;
 mod modes;
 mod outputs;
 mod registry;
+mod rollout;
 mod signing;
 mod trust;
 mod tutorials;

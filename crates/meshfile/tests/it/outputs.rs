@@ -283,36 +283,6 @@ fn one_diagnostic_of_each_family() {
     }
 }
 
-/// A mesh of three services (`a`, `b`, `c`; `b` and `c` import `a`'s certificate), each
-/// with its service manifest and measurement, on the embedded store.
-fn three_services() -> Test {
-    let service = |name: &str, imports: &str| {
-        format!(
-            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n    - name: GREETING\n      value: \"{{{{greeting}}}}\"\n    - name: CERT\n      value: \"$$SCONE::{name}_cert:crt$$\"\n  global:\n    - name: greeting\nsecrets:\n  global:\n    - name: {name}_key\n      kind: private-key\n    - name: {name}_cert\n      kind: x509\n      private_key: {name}_key\n{imports}build:\n  name: {name}\n  kind: python\n  to: registry.example.com/{name}:1\n  command: python3 app.py\n"
-        )
-    };
-    let imports = "  import:\n    - a_cert\n";
-    let mesh = "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: embedded\npolicy:\n  namespace: review\nenv:\n  - service: global\n    env:\n      - name: greeting\n        value: hello\n  - service: b\n    env:\n      - name: greeting\n        value: hi\nservices:\n  - name: a\n    image: registry.example.com/a:1\n  - name: b\n    image: registry.example.com/b:1\n  - name: c\n    image: registry.example.com/c:1\n";
-    let measurements: String = ["a", "b", "c"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            format!(
-                "registry.example.com/{n}:1: [\"{}\"]\n",
-                format!("{i}").repeat(64)
-            )
-        })
-        .collect();
-    let t = Test::new()
-        .file("mesh.yaml", mesh)
-        .file("a.yaml", service("a", ""))
-        .file("b.yaml", service("b", imports))
-        .file("c.yaml", service("c", imports))
-        .file("measurements.yaml", measurements);
-    t.signing_fixtures();
-    t
-}
-
 /// `plan` for review: Markdown for a pull request (asserted whole), JSON valid against
 /// `meshfile schema plan`, and the exit statuses of `--exit-code` and `--detailed-exitcode`.
 #[test]
@@ -320,7 +290,7 @@ fn plan_for_review() {
     let Some(python) = crate::tools::tool("kval/bin/python") else {
         return;
     };
-    let mut t = three_services();
+    let mut t = crate::mesh::three_services();
     let first = t.rerun(&["plan", "-n", "-f", ".", "--detailed-exitcode"]);
     assert_eq!(first.status, 2, "{}", first.stderr);
     let apply = t.rerun(&["apply", "-n", "-f", "."]);
