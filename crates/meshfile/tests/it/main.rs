@@ -12,6 +12,7 @@ mod hostile;
 mod layers;
 mod modes;
 mod outputs;
+mod recipes;
 mod registry;
 mod rollout;
 mod signing;
