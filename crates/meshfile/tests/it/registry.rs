@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::oci::{
-    Auth, IMAGES, Images, Registry, build_and_push, example_with_image, inspect_digest, ok,
-    registry_tools, registry_with_images,
+    Auth, IMAGES, Images, Registry, build_and_push, example_with_image, inspect, inspect_digest,
+    ok, registry_tools, registry_with_images,
 };
 use crate::tools::{run, tool};
 use crate::{Test, workspace};
@@ -667,22 +667,6 @@ fn a_registry_that_sends_without_end_is_read_no_further_than_a_manifest_can_be()
         "{}",
         out.stderr
     );
-}
-
-/// The digest `skopeo inspect` finds, or `None` when there is no such image.
-fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
-    let (found, text) = run(
-        skopeo,
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ],
-        work,
-    );
-    found.then(|| text.trim().to_owned())
 }
 
 #[test]

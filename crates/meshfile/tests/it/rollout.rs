@@ -4,6 +4,13 @@
 
 use crate::Test;
 use crate::mesh::three_services;
+
+/// `t` with `from` replaced by `to` in its file `name`.
+fn edited(t: Test, name: &str, from: &str, to: &str) -> Test {
+    let text = std::fs::read_to_string(t.dir().join(name)).expect(name);
+    assert!(text.contains(from), "{name} holds no {from:?}");
+    t.file(name, text.replace(from, to))
+}
 use crate::tools::{run, tool};
 
 /// `helm template` of the target's chart, one document per resource.
@@ -57,8 +64,7 @@ fn a_changed_session_changes_its_deployments_annotation_only() {
     assert_eq!(annotated, 3, "{first:?}");
 
     // b's own environment: b's Deployment, its annotation, nothing else.
-    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
-    t = t.file("mesh.yaml", mesh.replace("value: hi", "value: howdy"));
+    t = edited(t, "mesh.yaml", "value: hi", "value: howdy");
     template(&mut t);
     let second = rendered(&helm, &t);
     let diff = differing(&first, &second);
@@ -71,14 +77,8 @@ fn a_changed_session_changes_its_deployments_annotation_only() {
     assert!(diff[0].1[0].starts_with("meshfile/session: "), "{diff:?}");
 
     // a's exported certificate: a and the two services that import it.
-    let a = std::fs::read_to_string(t.dir().join("a.yaml")).expect("a");
-    t = t.file(
-        "a.yaml",
-        a.replace(
-            "      private_key: a_key\n",
-            "      private_key: a_key\n      dns: [a]\n",
-        ),
-    );
+    let dns = "      private_key: a_key\n      dns: [a]\n";
+    t = edited(t, "a.yaml", "      private_key: a_key\n", dns);
     template(&mut t);
     let third = rendered(&helm, &t);
     let diff = differing(&second, &third);
@@ -108,8 +108,7 @@ fn plan_names_the_services_that_restart() {
     let mut t = three_services();
     let apply = t.rerun(&["apply", "-n", "-f", "."]);
     assert_eq!(apply.status, 0, "{}", apply.stderr);
-    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
-    t = t.file("mesh.yaml", mesh.replace("value: hi", "value: howdy"));
+    t = edited(t, "mesh.yaml", "value: hi", "value: howdy");
     let plan = t.rerun(&["plan", "-n", "-f", ".", "-q"]);
     assert!(
         plan.stderr
@@ -117,14 +116,8 @@ fn plan_names_the_services_that_restart() {
         "{}",
         plan.stderr
     );
-    let a = std::fs::read_to_string(t.dir().join("a.yaml")).expect("a");
-    t = t.file(
-        "a.yaml",
-        a.replace(
-            "kind: private-key",
-            "kind: private-key\n      key_type: P-384",
-        ),
-    );
+    let p384 = "kind: private-key\n      key_type: P-384";
+    t = edited(t, "a.yaml", "kind: private-key", p384);
     let plan = t.rerun(&["plan", "-n", "-f", ".", "-o", "json", "-q"]);
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
     assert_eq!(

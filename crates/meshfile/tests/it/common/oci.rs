@@ -176,7 +176,12 @@ pub fn build_and_push(
 }
 
 pub fn inspect_digest(skopeo: &PathBuf, work: &Path, image: &str) -> String {
-    ok(
+    inspect(skopeo, work, image).unwrap_or_else(|| panic!("skopeo finds no image {image}"))
+}
+
+/// The digest `skopeo inspect` finds, or `None` when there is no such image.
+pub fn inspect(skopeo: &PathBuf, work: &Path, image: &str) -> Option<String> {
+    let (found, text) = run(
         skopeo,
         &[
             "inspect",
@@ -186,9 +191,8 @@ pub fn inspect_digest(skopeo: &PathBuf, work: &Path, image: &str) -> String {
             &format!("docker://{image}"),
         ],
         work,
-    )
-    .trim()
-    .to_owned()
+    );
+    found.then(|| text.trim().to_owned())
 }
 
 /// The two images of the flask-redis example, as built by [`build_and_push`].
