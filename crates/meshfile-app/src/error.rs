@@ -194,7 +194,7 @@ impl Error {
         let (code, hint) = match e {
             E::Unreachable { .. } => (
                 Code::CasUnreachable,
-                "check that the CAS runs and that cas_url names it (host[:port], 8081 by default); rerun apply once it is reachable, it continues where it stopped",
+                "check that the CAS runs and that cas_url names it (host[:port], 8081 by default); once it is reachable, run again: `apply` continues where it stopped",
             ),
             E::NoAnswer { .. } => (
                 Code::CasUnreachable,
