@@ -286,6 +286,15 @@ impl Document {
         meshfile_yaml::emit(&self.node())
     }
 
+    /// The generated session, when the document is one (not a template's tree): its fields
+    /// read without making the tree.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.body {
+            Body::Session(session) => Some(session),
+            Body::Tree(_) => None,
+        }
+    }
+
     /// Replaces the `read` list of the session's access policy (when it has one).
     pub fn set_readers(&mut self, readers: &[access::Entry]) {
         let node = match &mut self.body {

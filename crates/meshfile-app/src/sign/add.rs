@@ -105,7 +105,7 @@ pub fn review(target: &Path, name: &str) -> Result<Review, Error> {
             .ok()
             .and_then(|n| n.scalar_at("predecessor").map(str::to_owned)),
     );
-    let replaced = Previous::read(target, name).replaces;
+    let replaced = replaced_text(target, name);
     let changes = match (&predecessor, &replaced) {
         (Some(_), None) => None,
         _ => Some(

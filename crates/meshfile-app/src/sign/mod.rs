@@ -259,10 +259,7 @@ fn hex_line(text: Option<String>) -> Option<String> {
 
 impl Previous {
     fn read(target: &Path, name: &str) -> Previous {
-        let state = read_bounded(&file(target, name, Kind::State))
-            .and_then(|t| serde_json::from_str::<State>(&t).ok())
-            .filter(|s| s.session == name);
-        let Some(state) = state else {
+        let Some(state) = read_state(target, name) else {
             return Previous::read_old(target, name);
         };
         let at = |kind| read_bounded(&file(target, name, kind));
@@ -296,6 +293,19 @@ impl Previous {
     fn source_hash(&self) -> Option<&str> {
         self.source.as_deref().or(self.hash.as_deref())
     }
+}
+
+/// The text of the version session `name` replaced, from meshfile's bookkeeping alone (none
+/// in meshfile's older layout).
+pub(super) fn replaced_text(target: &Path, name: &str) -> Option<String> {
+    read_state(target, name).and_then(|s| s.replaces)
+}
+
+/// meshfile's bookkeeping of session `name`, when it is there and names that session.
+fn read_state(target: &Path, name: &str) -> Option<State> {
+    read_bounded(&file(target, name, Kind::State))
+        .and_then(|t| serde_json::from_str::<State>(&t).ok())
+        .filter(|s| s.session == name)
 }
 
 /// The signer a session text's `creator:` block names, if it has one.
@@ -575,7 +585,12 @@ pub fn readable_by(compiled: &mut Compiled, reader: &str) {
     use meshfile_session::access::{Entry, Operation};
     let readers = [Entry::KeyHash(reader.to_ascii_lowercase())];
     for doc in &mut compiled.sessions {
-        if meshfile_cas::policy::entries(&doc.node(), Operation::Read) == [Entry::Creator] {
+        // A generated session's policy is read as it is; a template's tree is parsed for it.
+        let creator_only = match doc.session() {
+            Some(session) => session.access_policy.read == [Entry::Creator],
+            None => meshfile_cas::policy::entries(&doc.node(), Operation::Read) == [Entry::Creator],
+        };
+        if creator_only {
             doc.set_readers(&readers);
         }
     }

@@ -172,22 +172,26 @@ impl<'s> Signer<'s> {
 
     /// The signer that makes signatures (the user's key made if there is none).
     fn get(&mut self, ui: &dyn Ui) -> Result<&SessionSigner, Error> {
-        if self.loaded.is_none() {
-            let (signer, made) = SessionSigner::load(self.choice)?;
-            if let Some(made) = &made {
-                ui.event(Event::KeyMade(made));
+        let signer = match self.loaded.take() {
+            Some(signer) => signer,
+            None => {
+                let (signer, made) = SessionSigner::load(self.choice)?;
+                if let Some(made) = &made {
+                    ui.event(Event::KeyMade(made));
+                }
+                signer
             }
-            self.loaded = Some(signer);
-        }
-        Ok(self.loaded.as_ref().expect("loaded above"))
+        };
+        Ok(self.loaded.insert(signer))
     }
 
     /// The signer that reads what is signed, making nothing.
     fn for_reading(&mut self) -> Result<&SessionSigner, Error> {
-        if self.loaded.is_none() {
-            self.loaded = Some(SessionSigner::load_for_reading(self.choice)?);
-        }
-        Ok(self.loaded.as_ref().expect("loaded above"))
+        let signer = match self.loaded.take() {
+            Some(signer) => signer,
+            None => SessionSigner::load_for_reading(self.choice)?,
+        };
+        Ok(self.loaded.insert(signer))
     }
 }
 
