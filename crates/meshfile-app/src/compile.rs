@@ -36,6 +36,8 @@ pub struct Request {
     pub descriptor_keys: Vec<PathBuf>,
     /// `--helm-template DIR`: the service manifests' chart, from a genservice template directory.
     pub helm_template: Option<PathBuf>,
+    /// Also make each mesh's graph ([`Mesh::graph`]), findings included.
+    pub graph: bool,
 }
 
 /// What the command line says in place of each Meshfile (sconectl's `--policy-namespace` and
@@ -74,6 +76,8 @@ pub struct Mesh {
     /// The directory its relative paths (`helm_chart`, templates) start from and stay in.
     pub dir: MeshDir,
     pub compiled: Compiled,
+    /// The mesh as a graph, when the request asked for it.
+    pub graph: Option<meshfile_graph::Graph>,
 }
 
 /// Everything a compile run produced, and its warnings.
@@ -167,7 +171,7 @@ pub fn run(request: &Request) -> Result<Compilation, Stop> {
                 crate::write::background(move || Ok(store))
             }
         },
-        || compile_meshes(&manifests.meshes, &found, &options, request.allow_outside),
+        || compile_meshes(&manifests.meshes, &found, &options, request),
     );
     let store = saving.finish()?;
     let mut meshes = Vec::new();
@@ -198,6 +202,7 @@ pub fn mesh_problems(
     inputs: &[Input],
     target: &std::path::Path,
     allow_outside: bool,
+    lint: bool,
 ) -> Result<Report, Vec<String>> {
     let request = Request {
         inputs: Vec::new(),
@@ -211,6 +216,7 @@ pub fn mesh_problems(
         overrides: Overrides::default(),
         descriptor_keys: Vec::new(),
         helm_template: None,
+        graph: lint,
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {
@@ -248,9 +254,15 @@ pub fn mesh_problems(
         };
     let stored = stored_for(&manifests.meshes, &described, &store, &mut report);
     let found = used_by(&manifests.meshes, &described, &stored);
-    for result in compile_meshes(&manifests.meshes, &found, &request.options, allow_outside) {
-        if let Err(found) = result {
-            report.problems.extend(found);
+    for result in compile_meshes(&manifests.meshes, &found, &request.options, &request) {
+        match result {
+            Err(found) => report.problems.extend(found),
+            // With lint, the least-privilege findings the graph shows.
+            Ok(mesh) => report.problems.extend(
+                (mesh.graph.iter().flat_map(|g| &g.findings))
+                    .filter(|f| meshfile_graph::FINDING_CODES.contains(&f.diagnostic.code))
+                    .map(meshfile_graph::Finding::located),
+            ),
         }
     }
     add_sources(&mut report, &store);
@@ -416,13 +428,15 @@ fn used_by<'d>(
         .collect()
 }
 
-/// Each mesh compiled (pure); its relative paths read from its directory.
+/// Each mesh compiled (pure); its relative paths read from its directory. With
+/// [`Request::graph`], each mesh's graph too.
 fn compile_meshes(
     meshes: &[Loaded<'_, MeshManifest>],
     descriptors: &Descriptors<'_>,
     options: &Options,
-    allow_outside: bool,
+    request: &Request,
 ) -> Vec<Result<Mesh, Vec<meshfile_plan::Located>>> {
+    let allow_outside = request.allow_outside;
     meshes
         .iter()
         .map(|loaded| {
@@ -437,10 +451,20 @@ fn compile_meshes(
             let read = |rel: &str| dir.read_text(rel);
             let compiled =
                 meshfile_plan::compile(&loaded.manifest, &input.name, descriptors, &read, options)?;
+            let graph = request.graph.then(|| {
+                meshfile_graph::build(&meshfile_graph::Inputs {
+                    mesh: &loaded.manifest,
+                    mesh_file: &input.name,
+                    descriptors,
+                    compiled: &compiled,
+                    mode: options.mode,
+                })
+            });
             Ok(Mesh {
                 file: input.name.clone(),
                 dir,
                 compiled,
+                graph,
             })
         })
         .collect()

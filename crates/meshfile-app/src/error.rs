@@ -74,6 +74,12 @@ impl Exit {
             | Code::LintExtension
             | Code::LintSignedInClear
             | Code::LintPasteWorkaround
+            | Code::LintUnusedSecret
+            | Code::LintUnusedImport
+            | Code::LintWideExport
+            | Code::LintPrivateKeyReach
+            | Code::LintSharedValue
+            | Code::LintTemplateDebug
             | Code::UnknownSecretKind
             | Code::PrivateKeyRef
             | Code::IssuerRef

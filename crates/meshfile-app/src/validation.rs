@@ -32,7 +32,7 @@ pub fn validate(inputs: &[Input], lint: bool, allow_outside: bool, target: &Path
             across_files_skipped: None,
         };
     }
-    let report = match crate::compile::mesh_problems(inputs, target, allow_outside) {
+    let report = match crate::compile::mesh_problems(inputs, target, allow_outside, lint) {
         Ok(report) => report,
         Err(unset) => {
             return Validation {

@@ -124,6 +124,12 @@ codes! {
     LintExtension = "W108", "a meshfile extension (policy.access_policy, descriptor_keys) that sconectl does not accept";
     LintSignedInClear = "W109", "SignedManifest: the sessions, environment included, travel in the chart in clear";
     LintPasteWorkaround = "W110", "an env value starting with a line of only `|`: scone_mesh's paste workaround";
+    LintUnusedSecret = "W111", "a secret defined, exported, and used by no service";
+    LintUnusedImport = "W112", "an imported secret the importer never uses";
+    LintWideExport = "W113", "an export to sessions that do not import it, or to a whole namespace";
+    LintPrivateKeyReach = "W114", "an importer that can read a private key it only needs the certificate of";
+    LintSharedValue = "W115", "unrelated services define secrets with the same explicit value";
+    LintTemplateDebug = "W116", "a session template that tolerates debug enclaves or ignores every advisory in production";
 }
 
 impl Code {

@@ -39,6 +39,10 @@ pub enum Command {
     /// Show what `apply` would change in CAS, session by session, without changing anything.
     #[command(alias = "diff")]
     Plan(PlanArgs),
+    /// Show the mesh as a graph: services, the secrets they define, export, import and use,
+    /// the CAS and signers of the namespace, images; least-privilege findings marked. With
+    /// `--affected-by`, what a change to one secret, service or image touches.
+    Graph(GraphArgs),
     /// The development CAS: a CAS-compatible policy store (NOT SCONE CAS: no SGX, no attestation).
     #[command(subcommand)]
     Cas(CasCommand),
@@ -288,6 +292,42 @@ pub enum PlanOutput {
     Json,
     /// A pull request's comment (GitHub or GitLab Markdown) on standard output.
     Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// `dot` (Graphviz), `mermaid`, `json` (format `meshfile-graph/1`, its schema
+    /// `meshfile schema graph`), `html`: one self-contained page to pan, zoom, search and
+    /// click through, with the findings beside the picture, or `svg`: its picture alone. With `--affected-by`: `human`
+    /// (the default there) or `json`.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<GraphOutput>,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// List what a change to NAME touches: a secret (`NAME` or `SERVICE/NAME`), a service or
+    /// an image: the sessions that change and the workloads that restart, in delivery order,
+    /// and for a secret the services that can read it.
+    #[arg(long = "affected-by", value_name = "NAME")]
+    pub affected_by: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphOutput {
+    /// Graphviz DOT (the default): `| dot -Tsvg > mesh.svg`.
+    Dot,
+    /// A Mermaid flowchart, for Markdown.
+    Mermaid,
+    /// `meshfile-graph/1` JSON.
+    Json,
+    /// One self-contained HTML page; nothing is fetched when it is viewed.
+    Html,
+    /// The page's picture alone, as an SVG file.
+    Svg,
+    /// With `--affected-by`: for people.
+    Human,
 }
 
 #[derive(Debug, Args)]
@@ -551,6 +591,8 @@ pub enum SchemaKind {
     Service,
     /// What `plan --output json` prints (`meshfile-plan/1`).
     Plan,
+    /// What `graph --output json` prints (`meshfile-graph/1`).
+    Graph,
 }
 
 /// The command line with genservice's `-h DIR` of `apply` (a value after it, not a flag)

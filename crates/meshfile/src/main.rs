@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<Exit, Stop> {
         Command::Template(args) => commands::template::run(&args),
         Command::Apply(args) => commands::apply::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
         Command::Cas(command) => commands::cas::run(command),
         Command::Key(command) => commands::key::run(command),
         Command::Sign(args) => commands::sign::run(&args),

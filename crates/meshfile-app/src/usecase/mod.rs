@@ -7,6 +7,7 @@
 //! read; otherwise before anything is delivered.
 
 pub mod apply;
+pub mod graph;
 mod images;
 pub mod plan;
 pub mod template;
@@ -114,26 +115,7 @@ pub enum Event<'a> {
 /// The first step of every use case: the inputs compiled, what was found told; in a signing
 /// mode each session `read` by its creator alone made readable by the uploading identity.
 pub fn prepare(settings: &Settings, purpose: Purpose, ui: &dyn Ui) -> Result<Compilation, Stop> {
-    let writes = purpose == Purpose::Write;
-    let request = Request {
-        inputs: settings.inputs.clone(),
-        target: settings.target.clone(),
-        options: meshfile_plan::Options {
-            mode: settings.mode,
-            release: settings.release.clone(),
-            report_variables: purpose == Purpose::Variables,
-            ..Default::default()
-        },
-        sets: settings.sets.clone(),
-        mrenclaves: settings.mrenclaves.clone(),
-        pull: writes && !settings.no_pull,
-        writes,
-        allow_outside: settings.allow_outside,
-        overrides: settings.overrides.clone(),
-        descriptor_keys: settings.descriptor_keys.clone(),
-        helm_template: settings.helm_template.clone(),
-    };
-    let mut compilation = crate::compile::run(&request)?;
+    let mut compilation = crate::compile::run(&request(settings, purpose))?;
     let mut reader: Option<String> = None;
     for mesh in &mut compilation.meshes {
         if Form::of(&mesh.compiled, settings.signer.configured()).is_none() {
@@ -154,6 +136,30 @@ pub fn prepare(settings: &Settings, purpose: Purpose, ui: &dyn Ui) -> Result<Com
     }
     ui.event(Event::Compiled(&compilation));
     Ok(compilation)
+}
+
+/// The compile request a use case makes of its settings.
+fn request(settings: &Settings, purpose: Purpose) -> Request {
+    let writes = purpose == Purpose::Write;
+    Request {
+        inputs: settings.inputs.clone(),
+        target: settings.target.clone(),
+        options: meshfile_plan::Options {
+            mode: settings.mode,
+            release: settings.release.clone(),
+            report_variables: purpose == Purpose::Variables,
+            ..Default::default()
+        },
+        sets: settings.sets.clone(),
+        mrenclaves: settings.mrenclaves.clone(),
+        pull: writes && !settings.no_pull,
+        writes,
+        allow_outside: settings.allow_outside,
+        overrides: settings.overrides.clone(),
+        descriptor_keys: settings.descriptor_keys.clone(),
+        helm_template: settings.helm_template.clone(),
+        graph: false,
+    }
 }
 
 /// The run's session signer, loaded when a mode first signs.

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod cas;
 pub mod explain;
+pub mod graph;
 pub mod images;
 pub mod key;
 pub mod plan;

@@ -12,6 +12,7 @@ pub fn run(kind: SchemaKind) -> Result<Exit, Stop> {
         SchemaKind::Mesh => meshfile_manifest::schema(ManifestKind::Mesh),
         SchemaKind::Service => meshfile_manifest::schema(ManifestKind::Service),
         SchemaKind::Plan => crate::commands::review::schema(),
+        SchemaKind::Graph => meshfile_graph::schema(),
     };
     print(&(serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"))?;
     Ok(Exit::Ok)

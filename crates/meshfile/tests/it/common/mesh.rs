@@ -68,3 +68,50 @@ pub fn three_services() -> Test {
     t.signing_fixtures();
     t
 }
+
+/// A generated mesh of `n` services `s00`, `s01`, ...: each defines a password, a key and a
+/// certificate, uses them, imports the certificate of the service before it (an even one for
+/// the certificate only, an odd one with its key, as a client) and waits for it to start.
+pub fn generated(n: usize) -> Test {
+    let service = |i: usize| {
+        let name = format!("s{i:02}");
+        let mut env =
+            format!("    - name: PASSWORD\n      value: \"$$SCONE::{name}_password$$\"\n");
+        let mut files = format!(
+            "  - path: /tls/own.crt\n    content: $$SCONE::{name}_cert:crt$$\n  - path: /tls/own.key\n    content: $$SCONE::{name}_cert:privatekey$$\n"
+        );
+        let mut imports = String::new();
+        if i > 0 {
+            let peer = format!("s{:02}", i - 1);
+            imports = format!("  import:\n    - {peer}_cert\n");
+            env += &format!(
+                "    - name: INIT_CONTAINER1\n      value: {peer}\n    - name: INIT_CONTAINER1_PORT\n      value: \"8080\"\n"
+            );
+            files += &format!("  - path: /tls/peer.crt\n    content: $$SCONE::{peer}_cert:crt$$\n");
+            if i % 2 == 1 {
+                files += &format!(
+                    "  - path: /tls/peer.key\n    content: $$SCONE::{peer}_cert:privatekey$$\n"
+                );
+            }
+        }
+        format!(
+            "apiVersion: scone/5.8\nkind: genservice\nenvironment:\n  local:\n{env}injection_files:\n{files}secrets:\n  global:\n    - name: {name}_password\n      kind: ascii\n      size: 16\n    - name: {name}_key\n      kind: private-key\n    - name: {name}_cert\n      kind: x509\n      private_key: {name}_key\n{imports}build:\n  name: {name}\n  kind: python\n  to: registry.example.com/{name}:1\n  pwd: /app\n  command: python3 app.py\n"
+        )
+    };
+    let services: String = (0..n)
+        .map(|i| format!("  - name: s{i:02}\n    image: registry.example.com/s{i:02}:1\n"))
+        .collect();
+    let mesh = format!(
+        "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: embedded\npolicy:\n  namespace: generated\nenv:\n  - service: global\n    env:\n      - name: APP_SERVICE_PORT\n        value: 8080\nservices:\n{services}"
+    );
+    let measurements: String = (0..n)
+        .map(|i| format!("registry.example.com/s{i:02}:1: [\"{:064x}\"]\n", i + 1))
+        .collect();
+    let mut t = Test::new()
+        .file("mesh.yaml", mesh)
+        .file("measurements.yaml", measurements);
+    for i in 0..n {
+        t = t.file(&format!("s{i:02}.yaml"), service(i));
+    }
+    t
+}

@@ -3,6 +3,7 @@
 //! registry, the examples pointed at them, and the loopback proxies and raw TLS clients the
 //! hostile tests use.
 
+pub mod browser;
 pub mod mesh;
 pub mod oci;
 pub mod proxy;
@@ -106,8 +107,13 @@ impl Test {
     }
 
     pub fn run(&self) -> Output {
+        self.with(&self.args)
+    }
+
+    /// Runs `meshfile ARGS` in the test's directory, the builder's own arguments left as they are.
+    pub fn with<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         let mut child = meshfile(self.dir.path())
-            .args(&self.args)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
