@@ -7,6 +7,7 @@ mod common;
 mod compile;
 mod docs;
 mod fields;
+mod findings;
 mod graph;
 mod hardening;
 mod hostile;
