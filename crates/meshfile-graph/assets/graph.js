@@ -4,7 +4,18 @@
   var svg = document.getElementById("graph");
   var scene = document.getElementById("scene");
   var full = svg.viewBox.baseVal;
-  var view = { x: full.x, y: full.y, w: full.width, h: full.height };
+  var view = {};
+  // The first view: the whole picture when it fits the window's shape; else its full width,
+  // from the top, at the window's proportions (a tall picture is scrolled, not shrunk).
+  function home() {
+    var aspect = svg.clientHeight / Math.max(1, svg.clientWidth) || 0.6;
+    if (full.height / full.width <= aspect) {
+      view = { x: full.x, y: full.y, w: full.width, h: full.height };
+    } else {
+      view = { x: full.x, y: full.y, w: full.width, h: full.width * aspect };
+    }
+    apply();
+  }
   var nodes = {}, byId = {}, out = {}, edgesOut = {};
   Array.prototype.forEach.call(document.querySelectorAll(".n"), function (g) {
     nodes[g.id] = g;
@@ -38,7 +49,9 @@
   }
   function describe(g) {
     var title = g.querySelector("title");
-    document.getElementById("details-text").textContent = title ? title.textContent : g.getAttribute("data-id");
+    var lines = (title ? title.textContent : "").split("\n");
+    lines.splice(1, 0, "id: " + g.getAttribute("data-id"));
+    document.getElementById("details-text").textContent = lines.join("\n");
   }
   function select(domId) {
     clear();
@@ -112,12 +125,13 @@
   var input = document.getElementById("search");
   input.addEventListener("input", function () { search(input.value); });
   document.getElementById("reset").addEventListener("click", function () {
-    input.value = ""; clear(); view = { x: full.x, y: full.y, w: full.width, h: full.height }; apply();
+    input.value = ""; clear(); home();
     document.getElementById("count").textContent = "";
   });
   Array.prototype.forEach.call(document.querySelectorAll("#findings li"), function (li) {
     li.addEventListener("click", function () { mark(li.getAttribute("data-nodes").split(" ")); });
   });
+  home();
   // For scripts and tests: the same functions the page's controls call.
   window.meshGraph = {
     select: function (id) { return select(byId[id]); },

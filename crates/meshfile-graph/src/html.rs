@@ -38,7 +38,8 @@ fn shown(label: &str) -> String {
 /// What a node's tooltip and the details panel say.
 fn details(node: &Node, codes: Option<&Vec<&str>>) -> String {
     let kind = node.kind.map_or("node", |k| k.as_str());
-    let mut lines = vec![format!("{kind} {}", node.label), format!("id: {}", node.id)];
+    // The id is the node's `data-id`: the page's script adds it to the details it shows.
+    let mut lines = vec![format!("{kind} {}", node.label)];
     let mut add = |name: &str, value: Option<String>| {
         if let Some(value) = value {
             lines.push(format!("{name}: {value}"));

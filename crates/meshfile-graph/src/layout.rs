@@ -44,6 +44,14 @@ pub fn label_width(label: &str) -> u32 {
     chars * 7 + 20
 }
 
+/// How many nodes a column holds at most: about as many as make the whole picture some 1.6
+/// times as wide as high when the large layers are split (columns of some 290 pixels with
+/// their gap, rows of 40), and never fewer than 20.
+fn column_height(nodes: usize) -> usize {
+    let wanted = ((nodes as f64) * 290.0 / (ROW as f64 * 1.6)).sqrt().ceil() as usize;
+    wanted.max(20)
+}
+
 pub fn layout(graph: &Graph) -> Layout {
     let n = graph.nodes.len();
     let index: std::collections::HashMap<&str, usize> = (graph.nodes.iter().enumerate())
@@ -61,6 +69,17 @@ pub fn layout(graph: &Graph) -> Layout {
         rows[l].push(v);
     }
     order(&mut rows, &layer, &forward, n);
+    // A layer taller than the picture is to be is laid out as several columns side by side.
+    let rows: Vec<Vec<usize>> = rows
+        .into_iter()
+        .flat_map(|row| {
+            let chunks: Vec<Vec<usize>> = row
+                .chunks(column_height(n))
+                .map(<[usize]>::to_vec)
+                .collect();
+            chunks
+        })
+        .collect();
     // Sizes and places.
     let widths: Vec<u32> = graph
         .nodes

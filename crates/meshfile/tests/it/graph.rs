@@ -18,7 +18,7 @@ fn graph(t: &Test, dir: &str, format: &str) -> String {
     out.stdout
 }
 
-/// A copy of an example, its variables set so that it compiles offline.
+/// A copy of an example in a test directory of its own.
 fn example(name: &str) -> (Test, &'static str) {
     let t = Test::new();
     let from = workspace().join("examples").join(name);
@@ -143,18 +143,16 @@ fn mermaid_names_every_node_once_with_its_edges() {
     );
 }
 
-#[test]
-fn the_page_renders_in_chromium_and_a_click_highlights_what_the_node_reaches() {
-    let Some(chromium) = browser::chromium() else {
-        return;
-    };
-    let t = generated(50);
+/// Writes the page of `dir`, checks that it refers to nothing outside, that Chromium's DOM
+/// holds every service and secret node after the script ran, and that a screenshot shows
+/// something; the page's path and the graph's JSON.
+fn rendered(chromium: &Path, t: &Test, dir: &str) -> (std::path::PathBuf, Value) {
     let out = t.with(&[
         "graph",
         "-n",
         "-q",
         "-f",
-        ".",
+        dir,
         "-o",
         "html",
         "--out",
@@ -163,15 +161,15 @@ fn the_page_renders_in_chromium_and_a_click_highlights_what_the_node_reaches() {
     assert_eq!(out.status, 0, "{}", out.stderr);
     let page = t.dir().join("graph.html");
     let html = std::fs::read_to_string(&page).expect("page");
-    // Self-contained: nothing to fetch when it is viewed.
     for outside in ["<link", " src=", "@import", "url(http", "fetch("] {
         assert!(
             !html.contains(outside),
             "the page refers outside: {outside}"
         );
     }
-    let json: Value = serde_json::from_str(&graph(&t, ".", "json")).expect("json");
-    let dom = browser::dump_dom(&chromium, t.dir(), &page);
+    let json: Value = serde_json::from_str(&graph(t, dir, "json")).expect("json");
+    let dom = browser::dump_dom(chromium, t.dir(), &page);
+    assert!(dom.contains("window.meshGraph"), "no script in the DOM");
     for id in ids(&json, "service").iter().chain(&ids(&json, "secret")) {
         assert!(
             dom.contains(&format!("data-id=\"{id}\"")),
@@ -179,13 +177,27 @@ fn the_page_renders_in_chromium_and_a_click_highlights_what_the_node_reaches() {
         );
     }
     let png = t.dir().join("graph.png");
-    browser::screenshot(&chromium, t.dir(), &page, &png);
+    browser::screenshot(chromium, t.dir(), &page, &png);
     let image = std::fs::read(&png).expect("screenshot");
     assert!(
         image.starts_with(b"\x89PNG") && image.len() > 10_000,
         "{} bytes",
         image.len()
     );
+    (page, json)
+}
+
+#[test]
+fn the_page_renders_in_chromium_and_a_click_highlights_what_the_node_reaches() {
+    let Some(chromium) = browser::chromium() else {
+        return;
+    };
+    for name in ["hello-world", "flask-redis"] {
+        let (t, dir) = example(name);
+        rendered(&chromium, &t, dir);
+    }
+    let t = generated(50);
+    let (page, json) = rendered(&chromium, &t, ".");
 
     // A click on a node, where it is drawn, as a mouse does it.
     let mut browser = Browser::launch(&chromium, t.dir());
