@@ -96,7 +96,11 @@ pub struct Compilation {
 
 /// Runs the pipeline up to compiled meshes. Every problem in the inputs is reported at once.
 pub fn run(request: &Request) -> Result<Compilation, Stop> {
-    let inputs = inputs::read_inputs(&request.inputs)?;
+    run_on(request, inputs::read_inputs(&request.inputs)?)
+}
+
+/// [`run`] on inputs read already (an editor's buffers among them); `request.inputs` unread.
+pub fn run_on(request: &Request, inputs: Vec<Input>) -> Result<Compilation, Stop> {
     let variables = Variables::new(&request.sets)?;
     let mut report = Report::default();
     let (mut manifests, mut store, measurements) = load(request, &inputs, &variables, &mut report)?;

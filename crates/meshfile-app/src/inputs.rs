@@ -105,7 +105,7 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// starts with `kind:`, so a broken manifest is reported while a template is passed over.
 /// Such a line is also the quick answer for the usual block-style manifest: it can only be
 /// a top-level key, and the file is then parsed once, as a manifest, not twice.
-fn is_manifest(bytes: &[u8]) -> bool {
+pub fn is_manifest(bytes: &[u8]) -> bool {
     let kind_line = bytes
         .split(|b| *b == b'\n')
         .any(|line| line.starts_with(b"kind:"));

@@ -121,6 +121,7 @@ pub fn build(inputs: &Inputs<'_>) -> Graph {
                 inputs.mesh_file,
                 service.name.as_ref().map_or(service.image.span, |n| n.span),
             )),
+            manifest: descriptor.map(|d| location(&d.file, d.manifest.build.name.span)),
             ..Node::default()
         });
         b.edge("namespace", &id, EdgeKind::Holds, None);

@@ -152,6 +152,9 @@ pub struct Node {
     /// Where the node is defined, when a file says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub defined_at: Option<Location>,
+    /// A service's manifest: where its descriptor was recorded from (its `build.name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Location>,
 }
 
 /// A place in an input file (line and column from 1).

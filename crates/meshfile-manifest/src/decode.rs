@@ -276,7 +276,7 @@ impl Cx {
             ),
         );
         if let Some(best) = did_you_mean(&text.value, names.iter().copied()) {
-            d = d.with_hint(format!("did you mean `{best}`?"));
+            d = d.with_suggestion(best);
         }
         self.report(d);
         None
@@ -367,7 +367,7 @@ impl<'n> Fields<'n> {
                 format!("unknown field `{key}` in {}", self.what),
             );
             d = match did_you_mean(key, known.iter().copied()) {
-                Some(best) => d.with_hint(format!("did you mean `{best}`?")),
+                Some(best) => d.with_suggestion(best),
                 None => d.with_hint(format!("known fields: {}", known.join(", "))),
             };
             cx.report(d);

@@ -206,6 +206,10 @@ pub struct Diagnostic {
     pub span: Span,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The text that would fix the span, when there is one obvious fix (a near miss of a
+    /// known name): an editor's quick fix.
+    #[serde(skip)]
+    pub replacement: Option<String>,
 }
 
 impl Diagnostic {
@@ -224,7 +228,15 @@ impl Diagnostic {
             column: span.start.column,
             span,
             hint: None,
+            replacement: None,
         }
+    }
+
+    /// "did you mean `best`?", and `best` as the replacement of the span.
+    pub fn with_suggestion(mut self, best: &str) -> Self {
+        self.hint = Some(format!("did you mean `{best}`?"));
+        self.replacement = Some(best.to_owned());
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

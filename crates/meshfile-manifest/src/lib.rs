@@ -218,7 +218,7 @@ fn detect_kind(cx: &mut Cx, node: &Node) -> Option<ManifestKind> {
     } else if let Some(best) =
         diagnostic::did_you_mean(text, ManifestKind::NAMES.iter().map(|(n, _)| *n))
     {
-        d.with_hint(format!("did you mean `{best}`?"))
+        d.with_suggestion(best)
     } else {
         d
     };

@@ -421,7 +421,7 @@ fn decode_build(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Build> {
         );
         if let Some(best) = crate::diagnostic::did_you_mean(k.as_str(), BUILD_KINDS.iter().copied())
         {
-            d = d.with_hint(format!("did you mean `{best}`?"));
+            d = d.with_suggestion(best);
         }
         cx.report(d);
     }

@@ -43,6 +43,9 @@ pub enum Command {
     /// the CAS and signers of the namespace, images; least-privilege findings marked. With
     /// `--affected-by`, what a change to one secret, service or image touches.
     Graph(GraphArgs),
+    /// Serve the Language Server Protocol on standard input and output, for editors:
+    /// meshfile's diagnostics as you type, hover, go to definition, completion, quick fixes.
+    Lsp,
     /// The development CAS: a CAS-compatible policy store (NOT SCONE CAS: no SGX, no attestation).
     #[command(subcommand)]
     Cas(CasCommand),

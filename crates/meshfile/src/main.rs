@@ -66,6 +66,7 @@ fn run(cli: Cli) -> Result<Exit, Stop> {
         Command::Apply(args) => commands::apply::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
+        Command::Lsp => commands::lsp::run(),
         Command::Cas(command) => commands::cas::run(command),
         Command::Key(command) => commands::key::run(command),
         Command::Sign(args) => commands::sign::run(&args),

@@ -136,7 +136,7 @@ pub fn check_mesh(mesh: &MeshManifest, root: &Node, out: &mut Vec<Diagnostic>) {
                 ),
             );
             d = match did_you_mean(target, candidates) {
-                Some(best) => d.with_hint(format!("did you mean `{best}`?")),
+                Some(best) => d.with_suggestion(best),
                 None => d.with_hint(format!("services: {}", service_names.join(", "))),
             };
             out.push(d);

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod graph;
 pub mod images;
 pub mod key;
+pub mod lsp;
 pub mod plan;
 pub mod progress;
 pub mod review;

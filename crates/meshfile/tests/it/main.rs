@@ -12,6 +12,7 @@ mod graph;
 mod hardening;
 mod hostile;
 mod layers;
+mod lsp;
 mod modes;
 mod outputs;
 mod recipes;

@@ -4,6 +4,7 @@
 //! hostile tests use.
 
 pub mod browser;
+pub mod language;
 pub mod mesh;
 pub mod oci;
 pub mod proxy;

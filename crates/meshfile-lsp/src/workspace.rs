@@ -1,0 +1,115 @@
+//! A mesh directory as the editor sees it: its files on disk, the open buffers in their place,
+//! checked as `meshfile lint` checks it (each file, then across files), and compiled for
+//! what hover and definition tell.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use meshfile_app::inputs::{Input, is_manifest};
+use meshfile_app::load::Checked;
+use meshfile_graph::Graph;
+use meshfile_manifest::Manifest;
+use meshfile_plan::ServiceVariables;
+
+/// The open buffers: path to text.
+pub type Buffers = BTreeMap<PathBuf, String>;
+
+/// What the last check of a directory found.
+#[derive(Default)]
+pub struct Analysis {
+    pub checked: Vec<Checked>,
+    /// The files diagnostics were published for, to clear those that have none now.
+    pub published: Vec<PathBuf>,
+    /// The compiled mesh, from the last compile that succeeded (kept while the files are
+    /// being edited into shape again).
+    pub model: Option<Model>,
+    /// Whether the files changed since `model` was made.
+    pub model_stale: bool,
+}
+
+/// What hover and definition read: the mesh's graph and each service's variables.
+pub struct Model {
+    pub graph: Graph,
+    pub variables: Vec<ServiceVariables>,
+}
+
+impl Analysis {
+    /// The checked manifest of `path`, if it was read.
+    pub fn manifest(&self, path: &Path) -> Option<&Manifest> {
+        (self.checked.iter())
+            .find(|c| Path::new(&c.file) == path)
+            .and_then(|c| c.manifest.as_ref())
+    }
+
+    /// The Meshfile of the directory and its file.
+    pub fn mesh(&self) -> Option<(&str, &meshfile_manifest::mesh::MeshManifest)> {
+        self.checked.iter().find_map(|c| match &c.manifest {
+            Some(Manifest::Mesh(mesh)) => Some((c.file.as_str(), mesh.as_ref())),
+            _ => None,
+        })
+    }
+}
+
+/// The directory's manifests, each open buffer in place of its file (a buffer that is a
+/// manifest and not on disk yet, added).
+pub fn inputs(dir: &Path, buffers: &Buffers) -> Vec<Input> {
+    let mut inputs = meshfile_app::inputs::read_inputs(&[dir.to_path_buf()]).unwrap_or_default();
+    for (path, text) in buffers.iter().filter(|(p, _)| p.parent() == Some(dir)) {
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if !yaml {
+            continue;
+        }
+        match inputs.iter_mut().find(|i| Path::new(&i.name) == path) {
+            Some(input) => input.bytes = Ok(text.as_bytes().to_vec()),
+            None if is_manifest(text.as_bytes()) => inputs.push(Input {
+                name: path.display().to_string(),
+                bytes: Ok(text.as_bytes().to_vec()),
+            }),
+            None => {}
+        }
+    }
+    // A buffer that stopped being a manifest while typed is still checked: its file was one.
+    inputs.sort_by(|a, b| a.name.cmp(&b.name));
+    inputs
+}
+
+/// Where the descriptor store of a mesh directory is, as `meshfile template` run in it uses it.
+fn target(dir: &Path) -> PathBuf {
+    dir.join("target")
+}
+
+/// Checks the directory as `meshfile lint -f DIR` does.
+pub fn check(dir: &Path, buffers: &Buffers) -> Vec<Checked> {
+    let inputs = inputs(dir, buffers);
+    meshfile_app::validation::validate(&inputs, true, false, &target(dir)).checked
+}
+
+/// Compiles the directory's mesh for its graph and variables; `None` while it does not compile.
+pub fn model(dir: &Path, buffers: &Buffers) -> Option<Model> {
+    let request = meshfile_app::compile::Request {
+        inputs: Vec::new(),
+        target: target(dir),
+        options: meshfile_plan::Options {
+            report_variables: true,
+            ..Default::default()
+        },
+        sets: Vec::new(),
+        mrenclaves: Vec::new(),
+        pull: false,
+        writes: false,
+        allow_outside: false,
+        overrides: Default::default(),
+        descriptor_keys: Vec::new(),
+        helm_template: None,
+        graph: true,
+    };
+    let compilation = meshfile_app::compile::run_on(&request, inputs(dir, buffers)).ok()?;
+    let mesh = compilation.meshes.into_iter().next()?;
+    Some(Model {
+        graph: mesh.graph?,
+        variables: mesh.compiled.variables,
+    })
+}
