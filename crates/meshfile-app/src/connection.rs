@@ -69,9 +69,21 @@ impl CasConnection {
         target_dir: &Path,
         writes: bool,
     ) -> Result<(CasConnection, Notices), Error> {
+        let pinned = compiled.cas_key.as_deref();
+        CasConnection::connect_to(settings, &compiled.cas_url, pinned, target_dir, writes)
+    }
+
+    /// Connects to the CAS at `cas_url` (`embedded`: the store under `target_dir`), which
+    /// must present the key hash `pinned` when one is given.
+    pub fn connect_to(
+        settings: &CasAccess,
+        cas_url: &str,
+        pinned: Option<&str>,
+        target_dir: &Path,
+        writes: bool,
+    ) -> Result<(CasConnection, Notices), Error> {
         let runtime = crate::runtime()?;
         let mut notices = Vec::new();
-        let cas_url = compiled.cas_url.as_str();
         if cas_url == meshfile_plan::EMBEDDED_CAS {
             let dir = target_dir.join("cas");
             let store = if writes || dir.join("sessions.redb").exists() {
@@ -95,7 +107,6 @@ impl CasConnection {
         }
         let address = with_port(cas_url);
         let identity = crate::identity::identity(settings, &mut notices)?;
-        let pinned = compiled.cas_key.as_deref();
         if let (Some(pin), Some(given)) = (pinned, &settings.cas_pin)
             && !pin.eq_ignore_ascii_case(given)
         {
@@ -255,6 +266,17 @@ impl CasConnection {
             }
         }
         Ok(current)
+    }
+
+    /// The session CAS holds under `name` now, its text and hash; `None` when it holds none.
+    pub fn active(&self, name: &str) -> Result<Option<(String, String)>, Error> {
+        let found = self
+            .runtime
+            .block_on(retried(|| self.target.read_active(name)));
+        let found = found.map_err(|e| {
+            Error::cas(&format!("{}: reading `{name}`", self.target.describe()), &e)
+        })?;
+        Ok(found.map(|a| (a.session, a.hash)))
     }
 
     /// A namespace another identity created is theirs: its access policy is theirs to change,

@@ -558,6 +558,14 @@ pub struct SignArgs {
     /// signer reviewed the diff `--export-message` wrote.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Compare each session with what this CAS holds now (`HOST[:PORT]`, or `embedded` for
+    /// the development store under the target directory): what a signature approves there,
+    /// and whether CAS would take the version at all. When CAS cannot be read, the version in
+    /// the target directory is compared instead, and `sign` says so.
+    #[arg(long = "cas", value_name = "HOST[:PORT]")]
+    pub cas: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Print nothing but problems (what changed is still shown unless `--yes`).
     #[arg(short, long)]
     pub quiet: bool,

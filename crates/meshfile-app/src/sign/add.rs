@@ -3,6 +3,7 @@
 //! encrypted copies and the chart's resources follow.
 
 use super::*;
+use crate::connection::CasConnection;
 
 /// A signature to add to signed sessions.
 pub enum SignatureSource<'a> {
@@ -95,35 +96,90 @@ pub struct Review {
     /// Who signed this version already (signatures that verify; none by SCONE's CLI that
     /// meshfile could check).
     pub signers: Vec<PublicKey>,
+    /// What the changes are against: CAS (named) when it was asked, else the directory.
+    pub against: Option<String>,
+    /// Why CAS would refuse this version: it holds another one than this replaces.
+    pub stale: Option<String>,
+    /// CAS holds this version already (it was delivered): a signature adds nothing there.
+    pub delivered: bool,
 }
 
 /// The review of session `name` of `target`: its signed version against the one it replaces.
 pub fn review(target: &Path, name: &str) -> Result<Review, Error> {
     let signed = read_signed(target, name)?;
-    let predecessor = hex_line(
-        meshfile_yaml::parse(&signed.session, &meshfile_yaml::Limits::default())
-            .ok()
-            .and_then(|n| n.scalar_at("predecessor").map(str::to_owned)),
-    );
+    let predecessor = predecessor_of(&signed.session);
     let replaced = replaced_text(target, name);
     let changes = match (&predecessor, &replaced) {
         (Some(_), None) => None,
-        _ => Some(
-            meshfile_plan::delivery::diff_versions(replaced.as_deref(), &signed.session)
-                .ok_or_else(|| {
-                    Error::new(
-                        Code::CasInvalid,
-                        format!("session `{name}`: a signed version is not YAML"),
-                    )
-                    .hint("compile it again with `meshfile template`")
-                })?,
-        ),
+        _ => Some(changes(name, replaced.as_deref(), &signed.session)?),
     };
     Ok(Review {
         session: name.to_owned(),
         predecessor,
         changes,
         signers: signed.verified_signers().unwrap_or_default(),
+        against: None,
+        stale: None,
+        delivered: false,
+    })
+}
+
+/// The review of session `name` against what `cas` holds now: the changes a signature
+/// approves there, and whether CAS would take the version at all (it holds the version this
+/// one replaces).
+pub fn review_against(target: &Path, name: &str, cas: &CasConnection) -> Result<Review, Error> {
+    let signed = read_signed(target, name)?;
+    let predecessor = predecessor_of(&signed.session);
+    let current = cas.active(name)?;
+    let short = |h: &str| format!("{}…", h.get(..12).unwrap_or(h));
+    let stale = match (&predecessor, current.as_ref().map(|(_, h)| h.as_str())) {
+        (Some(p), Some(h)) if !p.eq_ignore_ascii_case(h) => Some(format!(
+            "CAS holds version {}, not {} that this one replaces: CAS will refuse it",
+            short(h),
+            short(p)
+        )),
+        (Some(p), None) => Some(format!(
+            "CAS holds no such session, and this version replaces {}: CAS will refuse it",
+            short(p)
+        )),
+        (None, Some(h)) => Some(format!(
+            "CAS holds version {} already, and this new session replaces none: CAS will refuse it",
+            short(h)
+        )),
+        _ => None,
+    };
+    let held = current.map(|(text, _)| text);
+    let changes = changes(name, held.as_deref(), &signed.session)?;
+    // What CAS holds already, in meaning, only not as the version this one replaces: this
+    // version was delivered (CAS's copy is its successor in name only).
+    let delivered = stale.is_some() && held.is_some() && changes.is_empty();
+    Ok(Review {
+        session: name.to_owned(),
+        changes: Some(changes),
+        predecessor,
+        signers: signed.verified_signers().unwrap_or_default(),
+        against: Some(cas.describe()),
+        stale: stale.filter(|_| !delivered),
+        delivered,
+    })
+}
+
+fn predecessor_of(session: &str) -> Option<String> {
+    hex_line(
+        meshfile_yaml::parse(session, &meshfile_yaml::Limits::default())
+            .ok()
+            .and_then(|n| n.scalar_at("predecessor").map(str::to_owned)),
+    )
+}
+
+/// The differences from `before` (none: a new session) to the signed text.
+fn changes(name: &str, before: Option<&str>, signed: &str) -> Result<Vec<String>, Error> {
+    meshfile_plan::delivery::diff_versions(before, signed).ok_or_else(|| {
+        Error::new(
+            Code::CasInvalid,
+            format!("session `{name}`: a signed version is not YAML"),
+        )
+        .hint("compile it again with `meshfile template`")
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use meshfile_app::connection::CasConnection;
 use meshfile_app::sign::{self, SignatureSource};
 use meshfile_app::{Error, Exit, Stop};
 use meshfile_manifest::Code;
@@ -38,9 +39,7 @@ pub fn run(args: &SignArgs) -> Result<Exit, Stop> {
     // A signature made here is made after its signer saw what it approves; one made
     // elsewhere was, over the message and its diff `--export-message` wrote.
     if !matches!(by, SignatureSource::External { .. }) {
-        let mut reviews: Vec<sign::Review> = (names.iter())
-            .map(|name| sign::review(&args.target, name))
-            .collect::<Result<_, _>>()?;
+        let mut reviews = reviews(args, &names)?;
         // What this key signed already needs no second look.
         if let SignatureSource::Key(key) = &by {
             let public = key.public_key();
@@ -94,7 +93,7 @@ fn export_message(args: &SignArgs, names: &[String], out: &Path) -> Result<Exit,
         .into());
     };
     let message = sign::message(&args.target, name)?;
-    let review = reviewed(&[sign::review(&args.target, name)?]);
+    let review = reviewed(&reviews(args, std::slice::from_ref(name))?);
     if out.as_os_str() == "-" {
         use std::io::{IsTerminal, Write};
         let mut stdout = std::io::stdout();
@@ -132,11 +131,21 @@ fn export_message(args: &SignArgs, names: &[String], out: &Path) -> Result<Exit,
 fn reviewed(reviews: &[sign::Review]) -> String {
     let mut out = String::new();
     for r in reviews {
-        let what = match &r.predecessor {
+        let mut what = match &r.predecessor {
             None => "new session".to_owned(),
             Some(p) => format!("replaces {}…", p.get(..12).unwrap_or(p)),
         };
+        if let Some(cas) = &r.against {
+            what += &format!("; compared with {cas}");
+        }
         out.push_str(&format!("review     {}  ({what})\n", r.session));
+        if r.delivered {
+            out.push_str("           CAS holds this version already (delivered): a signature adds nothing there\n");
+            continue;
+        }
+        if let Some(stale) = &r.stale {
+            out.push_str(&format!("           warning: {stale}; compile again (`meshfile template`) and sign the new version\n"));
+        }
         match &r.changes {
             Some(changes) if changes.is_empty() => {
                 out.push_str("           no change in meaning\n");
@@ -152,6 +161,40 @@ fn reviewed(reviews: &[sign::Review]) -> String {
         }
     }
     out
+}
+
+/// Each session's review: against what CAS holds when `--cas` names one that can be read,
+/// else against the version in the target directory (said once, with why).
+fn reviews(args: &SignArgs, names: &[String]) -> Result<Vec<sign::Review>, Error> {
+    let local = |name: &String| sign::review(&args.target, name);
+    let Some(url) = &args.cas else {
+        return names.iter().map(local).collect();
+    };
+    let fallback = |e: Error| {
+        render::eprint(&format!(
+            "note: {e}; each session is compared with the version in {} instead\n",
+            args.target.display()
+        ));
+        names.iter().map(local).collect()
+    };
+    let access = args.trust.access();
+    let cas = match CasConnection::connect_to(&access, url, None, &args.target, false) {
+        Ok((cas, notices)) => {
+            notices
+                .iter()
+                .for_each(|n| render::eprint(&format!("{n}\n")));
+            cas
+        }
+        Err(e) => return fallback(e),
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        match sign::review_against(&args.target, name, &cas) {
+            Ok(review) => out.push(review),
+            Err(e) => return fallback(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Asks on the terminal before signing `count` sessions; without a terminal, refuses.

@@ -748,3 +748,84 @@ fn apply_signs_each_session_once_against_what_cas_holds() {
         "{stderr}"
     );
 }
+
+/// `sign --cas` reviews each session against what CAS holds now: the change a signature
+/// approves there; a version CAS holds already is said to be delivered; a version made before
+/// CAS moved on is said to be refused; an unreachable CAS leaves the directory's version to
+/// compare with, said.
+#[test]
+fn sign_reviews_against_what_cas_holds() {
+    let server = Server::start();
+    let mut t = Test::new();
+    signed_example(&t, &server, "SignedManifest", "");
+    let second = std::fs::read(crate::fixture("keys/second-signer.pem")).expect("fixture");
+    t.private_file("second.pem", second);
+    ok(&t.rerun(&verb("apply", &[])));
+    let sign = |t: &mut Test, target: &str, cas: &str| {
+        let mut args = vec![
+            "sign",
+            "-t",
+            target,
+            "--cas",
+            cas,
+            "--signing-key",
+            "second.pem",
+            "--yes",
+        ];
+        args.extend(CAS);
+        let out = t.rerun(&args);
+        ok(&out);
+        out.stderr
+    };
+    let address = server.address.clone();
+    // Delivered as it is: nothing for a signature to change there.
+    let delivered = sign(&mut t, "target", &address);
+    assert!(
+        delivered.contains(&format!("compared with CAS {address}")),
+        "{delivered}"
+    );
+    assert!(
+        delivered.contains("CAS holds this version already (delivered)"),
+        "{delivered}"
+    );
+    // A new version, compiled and signed offline: its change against what CAS holds.
+    let mesh = std::fs::read_to_string(t.dir().join("mesh.yaml")).expect("mesh");
+    let host = "value: \"flaskapp-python-hello-user\"";
+    t = t.file("mesh.yaml", mesh.replace(host, "value: \"flask-api\""));
+    ok(&t.rerun(&["template", "-n", "-f", ".", "--identity", "owner.pem"]));
+    copy_dir(&t.dir().join("target"), &t.dir().join("before"));
+    let review = sign(&mut t, "target", &address);
+    assert!(
+        review.contains("injection_files[/etc/hostname].content: \"flaskapp-python-hello-user\\n\" -> \"flask-api\\n\""),
+        "the change is not shown: {review}"
+    );
+    assert!(!review.contains("warning:"), "{review}");
+    // CAS moves on (another version delivered): the copy made before is refused, said.
+    t = t.file("mesh.yaml", mesh.replace(host, "value: \"flask-api-2\""));
+    ok(&t.rerun(&verb("apply", &[])));
+    let stale = sign(&mut t, "before", &address);
+    assert!(stale.contains("warning: CAS holds version"), "{stale}");
+    assert!(stale.contains("CAS will refuse it"), "{stale}");
+    // No CAS to ask: the directory's version, and why.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let unreachable = sign(&mut t, "target", &format!("127.0.0.1:{port}"));
+    assert!(
+        unreachable.contains("each session is compared with the version in target instead"),
+        "{unreachable}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("entry");
+        let relative = entry.path().strip_prefix(from).expect("inside");
+        let destination = to.join(relative);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&destination).expect("dir");
+        } else {
+            std::fs::copy(entry.path(), &destination).expect("copy");
+        }
+    }
+}
