@@ -46,15 +46,67 @@ fn item(
     }
 }
 
-pub fn complete(schemas: &Schemas, text: &str, pos: Pos) -> Vec<CompletionItem> {
+/// The text typed on the cursor's line before it.
+fn typed(text: &str, pos: Pos) -> String {
     let line = text
         .lines()
         .nth(pos.line.saturating_sub(1) as usize)
         .unwrap_or_default();
-    let typed: String = line
-        .chars()
+    line.chars()
         .take(pos.column.saturating_sub(1) as usize)
-        .collect();
+        .collect()
+}
+
+/// Whether the cursor is inside a reference being typed (`open` without its `close` after
+/// it): completion then offers names, not fields.
+fn inside(typed: &str, open: &str, close: &str) -> bool {
+    typed
+        .rfind(open)
+        .is_some_and(|at| !typed[at + open.len()..].contains(close))
+}
+
+/// What completion offers from the mesh rather than the specification.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// After `$$SCONE::`: the secrets the service defines or imports.
+    Secrets,
+    /// After `{{`: the service's variables.
+    Variables,
+    /// An item of `secrets.import`: the secrets other services define.
+    Importable,
+}
+
+/// Which names completion at `pos` needs from the mesh, if any.
+pub fn wanted(text: &str, pos: Pos) -> Option<Wanted> {
+    let typed = typed(text, pos);
+    if inside(&typed, "$$SCONE::", "$$") {
+        return Some(Wanted::Secrets);
+    }
+    if inside(&typed, "{{", "}}") {
+        return Some(Wanted::Variables);
+    }
+    let context = position::context(text, pos);
+    let in_imports = position::keys(&context) == ["secrets", "import"];
+    (in_imports && typed.trim_start().starts_with('-')).then_some(Wanted::Importable)
+}
+
+/// Names as completion items.
+pub fn names(wanted: Wanted, names: &crate::navigate::Names) -> Vec<CompletionItem> {
+    let (list, kind) = match wanted {
+        Wanted::Secrets => (&names.secrets, CompletionItemKind::VALUE),
+        Wanted::Variables => (&names.variables, CompletionItemKind::VARIABLE),
+        Wanted::Importable => (&names.importable, CompletionItemKind::VALUE),
+    };
+    list.iter()
+        .map(|(name, detail)| CompletionItem {
+            detail: Some(detail.clone()),
+            ..item(name, kind, None, name.clone())
+        })
+        .collect()
+}
+
+pub fn complete(schemas: &Schemas, text: &str, pos: Pos) -> Vec<CompletionItem> {
+    let typed = typed(text, pos);
     let Some(kind) = kind_of(text) else {
         // Without a kind, the one field that says which manifest this is.
         return ["mesh", "genservice"]

@@ -198,10 +198,13 @@ impl Server {
         for dir in std::mem::take(&mut self.dirty) {
             let checked = workspace::check(&dir, &self.buffers);
             let previous = self.analyses.remove(&dir);
-            let (model, mut published) = match previous {
-                Some(a) => (a.model, a.published),
-                None => (None, Vec::new()),
+            let (model, mut published, mut last_valid) = match previous {
+                Some(a) => (a.model, a.published, a.last_valid),
+                None => (None, Vec::new(), None),
             };
+            if checked.iter().all(|c| c.is_valid()) {
+                last_valid = Some(self.buffers.clone());
+            }
             let now: Vec<PathBuf> = checked.iter().map(|c| PathBuf::from(&c.file)).collect();
             for c in &checked {
                 let text = self.text_of(Path::new(&c.file), c.source.as_deref());
@@ -228,6 +231,7 @@ impl Server {
                     published: now,
                     model,
                     model_stale: true,
+                    last_valid,
                 },
             );
         }
@@ -260,8 +264,15 @@ impl Server {
                         .map(|l| serde_json::to_value(l).unwrap_or_default())
                 })
             }
-            request::Completion::METHOD => self.with_position(req, |server, _, text, pos| {
-                let items = complete::complete(&server.schemas, text, pos);
+            request::Completion::METHOD => self.with_position(req, |server, path, text, pos| {
+                let items = match complete::wanted(text, pos) {
+                    Some(wanted) => {
+                        let analysis =
+                            analysis_of(&mut server.analyses, &server.buffers, path, true)?;
+                        complete::names(wanted, &navigate::names(analysis, path))
+                    }
+                    None => complete::complete(&server.schemas, text, pos),
+                };
                 Some(serde_json::to_value(items).unwrap_or_default())
             }),
             request::CodeActionRequest::METHOD => {
@@ -329,14 +340,27 @@ fn analysis_of<'a>(
     with_model: bool,
 ) -> Option<&'a Analysis> {
     let dir = directory(path);
-    let analysis = analyses.entry(dir.clone()).or_insert_with(|| Analysis {
-        checked: workspace::check(&dir, buffers),
-        published: Vec::new(),
-        model: None,
-        model_stale: true,
+    let analysis = analyses.entry(dir.clone()).or_insert_with(|| {
+        let checked = workspace::check(&dir, buffers);
+        let valid = checked.iter().all(|c| c.is_valid());
+        Analysis {
+            checked,
+            published: Vec::new(),
+            model: None,
+            model_stale: true,
+            last_valid: valid.then(|| buffers.clone()),
+        }
     });
     if with_model && analysis.model_stale {
-        if let Some(model) = workspace::model(&dir, buffers) {
+        // The buffers as they are; while they do not compile, the last ones that did.
+        let made = workspace::model(&dir, buffers).or_else(|| {
+            let valid = analysis.last_valid.as_ref()?;
+            analysis
+                .model
+                .is_none()
+                .then(|| workspace::model(&dir, valid))?
+        });
+        if let Some(model) = made {
             analysis.model = Some(model);
         }
         analysis.model_stale = false;

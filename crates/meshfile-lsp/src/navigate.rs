@@ -279,3 +279,83 @@ pub fn definition(analysis: &Analysis, path: &Path, text: &str, pos: Pos) -> Opt
         }
     }
 }
+
+/// The names a service manifest's services can use, for completion: their secrets (defined
+/// and imported), their variables, and the secrets other services define (to import). Each
+/// with what completion shows beside it.
+#[derive(Default)]
+pub struct Names {
+    pub secrets: Vec<(String, String)>,
+    pub variables: Vec<(String, String)>,
+    pub importable: Vec<(String, String)>,
+}
+
+pub fn names(analysis: &Analysis, path: &Path) -> Names {
+    let Some(model) = &analysis.model else {
+        return Names::default();
+    };
+    let graph = &model.graph;
+    let services: Vec<&str> = (graph.nodes.iter())
+        .filter(|n| {
+            n.manifest
+                .as_ref()
+                .is_some_and(|m| Path::new(&m.file) == path)
+        })
+        .map(|n| n.label.as_str())
+        .collect();
+    let mut names = Names::default();
+    let add = |list: &mut Vec<(String, String)>, name: &str, detail: String| {
+        if !list.iter().any(|(n, _)| n == name) {
+            list.push((name.to_owned(), detail));
+        }
+    };
+    for node in graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind == Some(meshfile_graph::NodeKind::Secret))
+    {
+        let kind = node.secret_kind.as_deref().unwrap_or("secret");
+        let owner = node.service.as_deref().unwrap_or("another session");
+        if services.contains(&owner) {
+            add(
+                &mut names.secrets,
+                &node.label,
+                format!("{kind}, defined here"),
+            );
+        } else {
+            add(
+                &mut names.importable,
+                &node.label,
+                format!("{kind}, defined by {owner}"),
+            );
+        }
+    }
+    for edge in graph.edges.iter().filter(|e| e.kind == EdgeKind::Imports) {
+        let importer = edge.to.strip_prefix("service:").unwrap_or_default();
+        if let (true, Some(name)) = (services.contains(&importer), &edge.label) {
+            let from = graph
+                .node(&edge.from)
+                .and_then(|n| n.service.clone())
+                .unwrap_or_default();
+            add(&mut names.secrets, name, format!("imported from {from}"));
+        }
+    }
+    for service in model
+        .variables
+        .iter()
+        .filter(|v| services.contains(&v.service.as_str()))
+    {
+        for v in &service.variables {
+            let value = v
+                .value
+                .as_deref()
+                .map_or_else(|| "no value".to_owned(), |v| format!("= {v}"));
+            add(
+                &mut names.variables,
+                &v.name,
+                format!("{value} ({})", v.origin),
+            );
+        }
+    }
+    names
+}

@@ -25,6 +25,9 @@ pub struct Analysis {
     pub model: Option<Model>,
     /// Whether the files changed since `model` was made.
     pub model_stale: bool,
+    /// The buffers of the last check that found no error: what the model is made of when
+    /// the buffers as they are (being typed) do not compile.
+    pub last_valid: Option<Buffers>,
 }
 
 /// What hover and definition read: the mesh's graph and each service's variables.

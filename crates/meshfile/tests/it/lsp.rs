@@ -346,3 +346,55 @@ fn a_message_that_is_not_json_rpc_is_dropped_and_one_too_large_ends_the_server()
         "{stderr}"
     );
 }
+
+#[test]
+fn completion_offers_the_secrets_and_variables_a_service_has() {
+    let t = three_services();
+    let b = t.dir().join("b.yaml");
+    let text = std::fs::read_to_string(&b).expect("b");
+    let mut lsp = Client::start(t.dir());
+    lsp.open(&b);
+    lsp.diagnostics_after(&uri(&b), 1);
+    let labels = |answer: Value| -> Vec<String> {
+        (answer.as_array().expect("items").iter())
+            .map(|i| i["label"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // Typing a reference: the file does not parse meanwhile; names come from the last state
+    // that did.
+    let typing = text.replace(
+        "    - name: CERT\n",
+        "    - name: NEW\n      value: \"$$SCONE::\n    - name: CERT\n",
+    );
+    lsp.change(&b, 2, &typing);
+    std::fs::write(&b, &typing).expect("typing");
+    let (l, c) = find(&t, "b.yaml", "value: \"$$SCONE::", 17);
+    let secrets = labels(lsp.at("textDocument/completion", &b, l, c));
+    for name in ["b_key", "b_cert", "a_cert"] {
+        assert!(secrets.contains(&name.into()), "{name} not in {secrets:?}");
+    }
+    assert!(
+        !secrets.contains(&"c_cert".into()),
+        "b neither defines nor imports c_cert: {secrets:?}"
+    );
+    let typing = text.replace(
+        "    - name: CERT\n",
+        "    - name: NEW\n      value: \"{{gre\n    - name: CERT\n",
+    );
+    lsp.change(&b, 3, &typing);
+    std::fs::write(&b, &typing).expect("typing");
+    let (l, c) = find(&t, "b.yaml", "value: \"{{gre", 13);
+    let variables = labels(lsp.at("textDocument/completion", &b, l, c));
+    assert!(variables.contains(&"greeting".into()), "{variables:?}");
+    // An import being written: what the other services define.
+    let typing = text.replace("    - a_cert\n", "    - a_cert\n    - \n");
+    lsp.change(&b, 4, &typing);
+    std::fs::write(&b, &typing).expect("typing");
+    let (l, _) = find(&t, "b.yaml", "- a_cert", 0);
+    let importable = labels(lsp.at("textDocument/completion", &b, l + 1, 6));
+    assert!(
+        importable.contains(&"c_cert".into()) && !importable.contains(&"b_cert".into()),
+        "{importable:?}"
+    );
+    assert_eq!(lsp.shut_down(), 0);
+}
