@@ -53,8 +53,7 @@ fn importers(b: &Builder) -> BTreeMap<&str, BTreeSet<&str>> {
 /// ignored, a weakened platform), marked on the namespace.
 fn mesh_lint(facts: &Facts<'_>, out: &mut Vec<Finding>) {
     let inputs = facts.inputs;
-    let mesh = meshfile_manifest::Manifest::Mesh(Box::new(inputs.mesh.clone()));
-    let lint = meshfile_manifest::lint(&mesh);
+    let lint = meshfile_manifest::lint_mesh(inputs.mesh);
     for d in lint.into_iter().filter(|d| {
         matches!(
             d.code,
@@ -63,6 +62,11 @@ fn mesh_lint(facts: &Facts<'_>, out: &mut Vec<Finding>) {
     }) {
         out.push(Finding::new(inputs.mesh_file, d, vec!["namespace".into()]));
     }
+}
+
+/// The Meshfile's entry of service `name`.
+fn mesh_service<'m>(facts: &Facts<'m>, name: &str) -> Option<&'m meshfile_manifest::mesh::Service> {
+    (facts.inputs.mesh.services.iter()).find(|s| s.effective_name() == name)
 }
 
 fn warning(code: Code, span: Span, path: String, message: String, hint: &str) -> Diagnostic {
@@ -254,12 +258,7 @@ fn wide_exports(
     let Some(session) = f.document.and_then(|d| d.session()) else {
         return;
     };
-    let Some(mesh_service) =
-        (facts.inputs.mesh.services.iter()).find(|s| s.effective_name() == service)
-    else {
-        return;
-    };
-    let Some(path) = &mesh_service.image_secrets else {
+    let Some(path) = mesh_service(facts, service).and_then(|s| s.image_secrets.as_ref()) else {
         return;
     };
     for secret in &session.secrets {
@@ -325,12 +324,7 @@ fn template_debug(facts: &Facts<'_>, service: &str, f: &ServiceFacts<'_>, out: &
     if !debug && !all {
         return;
     }
-    let Some(mesh_service) =
-        (facts.inputs.mesh.services.iter()).find(|s| s.effective_name() == service)
-    else {
-        return;
-    };
-    let Some(path) = &mesh_service.image_policy else {
+    let Some(path) = mesh_service(facts, service).and_then(|s| s.image_policy.as_ref()) else {
         return;
     };
     let what = match (debug, all) {

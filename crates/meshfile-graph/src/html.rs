@@ -90,9 +90,7 @@ fn edge_path(layout: &Layout, from: usize, to: usize) -> String {
 pub fn html(graph: &Graph) -> String {
     let layout = layout(graph);
     let marks = marks(graph);
-    let dom: HashMap<&str, usize> = (graph.nodes.iter().enumerate())
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
+    let dom = graph.positions();
     let mut out = String::with_capacity(graph.nodes.len() * 300 + graph.edges.len() * 110 + 16_384);
     let title = format!("meshfile graph: {}", graph.namespace);
     let _ = write!(
@@ -112,7 +110,7 @@ pub fn html(graph: &Graph) -> String {
         count(graph, NodeKind::Secret),
         graph.findings.len()
     );
-    out.push_str(&picture(graph, &layout, &marks, &title, false));
+    out.push_str(&picture(graph, &dom, &layout, &marks, &title, false));
     out.push_str("</div>\n<aside>\n");
     out.push_str("<section id=\"details\"><h2>Selection</h2><pre id=\"details-text\">Click a node to see what it reaches. Drag to pan, scroll to zoom.</pre><p id=\"details-reach\"></p></section>\n");
     let _ = write!(
@@ -164,14 +162,12 @@ pub fn html(graph: &Graph) -> String {
 /// standalone picture (an SVG file) carries its size and the nodes' and edges' style.
 fn picture(
     graph: &Graph,
+    dom: &HashMap<&str, usize>,
     layout: &Layout,
     marks: &Marks<'_>,
     title: &str,
     standalone: bool,
 ) -> String {
-    let dom: HashMap<&str, usize> = (graph.nodes.iter().enumerate())
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
     let mut out = String::with_capacity(graph.nodes.len() * 300 + graph.edges.len() * 110);
     let _ = write!(
         out,
@@ -238,7 +234,7 @@ pub fn svg(graph: &Graph) -> String {
     let layout = layout(graph);
     let marks = marks(graph);
     let title = format!("meshfile graph: {}", graph.namespace);
-    let picture = picture(graph, &layout, &marks, &title, true);
+    let picture = picture(graph, &graph.positions(), &layout, &marks, &title, true);
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{picture}")
 }
 

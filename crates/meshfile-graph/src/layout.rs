@@ -54,9 +54,7 @@ fn column_height(nodes: usize) -> usize {
 
 pub fn layout(graph: &Graph) -> Layout {
     let n = graph.nodes.len();
-    let index: std::collections::HashMap<&str, usize> = (graph.nodes.iter().enumerate())
-        .map(|(i, node)| (node.id.as_str(), i))
-        .collect();
+    let index = graph.positions();
     let edges: Vec<(usize, usize)> = (graph.edges.iter())
         .filter_map(|e| Some((*index.get(e.from.as_str())?, *index.get(e.to.as_str())?)))
         .filter(|(a, b)| a != b)

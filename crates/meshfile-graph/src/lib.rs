@@ -282,6 +282,13 @@ impl Graph {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// Each node's position in `nodes`, by id: how the drawings name nodes (`n12`).
+    pub fn positions(&self) -> std::collections::HashMap<&str, usize> {
+        (self.nodes.iter().enumerate())
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect()
+    }
+
     /// The JSON form, as `-o json` prints it.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"

@@ -35,9 +35,7 @@ fn shaped(kind: NodeKind, text: &str) -> String {
 
 pub fn mermaid(graph: &Graph) -> String {
     let marks = marks(graph);
-    let index: std::collections::HashMap<&str, usize> = (graph.nodes.iter().enumerate())
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
+    let index = graph.positions();
     let mut out = String::from("flowchart LR\n");
     for (i, node) in graph.nodes.iter().enumerate() {
         let kind = node.kind.unwrap_or(NodeKind::External);

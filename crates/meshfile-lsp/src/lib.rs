@@ -52,6 +52,8 @@ impl LspError {
 
 /// Serves the protocol on standard input and output until the client says `exit`.
 pub fn run_stdio() -> Result<(), LspError> {
+    // Two threads block on standard input and output, as lsp-server's own stdio transport
+    // does: waiting on a pipe is neither CPU work (rayon) nor network work (the runtime).
     let (server, client) = Connection::memory();
     let Connection { sender, receiver } = client;
     let reader = std::thread::spawn(move || transport::read_stdin(sender));

@@ -65,14 +65,18 @@ fn services_of(graph: &Graph, path: &Path, hit: &Hit, analysis: &Analysis) -> Ve
             _ => Vec::new(),
         };
     }
+    recorded_from(graph, path).map(str::to_owned).collect()
+}
+
+/// The services whose descriptor was recorded from the service manifest `path`.
+fn recorded_from<'g>(graph: &'g Graph, path: &'g Path) -> impl Iterator<Item = &'g str> {
     (graph.nodes.iter())
-        .filter(|n| {
+        .filter(move |n| {
             n.manifest
                 .as_ref()
                 .is_some_and(|m| Path::new(&m.file) == path)
         })
-        .map(|n| n.label.clone())
-        .collect()
+        .map(|n| n.label.as_str())
 }
 
 /// The node of the secret `name` as service `service` sees it: its own, or the one it imports.
@@ -295,14 +299,7 @@ pub fn names(analysis: &Analysis, path: &Path) -> Names {
         return Names::default();
     };
     let graph = &model.graph;
-    let services: Vec<&str> = (graph.nodes.iter())
-        .filter(|n| {
-            n.manifest
-                .as_ref()
-                .is_some_and(|m| Path::new(&m.file) == path)
-        })
-        .map(|n| n.label.as_str())
-        .collect();
+    let services: Vec<&str> = recorded_from(graph, path).collect();
     let mut names = Names::default();
     let add = |list: &mut Vec<(String, String)>, name: &str, detail: String| {
         if !list.iter().any(|(n, _)| n == name) {

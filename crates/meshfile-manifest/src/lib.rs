@@ -233,6 +233,14 @@ pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
     out
 }
 
+/// [`lint`] of a Meshfile, for a caller that holds it without its [`Manifest`] wrapper.
+pub fn lint_mesh(mesh: &mesh::MeshManifest) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    lint::lint_mesh(mesh, &mut out);
+    diagnostic::sort(&mut out);
+    out
+}
+
 /// The manifest as canonical YAML: fields in specification order, text kept as written.
 pub fn dump(manifest: &Manifest) -> String {
     meshfile_yaml::emit(&to_node(manifest))

@@ -66,7 +66,7 @@ pub fn lint(manifest: &Manifest) -> Vec<Diagnostic> {
     out
 }
 
-fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
+pub(crate) fn lint_mesh(mesh: &MeshManifest, out: &mut Vec<Diagnostic>) {
     for (i, cas) in mesh.cas.iter().enumerate() {
         if let Some(mode) = cas
             .mode

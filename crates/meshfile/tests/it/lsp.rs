@@ -18,6 +18,13 @@ fn find(t: &Test, file: &str, needle: &str, skip: u32) -> (u32, u32) {
     panic!("{needle:?} is not in {file}");
 }
 
+/// The labels of a completion answer.
+fn labels(answer: Value) -> Vec<String> {
+    (answer.as_array().expect("items").iter())
+        .map(|i| i["label"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 fn markdown(hover: &Value) -> String {
     hover["contents"]["value"]
         .as_str()
@@ -227,11 +234,6 @@ fn completion_offers_the_fields_not_written_and_a_fields_values() {
     let mut lsp = Client::start(t.dir());
     lsp.change(&mesh, 1, &typing);
     std::fs::write(&mesh, &typing).expect("typing");
-    let labels = |answer: Value| -> Vec<String> {
-        (answer.as_array().expect("items").iter())
-            .map(|i| i["label"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     let (line, _) = find(&t, "mesh.yaml", "namespace: review", 0);
     let fields = labels(lsp.at("textDocument/completion", &mesh, line + 1, 2));
     assert!(
@@ -355,11 +357,6 @@ fn completion_offers_the_secrets_and_variables_a_service_has() {
     let mut lsp = Client::start(t.dir());
     lsp.open(&b);
     lsp.diagnostics_after(&uri(&b), 1);
-    let labels = |answer: Value| -> Vec<String> {
-        (answer.as_array().expect("items").iter())
-            .map(|i| i["label"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     // Typing a reference: the file does not parse meanwhile; names come from the last state
     // that did.
     let typing = text.replace(
