@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// The flags that keep Chromium off the network and out of the user's profile.
+/// The flags that keep Chromium off the network and out of the user's profile (its
+/// temporary files go to `TMPDIR`, which each run sets to a directory of its own).
 fn flags(profile: &Path) -> Vec<String> {
     [
         "--headless",
@@ -41,6 +42,7 @@ fn once(chromium: &Path, home: &Path, page: &Path, extra: &[String]) -> String {
     let mut command = Command::new(chromium);
     crate::isolate(&mut command, home);
     let out = command
+        .env("TMPDIR", profile.path())
         .args(flags(profile.path()))
         .args(extra)
         .arg(url(page))
@@ -95,6 +97,7 @@ impl Browser {
         let mut command = Command::new("sh");
         crate::isolate(&mut command, home);
         let child = command
+            .env("TMPDIR", dir.path())
             .arg("-c")
             .arg("exec \"$0\" \"$@\" --remote-debugging-pipe 3<\"$IN\" 4>\"$OUT\"")
             .arg(chromium)
