@@ -510,9 +510,14 @@ impl<'a> Compiler<'a> {
         units
     }
 
+    /// The text of a file the Meshfile names (`env`, a template) and the file's name as
+    /// diagnostics give it: beside the Meshfile, as the Meshfile was named.
     fn override_text(&self, path: &Text) -> Result<(String, String), Vec<Located>> {
+        let beside = std::path::Path::new(self.mesh_file)
+            .parent()
+            .map_or_else(|| path.as_str().into(), |dir| dir.join(path.as_str()));
         (self.read)(path.as_str())
-            .map(|text| (text, path.as_str().to_owned()))
+            .map(|text| (text, beside.display().to_string()))
             .map_err(|e| {
                 vec![Located::new(
                     self.mesh_file,

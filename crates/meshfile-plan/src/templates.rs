@@ -122,9 +122,8 @@ impl<'a> Compiler<'a> {
         Some(Document::from_tree(session_name.to_owned(), node))
     }
 
-    /// Reads a text template named in the Meshfile, substitutes `{{name}}`, then parses it.
-    /// A template file named by the Meshfile, substituted and parsed; with the file's name
-    /// as diagnostics give it.
+    /// A template file named by the Meshfile, `{{name}}` substituted, then parsed; with the
+    /// file's name as diagnostics give it.
     pub(super) fn template(
         &mut self,
         path: &Text,

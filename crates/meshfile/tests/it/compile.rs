@@ -918,6 +918,22 @@ fn services_may_share_an_image_and_only_an_import_with_two_sources_is_ambiguous(
 }
 
 #[test]
+fn a_problem_in_a_file_the_meshfile_names_is_located_beside_the_meshfile() {
+    let t = hello_world_with(Test::new(), "env", "over/e.yaml");
+    std::fs::create_dir(t.dir().join("over")).expect("dir");
+    let t = t.file("over/e.yaml", "local: 5\n");
+    // Named from elsewhere: the file is where the Meshfile is, not where meshfile runs.
+    let out = t.with(&["lint", "-f", t.dir().to_str().expect("utf-8")]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    let at = format!("{}:1:8: error[E010]", t.path("over/e.yaml"));
+    assert!(
+        out.stderr.contains(&at) && out.stderr.contains("1 | local: 5"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn an_image_policy_session_is_checked_and_names_the_pods_config_id() {
     const POLICY: &str = "name: anything\nversion: \"0.3.10\"\nservices:\n  - name: hello\n    image_name: img\n    mrenclaves: [\"0000000000000000000000000000000000000000000000000000000000000000\"]\n    command: python3 hello.py\n    environment:\n      PASSWORD: \"$$SCONE::pw$$\"\nimages:\n  - name: img\n";
     let mut t =
