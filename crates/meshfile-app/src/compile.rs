@@ -11,7 +11,7 @@ use meshfile_plan::{Compiled, Descriptor, Descriptors, Options};
 use crate::descriptors::{self, Measured, Measurements, Store};
 use crate::inputs::{self, Input};
 use crate::load::{self, Loaded, Manifests, Variables};
-use crate::paths::MeshDir;
+use crate::paths::{MeshDir, Overlay};
 use crate::{Error, Report, Stop, digests, write};
 
 /// What to compile and how.
@@ -38,6 +38,8 @@ pub struct Request {
     pub helm_template: Option<PathBuf>,
     /// Also make each mesh's graph ([`Mesh::graph`]), findings included.
     pub graph: bool,
+    /// Texts in place of the files a Meshfile names (an editor's unsaved buffers).
+    pub overlay: Overlay,
 }
 
 /// What the command line says in place of each Meshfile (sconectl's `--policy-namespace` and
@@ -185,7 +187,7 @@ pub fn run_on(request: &Request, inputs: Vec<Input>) -> Result<Compilation, Stop
             Err(problems) => report.problems.extend(problems),
         }
     }
-    add_sources(&mut report, &store);
+    add_sources(&mut report, &store, &request.overlay);
     report.check()?;
     Ok(Compilation {
         recorded,
@@ -207,6 +209,7 @@ pub fn mesh_problems(
     target: &std::path::Path,
     allow_outside: bool,
     lint: bool,
+    overlay: Overlay,
 ) -> Result<Report, Vec<String>> {
     let request = Request {
         inputs: Vec::new(),
@@ -221,6 +224,7 @@ pub fn mesh_problems(
         descriptor_keys: Vec::new(),
         helm_template: None,
         graph: lint,
+        overlay,
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {
@@ -269,7 +273,7 @@ pub fn mesh_problems(
             ),
         }
     }
-    add_sources(&mut report, &store);
+    add_sources(&mut report, &store, &request.overlay);
     Ok(report)
 }
 
@@ -445,7 +449,8 @@ fn compile_meshes(
         .iter()
         .map(|loaded| {
             let input: &Input = loaded.input;
-            let dir = MeshDir::new(input.dir(), allow_outside);
+            let dir =
+                MeshDir::new(input.dir(), allow_outside).with_overlay(request.overlay.clone());
             let outside: Vec<meshfile_plan::Located> = (dir.check(&loaded.manifest).into_iter())
                 .map(|d| meshfile_plan::Located::new(&input.name, d))
                 .collect();
@@ -475,14 +480,14 @@ fn compile_meshes(
 }
 
 /// The text of every file a problem points into that the report does not hold yet.
-fn add_sources(report: &mut Report, store: &Store) {
+fn add_sources(report: &mut Report, store: &Store, overlay: &Overlay) {
     let missing: Vec<String> = (report.problems.iter())
         .map(|p| p.file.clone())
         .filter(|f| !report.sources.contains_key(f))
         .collect();
     for file in missing {
-        let text = store
-            .source_of(&file)
+        let text = (store.source_of(&file))
+            .or_else(|| overlay.text_of(&file).map(str::to_owned))
             .or_else(|| std::fs::read_to_string(&file).ok());
         if let Some(text) = text {
             report.sources.insert(file, text);

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use meshfile_manifest::mesh::MeshManifest;
 use meshfile_manifest::{Code, Diagnostic, Text};
@@ -21,6 +22,37 @@ pub const MAX_CHART_SIZE: u64 = 100 << 20;
 /// The most files and directories a chart may hold.
 pub const MAX_CHART_ENTRIES: usize = 10_000;
 
+/// Texts read in place of files, by canonical path: an editor's unsaved buffers, so that a
+/// template or `env` file being typed is checked as it is on screen. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Overlay(Arc<BTreeMap<PathBuf, String>>);
+
+impl Overlay {
+    /// Each text in place of the file at its path (made canonical; a path that does not
+    /// exist on disk yet is left out, as the Meshfile could not name it either).
+    pub fn new(texts: impl IntoIterator<Item = (PathBuf, String)>) -> Overlay {
+        let canonical =
+            (texts.into_iter()).filter_map(|(path, text)| Some((path.canonicalize().ok()?, text)));
+        Overlay(Arc::new(canonical.collect()))
+    }
+
+    fn get(&self, canonical: &Path) -> Option<&str> {
+        self.0.get(canonical).map(String::as_str)
+    }
+
+    /// The text in place of the file `name` (as a problem names it), if any.
+    pub fn text_of(&self, name: &str) -> Option<&str> {
+        self.get(&Path::new(name).canonicalize().ok()?)
+    }
+}
+
+/// The paths only: the texts may hold secret values.
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
 /// A Meshfile's directory: where the relative paths it names start, and may lead.
 #[derive(Clone, Debug)]
 pub struct MeshDir {
@@ -29,13 +61,23 @@ pub struct MeshDir {
     /// Its canonical form, what resolved paths must start with; `None` when outside paths
     /// are allowed.
     confine_to: Option<PathBuf>,
+    overlay: Overlay,
 }
 
 impl MeshDir {
     /// The directory `dir`; with `allow_outside`, paths may lead anywhere.
     pub fn new(dir: PathBuf, allow_outside: bool) -> MeshDir {
         let confine_to = (!allow_outside).then(|| dir.canonicalize().unwrap_or(dir.clone()));
-        MeshDir { dir, confine_to }
+        MeshDir {
+            dir,
+            confine_to,
+            overlay: Overlay::default(),
+        }
+    }
+
+    /// The same directory, its files read from `overlay` where it holds them.
+    pub fn with_overlay(self, overlay: Overlay) -> MeshDir {
+        MeshDir { overlay, ..self }
     }
 
     /// The directory, as named.
@@ -62,7 +104,14 @@ impl MeshDir {
     /// manifest size limit.
     pub fn read_text(&self, rel: &str) -> Result<String, FileError> {
         let path = self.resolve(rel)?;
-        let bytes = read_regular(&path, meshfile_manifest::limits().max_bytes)?;
+        let limit = meshfile_manifest::limits().max_bytes;
+        if let Some(text) = self.overlay.get(&path) {
+            return match text.len() as u64 {
+                size if size > limit => Err(FileError::TooLarge { size, limit }),
+                _ => Ok(text.to_owned()),
+            };
+        }
+        let bytes = read_regular(&path, limit)?;
         String::from_utf8(bytes).map_err(|_| FileError::NotText)
     }
 

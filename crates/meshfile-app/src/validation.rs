@@ -7,6 +7,7 @@ use meshfile_manifest::Manifest;
 
 use crate::inputs::Input;
 use crate::load::{Checked, check};
+use crate::paths::Overlay;
 
 /// What `validate` finds: each file's own problems and, when every file is valid and the
 /// inputs hold a Meshfile and service manifests (a mesh's directory), what `template` would
@@ -18,7 +19,14 @@ pub struct Validation {
     pub across_files_skipped: Option<Vec<String>>,
 }
 
-pub fn validate(inputs: &[Input], lint: bool, allow_outside: bool, target: &Path) -> Validation {
+/// `overlay`: texts in place of the files a Meshfile names (an editor's unsaved buffers).
+pub fn validate(
+    inputs: &[Input],
+    lint: bool,
+    allow_outside: bool,
+    target: &Path,
+    overlay: Overlay,
+) -> Validation {
     let mut checked = check(inputs, lint, allow_outside);
     let has = |wanted: fn(&Manifest) -> bool| {
         (checked.iter()).any(|c| c.manifest.as_ref().is_some_and(wanted))
@@ -32,7 +40,7 @@ pub fn validate(inputs: &[Input], lint: bool, allow_outside: bool, target: &Path
             across_files_skipped: None,
         };
     }
-    let report = match crate::compile::mesh_problems(inputs, target, allow_outside, lint) {
+    let report = match crate::compile::mesh_problems(inputs, target, allow_outside, lint, overlay) {
         Ok(report) => report,
         Err(unset) => {
             return Validation {

@@ -160,7 +160,7 @@ impl Server {
                     serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
                     && let Some(path) = path_of(&p.text_document.uri)
                 {
-                    self.dirty.insert(directory(&path));
+                    self.touched(&path);
                     self.buffers.insert(path, p.text_document.text);
                 }
             }
@@ -170,7 +170,7 @@ impl Server {
                     && let Some(path) = path_of(&p.text_document.uri)
                     && let Some(change) = p.content_changes.into_iter().last()
                 {
-                    self.dirty.insert(directory(&path));
+                    self.touched(&path);
                     self.buffers.insert(path, change.text);
                 }
             }
@@ -179,7 +179,7 @@ impl Server {
                     serde_json::from_value::<lsp_types::DidSaveTextDocumentParams>(n.params)
                     && let Some(path) = path_of(&p.text_document.uri)
                 {
-                    self.dirty.insert(directory(&path));
+                    self.touched(&path);
                 }
             }
             notification::DidCloseTextDocument::METHOD => {
@@ -187,12 +187,21 @@ impl Server {
                     serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
                     && let Some(path) = path_of(&p.text_document.uri)
                 {
-                    self.dirty.insert(directory(&path));
+                    self.touched(&path);
                     self.buffers.remove(&path);
                 }
             }
             _ => {}
         }
+    }
+
+    /// Marks the directories a change to `path` concerns: its own, and each checked directory
+    /// above it, whose Meshfile may name it (an `env` file or a template in a subdirectory).
+    fn touched(&mut self, path: &Path) {
+        let own = directory(path);
+        let above = (self.analyses.keys()).filter(|dir| own.starts_with(dir) && **dir != own);
+        self.dirty.extend(above.cloned().collect::<Vec<_>>());
+        self.dirty.insert(own);
     }
 
     /// Checks each changed directory and publishes its files' diagnostics.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use meshfile_app::inputs::{Input, is_manifest};
 use meshfile_app::load::Checked;
+use meshfile_app::paths::Overlay;
 use meshfile_graph::Graph;
 use meshfile_manifest::Manifest;
 use meshfile_plan::ServiceVariables;
@@ -84,10 +85,15 @@ fn target(dir: &Path) -> PathBuf {
     dir.join("target")
 }
 
+/// The open buffers as texts in place of the files a Meshfile names (templates, `env`).
+fn overlay(buffers: &Buffers) -> Overlay {
+    Overlay::new(buffers.iter().map(|(p, t)| (p.clone(), t.clone())))
+}
+
 /// Checks the directory as `meshfile lint -f DIR` does.
 pub fn check(dir: &Path, buffers: &Buffers) -> Vec<Checked> {
     let inputs = inputs(dir, buffers);
-    meshfile_app::validation::validate(&inputs, true, false, &target(dir)).checked
+    meshfile_app::validation::validate(&inputs, true, false, &target(dir), overlay(buffers)).checked
 }
 
 /// Compiles the directory's mesh for its graph and variables; `None` while it does not compile.
@@ -108,6 +114,7 @@ pub fn model(dir: &Path, buffers: &Buffers) -> Option<Model> {
         descriptor_keys: Vec::new(),
         helm_template: None,
         graph: true,
+        overlay: overlay(buffers),
     };
     let compilation = meshfile_app::compile::run_on(&request, inputs(dir, buffers)).ok()?;
     let mesh = compilation.meshes.into_iter().next()?;

@@ -158,6 +158,7 @@ fn request(settings: &Settings, purpose: Purpose) -> Request {
         overrides: settings.overrides.clone(),
         descriptor_keys: settings.descriptor_keys.clone(),
         helm_template: settings.helm_template.clone(),
+        overlay: Default::default(),
         graph: false,
     }
 }

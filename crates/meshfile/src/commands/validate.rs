@@ -26,6 +26,7 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, St
         lint,
         args.inputs.allow_outside,
         std::path::Path::new(crate::cli::DEFAULT_TARGET),
+        Default::default(),
     );
     let all = validation.checked;
     let count = |severity: Severity| {

@@ -146,6 +146,39 @@ fn a_change_in_a_service_manifest_rechecks_the_files_that_depend_on_it() {
 }
 
 #[test]
+fn a_file_the_meshfile_names_is_checked_as_typed_before_it_is_saved() {
+    let t = three_services();
+    // c's environment comes from a file in a subdirectory, which the Meshfile names.
+    let mesh = t.dir().join("mesh.yaml");
+    let named = std::fs::read_to_string(&mesh).expect("mesh").replace(
+        "    image: registry.example.com/c:1\n",
+        "    image: registry.example.com/c:1\n    env: overrides/c.yaml\n",
+    );
+    std::fs::write(&mesh, named).expect("mesh");
+    let env = t.dir().join("overrides/c.yaml");
+    std::fs::create_dir(t.dir().join("overrides")).expect("dir");
+    let saved = "local:\n  - name: GREETING\n    value: hey\n";
+    std::fs::write(&env, saved).expect("env");
+    let mut lsp = Client::start(t.dir());
+    lsp.open(&mesh);
+    let clean = lsp.diagnostics_after(&uri(&mesh), 1);
+    assert!(codes_of_errors(&clean).is_empty(), "{clean}");
+    lsp.open(&env);
+    // Typed, not saved: `local` is no list now; the error is in the buffer, where it is.
+    lsp.change(&env, 2, "local: 5\n");
+    let typed = lsp.diagnostics_after(&uri(&env), 1);
+    let errors = (typed.as_array().expect("list").iter()).find(|d| d["severity"] == 1);
+    let error = errors.unwrap_or_else(|| panic!("no error in the buffer: {typed}"));
+    assert_eq!(error["range"]["start"]["line"], 0, "{error}");
+    assert_eq!(error["range"]["start"]["character"], 7, "{error}");
+    assert_eq!(std::fs::read_to_string(&env).expect("env"), saved);
+    lsp.change(&env, 3, saved);
+    let fixed = lsp.diagnostics_after(&uri(&env), 2);
+    assert!(codes_of_errors(&fixed).is_empty(), "{fixed}");
+    assert_eq!(lsp.shut_down(), 0);
+}
+
+#[test]
 fn hover_tells_fields_variables_and_secrets() {
     let t = three_services();
     let (mesh, b) = (t.dir().join("mesh.yaml"), t.dir().join("b.yaml"));
