@@ -199,18 +199,39 @@ pub fn run_on(request: &Request, inputs: Vec<Input>) -> Result<Compilation, Stop
     })
 }
 
+/// Why the checks across files were not made.
+#[derive(Debug)]
+pub struct Skipped {
+    /// Each reason once: a `$VAR` without a value, or what failed.
+    pub why: Vec<String>,
+    /// Each use of a `$VAR` without a value, where it is.
+    pub unset: Vec<meshfile_plan::Located>,
+    /// The code of what failed, when it was not a `$VAR`.
+    pub failed: Option<Code>,
+}
+
+impl Skipped {
+    fn failed(e: Error) -> Skipped {
+        Skipped {
+            why: vec![e.to_string()],
+            unset: Vec::new(),
+            failed: Some(e.code),
+        }
+    }
+}
+
 /// What `template` finds wrong with the meshes among `inputs` beyond each file's own checks:
 /// descriptors and measurements, secrets across services, templates, the files a Meshfile
 /// names. For `validate`, so nothing is written, no registry is asked and the descriptor
-/// store under `target` is only read. `Err` with the names of `$VAR`s that have no value in
-/// this environment: the checks need the values, so none are made.
+/// store under `target` is only read. `Err` when the checks could not be made: `$VAR`s
+/// without a value in this environment (the checks need the values), or a failure.
 pub fn mesh_problems(
     inputs: &[Input],
     target: &std::path::Path,
     allow_outside: bool,
     lint: bool,
     overlay: Overlay,
-) -> Result<Report, Vec<String>> {
+) -> Result<Report, Skipped> {
     let request = Request {
         inputs: Vec::new(),
         target: target.to_path_buf(),
@@ -228,23 +249,29 @@ pub fn mesh_problems(
     };
     let problems = |stop: Stop| match stop {
         Stop::Invalid(report) => {
-            let mut unset: Vec<String> = Vec::new();
-            for p in &report.problems {
-                if p.diagnostic.code == Code::UndefinedVariable
-                    && !unset.contains(&p.diagnostic.message)
-                {
-                    unset.push(p.diagnostic.message.clone());
+            let (unset, other): (Vec<_>, Vec<_>) = (report.problems.into_iter())
+                .partition(|p| p.diagnostic.code == Code::UndefinedVariable);
+            if unset.is_empty() {
+                return Ok(Report {
+                    problems: other,
+                    ..report
+                });
+            }
+            let mut why: Vec<String> = Vec::new();
+            for p in &unset {
+                if !why.contains(&p.diagnostic.message) {
+                    why.push(p.diagnostic.message.clone());
                 }
             }
-            if unset.is_empty() {
-                Ok(report)
-            } else {
-                Err(unset)
-            }
+            Err(Skipped {
+                why,
+                unset,
+                failed: None,
+            })
         }
-        Stop::Failed(e) => Err(vec![e.to_string()]),
+        Stop::Failed(e) => Err(Skipped::failed(e)),
     };
-    let variables = Variables::new(&[]).map_err(|e| vec![e.to_string()])?;
+    let variables = Variables::new(&[]).map_err(Skipped::failed)?;
     let mut report = Report::default();
     let (manifests, store, measurements) = match load(&request, inputs, &variables, &mut report) {
         Ok(loaded) => loaded,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use meshfile_manifest::Manifest;
 
+use crate::compile::Skipped;
 use crate::inputs::Input;
 use crate::load::{Checked, check};
 use crate::paths::Overlay;
@@ -16,7 +17,7 @@ pub struct Validation {
     pub checked: Vec<Checked>,
     /// Why the checks across files were not made, when they were due: `$VAR`s without a
     /// value in this environment.
-    pub across_files_skipped: Option<Vec<String>>,
+    pub across_files_skipped: Option<Skipped>,
 }
 
 /// `overlay`: texts in place of the files a Meshfile names (an editor's unsaved buffers).

@@ -14,27 +14,37 @@ use crate::position;
 /// Where a diagnostic's replacement travels to the quick fix: the diagnostic's `data`.
 const REPLACEMENT: &str = "replacement";
 
-/// One file's diagnostics for `textDocument/publishDiagnostics` (`None` for a relative path,
-/// which has no URI).
-pub fn publish(path: &Path, text: &str, found: &[Diagnostic]) -> Option<PublishDiagnosticsParams> {
+/// One file's diagnostics for `textDocument/publishDiagnostics`, and `notes` as information
+/// (`None` for a relative path, which has no URI).
+pub fn publish(
+    path: &Path,
+    text: &str,
+    found: &[Diagnostic],
+    notes: &[Diagnostic],
+) -> Option<PublishDiagnosticsParams> {
+    let severity = |d: &Diagnostic| match d.severity {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+    };
+    let found = found.iter().map(|d| one(text, d, severity(d)));
+    let notes = notes
+        .iter()
+        .map(|d| one(text, d, DiagnosticSeverity::INFORMATION));
     Some(PublishDiagnosticsParams {
         uri: Url::from_file_path(path).ok()?,
-        diagnostics: found.iter().map(|d| one(text, d)).collect(),
+        diagnostics: found.chain(notes).collect(),
         version: None,
     })
 }
 
-fn one(text: &str, d: &Diagnostic) -> lsp_types::Diagnostic {
+fn one(text: &str, d: &Diagnostic, severity: DiagnosticSeverity) -> lsp_types::Diagnostic {
     let message = match &d.hint {
         Some(hint) => format!("{}\nhelp: {hint}", d.message),
         None => d.message.clone(),
     };
     lsp_types::Diagnostic {
         range: position::range(text, d.span),
-        severity: Some(match d.severity {
-            Severity::Error => DiagnosticSeverity::ERROR,
-            Severity::Warning => DiagnosticSeverity::WARNING,
-        }),
+        severity: Some(severity),
         code: Some(NumberOrString::String(d.code.as_str().to_owned())),
         source: Some("meshfile".into()),
         message,

@@ -207,7 +207,7 @@ impl Server {
     /// Checks each changed directory and publishes its files' diagnostics.
     fn check_dirty(&mut self, connection: &Connection) -> Result<(), LspError> {
         for dir in std::mem::take(&mut self.dirty) {
-            let checked = workspace::check(&dir, &self.buffers);
+            let workspace::Check { checked, notes } = workspace::check(&dir, &self.buffers);
             let previous = self.analyses.remove(&dir);
             let (model, mut published, mut last_valid) = match previous {
                 Some(a) => (a.model, a.published, a.last_valid),
@@ -219,8 +219,12 @@ impl Server {
             let now: Vec<PathBuf> = checked.iter().map(|c| PathBuf::from(&c.file)).collect();
             for c in &checked {
                 let text = self.text_of(Path::new(&c.file), c.source.as_deref());
+                let notes: Vec<_> = (notes.iter())
+                    .filter(|n| n.file == c.file)
+                    .map(|n| n.diagnostic.clone())
+                    .collect();
                 if let Some(params) =
-                    diagnostics::publish(Path::new(&c.file), &text, &c.diagnostics)
+                    diagnostics::publish(Path::new(&c.file), &text, &c.diagnostics, &notes)
                 {
                     send_notification::<notification::PublishDiagnostics>(connection, params)?;
                 }
@@ -352,7 +356,7 @@ fn analysis_of<'a>(
 ) -> Option<&'a Analysis> {
     let dir = directory(path);
     let analysis = analyses.entry(dir.clone()).or_insert_with(|| {
-        let checked = workspace::check(&dir, buffers);
+        let checked = workspace::check(&dir, buffers).checked;
         let valid = checked.iter().all(|c| c.is_valid());
         Analysis {
             checked,

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use meshfile_app::compile::Skipped;
 use meshfile_app::inputs::{Input, is_manifest};
 use meshfile_app::load::Checked;
 use meshfile_app::paths::Overlay;
 use meshfile_graph::Graph;
-use meshfile_manifest::Manifest;
-use meshfile_plan::ServiceVariables;
+use meshfile_manifest::{Diagnostic, Manifest};
+use meshfile_plan::{Located, ServiceVariables};
 
 /// The open buffers: path to text.
 pub type Buffers = BTreeMap<PathBuf, String>;
@@ -90,10 +91,58 @@ fn overlay(buffers: &Buffers) -> Overlay {
     Overlay::new(buffers.iter().map(|(p, t)| (p.clone(), t.clone())))
 }
 
+/// A check of a directory: each file's diagnostics, and notes on what could not be checked.
+pub struct Check {
+    pub checked: Vec<Checked>,
+    /// Information, each in the file it concerns: the checks across files were not made.
+    pub notes: Vec<Located>,
+}
+
 /// Checks the directory as `meshfile lint -f DIR` does.
-pub fn check(dir: &Path, buffers: &Buffers) -> Vec<Checked> {
+pub fn check(dir: &Path, buffers: &Buffers) -> Check {
     let inputs = inputs(dir, buffers);
-    meshfile_app::validation::validate(&inputs, true, false, &target(dir), overlay(buffers)).checked
+    let validation =
+        meshfile_app::validation::validate(&inputs, true, false, &target(dir), overlay(buffers));
+    let checked = validation.checked;
+    let notes = match validation.across_files_skipped {
+        None => Vec::new(),
+        Some(skipped) => notes(&checked, skipped),
+    };
+    Check { checked, notes }
+}
+
+const ACROSS_FILES: &str = "what `meshfile template` checks across the files (descriptors, secrets between services, templates) is not checked";
+
+/// Where the editor learns why the checks across files were not made: at each `$VAR` without
+/// a value, or at the Meshfile's start for a failure.
+fn notes(checked: &[Checked], skipped: Skipped) -> Vec<Located> {
+    if let Some(code) = skipped.failed {
+        let mesh = checked
+            .iter()
+            .find(|c| matches!(c.manifest, Some(Manifest::Mesh(_))));
+        let Some(mesh) = mesh else {
+            return Vec::new();
+        };
+        let failed = Diagnostic::new(
+            code,
+            Default::default(),
+            "",
+            format!("{ACROSS_FILES}: {}", skipped.why.join("; ")),
+        );
+        return vec![Located::new(&mesh.file, failed)];
+    }
+    (skipped.unset.into_iter())
+        .map(|mut unset| {
+            unset.diagnostic.message = format!(
+                "{} in the environment the editor started `meshfile lsp` in: {ACROSS_FILES}",
+                unset.diagnostic.message
+            );
+            unset.diagnostic.hint = Some(
+                "start the editor with it set (exported, as `meshfile template` needs it), or write the value in place".into(),
+            );
+            unset
+        })
+        .collect()
 }
 
 /// Compiles the directory's mesh for its graph and variables; `None` while it does not compile.

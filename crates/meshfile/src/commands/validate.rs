@@ -55,7 +55,7 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, St
     if let Some(unset) = &validation.across_files_skipped {
         render::eprint(&format!(
             "note: what `template` checks across the files (descriptors, secrets between services, templates) was not checked: {}; `meshfile template -n --set NAME=VALUE` checks it\n",
-            unset.join("; ")
+            unset.why.join("; ")
         ));
     }
     if args.dump {

@@ -179,6 +179,37 @@ fn a_file_the_meshfile_names_is_checked_as_typed_before_it_is_saved() {
 }
 
 #[test]
+fn a_variable_without_a_value_in_the_editors_environment_says_what_is_not_checked() {
+    let t = three_services();
+    let mesh = t.dir().join("mesh.yaml");
+    let text = std::fs::read_to_string(&mesh).expect("mesh");
+    std::fs::write(
+        &mesh,
+        text.replace("namespace: review", "namespace: $REVIEW_NAMESPACE"),
+    )
+    .expect("mesh");
+    let mut lsp = Client::start(t.dir());
+    lsp.open(&mesh);
+    let published = lsp.diagnostics_after(&uri(&mesh), 1);
+    let notes: Vec<&Value> = (published.as_array().expect("list").iter())
+        .filter(|d| d["severity"] == 3)
+        .collect();
+    assert_eq!(notes.len(), 1, "{published}");
+    let note = notes[0];
+    assert_eq!(note["range"]["start"]["line"], 7, "{note}");
+    assert_eq!(note["range"]["start"]["character"], 13, "{note}");
+    let message = note["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`$REVIEW_NAMESPACE` is not set")
+            && message.contains("across the files")
+            && message.contains("is not checked"),
+        "{message}"
+    );
+    assert!(codes_of_errors(&published).is_empty(), "{published}");
+    assert_eq!(lsp.shut_down(), 0);
+}
+
+#[test]
 fn hover_tells_fields_variables_and_secrets() {
     let t = three_services();
     let (mesh, b) = (t.dir().join("mesh.yaml"), t.dir().join("b.yaml"));
