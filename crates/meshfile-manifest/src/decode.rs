@@ -145,6 +145,26 @@ impl fmt::Display for Path<'_> {
 #[derive(Default)]
 pub struct Cx {
     pub diagnostics: Vec<Diagnostic>,
+    /// What became of the `$VAR`s of the values decoded.
+    pub env: Env,
+}
+
+/// What became of the `$VAR`s of a manifest before it is decoded.
+#[derive(Debug, Default)]
+pub enum Env {
+    /// Nothing was substituted: a value is decoded as it is.
+    #[default]
+    Untouched,
+    /// They are kept as written (validation without an environment): a field of a closed
+    /// set or a boolean that holds one is left unchecked and unset, for the run that has the
+    /// value.
+    AsWritten,
+    /// Substituted: the values at `given` came from variables; those at `unknown` hold
+    /// variables without a value (reported as such, so not checked as a value too).
+    Substituted {
+        given: Vec<Span>,
+        unknown: Vec<Span>,
+    },
 }
 
 impl Cx {
@@ -202,9 +222,33 @@ impl Cx {
         }
     }
 
-    /// `true` or `false`, strictly: YAML 1.1's `yes`/`on` are refused rather than guessed.
+    /// Whether `node` holds a `$VAR` whose value this run does not know.
+    fn deferred(&self, node: &Node) -> bool {
+        match &self.env {
+            Env::Untouched => false,
+            Env::AsWritten => node.as_scalar().is_some_and(crate::refs::names_env),
+            Env::Substituted { unknown, .. } => unknown.contains(&node.span),
+        }
+    }
+
+    /// Whether `node`'s value came from a `$VAR` (text in the file, whatever it became).
+    fn substituted(&self, node: &Node) -> bool {
+        matches!(&self.env, Env::Substituted { given, .. } if given.contains(&node.span))
+    }
+
+    /// `true` or `false`, strictly: YAML 1.1's `yes`/`on` are refused rather than guessed. A
+    /// `$VAR` that gives `true` or `false` gives the boolean, as `envsubst` before the YAML
+    /// parser would.
     pub fn boolean(&mut self, node: &Node, path: &Path<'_>) -> Option<Spanned<bool>> {
-        match node.typed() {
+        if self.deferred(node) {
+            return None;
+        }
+        let from_variable = match node.as_scalar() {
+            Some("true") if self.substituted(node) => Some(true),
+            Some("false") if self.substituted(node) => Some(false),
+            _ => None,
+        };
+        match from_variable.map(Typed::Bool).or_else(|| node.typed()) {
             Some(Typed::Bool(b)) => Some(Spanned {
                 value: b,
                 span: node.span,
@@ -257,6 +301,9 @@ impl Cx {
         choices: &[(&str, T)],
         code: Code,
     ) -> Option<Spanned<T>> {
+        if self.deferred(node) {
+            return None;
+        }
         let text = self.text(node, path)?;
         if let Some((_, v)) = choices.iter().find(|(name, _)| *name == text.value) {
             return Some(Spanned {

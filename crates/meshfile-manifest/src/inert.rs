@@ -79,11 +79,11 @@ fn mesh(node: &Node, out: &mut Vec<Diagnostic>) {
             warn(out, Code::CannotAct, e, format!("cas[{i}].cas_key"),
                 "`cas_key` pins the CAS a connection reaches; the embedded store is in this process, so there is no connection to pin and it is not used".into());
         }
-        let encrypting = matches!(
-            entry.scalar_at("mode"),
-            Some("EncryptedManifest" | "EncryptedOnly")
-        );
-        if let Some(e) = entry.get("cas_encryption_key").filter(|_| !encrypting) {
+        let mode = entry.scalar_at("mode");
+        // A mode given as `$VAR` is known only once the environment is.
+        let may_encrypt = mode.is_some_and(crate::refs::names_env)
+            || matches!(mode, Some("EncryptedManifest" | "EncryptedOnly"));
+        if let Some(e) = entry.get("cas_encryption_key").filter(|_| !may_encrypt) {
             warn(out, Code::CannotAct, e, format!("cas[{i}].cas_encryption_key"),
                 "`cas_encryption_key` encrypts sessions in the EncryptedManifest and EncryptedOnly modes; this CAS's mode does not encrypt, so it is checked and not used".into());
         }

@@ -21,7 +21,7 @@ pub use service::ServiceManifest;
 use meshfile_yaml::{Limits, Node, Span, Value};
 use serde::Serialize;
 
-use decode::Cx;
+use decode::{Cx, Env};
 
 /// A loaded manifest. Boxed: a large mesh loads thousands, and they move between
 /// collections as they are sorted out; moving a pointer is cheaper than moving the model.
@@ -82,16 +82,29 @@ pub fn load_with_env(bytes: &[u8], env: Option<refs::Lookup<'_>>) -> Loaded {
         }
     };
     let mut unresolved = Vec::new();
-    if let Some(env) = env {
-        substitute_env_in_tree(&mut node, env, &mut unresolved);
-    }
-    let mut loaded = load_node(&node);
+    let env = match env {
+        None => Env::AsWritten,
+        Some(lookup) => {
+            let mut given = Vec::new();
+            substitute_env_in_tree(&mut node, lookup, &mut given, &mut unresolved);
+            let unknown = unresolved.iter().map(|d| d.span).collect();
+            Env::Substituted { given, unknown }
+        }
+    };
+    let mut loaded = decode_node(&node, env);
     loaded.diagnostics.extend(unresolved);
     diagnostic::sort(&mut loaded.diagnostics);
     loaded
 }
 
-fn substitute_env_in_tree(node: &mut Node, env: refs::Lookup<'_>, out: &mut Vec<Diagnostic>) {
+/// Replaces the `$VAR`s of every value below `node`; the places of values that changed go to
+/// `given`, a variable without a value to `out`.
+fn substitute_env_in_tree(
+    node: &mut Node,
+    env: refs::Lookup<'_>,
+    given: &mut Vec<meshfile_yaml::Span>,
+    out: &mut Vec<Diagnostic>,
+) {
     match &mut node.value {
         Value::Scalar { text, style } => {
             if !text.contains('$') {
@@ -99,9 +112,12 @@ fn substitute_env_in_tree(node: &mut Node, env: refs::Lookup<'_>, out: &mut Vec<
             }
             match refs::substitute_env(text, env) {
                 Ok(resolved) => {
-                    if resolved != *text && *style == meshfile_yaml::Style::Plain {
-                        // The value was text in the file; it stays text whatever it became.
-                        *style = meshfile_yaml::Style::DoubleQuoted;
+                    if resolved != *text {
+                        given.push(node.span);
+                        if *style == meshfile_yaml::Style::Plain {
+                            // The value was text in the file; it stays text whatever it became.
+                            *style = meshfile_yaml::Style::DoubleQuoted;
+                        }
                     }
                     *text = resolved.into();
                 }
@@ -117,10 +133,10 @@ fn substitute_env_in_tree(node: &mut Node, env: refs::Lookup<'_>, out: &mut Vec<
         }
         Value::Sequence(items) => items
             .iter_mut()
-            .for_each(|n| substitute_env_in_tree(n, env, out)),
+            .for_each(|n| substitute_env_in_tree(n, env, given, out)),
         Value::Mapping(entries) => entries
             .iter_mut()
-            .for_each(|e| substitute_env_in_tree(&mut e.value, env, out)),
+            .for_each(|e| substitute_env_in_tree(&mut e.value, env, given, out)),
     }
 }
 
@@ -155,7 +171,15 @@ pub fn parse_diagnostic(e: &meshfile_yaml::Error) -> Diagnostic {
 
 /// Decodes and validates a parsed document.
 pub fn load_node(node: &Node) -> Loaded {
-    let mut cx = Cx::default();
+    decode_node(node, Env::Untouched)
+}
+
+/// Decodes and validates a parsed manifest whose `$VAR`s became what `env` says.
+fn decode_node(node: &Node, env: Env) -> Loaded {
+    let mut cx = Cx {
+        env,
+        ..Cx::default()
+    };
     let kind = detect_kind(&mut cx, node);
     let manifest = match kind {
         Some(ManifestKind::Mesh) => mesh::decode(&mut cx, node).map(|m| Manifest::Mesh(m.into())),

@@ -1,6 +1,7 @@
 //! The one integration-test binary of meshfile-manifest.
 
 mod corpus;
+mod env;
 mod roundtrip;
 mod schema;
 
