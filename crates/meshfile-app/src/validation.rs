@@ -50,11 +50,19 @@ pub fn validate(
             };
         }
     };
+    // What each file's own check found, as written: the same problem found across the files
+    // with its `$VAR`s filled in is not another one.
+    let own: Vec<usize> = checked.iter().map(|c| c.diagnostics.len()).collect();
     for problem in report.problems {
-        match checked.iter_mut().find(|c| c.file == problem.file) {
-            // A file's own problems were found by its check already.
-            Some(c) if c.diagnostics.contains(&problem.diagnostic) => {}
-            Some(c) => c.diagnostics.push(problem.diagnostic),
+        match checked.iter().position(|c| c.file == problem.file) {
+            Some(i) => {
+                let c = &mut checked[i];
+                let found = (c.diagnostics[..own.get(i).copied().unwrap_or(0)].iter())
+                    .any(|d| same_place(d, &problem.diagnostic));
+                if !found {
+                    c.diagnostics.push(problem.diagnostic);
+                }
+            }
             None => checked.push(Checked {
                 source: report.sources.get(&problem.file).cloned(),
                 file: problem.file,
@@ -70,4 +78,10 @@ pub fn validate(
         checked,
         across_files_skipped: None,
     }
+}
+
+/// Whether two diagnostics say the same of the same place (their texts may differ in the
+/// values of `$VAR`s).
+fn same_place(a: &meshfile_manifest::Diagnostic, b: &meshfile_manifest::Diagnostic) -> bool {
+    a.code == b.code && a.span == b.span && a.path == b.path
 }

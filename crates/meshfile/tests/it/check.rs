@@ -99,6 +99,27 @@ fn lint_says_which_working_directory_a_manifest_without_pwd_gets() {
 }
 
 #[test]
+fn a_warning_is_said_once_whether_its_variables_are_filled_in_or_not() {
+    let t = hello_world();
+    for file in ["mesh.yaml", "service.yaml"] {
+        let text = std::fs::read_to_string(t.dir().join(file)).expect("example");
+        let text = text.replace("registry.example.com", "$REGISTRY");
+        std::fs::write(t.dir().join(file), text).expect("write");
+    }
+    // Each file as written, then across the files with `$REGISTRY` filled in: W009 names the
+    // image both times, in two spellings, for one place.
+    let out = crate::meshfile(t.dir())
+        .args(["lint", "-f", "."])
+        .env("REGISTRY", "registry.example.com")
+        .output()
+        .expect("run meshfile");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("warning[W009]").count(), 1, "{stderr}");
+    assert!(!stderr.contains("was not checked"), "{stderr}");
+}
+
+#[test]
 fn lint_warns_and_deny_warnings_fails() {
     let file = corpus("valid")
         .join("software-updates-meshfile2.yaml")
