@@ -119,7 +119,8 @@ fn describe_secret(graph: &Graph, service: &str, node: &Node) -> String {
     text
 }
 
-/// The secret a hit names: a reference, an import, a `private_key` or `issuer`.
+/// What a hit names: a secret (a reference, an import, a `private_key` or `issuer`), a
+/// variable (`{{name}}`, a `global` environment entry, a Meshfile `env` entry), a service.
 fn subject(hit: &Hit, pos: Pos) -> Option<Subject> {
     let On::Value(value, span) = &hit.on else {
         return None;
@@ -132,6 +133,10 @@ fn subject(hit: &Hit, pos: Pos) -> Option<Subject> {
         ["secrets", "import"] => Some(Subject::Secret(value.clone())),
         [.., "private_key" | "issuer"] => Some(Subject::Secret(value.clone())),
         ["services", "name" | "image"] => Some(Subject::Service),
+        // A variable a service manifest takes from the mesh, or one a Meshfile gives.
+        ["environment", "global", "name"] | ["env", "env", "name"] => {
+            Some(Subject::Variable(value.clone()))
+        }
         _ => None,
     }
 }

@@ -226,6 +226,23 @@ fn hover_tells_fields_variables_and_secrets() {
         variable.contains("`{{greeting}}`** in service `b`: `hi`, from the service's env section"),
         "{variable}"
     );
+    // A variable a manifest takes from the mesh (`global`): the same.
+    let (line, character) = find(&t, "b.yaml", "name: greeting", 8);
+    let global = markdown(&lsp.at("textDocument/hover", &b, line, character));
+    assert!(
+        global.contains("`{{greeting}}`** in service `b`: `hi`, from the service's env section"),
+        "{global}"
+    );
+    // A Meshfile's value: what each service that takes it gets, overrides shown.
+    let (line, character) = find(&t, "mesh.yaml", "name: greeting", 8);
+    let given = markdown(&lsp.at("textDocument/hover", &mesh, line, character));
+    for each in [
+        "in service `a`: `hello`, from the `global` env section",
+        "in service `b`: `hi`, from the service's env section",
+        "in service `c`: `hello`, from the `global` env section",
+    ] {
+        assert!(given.contains(each), "{each}: {given}");
+    }
     // An import: the exporting service and the secret's kind.
     let (line, character) = find(&t, "b.yaml", "- a_cert", 3);
     let import = markdown(&lsp.at("textDocument/hover", &b, line, character));
