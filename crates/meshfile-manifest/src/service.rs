@@ -13,12 +13,19 @@ use crate::mesh::{KeyValue, decode_key_value};
 #[serde(deny_unknown_fields)]
 #[schemars(title = "SCONE Service manifest (genservice) 0.2.1")]
 pub struct ServiceManifest {
+    /// `scone/MAJOR.MINOR[.PATCH]`, at least `scone/5.8`.
     #[serde(rename = "apiVersion")]
     pub api_version: Text,
     /// Always `genservice`.
     pub kind: Text,
+    /// The confidential image: its name, the image built (`to`), the command the session runs
+    /// and, for SCONE's build, how it is made.
     pub build: Build,
+    /// The program's environment: `local` values of this manifest, `global` names whose values
+    /// the Meshfile gives.
     pub environment: Environment,
+    /// Secrets this service defines (`global`, generated or held by CAS) and imports from other
+    /// services of the mesh (`import`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Secrets>,
     /// Files that exist only inside the enclave; content may use `$$SCONE::name$$`.
@@ -39,6 +46,8 @@ impl ServiceManifest {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
+    /// The service's name: its session is `NAMESPACE/NAME` unless the Meshfile names the
+    /// service otherwise.
     pub name: Text,
     /// `python`, `java`, `java8`, `java15`, `java17`, `java21`, `sconify_image`, ...
     pub kind: Text,
@@ -46,40 +55,76 @@ pub struct Build {
     pub to: Text,
     /// The command line, copied into the CAS policy.
     pub command: Command,
+    /// The program's working directory inside the enclave (the session's `pwd`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pwd: Option<Text>,
+    /// The base image SCONE's build starts from, which SCONE's tools use when they build the
+    /// image; meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Text>,
+    /// The Python requirements file, which SCONE's tools use when they build the image;
+    /// meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requirements: Option<Text>,
+    /// The last stable version of the image (kept runnable until a software update), which
+    /// SCONE's tools use when they build the image; meshfile uses the image as built (warning
+    /// W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stable: Option<Text>,
+    /// The binaries of the image to sconify (one per image is best), which SCONE's tools use
+    /// when they build the image; meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binaries: Option<Vec<Text>>,
+    /// Files copied from the working directory into the image, which SCONE's tools use when
+    /// they build the image; meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy: Option<Vec<Text>>,
+    /// Directories encrypted in the image, which SCONE's tools use when they build the image;
+    /// meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirs: Option<Vec<Text>>,
+    /// Directories protected (integrity, not confidentiality) by SCONE's binary file system,
+    /// which SCONE's tools use when they build the image; meshfile uses the image as built
+    /// (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fs_dirs: Option<Vec<Text>>,
+    /// Files protected (integrity, not confidentiality) by SCONE's binary file system, which
+    /// SCONE's tools use when they build the image; meshfile uses the image as built (warning
+    /// W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fs_files: Option<Vec<Text>>,
+    /// Paths served from the host's file system without SCONE's protection (`/etc/hosts`,
+    /// devices), which SCONE's tools use when they build the image; meshfile uses the image as
+    /// built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_paths: Option<Vec<Text>>,
     /// Misspelling of `host_paths` found in a public tutorial; accepted with a warning.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub host_path: Option<Vec<Text>>,
+    /// Files copied as plain text (neither confidential nor integrity protected), which SCONE's
+    /// tools use when they build the image; meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plain_files: Option<Vec<Text>>,
+    /// Directories copied as plain text (neither confidential nor integrity protected), which
+    /// SCONE's tools use when they build the image; meshfile uses the image as built (warning
+    /// W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plains: Option<Vec<Text>>,
+    /// Commands run while the image is built, which SCONE's tools use when they build the
+    /// image; meshfile uses the image as built (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<Vec<Text>>,
+    /// The policy template SCONE's build generates with the image; meshfile takes a session
+    /// template from the Meshfile's `image_policy` instead (warning).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gen_policy: Option<GenPolicy>,
+    /// How SCONE's build signs the enclave, which gives its MRSIGNER; meshfile uses the image
+    /// as signed (warning W009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// Encrypted volumes of the session: defined here, imported from another session, or
+    /// exported to others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
 }
@@ -134,6 +179,7 @@ pub const BUILD_KINDS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenPolicy {
+    /// The file that holds the policy template.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<Text>,
 }
@@ -141,8 +187,10 @@ pub struct GenPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
+    /// Whether SCONE's build signs the binaries (it always does).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign: Option<Spanned<bool>>,
+    /// The enclave signing key file SCONE's build uses (default `target/identity.pem`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Text>,
 }
@@ -150,12 +198,16 @@ pub struct Signature {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Volume {
+    /// The volume's name in the session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
+    /// Where the volume is mounted inside the enclave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<Text>,
+    /// The session and volume this volume is imported from (instead of defined here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import: Option<VolumeImport>,
+    /// The sessions this volume is exported to; only a volume defined here can be exported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<Vec<VolumeExport>>,
 }
@@ -163,8 +215,10 @@ pub struct Volume {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeImport {
+    /// The session that exports the volume (`{{namespace}}/SERVICE` for a service of the mesh).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Text>,
+    /// The name under which that session exports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume: Option<Text>,
 }
@@ -172,13 +226,16 @@ pub struct VolumeImport {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeExport {
+    /// The session the volume is exported to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Text>,
+    /// Exports to that session's exact version only: a later version of it gets no access.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_hash: Option<Text>,
     /// `ephemeral`, `rollback_protected` (default) or `no_rollback_protection`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_policy: Option<Text>,
+    /// The name the importing session sees the volume under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume_alias: Option<Text>,
 }
@@ -197,6 +254,8 @@ pub struct Environment {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalKeyValue {
+    /// A variable the Meshfile gives a value (its `env` sections); the program sees it under
+    /// this name.
     pub name: Text,
     /// Default used when the Meshfile gives no value.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -288,7 +347,11 @@ impl SecretKind {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
+    /// The secret's name, unique in the mesh (a prefix such as `NGINX_` helps); referenced as
+    /// `$$SCONE::name$$`.
     pub name: Text,
+    /// `ascii`, `binary`, `private-key`, `x509`, `x509-ca`, `aad-token` or `pgp-key`: what CAS
+    /// generates or holds.
     pub kind: Spanned<SecretKind>,
     /// Length of generated values in bytes (default 20).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,19 +359,29 @@ pub struct Secret {
     /// An explicit value: hex for binary secrets, PEM for keys and certificates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Text>,
+    /// `true` makes the value public (readable by anyone, and through CAS's /v1/values): for
+    /// public keys only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export_public: Option<Text>,
+    /// Keep the private key when the session is updated (both versions must say `true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrate: Option<Text>,
     /// `P-256` (default), `P-384`, `Ed25519`, `RSA-2048`, `RSA-3072`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_type: Option<Text>,
+    /// The `private-key` secret of this certificate (required unless it is imported or has a
+    /// value).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<Text>,
+    /// The `x509-ca` secret that signs this certificate (self-signed without); its private key
+    /// must be reachable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<Text>,
+    /// The certificate's common name (default: the first `dns` name, else the secret's name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_name: Option<Text>,
+    /// DNS names of the certificate's subject alternative names (end-entity certificates
+    /// without a client endpoint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<Vec<Text>>,
     /// Subject alternative names, `dns:NAME` or `ip:ADDRESS` (the session language's 0.3.10
@@ -321,10 +394,14 @@ pub struct Secret {
     /// e.g. `90 days`, `1 year`, `59d`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_for: Option<Text>,
+    /// The Azure AD tenant an `aad-token` secret is for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Text>,
+    /// The Azure AD application an `aad-token` secret is for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Text>,
+    /// The shared secret registered with Azure AD for an `aad-token` (or a `private_key` and
+    /// certificate thumbprint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_secret: Option<Text>,
 }
@@ -332,6 +409,7 @@ pub struct Secret {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InjectionFile {
+    /// Where the file appears inside the enclave; only the enclave sees it.
     pub path: Text,
     /// The file's content; absent means the file comes from the image's file system.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -24,9 +24,13 @@ pub struct MeshManifest {
     pub kind: Text,
     /// CAS instances and the roles (`cas`, `image`, `security`, `access`, `attestation`) they serve.
     pub cas: Vec<Cas>,
+    /// Where the mesh's sessions are stored (the CAS namespace) and the attestation tolerances
+    /// of its services.
     pub policy: Policy,
     /// Key/value configuration: `global` defaults, `helm` values, per-service overrides.
     pub env: Vec<ServiceEnv>,
+    /// The services of the mesh, each with a unique name and its image; several services may
+    /// share an image.
     pub services: Vec<Service>,
     /// Reserved by the specification; accepted and not acted on yet.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +38,8 @@ pub struct MeshManifest {
     /// Extra Helm values: a mapping keyed by sub-chart, or a string of YAML.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helm_extra_values: Option<HelmExtraValues>,
+    /// Copies the mesh's images to another registry (squashed, stripped of `/scone`, signed
+    /// with cosign) and deploys the copies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<Repo>,
     /// A meshfile extension: cosign public key files (relative to the Meshfile) one of which
@@ -67,6 +73,8 @@ impl CasMode {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cas {
+    /// The role this instance serves: `cas` (where the sessions go), `image`, `security` (the
+    /// CAS the pods attest with), `access` or `attestation`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
     /// Further roles this instance serves.
@@ -74,6 +82,8 @@ pub struct Cas {
     pub alias: Option<Vec<Text>>,
     /// Host (and optional port) of the CAS client API.
     pub cas_url: Text,
+    /// The CAS's public key (base58, from `scone cas show-identification`): the connection is
+    /// accepted only from a CAS that holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cas_key: Option<Text>,
     /// The CAS public session-encryption key, 64 hex digits.
@@ -82,6 +92,10 @@ pub struct Cas {
     /// Flags used when attesting this CAS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Text>,
+    /// How sessions reach this CAS: `Upload` (the default) sends them; `NoUpload` writes
+    /// `target/` only; `SignedManifest`, `EncryptedManifest` and `EncryptedOnly` sign (and
+    /// encrypt) them into the operator's policy resources; `SignOnline` is refused (its
+    /// protocol is not public).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<Spanned<CasMode>>,
 }
@@ -107,12 +121,20 @@ pub struct Policy {
     /// Azure MAA URL: attest with MAA instead of DCAP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maa: Option<Text>,
+    /// Access policy to combine with each session: SCONE's tools combine it in a way not made
+    /// public, so meshfile warns and does not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_policy_name: Option<Text>,
+    /// Attestation policy to combine with each session: not public, so meshfile warns and does
+    /// not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation_policy_name: Option<Text>,
+    /// Security policy fragment to combine with each session: not public, so meshfile warns and
+    /// does not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_policy_name: Option<Text>,
+    /// Namespace of the image policies (default: the mesh's namespace): not public, so meshfile
+    /// warns and does not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_policy_namespace: Option<Text>,
     /// meshfile extension (not in the specification; sconectl refuses it): the access policy
@@ -222,7 +244,10 @@ fn locate(list: &Node, problem_path: &str) -> meshfile_yaml::Span {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyValue {
+    /// The variable's name: letters, digits and `_`, starting with a letter; a service manifest
+    /// takes it as `{{name}}` or a `global` environment entry.
     pub name: Text,
+    /// The variable's value (a string; numbers and booleans keep their spelling).
     pub value: Text,
 }
 
@@ -232,6 +257,8 @@ pub struct KeyValue {
 pub struct ServiceEnv {
     /// `global`, `helm`, or the name of a service of this mesh.
     pub service: Text,
+    /// The variables given for that section: a service's own values override `helm`, which
+    /// overrides `global`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<KeyValue>>,
 }
@@ -242,6 +269,8 @@ pub struct Service {
     /// Unique name; derived from the image name when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
+    /// The service's container image; its service manifest (recorded by `apply -f SERVICE.yaml`
+    /// or published beside the image) gives the session, its MRENCLAVEs the attestation.
     pub image: Text,
     /// Override for the policy template taken from the image.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,8 +300,11 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraPolicy {
+    /// The file of an extra policy to upload (reserved by the specification, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
+    /// The mode (`production`, `debug`) the extra policy is for (reserved by the specification,
+    /// not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<Text>,
 }
@@ -281,15 +313,24 @@ pub struct ExtraPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Repo {
+    /// The registry repository the images are copied to, e.g. `registry.example.com/mesh`.
     pub destination: Text,
+    /// Whether the copies are pushed (default `true`); `false` plans the copies without writing
+    /// to the registry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<Spanned<bool>>,
+    /// Whether each copy's layers are merged into one (default `false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub squash: Option<Spanned<bool>>,
+    /// Whether `/scone` is removed from each copy (default `true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strip: Option<Spanned<bool>>,
+    /// A cosign private key file (relative to the Meshfile) that signs each copy; `meshfile key
+    /// generate --cosign` makes one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<Text>,
+    /// Confidential signing by SCONE's cosign in an enclave: meshfile cannot run it and refuses
+    /// to copy; use `key_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_id: Option<Text>,
     /// Shown in the specification's own example, though not in its schema.

@@ -65,3 +65,33 @@ fn schema_rejects_structural_faults() {
     }
     assert!(checked >= 10, "only {checked} structural cases");
 }
+
+/// Every field says what it is for: an editor shows it on hover (through the schema, or
+/// `meshfile lsp`), and the specification describes nearly all of them.
+#[test]
+fn every_field_of_both_schemas_is_described() {
+    for kind in [ManifestKind::Mesh, ManifestKind::Service] {
+        let schema = schema(kind);
+        let mut places = vec![("(root)".to_owned(), &schema)];
+        let defs = schema.get("$defs").and_then(|d| d.as_object());
+        places.extend(
+            defs.into_iter()
+                .flatten()
+                .map(|(name, d)| (name.clone(), d)),
+        );
+        let mut undescribed = Vec::new();
+        for (name, place) in places {
+            let properties = place.get("properties").and_then(|p| p.as_object());
+            for (field, property) in properties.into_iter().flatten() {
+                let described = property
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    undescribed.push(format!("{name}.{field}"));
+                }
+            }
+        }
+        assert!(undescribed.is_empty(), "{kind:?}: {undescribed:?}");
+    }
+}

@@ -218,7 +218,10 @@ fn hover_tells_fields_variables_and_secrets() {
     // A field: the specification's documentation.
     let (line, character) = find(&t, "mesh.yaml", "image:", 1);
     let field = markdown(&lsp.at("textDocument/hover", &mesh, line, character));
-    assert!(field.contains("**`image`**"), "{field}");
+    assert!(
+        field.contains("**`image`**") && field.contains("The service's container image"),
+        "{field}"
+    );
     // A variable: its effective value for this service, and where it comes from.
     let (line, character) = find(&t, "b.yaml", "{{greeting}}", 3);
     let variable = markdown(&lsp.at("textDocument/hover", &b, line, character));
