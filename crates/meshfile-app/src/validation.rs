@@ -16,7 +16,7 @@ use crate::paths::Overlay;
 pub struct Validation {
     pub checked: Vec<Checked>,
     /// Why the checks across files were not made, when they were due: `$VAR`s without a
-    /// value in this environment.
+    /// value in this environment, or a failure (the descriptor store unreadable, ...).
     pub across_files_skipped: Option<Skipped>,
 }
 
@@ -43,10 +43,10 @@ pub fn validate(
     }
     let report = match crate::compile::mesh_problems(inputs, target, allow_outside, lint, overlay) {
         Ok(report) => report,
-        Err(unset) => {
+        Err(skipped) => {
             return Validation {
                 checked,
-                across_files_skipped: Some(unset),
+                across_files_skipped: Some(skipped),
             };
         }
     };

@@ -52,10 +52,10 @@ pub fn run(args: &CheckArgs, lint: bool, deny_warnings: bool) -> Result<Exit, St
         }
         OutputFormat::Human => render::eprint(&human(&all, args.quiet, errors, warnings)),
     }
-    if let Some(unset) = &validation.across_files_skipped {
+    if let Some(skipped) = &validation.across_files_skipped {
         render::eprint(&format!(
             "note: what `template` checks across the files (descriptors, secrets between services, templates) was not checked: {}; `meshfile template -n --set NAME=VALUE` checks it\n",
-            unset.why.join("; ")
+            skipped.why.join("; ")
         ));
     }
     if args.dump {
