@@ -98,16 +98,37 @@ pub struct Check {
     pub notes: Vec<Located>,
 }
 
-/// Checks the directory as `meshfile lint -f DIR` does.
+/// Whether `path` is a manifest template that a script fills with `envsubst` (the public
+/// tutorials' `mesh.yaml.template`): checked as written, on its own.
+fn is_envsubst_template(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name.ends_with(".yaml.template") || name.ends_with(".yml.template")
+}
+
+/// Checks the directory as `meshfile lint -f DIR` does; each open `envsubst` template of it
+/// on its own (with the files it becomes beside it, it is not part of the mesh).
 pub fn check(dir: &Path, buffers: &Buffers) -> Check {
     let inputs = inputs(dir, buffers);
     let validation =
         meshfile_app::validation::validate(&inputs, true, false, &target(dir), overlay(buffers));
-    let checked = validation.checked;
+    let mut checked = validation.checked;
     let notes = match validation.across_files_skipped {
         None => Vec::new(),
         Some(skipped) => notes(&checked, skipped),
     };
+    let templates: Vec<Input> = (buffers.iter())
+        .filter(|(p, text)| {
+            p.parent() == Some(dir) && is_envsubst_template(p) && is_manifest(text.as_bytes())
+        })
+        .map(|(p, text)| Input {
+            name: p.display().to_string(),
+            bytes: Ok(text.as_bytes().to_vec()),
+        })
+        .collect();
+    checked.extend(meshfile_app::load::check(&templates, true, false));
     Check { checked, notes }
 }
 

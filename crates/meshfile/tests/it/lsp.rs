@@ -210,6 +210,21 @@ fn a_variable_without_a_value_in_the_editors_environment_says_what_is_not_checke
 }
 
 #[test]
+fn a_tutorials_envsubst_template_is_checked_as_written() {
+    let t = Test::new().file(
+        "mesh.yaml.template",
+        "apiVersion: scone/5.8\nkind: mesh\ncas:\n  - name: cas\n    alias: [image, security, access, attestation]\n    cas_url: $CAS_URL\n    mode: $UPLOAD_MODE\npolicy:\n  namespace: $APP_NAMESPACE\nenv: []\nservices:\n  - name: a\n    imag: $APP_IMAGE_REPO/a:1\n",
+    );
+    let template = t.dir().join("mesh.yaml.template");
+    let mut lsp = Client::start(t.dir());
+    lsp.open(&template);
+    // The misspelt field is found; the `$VAR`s, `mode` among them, wait for `envsubst`.
+    let published = lsp.diagnostics_after(&uri(&template), 1);
+    assert_eq!(codes_of_errors(&published), ["E011", "E012"], "{published}");
+    assert_eq!(lsp.shut_down(), 0);
+}
+
+#[test]
 fn hover_tells_fields_variables_and_secrets() {
     let t = three_services();
     let (mesh, b) = (t.dir().join("mesh.yaml"), t.dir().join("b.yaml"));
