@@ -155,9 +155,9 @@ pub enum Env {
     /// Nothing was substituted: a value is decoded as it is.
     #[default]
     Untouched,
-    /// They are kept as written (validation without an environment): a field of a closed
-    /// set or a boolean that holds one is left unchecked and unset, for the run that has the
-    /// value.
+    /// They are kept as written (validation without an environment): an optional field of a
+    /// closed set or a boolean that holds one is left unchecked and unset, for the run that
+    /// has the value.
     AsWritten,
     /// Substituted: the values at `given` came from variables; those at `unknown` hold
     /// variables without a value (reported as such, so not checked as a value too).
@@ -301,9 +301,6 @@ impl Cx {
         choices: &[(&str, T)],
         code: Code,
     ) -> Option<Spanned<T>> {
-        if self.deferred(node) {
-            return None;
-        }
         let text = self.text(node, path)?;
         if let Some((_, v)) = choices.iter().find(|(name, _)| *name == text.value) {
             return Some(Spanned {
@@ -322,11 +319,30 @@ impl Cx {
                 names.join(", ")
             ),
         );
-        if let Some(best) = did_you_mean(&text.value, names.iter().copied()) {
+        if crate::refs::names_env(&text.value) {
+            d = d.with_hint(format!(
+                "`{path}` decides how the rest is checked, so it cannot wait for a `$VAR`: write the value itself"
+            ));
+        } else if let Some(best) = did_you_mean(&text.value, names.iter().copied()) {
             d = d.with_suggestion(best);
         }
         self.report(d);
         None
+    }
+
+    /// Like [`Cx::one_of`], for an optional field: a `$VAR` whose value this run does not know
+    /// leaves it unset, for the run that knows it.
+    pub fn optional_one_of<T: Copy>(
+        &mut self,
+        node: &Node,
+        path: &Path<'_>,
+        choices: &[(&str, T)],
+        code: Code,
+    ) -> Option<Spanned<T>> {
+        if self.deferred(node) {
+            return None;
+        }
+        self.one_of(node, path, choices, code)
     }
 }
 

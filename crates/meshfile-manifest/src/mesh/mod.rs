@@ -397,7 +397,7 @@ fn decode_cas(cx: &mut Cx, node: &Node, path: &Path<'_>) -> Option<Cas> {
     let cas_encryption_key = f.optional(cx, path, "cas_encryption_key", Cx::text);
     let tolerance = f.optional(cx, path, "tolerance", Cx::text);
     let mode = f.optional(cx, path, "mode", |cx, n, p| {
-        cx.one_of(n, p, CasMode::CHOICES, Code::InvalidEnum)
+        cx.optional_one_of(n, p, CasMode::CHOICES, Code::InvalidEnum)
     });
     f.finish(cx, path);
     Some(Cas {

@@ -61,3 +61,14 @@ fn the_value_a_variable_gives_is_checked() {
     };
     assert_eq!(codes(MESH.as_bytes(), Some(&right)), Vec::<Code>::new());
 }
+
+#[test]
+fn a_secrets_kind_cannot_wait_for_a_variable_and_says_so() {
+    let service = "apiVersion: scone/5.8\nkind: genservice\nenvironment: {}\nsecrets:\n  global:\n    - name: password\n      kind: $KIND\nbuild:\n  name: a\n  to: registry.example.com/a:1\n  command: python3 app.py\n";
+    let loaded = load(service.as_bytes());
+    let kind = (loaded.diagnostics.iter())
+        .find(|d| d.code == Code::UnknownSecretKind)
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    let hint = kind.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("cannot wait for a `$VAR`"), "{hint}");
+}
