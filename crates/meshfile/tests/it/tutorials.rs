@@ -232,6 +232,61 @@ fn each_tutorials_manifests_lint_without_error_as_written_before_envsubst() {
     }
 }
 
+/// Every file below `dir` of the test, by its path there.
+fn files_below(t: &Test, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let root = t.dir().join(dir);
+    walkdir::WalkDir::new(&root)
+        .into_iter()
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let name = e
+                .path()
+                .strip_prefix(&root)
+                .expect("below")
+                .display()
+                .to_string();
+            (name, std::fs::read(e.path()).expect("read"))
+        })
+        .collect()
+}
+
+/// `run.sh` without `envsubst`: the templates as written, the exports in meshfile's own
+/// environment. The sessions and the chart's values are byte for byte those of the run with
+/// `envsubst` (`mode: $UPLOAD_MODE`, `cas_key: $CAS_KEY` and the rest filled by meshfile).
+#[test]
+fn scone_mesh_tutorial_runs_without_envsubst_on_the_same_exports() {
+    let with_envsubst = tutorial("scone_mesh_tutorial");
+    let without = (EXPORTS.iter()).fold(
+        tutorial_filled("scone_mesh_tutorial", str::to_owned),
+        |t, (name, value)| t.env(name, value),
+    );
+    let mut runs = [with_envsubst, without];
+    for t in &mut runs {
+        t.signing_fixtures();
+        service_step(t, "service.yaml", &[]);
+        mesh_step(t, "mesh.yaml", &[]);
+    }
+    let [with_envsubst, without] = &runs;
+    for dir in ["target/policies", "target/helm/values.yaml"] {
+        let (a, b) = (files_below(with_envsubst, dir), files_below(without, dir));
+        assert!(!a.is_empty(), "{dir} is empty");
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{dir}"
+        );
+        for (name, bytes) in &a {
+            assert!(
+                b[name] == *bytes,
+                "{dir}/{name} differs:\n{}\n---\n{}",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(&b[name])
+            );
+        }
+    }
+}
+
 #[test]
 fn scone_mesh_tutorial_runs_as_run_sh_runs_it() {
     let mut t = tutorial("scone_mesh_tutorial");

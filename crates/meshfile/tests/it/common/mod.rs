@@ -21,6 +21,8 @@ use std::process::{Command, Stdio};
 pub struct Test {
     args: Vec<String>,
     stdin: Option<Vec<u8>>,
+    /// Environment variables each run gets (a script's `export`s).
+    envs: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -41,6 +43,7 @@ impl Test {
         Test {
             args: Vec::new(),
             stdin: None,
+            envs: Vec::new(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -96,6 +99,12 @@ impl Test {
         self.dir.path()
     }
 
+    /// Exports `name=value` to every run, as a script does before calling meshfile.
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.envs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Test {
         self.stdin = Some(bytes.into());
         self
@@ -114,6 +123,7 @@ impl Test {
     /// Runs `meshfile ARGS` in the test's directory, the builder's own arguments left as they are.
     pub fn with<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         let mut child = meshfile(self.dir.path())
+            .envs(self.envs.iter().map(|(n, v)| (n, v)))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
