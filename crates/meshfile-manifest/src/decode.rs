@@ -319,7 +319,7 @@ impl Cx {
                 names.join(", ")
             ),
         );
-        if crate::refs::names_env(&text.value) {
+        if self.deferred(node) {
             d = d.with_hint(format!(
                 "`{path}` decides how the rest is checked, so it cannot wait for a `$VAR`: write the value itself"
             ));
