@@ -187,6 +187,17 @@ pub struct Prepared {
     dir: PathBuf,
     staging: PathBuf,
     made: Vec<String>,
+    /// Whether [`stage`] made the tree its own; else (the run failed before it wrote, or wrote
+    /// elsewhere) the files made ahead are removed when this is dropped.
+    taken: bool,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if !self.taken {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
 }
 
 /// Makes `names` (relative paths) empty in a staging tree for `dir`, on the background thread;
@@ -206,6 +217,7 @@ pub fn prepare(dir: PathBuf, names: Vec<String>) -> Background<Result<Option<Pre
             dir,
             staging,
             made: names,
+            taken: false,
         }))
     })
 }
@@ -299,7 +311,7 @@ pub fn stage(tree: Tree, prepared: Option<Prepared>) -> Result<Option<Staged>, E
     if previous && unchanged.iter().all(|u| *u) && holds_exactly(&dir, &files) {
         return Ok(None);
     }
-    let prepared = prepared.filter(|p| p.dir == dir && !previous);
+    let mut prepared = prepared.filter(|p| p.dir == dir && !previous);
     let staging = match &prepared {
         Some(p) => p.staging.clone(),
         None => new_staging(&dir)?,
@@ -332,6 +344,9 @@ pub fn stage(tree: Tree, prepared: Option<Prepared>) -> Result<Option<Staged>, E
     let mut all: Vec<PathBuf> = dirs.iter().map(|d| staging.join(d)).collect();
     all.push(staging.clone());
     all.extend(written);
+    if let Some(p) = &mut prepared {
+        p.taken = true;
+    }
     Ok(Some(Staged {
         dir,
         staging,

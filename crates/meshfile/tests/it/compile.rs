@@ -931,6 +931,18 @@ fn a_problem_in_a_file_the_meshfile_names_is_located_beside_the_meshfile() {
         "{}",
         out.stderr
     );
+    // A run that stops at the mistake leaves nothing half made in target/ (the policy files
+    // it made ahead, while it compiled, are removed).
+    let out = t.with(&["template", "-n", "-f", t.dir().to_str().expect("utf-8")]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    let target: Vec<String> = std::fs::read_dir(t.dir().join("target"))
+        .expect("target")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        target.iter().all(|name| !name.contains("staging")),
+        "{target:?}"
+    );
 }
 
 #[test]
