@@ -54,26 +54,54 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, Error> {
             continue;
         }
         let files = manifest_files(path)?;
-        if files.is_empty() {
-            return Err(Error::new(
-                Code::NoManifests,
-                format!(
-                    "`{}` holds no manifest (no *.yaml or *.yml file)",
-                    path.display()
-                ),
-            )
-            .hint("name a manifest file, or a directory that holds some"));
-        }
         let read: Vec<Input> = files
             .par_iter()
             .map(|file| read_file(file))
             .collect::<Result<_, _>>()?;
-        inputs.extend(
-            read.into_iter()
-                .filter(|input| !matches!(&input.bytes, Ok(b) if !is_manifest(b))),
-        );
+        let manifests: Vec<Input> = (read.into_iter())
+            .filter(|input| !matches!(&input.bytes, Ok(b) if !is_manifest(b)))
+            .collect();
+        if manifests.is_empty() {
+            return Err(no_manifests(path, files.len()));
+        }
+        inputs.extend(manifests);
     }
     Ok(inputs)
+}
+
+/// `dir` holds no manifest among its `yaml` files (`yaml_files` of them); the hint names the
+/// templates a script fills (`mesh.yaml.template`), which can be checked as written.
+fn no_manifests(dir: &Path, yaml_files: usize) -> Error {
+    let what = match yaml_files {
+        0 => "no *.yaml or *.yml file".to_owned(),
+        1 => "its one YAML file is not a manifest".to_owned(),
+        n => format!("its {n} YAML files are not manifests"),
+    };
+    let mut templates: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml.template") || name.ends_with(".yml.template"))
+        .collect();
+    templates.sort();
+    let error = Error::new(
+        Code::NoManifests,
+        format!("`{}` holds no manifest ({what})", dir.display()),
+    );
+    match templates.first() {
+        Some(first) => error.hint(format!(
+            "{} {} filled by a script (`envsubst`); name one to check it as written, e.g. `-f {}`",
+            templates.join(", "),
+            if templates.len() == 1 {
+                "is a template"
+            } else {
+                "are templates"
+            },
+            dir.join(first).display()
+        )),
+        None => error.hint("name a manifest file, or a directory that holds some"),
+    }
 }
 
 /// The `*.yaml` and `*.yml` files of a directory, sorted.

@@ -120,6 +120,30 @@ fn a_warning_is_said_once_whether_its_variables_are_filled_in_or_not() {
 }
 
 #[test]
+fn a_directory_of_templates_says_it_holds_no_manifest_and_names_them() {
+    let tutorial = crate::workspace().join("crates/meshfile/tests/tutorials/scone_mesh_tutorial");
+    let read = |name: &str| std::fs::read_to_string(tutorial.join(name)).expect("tutorial");
+    let t = Test::new()
+        .file("mesh.yaml.template", read("mesh.yaml.template"))
+        .file("secrets_example.yaml", read("secrets_example.yaml"));
+    let out = t.with(&["lint", "-f", "."]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error[E201]: `.` holds no manifest (its one YAML file is not a manifest)")
+            && out
+                .stderr
+                .contains("mesh.yaml.template is a template filled by a script")
+            && out.stderr.contains("`-f ./mesh.yaml.template`"),
+        "{}",
+        out.stderr
+    );
+    // Named, it is checked as written.
+    let out = t.with(&["lint", "-f", "mesh.yaml.template"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+}
+
+#[test]
 fn lint_warns_and_deny_warnings_fails() {
     let file = corpus("valid")
         .join("software-updates-meshfile2.yaml")
