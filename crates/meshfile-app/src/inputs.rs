@@ -132,12 +132,29 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// A YAML mapping with a top-level `kind`. A file that does not parse counts when a line
 /// starts with `kind:`, so a broken manifest is reported while a template is passed over.
 /// Such a line is also the quick answer for the usual block-style manifest: it can only be
-/// a top-level key, and the file is then parsed once, as a manifest, not twice.
+/// a top-level key, and the file is then parsed once, as a manifest, not twice. Another
+/// tool's file beside the manifests (a Kubernetes resource, `apiVersion: v1` with `kind:
+/// PersistentVolumeClaim`, as in a public tutorial) is passed over too.
 pub fn is_manifest(bytes: &[u8]) -> bool {
-    let kind_line = bytes
-        .split(|b| *b == b'\n')
-        .any(|line| line.starts_with(b"kind:"));
-    if kind_line {
+    let top_level = |key: &[u8]| {
+        bytes
+            .split(|b| *b == b'\n')
+            .find_map(|line| line.strip_prefix(key))
+            .map(|value| {
+                let value = String::from_utf8_lossy(value);
+                let value = value.split(" #").next().unwrap_or_default();
+                value.trim().trim_matches(['"', '\'']).to_owned()
+            })
+    };
+    let kind = top_level(b"kind:");
+    let another_tools = top_level(b"apiVersion:").is_some_and(|api| !api.starts_with("scone"))
+        && kind
+            .as_deref()
+            .is_some_and(|k| !matches!(k, "mesh" | "genservice"));
+    if another_tools {
+        return false;
+    }
+    if kind.is_some() {
         return true;
     }
     match meshfile_yaml::parse_bytes(bytes, &meshfile_manifest::limits()) {
