@@ -199,8 +199,8 @@ impl Server {
     /// above it, whose Meshfile may name it (an `env` file or a template in a subdirectory).
     fn touched(&mut self, path: &Path) {
         let own = directory(path);
-        let above = (self.analyses.keys()).filter(|dir| own.starts_with(dir) && **dir != own);
-        self.dirty.extend(above.cloned().collect::<Vec<_>>());
+        let above = (self.analyses.keys()).filter(|dir| own.starts_with(dir));
+        self.dirty.extend(above.cloned());
         self.dirty.insert(own);
     }
 

@@ -18,6 +18,13 @@ fn find(t: &Test, file: &str, needle: &str, skip: u32) -> (u32, u32) {
     panic!("{needle:?} is not in {file}");
 }
 
+/// Replaces `from` with `to` in the file `path` on disk.
+fn rewrite(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("fixture");
+    assert!(text.contains(from), "{from:?} is not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).expect("fixture");
+}
+
 /// The labels of a completion answer.
 fn labels(answer: Value) -> Vec<String> {
     (answer.as_array().expect("items").iter())
@@ -150,11 +157,11 @@ fn a_file_the_meshfile_names_is_checked_as_typed_before_it_is_saved() {
     let t = three_services();
     // c's environment comes from a file in a subdirectory, which the Meshfile names.
     let mesh = t.dir().join("mesh.yaml");
-    let named = std::fs::read_to_string(&mesh).expect("mesh").replace(
+    rewrite(
+        &mesh,
         "    image: registry.example.com/c:1\n",
         "    image: registry.example.com/c:1\n    env: overrides/c.yaml\n",
     );
-    std::fs::write(&mesh, named).expect("mesh");
     let env = t.dir().join("overrides/c.yaml");
     std::fs::create_dir(t.dir().join("overrides")).expect("dir");
     let saved = "local:\n  - name: GREETING\n    value: hey\n";
@@ -182,12 +189,7 @@ fn a_file_the_meshfile_names_is_checked_as_typed_before_it_is_saved() {
 fn a_variable_without_a_value_in_the_editors_environment_says_what_is_not_checked() {
     let t = three_services();
     let mesh = t.dir().join("mesh.yaml");
-    let text = std::fs::read_to_string(&mesh).expect("mesh");
-    std::fs::write(
-        &mesh,
-        text.replace("namespace: review", "namespace: $REVIEW_NAMESPACE"),
-    )
-    .expect("mesh");
+    rewrite(&mesh, "namespace: review", "namespace: $REVIEW_NAMESPACE");
     let mut lsp = Client::start(t.dir());
     lsp.open(&mesh);
     let published = lsp.diagnostics_after(&uri(&mesh), 1);
